@@ -1,0 +1,55 @@
+"""persona-sdk: collect, resolve and decide, in-process.
+
+One consolidated tag layer for first-party events, visitor profiles from caches or a CDP,
+and GrowthBook-compatible features and experiments, embedded in your web backend.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._errors import (
+    ClosedError,
+    ConfigError,
+    EventValidationError,
+    PayloadTooLarge,
+    PersonaError,
+    PluginError,
+)
+from .client import Persona
+from .config import Container
+from .events import IngestResult, Message
+from .plugins import Destination, SendOutcome, SendResult
+
+__all__ = [
+    "ClosedError",
+    "ConfigError",
+    "Container",
+    "Destination",
+    "EventValidationError",
+    "IngestResult",
+    "Message",
+    "PayloadTooLarge",
+    "Persona",
+    "PersonaError",
+    "PluginError",
+    "SendOutcome",
+    "SendResult",
+]
+
+for _name in __all__:
+    _obj = globals()[_name]
+    if getattr(_obj, "__module__", "").startswith("persona_sdk."):
+        try:
+            _obj.__module__ = "persona_sdk"
+        except (AttributeError, TypeError):  # pragma: no cover - builtins
+            pass
+del _name, _obj
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        from importlib.metadata import version
+
+        return version("persona-sdk")
+    raise AttributeError(f"module 'persona_sdk' has no attribute {name!r}")

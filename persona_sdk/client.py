@@ -1,0 +1,454 @@
+"""``Persona``: the facade that wires a container to the tag layer, profiles and decisions."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from attrs import frozen
+
+from ._errors import ClosedError, ConfigError, EventValidationError
+from .config import Container, load_container
+from .events import IngestResult, Message, check_message, decode_messages, new_message_id
+
+if TYPE_CHECKING:
+    from .decisions import Engine, Visitor
+    from .delivery import Delivery
+    from .profiles import ProfileResolver, Segments
+    from .rules import OperatorRegistry
+    from .tags import Router
+
+__all__ = ["Persona"]
+
+_MISSING: Any = object()
+
+
+@frozen
+class _Runtime:
+    # Everything compiled from one container; swapped whole on reload, read without locks.
+    container: Container
+    router: Router
+    engine: Engine
+    segments: Segments
+
+
+class Persona:
+    """The embedded SDK: collect (``track``), resolve (``visitor``) and decide (``feature``).
+
+    Build one per process and share it between threads and tasks::
+
+        persona = Persona.from_file("persona.toml")
+        persona.track("Order Completed", anonymous_id="a-1", properties={"revenue": 42.0})
+        visitor = persona.visitor(anonymous_id="a-1", attributes={"country": "FR"})
+        if visitor.is_on("new-checkout"):
+            ...
+        persona.close()
+
+    Nothing starts at construction: the delivery thread starts on the first event.
+    """
+
+    def __init__(
+        self,
+        container: Container | Mapping[str, Any] | str | os.PathLike[str] | None = None,
+        *,
+        destinations: Mapping[str, Any] | None = None,
+        profile_source: Any | None = None,
+        profile_store: Any | None = None,
+        sticky_store: Any | None = None,
+        operators: OperatorRegistry | None = None,
+        on_exposure: Callable[..., Any] | None = None,
+        on_feature_usage: Callable[..., Any] | None = None,
+        clock: Callable[[], float] = time.time,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        from .decisions import HookSet
+        from .delivery import Delivery
+        from .profiles import ProfileResolver
+
+        self._env = env
+        self._clock = clock
+        self._operators = operators
+        self._extra_destinations = dict(destinations or {})
+        self._sticky_store = sticky_store
+        self._hooks = HookSet(on_exposure=on_exposure, on_feature_usage=on_feature_usage)
+        self._lock = threading.Lock()
+        self._closed = False
+        cont = load_container(container if container is not None else Container(), env=env)
+        self._delivery: Delivery = Delivery(cont.delivery)
+        self._profiles: ProfileResolver = ProfileResolver(
+            cont, source=profile_source, store=profile_store, emit=self._emit, clock=clock
+        )
+        self._runtime: _Runtime = self._build(cont)
+
+    # -- construction ---------------------------------------------------------------------
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str], **kwargs: Any) -> Persona:
+        """Load a TOML or JSON container file."""
+        return cls(Container.load(path, env=kwargs.get("env")), **kwargs)
+
+    @classmethod
+    def from_growthbook(
+        cls,
+        payload: Mapping[str, Any] | str | bytes,
+        *,
+        decryption_key: str | None = None,
+        base: Container | Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Persona:
+        """Build from a GrowthBook SDK payload (``features``, ``savedGroups``,
+        ``experiments``; encrypted payloads need ``decryption_key``). Destinations, tags and
+        the rest come from ``base``."""
+        from .decisions import container_from_growthbook
+
+        container = container_from_growthbook(
+            payload, decryption_key=decryption_key, base=load_container(base or Container())
+        )
+        return cls(container, **kwargs)
+
+    def _build(self, container: Container) -> _Runtime:
+        from .decisions import Engine
+        from .destinations import build_destinations
+        from .profiles import Segments
+        from .tags import Router
+
+        errors: list[str] = []
+        destinations: dict[str, Any] = {}
+        try:
+            destinations = build_destinations(container, extra=self._extra_destinations)
+        except ConfigError as exc:
+            errors.extend(exc.errors)
+        router = engine = segments = None
+        for build in ("router", "engine", "segments"):
+            try:
+                if build == "router":
+                    router = Router.build(container, destinations, operators=self._operators)
+                elif build == "engine":
+                    engine = Engine.build(
+                        container, operators=self._operators, sticky_store=self._sticky_store
+                    )
+                else:
+                    segments = Segments.build(container, operators=self._operators)
+            except ConfigError as exc:
+                errors.extend(exc.errors)
+        if errors:
+            raise ConfigError(errors)
+        assert router is not None and engine is not None and segments is not None
+        self._delivery.configure(destinations, container)
+        self._profiles.configure(container)
+        return _Runtime(container, router, engine, segments)
+
+    def reload(self, container: Container | Mapping[str, Any] | str | os.PathLike[str]) -> None:
+        """Swap to a new container atomically; on any error the running one stays.
+
+        Raises ``ConfigError`` listing every problem of the refused container.
+        """
+        with self._lock:
+            self._check_open()
+            new = self._build(load_container(container, env=self._env))
+            self._runtime = new
+
+    # -- write path -----------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ClosedError("this Persona is closed")
+
+    def _emit(self, msg: Message) -> str:
+        # One routed message: observe (computed traits, identity), route, enqueue. No I/O.
+        if self._closed:
+            raise ClosedError("this Persona is closed")
+        self._profiles.observe(msg)
+        enqueue = self._delivery.enqueue
+        for destination, render in self._runtime.router.route(msg):
+            enqueue(destination, msg, render)
+        return msg.message_id
+
+    def _message(
+        self,
+        type_: str,
+        anonymous_id: str | None,
+        user_id: str | None,
+        context: Mapping[str, Any] | None,
+        consent: Mapping[str, bool] | None,
+        timestamp: float | None,
+        message_id: str | None,
+        **fields: Any,
+    ) -> Message:
+        ctx: dict[str, Any] = dict(context) if context else {}
+        if consent is not None:
+            ctx["consent"] = {"categoryPreferences": dict(consent)}
+        msg = Message(
+            type=type_,
+            message_id=message_id or new_message_id(),
+            anonymous_id=anonymous_id,
+            user_id=user_id,
+            context=ctx,
+            timestamp=self._clock() if timestamp is None else timestamp,
+            **fields,
+        )
+        check_message(msg)
+        return msg
+
+    def track(
+        self,
+        event: str,
+        *,
+        anonymous_id: str | None = None,
+        user_id: str | None = None,
+        properties: Mapping[str, Any] | None = None,
+        context: Mapping[str, Any] | None = None,
+        consent: Mapping[str, bool] | None = None,
+        timestamp: float | None = None,
+        message_id: str | None = None,
+    ) -> str:
+        """Record an action; returns its ``messageId`` once it is queued (never waits on I/O).
+
+        Raises ``EventValidationError`` naming the bad field.
+        """
+        if properties is not None and not isinstance(properties, Mapping):
+            raise EventValidationError("properties", "expected a mapping")
+        msg = self._message(
+            "track", anonymous_id, user_id, context, consent, timestamp, message_id,
+            event=event, properties=dict(properties) if properties else {},
+        )
+        return self._emit(msg)
+
+    def identify(
+        self,
+        user_id: str | None = None,
+        *,
+        traits: Mapping[str, Any] | None = None,
+        anonymous_id: str | None = None,
+        context: Mapping[str, Any] | None = None,
+        consent: Mapping[str, bool] | None = None,
+        timestamp: float | None = None,
+        message_id: str | None = None,
+    ) -> str:
+        """Tie a user id to traits (and to ``anonymous_id``, stitching identities)."""
+        msg = self._message(
+            "identify", anonymous_id, user_id, context, consent, timestamp, message_id,
+            traits=dict(traits) if traits else {},
+        )
+        return self._emit(msg)
+
+    def page(
+        self,
+        name: str | None = None,
+        *,
+        category: str | None = None,
+        anonymous_id: str | None = None,
+        user_id: str | None = None,
+        properties: Mapping[str, Any] | None = None,
+        context: Mapping[str, Any] | None = None,
+        consent: Mapping[str, bool] | None = None,
+        timestamp: float | None = None,
+        message_id: str | None = None,
+    ) -> str:
+        """Record a page view."""
+        msg = self._message(
+            "page", anonymous_id, user_id, context, consent, timestamp, message_id,
+            name=name, category=category, properties=dict(properties) if properties else {},
+        )
+        return self._emit(msg)
+
+    def screen(
+        self,
+        name: str | None = None,
+        *,
+        category: str | None = None,
+        anonymous_id: str | None = None,
+        user_id: str | None = None,
+        properties: Mapping[str, Any] | None = None,
+        context: Mapping[str, Any] | None = None,
+        consent: Mapping[str, bool] | None = None,
+        timestamp: float | None = None,
+        message_id: str | None = None,
+    ) -> str:
+        """Record a mobile screen view."""
+        msg = self._message(
+            "screen", anonymous_id, user_id, context, consent, timestamp, message_id,
+            name=name, category=category, properties=dict(properties) if properties else {},
+        )
+        return self._emit(msg)
+
+    def group(
+        self,
+        group_id: str,
+        *,
+        traits: Mapping[str, Any] | None = None,
+        anonymous_id: str | None = None,
+        user_id: str | None = None,
+        context: Mapping[str, Any] | None = None,
+        consent: Mapping[str, bool] | None = None,
+        timestamp: float | None = None,
+        message_id: str | None = None,
+    ) -> str:
+        """Associate the visitor with a group (company, account)."""
+        msg = self._message(
+            "group", anonymous_id, user_id, context, consent, timestamp, message_id,
+            group_id=group_id, traits=dict(traits) if traits else {},
+        )
+        return self._emit(msg)
+
+    def alias(
+        self,
+        user_id: str,
+        *,
+        previous_id: str,
+        context: Mapping[str, Any] | None = None,
+        consent: Mapping[str, bool] | None = None,
+        timestamp: float | None = None,
+        message_id: str | None = None,
+    ) -> str:
+        """Merge ``previous_id`` into ``user_id``."""
+        msg = self._message(
+            "alias", None, user_id, context, consent, timestamp, message_id,
+            previous_id=previous_id,
+        )
+        return self._emit(msg)
+
+    def ingest(
+        self, payload: bytes | Mapping[str, Any], *, received_at: float | None = None
+    ) -> list[IngestResult]:
+        """Take one Segment-shaped message or a ``{"batch": [...]}`` envelope.
+
+        Returns one result per message; a bad message is reported, never spoils the rest.
+        Raises ``EventValidationError`` when the payload as a whole is unreadable.
+        """
+        self._check_open()
+        messages, results = decode_messages(
+            payload, received_at=self._clock() if received_at is None else received_at
+        )
+        for msg in messages:
+            if msg is not None:
+                self._emit(msg)
+        return results
+
+    # -- read path ------------------------------------------------------------------------
+
+    def _visitor(self, profile: Any, anonymous_id: str | None, user_id: str | None,
+                 attributes: Mapping[str, Any] | None, consent: Mapping[str, bool] | None,
+                 url: str | None) -> Visitor:
+        from .decisions import Visitor
+
+        rt = self._runtime
+        return Visitor(
+            engine=rt.engine,
+            segments=rt.segments,
+            persona=self,
+            hooks=self._hooks,
+            anonymous_id=anonymous_id,
+            user_id=user_id,
+            attributes=attributes,
+            consent=consent,
+            profile=profile,
+            url=url,
+        )
+
+    def visitor(
+        self,
+        *,
+        anonymous_id: str | None = None,
+        user_id: str | None = None,
+        attributes: Mapping[str, Any] | None = None,
+        consent: Mapping[str, bool] | None = None,
+        url: str | None = None,
+    ) -> Visitor:
+        """Resolve the visitor's profile (bounded by the profile deadline) and return a
+        ``Visitor`` that decides features. Never raises because a remote system failed."""
+        profile = self._profiles.resolve(
+            anonymous_id=anonymous_id, user_id=user_id, consent=consent
+        )
+        return self._visitor(profile, anonymous_id, user_id, attributes, consent, url)
+
+    async def avisitor(
+        self,
+        *,
+        anonymous_id: str | None = None,
+        user_id: str | None = None,
+        attributes: Mapping[str, Any] | None = None,
+        consent: Mapping[str, bool] | None = None,
+        url: str | None = None,
+    ) -> Visitor:
+        """The asyncio form of ``visitor``; never blocks the event loop."""
+        profile = await self._profiles.aresolve(
+            anonymous_id=anonymous_id, user_id=user_id, consent=consent
+        )
+        return self._visitor(profile, anonymous_id, user_id, attributes, consent, url)
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    @property
+    def container(self) -> Container:
+        """The container in force."""
+        return self._runtime.container
+
+    def stats(self) -> dict[str, Any]:
+        """Counters per destination (tracked, delivered, queued, spooled, dropped by reason,
+        rejected, retried, dead-lettered, in flight, filtered) and for profiles."""
+        out = {"destinations": self._delivery.stats()}
+        for name, filtered in self._runtime.router.filtered().items():
+            out["destinations"].setdefault(name, {})["filtered"] = filtered
+        out["profiles"] = self._profiles.stats()
+        return out
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Deliver what is queued; return whether everything was delivered in ``timeout``."""
+        return self._delivery.flush(timeout)
+
+    async def aflush(self, timeout: float = 5.0) -> bool:
+        """The asyncio form of ``flush``."""
+        return await self._delivery.aflush(timeout)
+
+    def close(self, timeout: float = 5.0) -> bool:
+        """Flush, stop background work and release resources. Idempotent."""
+        with self._lock:
+            if self._closed:
+                return True
+            self._closed = True
+        ok = self._delivery.close(timeout)
+        self._profiles.close()
+        return ok
+
+    async def aclose(self, timeout: float = 5.0) -> bool:
+        """The asyncio form of ``close``."""
+        with self._lock:
+            if self._closed:
+                return True
+            self._closed = True
+        ok = await self._delivery.aclose(timeout)
+        self._profiles.close()
+        return ok
+
+    def forget(self, *, user_id: str | None = None, anonymous_id: str | None = None) -> int:
+        """Erase a visitor: caches, alias map, spooled events, and upstream where the profile
+        source supports it. Returns how many queued or spooled events were purged."""
+        ids = self._profiles.forget(user_id=user_id, anonymous_id=anonymous_id)
+        return self._delivery.forget(ids)
+
+    def __enter__(self) -> Persona:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Persona:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()

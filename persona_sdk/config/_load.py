@@ -1,0 +1,139 @@
+"""Loading containers: TOML/JSON files, ``${env:NAME}`` secrets, cattrs structuring with paths."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import cattrs
+from cattrs.v import format_exception, transform_error
+
+from .._errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - 3.10
+    tomllib = None
+
+__all__ = ["converter", "interpolate_env", "read_document", "structure"]
+
+T = TypeVar("T")
+
+_KEY = re.compile(r"\['([^']*)'\]")
+_ENV_REF = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+#: The one converter that structures every config class (keyword-only attrs classes).
+converter = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
+
+
+def read_document(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Parse a TOML or JSON container file into a dict (by extension; JSON otherwise)."""
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {p}: {exc.strerror or exc}", source=str(p)) from None
+    try:
+        if p.suffix.lower() == ".toml":
+            if tomllib is None:  # pragma: no cover - 3.10
+                try:
+                    import tomli as toml_mod
+                except ImportError:
+                    raise ConfigError(
+                        "TOML on Python 3.10 needs `pip install tomli` (or use JSON)"
+                    ) from None
+                doc = toml_mod.loads(raw.decode("utf-8"))
+            else:
+                doc = tomllib.loads(raw.decode("utf-8"))
+        else:
+            doc = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"<document>: {exc}", source=str(p)) from None
+    if not isinstance(doc, dict):
+        raise ConfigError("<document>: the top level must be a table/object", source=str(p))
+    return doc
+
+
+def interpolate_env(
+    doc: Any, env: Mapping[str, str] | None = None, _path: str = ""
+) -> Any:
+    """Replace ``${env:NAME}`` (or ``${env:NAME:-default}``) in every string of ``doc``.
+
+    Secrets stay out of container files; a missing variable is a ``ConfigError`` that names both
+    the field path and the variable.
+    """
+    environ = os.environ if env is None else env
+    errors: list[str] = []
+
+    def walk(node: Any, path: str) -> Any:
+        if isinstance(node, str):
+            if "${env:" not in node:
+                return node
+
+            def sub(m: re.Match[str]) -> str:
+                name, default = m.group(1), m.group(2)
+                if name in environ:
+                    return environ[name]
+                if default is not None:
+                    return default
+                errors.append(f"{path or '<root>'}: environment variable {name} is not set")
+                return ""
+
+            return _ENV_REF.sub(sub, node)
+        if isinstance(node, dict):
+            return {k: walk(v, f"{path}.{k}" if path else str(k)) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v, f"{path}[{i}]") for i, v in enumerate(node)]
+        return node
+
+    out = walk(doc, _path)
+    if errors:
+        raise ConfigError(errors)
+    return out
+
+
+def _format_error(exc: BaseException, type_: Any) -> str:
+    # cattrs' default wording, with friendlier text for the common cases
+    if isinstance(exc, KeyError):
+        return "required field is missing"
+    if isinstance(exc, ConfigError):
+        return "; ".join(exc.errors)
+    if isinstance(exc, ValueError) and "is not a valid" in str(exc):
+        choices = getattr(type_, "__members__", None)
+        if choices:
+            allowed = ", ".join(repr(m.value) for m in type_)
+            return f"{exc}; expected one of {allowed}"
+    return format_exception(exc, type_)
+
+
+def _messages(exc: BaseException, path: str) -> list[str]:
+    out: list[str] = []
+    for line in transform_error(exc, path="$", format_exception=_format_error):
+        # "message @ $.tags[1].name"  ->  "tags[1].name: message"
+        message, _, where = line.rpartition(" @ ")
+        where = _KEY.sub(r".\1", where[1:]).lstrip(".")
+        if path:
+            where = f"{path}.{where}" if where and not where.startswith("[") else path + where
+        if message.startswith("extra fields found (") and message.endswith(")"):
+            for key in message[len("extra fields found (") : -1].split(", "):
+                out.append(f"{where + '.' if where else ''}{key}: unknown field")
+            continue
+        out.append(f"{where or '<root>'}: {message}")
+    return out
+
+
+def structure(data: Any, cls: type[T], *, path: str = "", source: str | None = None) -> T:
+    """Structure ``data`` into ``cls`` with the shared converter, or raise one ``ConfigError``.
+
+    Every problem is listed with its path (``tags[2].destination: required field is missing``).
+    """
+    try:
+        return converter.structure(data, cls)
+    except Exception as exc:  # cattrs raises groups of anything a hook raised
+        messages = _messages(exc, path)
+        raise ConfigError(messages or [f"{path or '<root>'}: {exc}"], source=source) from None

@@ -1,0 +1,26 @@
+"""Events: the Segment-shaped message model, validation and payload decoding."""
+
+from ._ingest import IngestResult, check_message, decode_messages, decode_one
+from ._model import (
+    MAX_EVENT_BYTES,
+    EventType,
+    Message,
+    consent_of,
+    format_ts,
+    new_message_id,
+    to_segment,
+)
+
+__all__ = [
+    "MAX_EVENT_BYTES",
+    "EventType",
+    "IngestResult",
+    "Message",
+    "check_message",
+    "consent_of",
+    "decode_messages",
+    "decode_one",
+    "format_ts",
+    "new_message_id",
+    "to_segment",
+]

@@ -1,0 +1,195 @@
+"""Validation of events and decoding of Segment-shaped payloads (``persona.ingest``)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from .._errors import EventValidationError, PayloadTooLarge
+from ._model import MAX_EVENT_BYTES, Message, new_message_id
+
+__all__ = ["IngestResult", "check_message", "decode_messages"]
+
+_TYPES = frozenset({"track", "identify", "page", "screen", "group", "alias"})
+
+
+class IngestResult(msgspec.Struct, frozen=True, omit_defaults=True):
+    """The outcome of one message given to ``persona.ingest``.
+
+    ``ok`` is true when the message was accepted into the tag layer; otherwise ``error`` says
+    why, starting with the path of the bad field (``batch[3].event: ...``).
+    """
+
+    index: int
+    ok: bool
+    message_id: str | None = None
+    error: str | None = None
+
+
+class _Wire(msgspec.Struct, rename="camel", kw_only=True):
+    # The Segment spec's wire shape; unknown keys are ignored as Segment's API does.
+    type: str
+    message_id: str | None = None
+    anonymous_id: str | int | None = None
+    user_id: str | int | None = None
+    event: str | None = None
+    name: str | None = None
+    category: str | None = None
+    group_id: str | int | None = None
+    previous_id: str | int | None = None
+    properties: dict[str, Any] | None = None
+    traits: dict[str, Any] | None = None
+    context: dict[str, Any] | None = None
+    integrations: dict[str, Any] | None = None
+    timestamp: datetime | None = None
+    sent_at: datetime | None = None
+    original_timestamp: datetime | None = None
+
+
+class _Batch(msgspec.Struct):
+    batch: list[msgspec.Raw]
+
+
+_wire_decoder = msgspec.json.Decoder(_Wire)
+_batch_decoder = msgspec.json.Decoder(_Batch)
+_any_decoder = msgspec.json.Decoder()
+
+
+def _id(value: str | int | None) -> str | None:
+    # Segment's libraries accept numeric ids and send them as strings.
+    if value is None:
+        return None
+    return str(value)
+
+
+def check_message(msg: Message, prefix: str = "") -> None:
+    """Raise ``EventValidationError`` naming the field when ``msg`` breaks the Segment spec."""
+    if msg.type not in _TYPES:
+        raise EventValidationError(f"{prefix}type", f"unknown message type {msg.type!r}")
+    if not msg.anonymous_id and not msg.user_id:
+        raise EventValidationError(
+            f"{prefix}anonymousId", "either anonymousId or userId is required"
+        )
+    if msg.type == "track" and (not isinstance(msg.event, str) or not msg.event):
+        raise EventValidationError(f"{prefix}event", "a track call needs a non-empty event name")
+    if msg.type == "group" and not msg.group_id:
+        raise EventValidationError(f"{prefix}groupId", "a group call needs a groupId")
+    if msg.type == "alias":
+        if not msg.previous_id:
+            raise EventValidationError(f"{prefix}previousId", "an alias call needs a previousId")
+        if not msg.user_id:
+            raise EventValidationError(f"{prefix}userId", "an alias call needs a userId")
+
+
+def _from_wire(w: _Wire, received_at: float, prefix: str) -> Message:
+    ts = w.timestamp or w.original_timestamp
+    msg = Message(
+        type=w.type,
+        message_id=w.message_id or new_message_id(),
+        anonymous_id=_id(w.anonymous_id),
+        user_id=_id(w.user_id),
+        event=w.event,
+        name=w.name,
+        category=w.category,
+        group_id=_id(w.group_id),
+        previous_id=_id(w.previous_id),
+        properties=w.properties,
+        traits=w.traits,
+        context=w.context,
+        integrations=w.integrations,
+        timestamp=ts.timestamp() if ts is not None and ts.tzinfo else received_at,
+        sent_at=w.sent_at.timestamp() if w.sent_at is not None and w.sent_at.tzinfo else None,
+        received_at=received_at,
+    )
+    check_message(msg, prefix)
+    return msg
+
+
+def _path(prefix: str, err: msgspec.ValidationError) -> EventValidationError:
+    # msgspec reports "Expected `str`, got `int` - at `$.event`"; rewrite to "prefix.event: ...".
+    text = str(err)
+    field = ""
+    if " - at `$" in text:
+        text, _, where = text.partition(" - at `$")
+        field = where.rstrip("`").lstrip(".")
+        # rename msgspec's python names back to nothing: the Struct uses camel on the wire
+    return EventValidationError(f"{prefix}{field}" if field else prefix.rstrip("."), text)
+
+
+def decode_one(raw: bytes | Mapping[str, Any], received_at: float, prefix: str) -> Message:
+    """Decode and validate one wire message (bytes or an already-parsed mapping)."""
+    try:
+        if isinstance(raw, (bytes, bytearray, memoryview)):
+            if len(raw) > MAX_EVENT_BYTES:
+                raise PayloadTooLarge(prefix.rstrip(".") or "event", len(raw), MAX_EVENT_BYTES)
+            wire = _wire_decoder.decode(raw)
+        else:
+            wire = msgspec.convert(raw, _Wire)
+    except msgspec.ValidationError as exc:
+        raise _path(prefix, exc) from None
+    except msgspec.DecodeError as exc:
+        raise EventValidationError(prefix.rstrip(".") or "body", f"invalid JSON: {exc}") from None
+    return _from_wire(wire, received_at, prefix)
+
+
+def decode_messages(
+    payload: bytes | Mapping[str, Any], *, received_at: float | None = None
+) -> tuple[list[Message | None], list[IngestResult]]:
+    """Decode one Segment message or a ``{"batch": [...]}`` envelope.
+
+    Returns the decoded messages (``None`` where one was rejected) and one ``IngestResult``
+    each. A bad message never spoils its neighbours. A body that is not JSON, or a batch
+    that is not a list, raises ``EventValidationError``.
+    """
+    now = time.time() if received_at is None else received_at
+    items: list[Any]
+    if isinstance(payload, (bytes, bytearray, memoryview)):
+        body = bytes(payload)
+        try:
+            parsed = _any_decoder.decode(body)
+        except msgspec.DecodeError as exc:
+            raise EventValidationError("body", f"invalid JSON: {exc}") from None
+        if not isinstance(parsed, dict):
+            raise EventValidationError("body", "expected a JSON object")
+        if "batch" in parsed:
+            try:
+                items = list(_batch_decoder.decode(body).batch)
+            except msgspec.ValidationError as exc:
+                raise _path("", exc) from None
+            prefixes = [f"batch[{i}]." for i in range(len(items))]
+        else:
+            items, prefixes = [body], [""]
+    elif isinstance(payload, Mapping):
+        if "batch" in payload:
+            batch = payload["batch"]
+            if not isinstance(batch, list):
+                raise EventValidationError("batch", "expected a list of messages")
+            items = []
+            for m in batch:
+                # encoded once, only to enforce the per-event cap on mapping input
+                items.append(msgspec.json.encode(m) if isinstance(m, dict) else m)
+            prefixes = [f"batch[{i}]." for i in range(len(items))]
+        else:
+            items, prefixes = [msgspec.json.encode(dict(payload))], [""]
+    else:
+        raise EventValidationError("body", f"expected bytes or a mapping, got {type(payload).__name__}")
+
+    messages: list[Message | None] = []
+    results: list[IngestResult] = []
+    for i, (item, prefix) in enumerate(zip(items, prefixes)):
+        raw = item if isinstance(item, (bytes, bytearray)) else bytes(item) if isinstance(item, msgspec.Raw) else None
+        try:
+            if raw is None:
+                raise EventValidationError(prefix.rstrip(".") or "body", "expected a JSON object")
+            msg = decode_one(raw, now, prefix)
+        except EventValidationError as exc:
+            messages.append(None)
+            results.append(IngestResult(index=i, ok=False, error=str(exc)))
+            continue
+        messages.append(msg)
+        results.append(IngestResult(index=i, ok=True, message_id=msg.message_id))
+    return messages, results

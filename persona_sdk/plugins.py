@@ -1,0 +1,132 @@
+"""Plugin protocols and discovery.
+
+A plugin is found through an entry point and implements a small ``typing.Protocol``:
+
+===============================  ==========================================================
+entry point group                protocol
+===============================  ==========================================================
+``persona_sdk.destinations``     ``DestinationFactory`` returning a ``Destination``
+``persona_sdk.profile_sources``  ``ProfileSourceFactory`` returning a ``ProfileSource``
+``persona_sdk.stores``           ``ProfileStore`` / ``StickyBucketStore`` factories
+``persona_sdk.operators``        ``Operator`` (custom condition operators)
+===============================  ==========================================================
+
+A plugin never needs to import private modules: everything it needs is here or in
+``persona_sdk``.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping, Sequence
+from importlib.metadata import entry_points
+from typing import Any, Protocol, runtime_checkable
+
+import httpx
+from attrs import frozen
+
+from ._errors import PluginError
+from .delivery._config import BatchConfig
+from .privacy._config import PiiConfig
+
+__all__ = [
+    "BatchConfig",
+    "Destination",
+    "DestinationFactory",
+    "SendOutcome",
+    "SendResult",
+    "load_plugin",
+]
+
+
+class SendOutcome(str, enum.Enum):
+    """What became of one batch sent to a destination."""
+
+    DELIVERED = "delivered"
+    RETRY = "retry"  #: transient (5xx, 408, 429, network): try again with backoff
+    DEAD = "dead"  #: permanent (other 4xx, invalid payload): dead-letter the batch
+
+
+@frozen(kw_only=True)
+class SendResult:
+    """The outcome of ``Destination.send``; ``retry_after`` honours a server's Retry-After."""
+
+    outcome: SendOutcome
+    status: int | None = None
+    retry_after: float | None = None
+    detail: str = ""
+
+    @classmethod
+    def ok(cls, status: int | None = None) -> SendResult:
+        """The batch was accepted."""
+        return cls(outcome=SendOutcome.DELIVERED, status=status)
+
+    @classmethod
+    def retry(
+        cls, detail: str, *, status: int | None = None, retry_after: float | None = None
+    ) -> SendResult:
+        """A transient failure: the batch is retried with backoff."""
+        return cls(outcome=SendOutcome.RETRY, status=status, retry_after=retry_after, detail=detail)
+
+    @classmethod
+    def dead(cls, detail: str, *, status: int | None = None) -> SendResult:
+        """A permanent failure: the batch is dead-lettered (counted, kept with the spool on)."""
+        return cls(outcome=SendOutcome.DEAD, status=status, detail=detail)
+
+
+@runtime_checkable
+class Destination(Protocol):
+    """Where events go. One instance per configured destination.
+
+    ``transform`` runs once per routed event (on the caller's thread in ``sync`` spool mode,
+    otherwise on the delivery thread); its output is JSON-encoded once and what ``send``
+    receives are those encoded items, ready to be joined into a request body. ``send`` runs on
+    the single delivery thread's event loop and must not block it.
+    """
+
+    name: str
+    batch: BatchConfig
+
+    def transform(self, event: dict[str, Any]) -> dict[str, Any] | None:
+        """Shape one Segment-spec event dict for this destination (``None`` skips it)."""
+        ...
+
+    async def send(self, items: Sequence[bytes], client: httpx.AsyncClient) -> SendResult:
+        """Deliver one batch of encoded items."""
+        ...
+
+    def close(self) -> None:
+        """Release files or connections; called once at shutdown."""
+        ...
+
+
+class DestinationFactory(Protocol):
+    """Builds a destination from its container entry. Raise ``ConfigError`` with paths
+    relative to ``options`` (``url: required field is missing``); the loader prefixes them
+    with ``destinations.<name>.options``."""
+
+    def __call__(
+        self, *, name: str, options: Mapping[str, Any], pii: PiiConfig
+    ) -> Destination: ...
+
+
+def load_plugin(group: str, name: str) -> Callable[..., Any]:
+    """Load the entry point ``name`` of ``group``; ``PluginError`` names both on failure."""
+    found = [ep for ep in entry_points(group=group) if ep.name == name]
+    if not found:
+        known = sorted({ep.name for ep in entry_points(group=group)})
+        raise PluginError(
+            f"no plugin {name!r} in entry point group {group!r}"
+            + (f" (installed: {', '.join(known)})" if known else "")
+        )
+    try:
+        obj = found[0].load()
+    except Exception as exc:
+        raise PluginError(
+            f"plugin {name!r} of group {group!r} ({found[0].value}) failed to load: {exc}"
+        ) from exc
+    if not callable(obj):
+        raise PluginError(f"plugin {name!r} of group {group!r} is not callable")
+    return obj  # type: ignore[no-any-return]
+
+
