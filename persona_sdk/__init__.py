@@ -4,9 +4,11 @@ One consolidated tag layer for first-party events, visitor profiles from caches 
 and GrowthBook-compatible features and experiments, embedded in your web backend.
 """
 
-from __future__ import annotations
+from __future__ import annotations as _annotations
 
-from typing import Any
+from typing import Any as _Any
+
+import attrs as _attrs
 
 from ._errors import (
     ClosedError,
@@ -40,6 +42,9 @@ __all__ = [
 for _name in __all__:
     _obj = globals()[_name]
     if getattr(_obj, "__module__", "").startswith("persona_sdk."):
+        if _attrs.has(_obj):
+            # string annotations resolve against the defining module, before it is renamed
+            _attrs.resolve_types(_obj)
         try:
             _obj.__module__ = "persona_sdk"
         except (AttributeError, TypeError):  # pragma: no cover - builtins
@@ -47,7 +52,7 @@ for _name in __all__:
 del _name, _obj
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _Any:
     if name == "__version__":
         from importlib.metadata import version
 

@@ -1,0 +1,144 @@
+"""Segment-spec events: validation names the field; ingest keeps good messages."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import msgspec
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from persona_sdk import EventValidationError, PayloadTooLarge
+from persona_sdk.events import (
+    MAX_EVENT_BYTES,
+    Message,
+    check_message,
+    decode_messages,
+    new_message_id,
+    to_segment,
+)
+
+
+def test_message_ids_are_unique_uuid_shaped() -> None:
+    """Message ids are UUID-formatted and do not repeat."""
+    ids = {new_message_id() for _ in range(10_000)}
+    assert len(ids) == 10_000
+    for mid in list(ids)[:100]:
+        parts = mid.split("-")
+        assert [len(p) for p in parts] == [8, 4, 4, 4, 12]
+
+
+def test_to_segment_renders_the_wire_shape() -> None:
+    """The wire dict uses Segment's camelCase keys and ISO-8601 UTC timestamps."""
+    msg = Message(
+        type="track", message_id="m1", anonymous_id="a1", event="Order Completed",
+        properties={"revenue": 42.0}, context={"ip": "1.2.3.4"}, timestamp=1700000000.25,
+        received_at=1700000001.0,
+    )
+    wire = to_segment(msg)
+    assert wire == {
+        "type": "track", "messageId": "m1", "anonymousId": "a1", "event": "Order Completed",
+        "properties": {"revenue": 42.0}, "context": {"ip": "1.2.3.4"},
+        "timestamp": "2023-11-14T22:13:20.250Z", "receivedAt": "2023-11-14T22:13:21.000Z",
+    }
+
+
+@pytest.mark.parametrize(
+    ("fields", "bad"),
+    [
+        ({"type": "track", "event": "X"}, "anonymousId"),
+        ({"type": "track", "anonymous_id": "a"}, "event"),
+        ({"type": "track", "anonymous_id": "a", "event": ""}, "event"),
+        ({"type": "group", "anonymous_id": "a"}, "groupId"),
+        ({"type": "alias", "user_id": "u"}, "previousId"),
+        ({"type": "alias", "anonymous_id": "a", "previous_id": "p"}, "userId"),
+        ({"type": "purchase", "anonymous_id": "a"}, "type"),
+    ],
+)
+def test_check_message_names_the_bad_field(fields: dict[str, str], bad: str) -> None:
+    """Each spec violation raises EventValidationError whose `field` is the offending key."""
+    with pytest.raises(EventValidationError) as info:
+        check_message(Message(message_id="m", **fields))
+    assert info.value.field == bad
+
+
+def test_ingest_batch_keeps_good_messages_and_reports_bad_ones() -> None:
+    """A bad message in a batch is reported by path; its neighbours are accepted."""
+    body = json.dumps(
+        {
+            "batch": [
+                {"type": "track", "event": "A", "anonymousId": "x", "messageId": "keep-me",
+                 "timestamp": "2024-05-01T10:00:00Z"},
+                {"type": "track", "event": 5, "anonymousId": "x"},
+                {"type": "identify", "userId": 42, "traits": {"plan": "pro"}},
+                "not an object",
+            ]
+        }
+    ).encode()
+    messages, results = decode_messages(body, received_at=1.0)
+    assert [r.ok for r in results] == [True, False, True, False]
+    assert results[0].message_id == "keep-me"
+    assert results[1].error is not None and results[1].error.startswith("batch[1].event: ")
+    assert results[3].error is not None and results[3].error.startswith("batch[3]")
+    first = messages[0]
+    assert first is not None
+    assert first.timestamp == datetime.fromisoformat("2024-05-01T10:00:00+00:00").timestamp()
+    assert first.received_at == 1.0
+    assert messages[2] is not None and messages[2].user_id == "42"
+
+
+def test_ingest_enforces_the_per_event_cap() -> None:
+    """An event over 32 KB is rejected by itself; the batch still goes through."""
+    big = {"type": "track", "event": "Big", "anonymousId": "a",
+           "properties": {"blob": "x" * MAX_EVENT_BYTES}}
+    small = {"type": "track", "event": "Small", "anonymousId": "a"}
+    _, results = decode_messages({"batch": [big, small]})
+    assert not results[0].ok and "32768-byte limit" in (results[0].error or "")
+    assert results[1].ok
+    with pytest.raises(PayloadTooLarge):
+        from persona_sdk.events import decode_one
+
+        decode_one(msgspec.json.encode(big), 0.0, "")
+
+
+def test_unreadable_payloads_raise() -> None:
+    """Non-JSON bodies and non-list batches are errors of the payload as a whole."""
+    with pytest.raises(EventValidationError, match="invalid JSON"):
+        decode_messages(b"{nope")
+    with pytest.raises(EventValidationError):
+        decode_messages({"batch": "nope"})
+    with pytest.raises(EventValidationError):
+        decode_messages(b"[1,2]")
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            ["type", "event", "anonymousId", "userId", "properties", "context", "timestamp",
+             "messageId", "traits", "groupId", "previousId"]
+        ),
+        _json | st.sampled_from(["track", "identify", "alias", "group", "page"]),
+    )
+)
+def test_ingest_never_raises_per_message(doc: dict[str, object]) -> None:
+    """Property: any JSON object in a batch yields exactly one result and never an exception;
+    accepted messages satisfy the spec."""
+    messages, results = decode_messages({"batch": [doc]})
+    assert len(results) == 1 and len(messages) == 1
+    if results[0].ok:
+        msg = messages[0]
+        assert msg is not None
+        check_message(msg)
+        assert msg.anonymous_id or msg.user_id
+    else:
+        assert messages[0] is None and results[0].error
