@@ -51,7 +51,16 @@ class DestinationConfig:
 
 @frozen(kw_only=True)
 class DeliveryConfig:
-    """Defaults for every destination's outbox, and the spool."""
+    """Defaults for every destination's outbox, and the spool.
+
+    Usage::
+
+        DeliveryConfig(spool=SpoolMode.SYNC, spool_path="/var/lib/app/spool.sqlite3",
+                       max_queue_events=50_000, overflow=Overflow.DROP_OLDEST)
+
+    ``spool``, ``spool_path`` and ``spool_fsync`` take effect when the ``Delivery`` is built;
+    the other fields are applied again on every reload.
+    """
 
     spool: SpoolMode = SpoolMode.OFF
     spool_path: str = "persona-spool.sqlite3"
@@ -62,3 +71,15 @@ class DeliveryConfig:
     backoff_base: float = 0.5
     backoff_max: float = 60.0
     shutdown_timeout: float = 5.0
+    #: Batches of one destination sent at the same time (a slow request does not stall it).
+    concurrency: int = 2
+    #: Consecutive failed sends that open a destination's circuit breaker.
+    breaker_threshold: int = 5
+    #: Seconds an open breaker waits before letting one probe batch through.
+    breaker_cooldown: float = 30.0
+    #: Seconds one HTTP request may take (connect, write, read) on the shared client.
+    request_timeout: float = 10.0
+    #: ``group`` spool mode commits at least this often (seconds): the loss window.
+    group_commit_interval: float = 0.05
+    #: fsync every spool commit (survives power loss, not only ``kill -9``; slower).
+    spool_fsync: bool = False

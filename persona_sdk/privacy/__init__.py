@@ -1,1 +1,37 @@
-"""privacy."""
+"""Privacy: consent purposes, PII normalization and hashing, IP truncation.
+
+Configured PII is normalized per the destination's platform rules (Meta's or Google's) and
+SHA-256 hashed, or removed, before an event leaves the process; see ``docs/privacy.md``::
+
+    from persona_sdk.privacy import PrivacyPolicy, hash_pii
+
+    hash_pii("email", "John_Smith@gmail.com")     # Meta's rules by default
+    hash_pii("email", "John.Smith@gmail.com", rules="google")
+    PrivacyPolicy(fields={"traits.email": "email"}, truncate_ip=True).apply(event)
+"""
+
+from ._config import ConsentConfig, PiiAction, PiiConfig, PiiKind, PiiRules, PurposeConfig
+from ._consent import ConsentRequirement, check_purposes
+from ._ip import truncate_ip
+from ._normalize import hash_pii, is_sha256_hex, normalize_pii, sha256_hex
+from ._policy import IP_PATH, PrivacyPolicy, check_path, check_pii_config
+
+__all__ = [
+    "IP_PATH",
+    "ConsentConfig",
+    "ConsentRequirement",
+    "PiiAction",
+    "PiiConfig",
+    "PiiKind",
+    "PiiRules",
+    "PrivacyPolicy",
+    "PurposeConfig",
+    "check_path",
+    "check_pii_config",
+    "check_purposes",
+    "hash_pii",
+    "is_sha256_hex",
+    "normalize_pii",
+    "sha256_hex",
+    "truncate_ip",
+]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import enum
+
 from attrs import Factory, frozen
 
-__all__ = ["ConsentConfig", "PiiConfig", "PurposeConfig"]
+__all__ = ["ConsentConfig", "PiiAction", "PiiConfig", "PiiKind", "PiiRules", "PurposeConfig"]
 
 
 @frozen(kw_only=True)
@@ -20,17 +22,74 @@ class PurposeConfig:
 
 @frozen(kw_only=True)
 class ConsentConfig:
-    """The consent purposes a site records (``[consent.purposes.analytics]`` ...)."""
+    """The consent purposes a site records (``[consent.purposes.analytics]`` ...).
+
+    When at least one purpose is declared, every purpose a tag or destination names must be
+    one of them (a typo is a ``ConfigError``); with none declared, any name is accepted and
+    none is opted out by GPC.
+    """
 
     purposes: dict[str, PurposeConfig] = Factory(dict)
+
+
+class PiiKind(str, enum.Enum):
+    """What a personal field holds; it selects the normalization applied before hashing."""
+
+    EMAIL = "email"
+    PHONE = "phone"
+    FIRST_NAME = "first_name"
+    LAST_NAME = "last_name"
+    NAME = "name"  #: a full name: normalized like a first or last name
+    STREET = "street"
+    CITY = "city"
+    STATE = "state"
+    ZIP = "zip"
+    COUNTRY = "country"
+    DOB = "dob"  #: date of birth
+    GENDER = "gender"
+    EXTERNAL_ID = "external_id"  #: a user id; hashed as given (trimmed)
+    OTHER = "other"  #: any other value: trimmed and lower-cased, then hashed
+
+
+class PiiAction(str, enum.Enum):
+    """What happens to configured PII fields before an event leaves the process."""
+
+    HASH = "hash"  #: normalize per the destination's rules, then SHA-256 (hex)
+    REMOVE = "remove"  #: delete the field
+    KEEP = "keep"  #: send as is (an explicit, per-destination opt-out)
+
+
+class PiiRules(str, enum.Enum):
+    """Whose normalization rules apply before hashing (they differ: phone format, Gmail dots)."""
+
+    META = "meta"
+    GOOGLE = "google"
 
 
 @frozen(kw_only=True)
 class PiiConfig:
     """Which event fields are personal data, hashed or removed before they leave the process.
 
-    Field paths are dotted Segment paths: ``traits.email``, ``properties.phone``,
-    ``context.ip``.
+    Field paths are dotted Segment paths: ``traits.email``, ``context.traits.phone``,
+    ``properties.products.*.email`` (``*`` matches every key or list element at that level).
+
+    Usage::
+
+        [pii]
+        truncate_ip = true            # IPv4 keeps /24, IPv6 keeps /48
+        phone_country_code = "33"     # for numbers written without their country code
+        remove = ["context.userAgent"]
+
+        [pii.fields]
+        "traits.email" = "email"
+        "context.traits.phone" = "phone"
+
+    Destinations may override ``action``, ``truncate_ip`` and ``remove`` in their options
+    (``pii = "remove"``), and add fields with ``pii_fields``.
     """
 
-    fields: dict[str, str] = Factory(dict)  # path -> kind ("email", "phone", "name", ...)
+    fields: dict[str, PiiKind] = Factory(dict)
+    action: PiiAction = PiiAction.HASH
+    truncate_ip: bool = False
+    remove: list[str] = Factory(list)
+    phone_country_code: str | None = None

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import enum
 from typing import Any
 
 from attrs import Factory, frozen
 
-__all__ = ["ComputedTraitConfig", "ProfilesConfig", "SegmentConfig"]
+from .._errors import ConfigError
+
+__all__ = [
+    "BreakerConfig",
+    "ComputedKind",
+    "ComputedTraitConfig",
+    "MergePolicy",
+    "ProfilesConfig",
+    "SegmentConfig",
+]
 
 
 @frozen(kw_only=True)
@@ -17,22 +27,166 @@ class SegmentConfig:
     description: str = ""
 
 
+class ComputedKind(str, enum.Enum):
+    """What a computed trait holds."""
+
+    COUNT = "count"  #: how many matching events (within ``window`` when given)
+    SUM = "sum"  #: the sum of a numeric property (within ``window`` when given)
+    MIN = "min"
+    MAX = "max"
+    FIRST = "first"  #: the property's value on the earliest matching event
+    LAST = "last"  #: the property's value on the latest matching event
+    FIRST_SEEN = "first_seen"  #: epoch seconds of the earliest matching event
+    LAST_SEEN = "last_seen"  #: epoch seconds of the latest matching event
+    DISTINCT = "distinct"  #: the distinct values of a property, in arrival order (capped)
+
+
+_NEEDS_PROPERTY = {
+    ComputedKind.SUM,
+    ComputedKind.MIN,
+    ComputedKind.MAX,
+    ComputedKind.FIRST,
+    ComputedKind.LAST,
+    ComputedKind.DISTINCT,
+}
+_WINDOWED = {ComputedKind.COUNT, ComputedKind.SUM}
+
+
 @frozen(kw_only=True)
 class ComputedTraitConfig:
-    """A trait computed in-process from the visitor's own events."""
+    """A trait computed in-process from the visitor's own events.
 
-    kind: str  # count | sum | min | max | first | last | first_seen | last_seen | distinct
+    Usage (TOML)::
+
+        [computed_traits.views_7d]
+        kind = "count"
+        event = "Product Viewed"
+        window = 604800          # seconds
+
+        [computed_traits.lifetime_revenue]
+        kind = "sum"
+        event = "Order Completed"
+        property = "revenue"     # a key of ``properties``; dotted for nested values
+
+    ``event`` matches the name of track events; without it every track, page and screen
+    message counts. ``type`` narrows to one message type (``page``, ``screen``, ``track``).
+    """
+
+    kind: ComputedKind
     event: str | None = None
     property: str | None = None
     window: float | None = None  # seconds
+    type: str | None = None
+    limit: int = 100  # distinct: most values kept
+
+    def __attrs_post_init__(self) -> None:
+        problems: list[str] = []
+        if self.kind in _NEEDS_PROPERTY and not self.property:
+            problems.append(f"property: required for kind {self.kind.value!r}")
+        if self.window is not None:
+            if self.kind not in _WINDOWED:
+                problems.append("window: only count and sum take a window")
+            elif self.window <= 0:
+                problems.append("window: must be positive")
+        if self.type is not None and self.type not in ("track", "page", "screen"):
+            problems.append(f"type: expected 'track', 'page' or 'screen', got {self.type!r}")
+        if self.limit < 1:
+            problems.append("limit: must be at least 1")
+        if problems:
+            raise ConfigError(problems)
+
+
+class MergePolicy(str, enum.Enum):
+    """How computed traits combine with the remote profile's traits of the same name."""
+
+    COMPUTED_WINS = "computed_wins"  #: the in-process value overrides the remote one
+    REMOTE_WINS = "remote_wins"  #: the remote value stays; computed traits only fill gaps
+
+
+@frozen(kw_only=True)
+class BreakerConfig:
+    """The circuit breaker in front of the profile source.
+
+    It opens when, over the last ``window`` calls (at least ``min_calls``), the share of
+    failed calls reaches ``failure_rate`` or the share of calls slower than ``slow_call``
+    seconds reaches ``slow_rate``. After ``open_for`` seconds it lets ``half_open_probes``
+    calls through; they close it again, or any failure reopens it.
+    """
+
+    enabled: bool = True
+    window: int = 20
+    min_calls: int = 5
+    failure_rate: float = 0.5
+    slow_call: float | None = None  # seconds; None: only timeouts count as slow
+    slow_rate: float = 0.5
+    open_for: float = 30.0
+    half_open_probes: int = 1
+
+    def __attrs_post_init__(self) -> None:
+        problems: list[str] = []
+        if self.window < 1:
+            problems.append("window: must be at least 1")
+        if not 1 <= self.min_calls <= self.window:
+            problems.append("min_calls: must be between 1 and window")
+        for name in ("failure_rate", "slow_rate"):
+            if not 0.0 < getattr(self, name) <= 1.0:
+                problems.append(f"{name}: must be in (0, 1]")
+        if self.open_for < 0:
+            problems.append("open_for: must not be negative")
+        if self.half_open_probes < 1:
+            problems.append("half_open_probes: must be at least 1")
+        if problems:
+            raise ConfigError(problems)
 
 
 @frozen(kw_only=True)
 class ProfilesConfig:
-    """Where profiles come from and how they are cached."""
+    """Where profiles come from and how they are cached.
+
+    Usage (TOML)::
+
+        [profiles]
+        deadline = 0.05                 # one total budget per lookup, seconds
+        ttl = 300                       # fresh for 5 minutes in the local cache
+        stale_grace = 3600              # then served stale (and refreshed) for an hour
+        personal_traits = ["email", "age"]
+
+        [profiles.source]
+        type = "segment"
+        space_id = "spa_123"
+        access_token = "${env:SEGMENT_PROFILES_TOKEN}"
+    """
 
     source: dict[str, Any] | None = None  # {"type": "http", ...options}
+    store: dict[str, Any] | None = None  # {"type": "memory"} or a persona_sdk.stores plugin
     deadline: float = 0.05
     ttl: float = 300.0
+    negative_ttl: float = 60.0
+    stale_grace: float = 600.0
+    refresh_timeout: float = 1.0
+    retry: bool = True
     max_entries: int = 100_000
+    alias_max_entries: int = 100_000
+    visitor_max_entries: int = 100_000
     personal_traits: list[str] = Factory(list)
+    personalization_purpose: str = "personalization"
+    merge: MergePolicy = MergePolicy.COMPUTED_WINS
+    breaker: BreakerConfig = Factory(BreakerConfig)
+    segment_events: bool = True
+    segment_memory: int = 100_000
+    store_prefix: str = "persona:"
+    computed_flush_interval: float = 1.0
+
+    def __attrs_post_init__(self) -> None:
+        problems: list[str] = []
+        for name in ("deadline", "ttl", "refresh_timeout", "computed_flush_interval"):
+            if getattr(self, name) <= 0:
+                problems.append(f"{name}: must be positive")
+        for name in ("negative_ttl", "stale_grace"):
+            if getattr(self, name) < 0:
+                problems.append(f"{name}: must not be negative")
+        for name in ("max_entries", "alias_max_entries", "visitor_max_entries", "segment_memory"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name}: must be at least 1")
+        if problems:
+            raise ConfigError(problems)

@@ -1,0 +1,1 @@
+"""Runnable apps that embed persona-sdk (``python -m examples.shop``)."""

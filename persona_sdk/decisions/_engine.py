@@ -1,0 +1,152 @@
+"""``Engine``: a container's features, experiments and saved groups, compiled once.
+
+An engine is immutable: ``persona.reload(container)`` builds a new one and swaps it whole,
+so a request that holds the old engine finishes with it, without locks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from attrs import frozen
+
+from .._errors import ConfigError
+from ._build import compile_experiment, compile_feature
+from ._compile import Builder, Experiment, Feature
+from ._config import DecisionsConfig
+from ._evaluate import EvalContext, Evaluator, sticky_string
+from ._compile import js_truthy
+
+if TYPE_CHECKING:
+    from ..config import Container
+
+__all__ = ["Engine"]
+
+
+@frozen(slots=True)
+class Engine(Evaluator):
+    """Compiled features and experiments of one container (immutable; build with
+    ``Engine.build``). Visitors evaluate against it; it holds no per-visitor state.
+
+    Usage::
+
+        engine = Engine.build(container)            # ConfigError lists every bad path
+        visitor = Visitor(engine=engine, attributes={"id": "v-1", "country": "FR"})
+        visitor.feature("hero-banner").value
+    """
+
+    features: Mapping[str, Feature]
+    experiments: Mapping[str, Experiment]
+    redirects: tuple[Experiment, ...]
+    rule_experiments: Mapping[str, tuple[str, ...]]
+    forced: Mapping[str, Any]
+    enabled: bool
+    qa_mode: bool
+    url_overrides: bool
+    sticky_store: Any
+    sticky_attributes: tuple[str, ...]
+    uses_segments: bool
+    config: DecisionsConfig
+
+    @classmethod
+    def build(
+        cls, container: Container, operators: Any = None, sticky_store: Any = None
+    ) -> Engine:
+        """Compile ``container.features``, ``container.experiments`` and
+        ``container.saved_groups`` (with ``container.decisions``).
+
+        Raises ``ConfigError`` listing every problem with its path, for example
+        ``features.hero-banner.rules[1].condition.country: unknown operator "$foo"``.
+        """
+        config: DecisionsConfig = container.decisions
+        saved_groups = container.saved_groups or {}
+        errors: list[str] = []
+        if not isinstance(saved_groups, Mapping):
+            errors.append("saved_groups: expected an object of group name to list of values")
+            saved_groups = {}
+        b = Builder(saved_groups=saved_groups, operators=operators,
+                    strict=config.strict_conditions, default_scheme=config.hash_scheme,
+                    bandits=config.contextual_bandits)
+        features: dict[str, Feature] = {}
+        rule_experiments: dict[str, list[str]] = {}
+        identifiers: dict[str, None] = {}
+        for key, spec in (container.features or {}).items():
+            feature = compile_feature(b, key, spec, f"features.{key}")
+            if feature is None:
+                continue
+            features[key] = feature
+            for rule in feature.rules:
+                exp = rule.experiment
+                if exp is not None:
+                    rule_experiments.setdefault(exp.key, []).append(key)
+                    identifiers[exp.hash_attribute] = None
+                    if exp.fallback_attribute:
+                        identifiers[exp.fallback_attribute] = None
+        experiments: dict[str, Experiment] = {}
+        for i, spec in enumerate(container.experiments or []):
+            path = f"experiments[{i}]"
+            if not isinstance(spec, Mapping):
+                b.problem(path, "expected an experiment object")
+                continue
+            exp = compile_experiment(b, spec, path, dict(spec))
+            if exp is None:
+                continue
+            if exp.key in experiments:
+                b.problem(f"{path}.key", f"duplicate experiment key {exp.key!r}")
+            experiments[exp.key] = exp
+            identifiers[exp.hash_attribute] = None
+            if exp.fallback_attribute:
+                identifiers[exp.fallback_attribute] = None
+        forced = config.forced_variations
+        for key, index in forced.items():
+            if not isinstance(index, int) or isinstance(index, bool):
+                b.problem(f"decisions.forced_variations.{key}", "expected a variation index")
+        errors.extend(b.errors)
+        if errors:
+            raise ConfigError(errors)
+        return cls(
+            features=MappingProxyType(features),
+            experiments=MappingProxyType(experiments),
+            redirects=tuple(e for e in experiments.values() if e.is_redirect),
+            rule_experiments=MappingProxyType(
+                {k: tuple(v) for k, v in rule_experiments.items()}
+            ),
+            forced=MappingProxyType(dict(forced)),
+            enabled=config.enabled,
+            qa_mode=config.qa_mode,
+            url_overrides=config.url_overrides,
+            sticky_store=sticky_store,
+            sticky_attributes=tuple(identifiers),
+            uses_segments=b.uses_segments,
+            config=config,
+        )
+
+    def context(self, attrs: Mapping[str, Any], url: str | None = None,
+                forced: Mapping[str, Any] | None = None,
+                sticky_on: bool | None = None) -> EvalContext:
+        """A fresh evaluation context (what a ``Visitor`` holds)."""
+        return EvalContext(
+            attrs, url, self.forced if forced is None else forced,
+            self.sticky_store is not None if sticky_on is None else sticky_on,
+        )
+
+    def sticky_identifiers(self, attrs: Mapping[str, Any]) -> dict[str, str]:
+        """``{attribute: value}`` of the visitor's identifier attributes (every
+        experiment's hash and fallback attribute the visitor has): the sticky documents to
+        load before evaluating."""
+        out: dict[str, str] = {}
+        for name in self.sticky_attributes:
+            value = attrs.get(name)
+            if js_truthy(value):
+                out[name] = sticky_string(value)
+        return out
+
+    def feature_keys(self) -> tuple[str, ...]:
+        """Every feature key, in container order."""
+        return tuple(self.features)
+
+    def experiment_keys(self) -> tuple[str, ...]:
+        """Every experiment key: standalone experiments and feature-rule experiments."""
+        return tuple(dict.fromkeys([*self.experiments, *self.rule_experiments]))

@@ -1,0 +1,102 @@
+"""``HookSet``: exposure and feature-usage hooks, plus the bounded exposure dedupe memory.
+
+One ``HookSet`` lives as long as its ``Persona`` (across container reloads). A failing hook
+never reaches the caller: the error is counted and evaluation carries on.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._results import ExperimentResult, FeatureResult
+    from ._visitor import Visitor
+
+__all__ = ["ExposureHook", "FeatureUsageHook", "HookSet"]
+
+#: ``on_exposure(visitor, result)``: a visitor was exposed to a variation (once).
+ExposureHook = Callable[["Visitor", "ExperimentResult[Any]"], object]
+#: ``on_feature_usage(visitor, result)``: a visitor's feature was evaluated (once per visitor).
+FeatureUsageHook = Callable[["Visitor", "FeatureResult[Any]"], object]
+
+
+class HookSet:
+    """Hooks called on exposures and feature usage, and the exposure dedupe memory.
+
+    ``max_exposures`` bounds the memory of (visitor, experiment, variation) triples already
+    logged: the least recently seen are forgotten first, so memory stays bounded however
+    many visitors come, and a forgotten triple at worst logs one more exposure.
+
+    Usage::
+
+        hooks = HookSet(on_exposure=lambda visitor, result: print(result.variation_key))
+    """
+
+    def __init__(
+        self,
+        on_exposure: ExposureHook | None = None,
+        on_feature_usage: FeatureUsageHook | None = None,
+        *,
+        max_exposures: int = 100_000,
+    ) -> None:
+        if max_exposures < 1:
+            raise ValueError("max_exposures must be at least 1")
+        self.on_exposure = on_exposure
+        self.on_feature_usage = on_feature_usage
+        self.max_exposures = max_exposures
+        self._seen: OrderedDict[Hashable, None] = OrderedDict()
+        self._lock = threading.Lock()
+        self._exposures = 0
+        self._deduplicated = 0
+        self._hook_errors = 0
+        self._track_errors = 0
+
+    def first_exposure(self, key: Hashable) -> bool:
+        """Record an exposure; False when ``key`` was already recorded (a duplicate)."""
+        with self._lock:
+            seen = self._seen
+            if key in seen:
+                seen.move_to_end(key)
+                self._deduplicated += 1
+                return False
+            seen[key] = None
+            if len(seen) > self.max_exposures:
+                seen.popitem(last=False)
+            self._exposures += 1
+            return True
+
+    def exposure(self, visitor: Visitor, result: ExperimentResult[Any]) -> None:
+        """Call ``on_exposure`` (errors are counted, never raised)."""
+        hook = self.on_exposure
+        if hook is not None:
+            try:
+                hook(visitor, result)
+            except Exception:
+                self._hook_errors += 1
+
+    def feature_usage(self, visitor: Visitor, result: FeatureResult[Any]) -> None:
+        """Call ``on_feature_usage`` (errors are counted, never raised)."""
+        hook = self.on_feature_usage
+        if hook is not None:
+            try:
+                hook(visitor, result)
+            except Exception:
+                self._hook_errors += 1
+
+    def track_failed(self) -> None:
+        """Count an exposure event that could not be recorded (closed client, bad ids)."""
+        self._track_errors += 1
+
+    def stats(self) -> dict[str, int]:
+        """``exposures`` logged, ``deduplicated`` exposures skipped, ``remembered``
+        triples, ``hook_errors`` and ``track_errors``."""
+        return {
+            "exposures": self._exposures,
+            "deduplicated": self._deduplicated,
+            "remembered": len(self._seen),
+            "hook_errors": self._hook_errors,
+            "track_errors": self._track_errors,
+        }

@@ -1,0 +1,392 @@
+"""``Visitor``: one visitor's features, experiments, segments and events, for one request.
+
+A visitor memoizes every result, logs each exposure once (``Experiment Viewed`` through
+the tag layer) and never raises because a store or a hook failed. Sticky-bucket documents
+are loaded before the first evaluation and saved after it; the sync methods use the
+store's sync form and the ``a``-prefixed methods its async form, through one sans-I/O flow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Generator, Mapping
+from types import MappingProxyType
+from typing import Any, TypeVar
+
+import msgspec
+
+from ..allocation import StickyAssignments
+from ._engine import Engine
+from ._evaluate import EvalContext
+from ._hooks import HookSet
+from ._results import ExperimentResult, FeatureResult, Reason
+
+__all__ = ["Visitor"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+_DEFAULT: Any = object()
+_replace = msgspec.structs.replace
+# What the flow asks its driver to do.
+_LOAD, _SAVE = "load", "save"
+Flow = Generator[tuple[str, Any], Any, R]
+
+
+class Visitor:
+    """A visitor to decide for: ``feature``, ``is_on``, ``get``, ``experiment``,
+    ``segments``, ``track``. Build it with ``persona.visitor(...)``.
+
+    Evaluation attributes are the profile's targeting traits, then ``attributes``, then
+    ``id`` (the canonical id), ``anonymousId``, ``userId`` and, when a condition reads
+    them, ``segments``. A visitor is meant for one request and one thread.
+    """
+
+    __slots__ = (
+        "_attrs", "_ctx", "_engine", "_extra", "_forced", "_given", "_hooks", "_memo",
+        "_pending_load", "_persona", "_redirect", "_segments", "_segments_engine",
+        "_sticky_ok", "_store", "_xmemo", "anonymous_id", "consent", "profile", "url",
+        "user_id",
+    )
+
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        segments: Any = None,
+        persona: Any = None,
+        hooks: HookSet | None = None,
+        anonymous_id: str | None = None,
+        user_id: str | None = None,
+        attributes: Mapping[str, Any] | None = None,
+        consent: Mapping[str, bool] | None = None,
+        profile: Any = None,
+        url: str | None = None,
+        forced_variations: Mapping[str, int] | None = None,
+        sticky_store: Any = _DEFAULT,
+    ) -> None:
+        self._engine = engine
+        self._segments_engine = segments
+        self._persona = persona
+        self._hooks = hooks if hooks is not None else HookSet()
+        self.anonymous_id = anonymous_id
+        self.user_id = user_id
+        self._given = attributes
+        self.consent = consent
+        self.profile = profile
+        self.url = url
+        self._forced = {**engine.forced, **forced_variations} if forced_variations else None
+        self._store = engine.sticky_store if sticky_store is _DEFAULT else sticky_store
+        self._pending_load = self._store is not None
+        self._sticky_ok = True
+        self._memo: dict[str, FeatureResult[Any]] = {}
+        self._xmemo: dict[str, ExperimentResult[Any]] = {}
+        self._ctx: EvalContext | None = None
+        self._attrs: dict[str, Any] | None = None
+        self._segments: frozenset[str] | None = None
+        self._redirect: Any = _DEFAULT
+        source = getattr(profile, "source", None)
+        kind = getattr(source, "value", source)
+        self._extra: tuple[Reason, ...] = (
+            (Reason.FALLBACK_PROFILE,) if kind == "fallback"
+            else (Reason.STALE_PROFILE,) if kind == "stale" else ()
+        )
+
+    # -- identity and attributes ---------------------------------------------------------
+
+    @property
+    def id(self) -> str | None:
+        """The canonical id: the profile's, else ``user_id``, else ``anonymous_id``."""
+        canonical = getattr(self.profile, "canonical_id", None)
+        return canonical or self.user_id or self.anonymous_id
+
+    def _base(self) -> dict[str, Any]:
+        attrs = self._attrs
+        if attrs is None:
+            traits = getattr(self.profile, "targeting_traits", None)
+            attrs = dict(traits) if traits else {}
+            if self._given:
+                attrs.update(self._given)
+            ident = self.id
+            if ident is not None:
+                attrs["id"] = ident
+            if self.anonymous_id is not None:
+                attrs["anonymousId"] = self.anonymous_id
+            if self.user_id is not None:
+                attrs["userId"] = self.user_id
+            self._attrs = attrs
+        return attrs
+
+    @property
+    def attributes(self) -> Mapping[str, Any]:
+        """The attributes conditions see (read-only)."""
+        return MappingProxyType(self._context().attrs)
+
+    @property
+    def segments(self) -> frozenset[str]:
+        """The segments the visitor is in (computed once, on first use)."""
+        found = self._segments
+        if found is None:
+            engine = self._segments_engine
+            found = frozenset(engine.evaluate(self._base())) if engine is not None else frozenset()
+            self._segments = found
+            profiles = getattr(self._persona, "_profiles", None)
+            if profiles is not None:
+                try:
+                    profiles.note_segments(anonymous_id=self.anonymous_id, user_id=self.user_id,
+                                           consent=self.consent, members=found)
+                except Exception:
+                    self._hooks.track_failed()
+        return found
+
+    def _context(self) -> EvalContext:
+        ctx = self._ctx
+        if ctx is None:
+            attrs = self._base()
+            if self._engine.uses_segments:
+                attrs["segments"] = sorted(self.segments)
+            ctx = self._engine.context(attrs, self.url, self._forced, self._store is not None)
+            self._ctx = ctx
+        return ctx
+
+    # -- features -------------------------------------------------------------------------
+
+    def feature(self, key: str) -> FeatureResult[Any]:
+        """The feature's value, source, rule, experiment, variation and reasons."""
+        found = self._memo.get(key)
+        if found is not None:
+            return found
+        if self._store is None:  # nothing to load or save: skip the flow machinery
+            ctx = self._context()
+            result = self._engine.eval_feature(key, ctx)
+            if ctx.exposures:
+                self._expose(ctx)
+        else:
+            result = self._drive(self._flow(lambda ctx: self._engine.eval_feature(key, ctx)))
+        return self._keep(key, result)
+
+    async def afeature(self, key: str) -> FeatureResult[Any]:
+        """The asyncio form of ``feature`` (uses the sticky store's async form)."""
+        found = self._memo.get(key)
+        if found is not None:
+            return found
+        if self._store is None:
+            return self.feature(key)
+        flow = self._flow(lambda ctx: self._engine.eval_feature(key, ctx))
+        return self._keep(key, await self._adrive(flow))
+
+    def _keep(self, key: str, result: FeatureResult[Any]) -> FeatureResult[Any]:
+        if self._extra:
+            result = _replace(result, reasons=result.reasons + self._extra)
+        self._memo[key] = result
+        hooks = self._hooks
+        if hooks.on_feature_usage is not None:
+            hooks.feature_usage(self, result)
+        return result
+
+    def is_on(self, key: str) -> bool:
+        """Whether the feature is on (its value is truthy, JavaScript-style)."""
+        return self.feature(key).on
+
+    async def ais_on(self, key: str) -> bool:
+        """The asyncio form of ``is_on``."""
+        return (await self.afeature(key)).on
+
+    def get(self, key: str, default: T) -> Any | T:
+        """The feature's value, or ``default`` when it is unknown or null."""
+        value = self.feature(key).value
+        return default if value is None else value
+
+    async def aget(self, key: str, default: T) -> Any | T:
+        """The asyncio form of ``get``."""
+        value = (await self.afeature(key)).value
+        return default if value is None else value
+
+    def decide(self, placement: str) -> FeatureResult[Any]:
+        """The content for a placement (``decisions.placements``): its feature's result,
+        whose value is the content object (or the placement's default)."""
+        return self._placement(placement, self.feature)
+
+    def _placement(self, placement: str,
+                   feature: Callable[[str], FeatureResult[Any]]) -> FeatureResult[Any]:
+        spec = self._engine.config.placements.get(placement)
+        key = spec if isinstance(spec, str) else spec.get("feature") if isinstance(
+            spec, Mapping) else None
+        result = feature(key) if isinstance(key, str) else feature(f"placement:{placement}")
+        if result.value is None and isinstance(spec, Mapping) and "default" in spec:
+            return _replace(result, value=spec["default"])
+        return result
+
+    # -- experiments ----------------------------------------------------------------------
+
+    def experiment(self, key: str) -> ExperimentResult[Any]:
+        """The visitor's assignment in experiment ``key`` (standalone, or a feature rule's)."""
+        found = self._xmemo.get(key)
+        if found is not None:
+            return found
+        if key not in self._engine.experiments:
+            for feature_key in self._engine.rule_experiments.get(key, ()):
+                self.feature(feature_key)
+        return self._xkeep(key, self._drive(self._flow(lambda ctx: self._experiment(key, ctx))))
+
+    async def aexperiment(self, key: str) -> ExperimentResult[Any]:
+        """The asyncio form of ``experiment``."""
+        found = self._xmemo.get(key)
+        if found is not None:
+            return found
+        if key not in self._engine.experiments:
+            for feature_key in self._engine.rule_experiments.get(key, ()):
+                await self.afeature(feature_key)
+        flow = self._flow(lambda ctx: self._experiment(key, ctx))
+        return self._xkeep(key, await self._adrive(flow))
+
+    def _experiment(self, key: str, ctx: EvalContext) -> ExperimentResult[Any]:
+        engine = self._engine
+        result = engine.eval_experiment(key, ctx)
+        if result is not None:
+            return result
+        result = ctx.results.get(key)
+        if result is not None:
+            return result
+        exp = engine.rule_experiment(key)
+        if exp is not None:
+            return engine.not_reached(exp, ctx)
+        return ExperimentResult(experiment_key=key, value=None, in_experiment=False,
+                                variation_id=0, variation_key="0",
+                                reason=Reason.UNKNOWN_EXPERIMENT)
+
+    def _xkeep(self, key: str, result: ExperimentResult[Any]) -> ExperimentResult[Any]:
+        self._xmemo[key] = result
+        return result
+
+    def redirect(self) -> tuple[str, ExperimentResult[Any]] | None:
+        """Where to redirect this visitor's ``url``, by the first URL-redirect experiment
+        that targets it and assigns a redirecting variation: ``(url, result)``, or None."""
+        if self._redirect is _DEFAULT:
+            self._redirect = self._drive(self._flow(self._engine.eval_redirect))
+        return self._redirect  # type: ignore[no-any-return]
+
+    # -- sticky-bucket I/O: one flow, two drivers -------------------------------------------
+
+    def _flow(self, evaluate: Callable[[EvalContext], R]) -> Flow[R]:
+        ctx = self._context()
+        if self._pending_load:
+            self._pending_load = False
+            ids = self._engine.sticky_identifiers(ctx.attrs)
+            if ids:
+                docs = yield _LOAD, ids
+                if docs is None:
+                    self._sticky_failed()
+                else:
+                    ctx.docs.update(docs)
+        result = evaluate(ctx)
+        if ctx.dirty:
+            changed = list(ctx.dirty.values())
+            ctx.dirty.clear()
+            if self._sticky_ok:
+                saved = yield _SAVE, changed
+                if not saved:
+                    self._sticky_failed()
+        if ctx.exposures:
+            self._expose(ctx)
+        return result
+
+    def _sticky_failed(self) -> None:
+        self._sticky_ok = False
+        if Reason.STICKY_UNAVAILABLE not in self._extra:
+            self._extra = (*self._extra, Reason.STICKY_UNAVAILABLE)
+
+    def _drive(self, flow: Flow[R]) -> R:
+        store = self._store
+        answer: Any = None
+        try:
+            while True:
+                op, arg = flow.send(answer)
+                answer = None
+                try:
+                    if op == _LOAD:
+                        answer = store.load(arg)
+                    else:
+                        for doc in arg:
+                            store.save(doc)
+                        answer = True
+                except Exception:  # a failing store degrades to plain hashing
+                    answer = None
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+
+    async def _adrive(self, flow: Flow[R]) -> R:
+        answer: Any = None
+        try:
+            while True:
+                op, arg = flow.send(answer)
+                try:
+                    answer = await (self._aload(arg) if op == _LOAD else self._asave(arg))
+                except Exception:
+                    answer = None
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+
+    async def _aload(self, ids: dict[str, str]) -> Mapping[str, StickyAssignments]:
+        store = self._store
+        if hasattr(store, "aload"):
+            return await store.aload(ids)  # type: ignore[no-any-return]
+        return await asyncio.to_thread(store.load, ids)  # type: ignore[no-any-return]
+
+    async def _asave(self, docs: list[StickyAssignments]) -> bool:
+        store = self._store
+        for doc in docs:
+            if hasattr(store, "asave"):
+                await store.asave(doc)
+            else:
+                await asyncio.to_thread(store.save, doc)
+        return True
+
+    # -- exposures and events -------------------------------------------------------------
+
+    def _expose(self, ctx: EvalContext) -> None:
+        exposures = ctx.exposures
+        ctx.exposures = []
+        hooks = self._hooks
+        ident: Any = (self.user_id, self.anonymous_id)
+        for res in exposures:
+            who = ident if ident != (None, None) else (res.hash_attribute, str(res.hash_value))
+            if not hooks.first_exposure((who, res.experiment_key, res.variation_id)):
+                continue
+            persona = self._persona
+            if persona is not None:
+                props: dict[str, Any] = {
+                    "experiment_id": res.experiment_key,
+                    "experiment_name": res.experiment_name or res.experiment_key,
+                    "variation_id": res.variation_key,
+                    "variation_name": res.variation_name or res.variation_key,
+                    "hash_attribute": res.hash_attribute,
+                }
+                if res.feature_id is not None:
+                    props["feature_id"] = res.feature_id
+                if res.passthrough:
+                    props["holdout"] = True
+                try:
+                    persona.track(self._engine.config.exposure_event,
+                                  anonymous_id=self.anonymous_id, user_id=self.user_id,
+                                  properties=props, consent=self.consent)
+                except Exception:
+                    hooks.track_failed()
+            if hooks.on_exposure is not None:
+                hooks.exposure(self, res)
+
+    def track(self, event: str, *, properties: Mapping[str, Any] | None = None,
+              context: Mapping[str, Any] | None = None, timestamp: float | None = None,
+              message_id: str | None = None) -> str:
+        """``persona.track`` bound to this visitor's ids and consent; returns the
+        ``messageId``. Raises ``EventValidationError`` like ``persona.track``."""
+        persona = self._persona
+        if persona is None:
+            raise RuntimeError("this Visitor was built without a Persona to track with")
+        return persona.track(  # type: ignore[no-any-return]
+            event, anonymous_id=self.anonymous_id, user_id=self.user_id, properties=properties,
+            context=context, consent=self.consent, timestamp=timestamp, message_id=message_id,
+        )
+
+    def __repr__(self) -> str:
+        return (f"Visitor(user_id={self.user_id!r}, anonymous_id={self.anonymous_id!r}, "
+                f"features={len(self._memo)})")

@@ -1,0 +1,214 @@
+"""One destination's outbox: the hot-path inbox, the encoded queue and the counters.
+
+Who touches what (this is what keeps ``enqueue`` cheap and the counters exact):
+
+- Caller threads only ``append`` to ``inbox`` (atomic on a ``deque``) and read ``held`` and
+  ``held_bytes``; they take ``lock`` only on the rare paths (overflow, rejection, sync spool).
+- The delivery thread pops from ``inbox`` and mutates everything else, always under ``lock``
+  when an event changes state, so ``snapshot()`` (taken under ``lock``) sees every event in
+  exactly one state.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .._errors import ConfigError
+from ._config import BatchConfig, DeliveryConfig, DestinationConfig, Overflow
+from ._retry import CircuitBreaker
+
+if TYPE_CHECKING:
+    from ..events import Message
+    from ..plugins import Destination
+
+__all__ = ["Item", "Outbox", "Render"]
+
+Render = Callable[["Message"], "dict[str, Any] | None"]
+
+#: Item states (``Item.state``).
+PENDING, IN_FLIGHT, DONE = 0, 1, 2
+
+
+class Item:
+    """One encoded event: the payload a destination's ``send`` receives, plus what the spool
+    and ``forget`` need."""
+
+    __slots__ = ("aid", "data", "mid", "restored", "rowid", "state", "uid")
+
+    def __init__(
+        self, data: bytes, mid: str, uid: str | None, aid: str | None, rowid: int | None = None
+    ) -> None:
+        self.data = data
+        self.mid = mid
+        self.uid = uid
+        self.aid = aid
+        self.rowid = rowid
+        self.state = PENDING
+        self.restored = False
+
+
+class Outbox:
+    """The queue and counters of one destination (see the module docstring for ownership)."""
+
+    def __init__(
+        self,
+        name: str,
+        destination: Destination,
+        settings: DeliveryConfig,
+        dest_cfg: DestinationConfig | None,
+        clock: Callable[[], float],
+    ) -> None:
+        self.name = name
+        self.lock = threading.Lock()
+        self.inbox: collections.deque[Any] = collections.deque()
+        # -- read lock-free by the hot path, written by the delivery thread
+        self.held = 0  #: events the delivery thread holds (being encoded + pending)
+        self.held_bytes = 0
+        self.wake_at = 1  #: inbox length at which the hot path wakes the delivery thread
+        self.wake_pending = False
+        # -- delivery thread
+        self.pending: collections.deque[Item] = collections.deque()
+        self.uncommitted: list[Item] = []  #: group spool mode: not yet written
+        self.first_at = 0.0  #: loop time the oldest pending event was seen
+        self.busy = 0  #: batches being sent or waiting to retry
+        self.front_restored = 0  #: restored (spooled) items at the front of ``pending``
+        self.cursor = 0  #: highest spool row id of this destination already loaded
+        self.retired = False
+        self.old_destinations: list[Destination] = []
+        self.event: Any = None  #: asyncio.Event, made on the delivery loop
+        self.breaker_changed: Any = None  #: asyncio.Event, replaced at each breaker verdict
+        # -- counters (changed under ``lock``)
+        self.entered = 0  #: events taken from the inbox or restored from the spool
+        self.hot = 0  #: events that ended on a caller thread (dropped/rejected there)
+        self.transit = 0
+        self.inbox_spooled = 0  #: sync mode: inbox events already committed
+        self.pending_spooled = 0
+        self.backlog = 0  #: restored rows still on disk only
+        self.in_flight = 0
+        self.delivered = 0
+        self.retried = 0
+        self.dead_lettered = 0
+        self.restored = 0
+        self.dropped: dict[str, int] = {}
+        self.rejected: dict[str, int] = {}
+        self.last_error = ""
+        #: spool rows of events dropped on a caller thread (the delivery thread deletes them)
+        self.orphan_rows: list[int] = []
+        self.apply(destination, settings, dest_cfg, clock)
+
+    def apply(
+        self,
+        destination: Destination,
+        settings: DeliveryConfig,
+        dest_cfg: DestinationConfig | None,
+        clock: Callable[[], float],
+    ) -> None:
+        """Take (new) settings; keeps the queue. Called on configure and on reload."""
+        batch = (dest_cfg.batch if dest_cfg else None) or getattr(destination, "batch", None)
+        self.batch: BatchConfig = batch if isinstance(batch, BatchConfig) else BatchConfig()
+        self.max_events = max(1, (dest_cfg.max_queue_events if dest_cfg else None)
+                              or settings.max_queue_events)
+        self.max_bytes = max(1, (dest_cfg.max_queue_bytes if dest_cfg else None)
+                             or settings.max_queue_bytes)
+        overflow = (dest_cfg.overflow if dest_cfg else None) or settings.overflow
+        self.drop_oldest = Overflow(overflow) is Overflow.DROP_OLDEST
+        self.max_retries = settings.max_retries
+        self.concurrency = max(1, settings.concurrency)
+        if getattr(self, "destination", None) is not None and self.destination is not destination:
+            self.old_destinations.append(self.destination)
+        self.destination = destination
+        if not hasattr(self, "breaker"):
+            self.breaker = CircuitBreaker(settings.breaker_threshold, settings.breaker_cooldown,
+                                          clock)
+        else:
+            self.breaker.threshold = max(1, settings.breaker_threshold)
+            self.breaker.cooldown = settings.breaker_cooldown
+
+    # -- caller threads (rare paths) --------------------------------------------------------
+
+    def overflow(self, item: Any) -> None:
+        """The hot path found the queue full: apply the overflow policy, count the drop."""
+        with self.lock:
+            reason = "queue_full" if len(self.inbox) + self.held >= self.max_events else (
+                "queue_bytes")
+            if not self.drop_oldest:
+                self.hot += 1
+                bump(self.dropped, reason)
+                return
+            # drop_oldest: the inbox holds at most max_events; the delivery thread trims its
+            # own encoded queue from the front when it takes these in.
+            if len(self.inbox) >= self.max_events:
+                old = self.inbox.popleft()
+                self.hot += 1
+                bump(self.dropped, reason)
+                if isinstance(old, Item) and old.rowid is not None:
+                    self.inbox_spooled -= 1
+                    self.orphan_rows.append(old.rowid)
+            self.inbox.append(item)
+            if isinstance(item, Item) and item.rowid is not None:
+                self.inbox_spooled += 1
+
+    def end_on_caller(self, counter: dict[str, int], reason: str) -> None:
+        """Count an event that ended on the caller's thread (rejected or dropped there)."""
+        with self.lock:
+            self.hot += 1
+            bump(counter, reason)
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def snapshot(self, sync_spool: bool) -> dict[str, Any]:
+        """Every counter, taken at one instant (under ``lock``)."""
+        with self.lock:
+            n_inbox = len(self.inbox)
+            inbox_spooled = self.inbox_spooled if sync_spool else 0
+            queued = (n_inbox - inbox_spooled) + self.transit + (
+                len(self.pending) - self.pending_spooled)
+            spooled = inbox_spooled + self.pending_spooled + self.backlog
+            dropped = dict(self.dropped)
+            rejected = dict(self.rejected)
+            return {
+                "tracked": self.entered + n_inbox + self.hot,
+                "delivered": self.delivered,
+                "queued": queued,
+                "spooled": spooled,
+                "in_flight": self.in_flight,
+                "retried": self.retried,
+                "dead_lettered": self.dead_lettered,
+                "dropped": dropped,
+                "dropped_total": sum(dropped.values()),
+                "rejected": rejected,
+                "rejected_total": sum(rejected.values()),
+                "restored": self.restored,
+                "breaker": self.breaker.state.value,
+                "last_error": self.last_error,
+            }
+
+    def idle(self) -> bool:
+        """Nothing waits here: no event queued, spooled on disk or in flight."""
+        return not self.inbox and not self.held and not self.in_flight and not self.backlog
+
+
+def bump(counter: dict[str, int], reason: str, n: int = 1) -> None:
+    """Add ``n`` to ``counter[reason]`` (callers hold the outbox lock)."""
+    counter[reason] = counter.get(reason, 0) + n
+
+
+def check_positive(errors: list[str], path: str, value: float) -> None:
+    """Collect a config error when ``value`` is not positive."""
+    if value <= 0:
+        errors.append(f"{path}: must be positive")
+
+
+def validate(settings: DeliveryConfig) -> None:
+    """Reject nonsensical delivery settings with paths (``delivery.max_queue_events: ...``)."""
+    errors: list[str] = []
+    for field in ("max_queue_events", "max_queue_bytes", "concurrency", "breaker_threshold",
+                  "request_timeout", "group_commit_interval", "backoff_max"):
+        check_positive(errors, f"delivery.{field}", getattr(settings, field))
+    if settings.max_retries < 0:
+        errors.append("delivery.max_retries: must not be negative")
+    if errors:
+        raise ConfigError(errors)

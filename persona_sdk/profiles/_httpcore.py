@@ -1,0 +1,339 @@
+"""The sans-I/O core shared by the HTTP profile sources.
+
+Each source writes its protocol once, as a generator (a *flow*) that yields ``HttpCall``s,
+receives ``HttpReply``s and returns a ``FetchResult``. Two small drivers run a flow: one with
+``httpx.Client`` for ``get``, one with ``httpx.AsyncClient`` for ``aget``. Neither knows any
+CDP; no source has a sync and an async copy of its logic.
+
+The deadline is the caller's whole budget. httpx timeouts bound each phase (connect, each
+read), not the total, so the drivers also stop reading a body that drips in past the deadline,
+and ``aget`` wraps the whole exchange in ``asyncio.wait_for``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import weakref
+from collections.abc import Generator, Mapping
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+import msgspec
+from attrs import Factory, frozen
+
+from .._errors import ConfigError
+from ._types import FetchErrorKind, FetchResult
+
+__all__ = [
+    "MISSING",
+    "Flow",
+    "HttpCall",
+    "HttpReply",
+    "HttpSourceBase",
+    "check_status",
+    "compile_pointer",
+    "decode_json",
+    "parse_retry_after",
+    "resolve_pointer",
+]
+
+MISSING: Any = object()
+
+_decoder = msgspec.json.Decoder()
+_encode = msgspec.json.encode
+
+
+@frozen(kw_only=True)
+class HttpCall:
+    """One request a flow wants made."""
+
+    method: str
+    url: str
+    params: Mapping[str, str] = Factory(dict)
+    headers: Mapping[str, str] = Factory(dict)
+    json: Any = None
+
+
+@frozen(kw_only=True)
+class HttpReply:
+    """What came back: status, headers (lower-case names) and the whole body."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+#: A source's protocol: yields calls, receives replies, returns the normalized result.
+Flow = Generator[HttpCall, HttpReply, FetchResult]
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, when - (time.time() if now is None else now))
+
+
+def check_status(reply: HttpReply, not_found: frozenset[int] = frozenset({404})) -> FetchResult | None:
+    """Normalize the statuses every CDP shares; None when the body should be parsed."""
+    status = reply.status
+    if status in not_found:
+        return FetchResult.not_found(f"HTTP {status}")
+    if status == 429:
+        return FetchResult.failed(
+            FetchErrorKind.RATE_LIMITED,
+            "HTTP 429",
+            http_status=429,
+            retry_after=parse_retry_after(reply.headers.get("retry-after")),
+        )
+    if not 200 <= status < 300:
+        return FetchResult.failed(
+            FetchErrorKind.HTTP_STATUS, f"HTTP {status}", http_status=status
+        )
+    return None
+
+
+def decode_json(body: bytes) -> Any:
+    """The parsed body, or a ``BAD_JSON`` ``FetchResult``."""
+    try:
+        return _decoder.decode(body)
+    except msgspec.DecodeError as exc:
+        return FetchResult.failed(FetchErrorKind.BAD_JSON, f"invalid JSON: {exc}")
+
+
+def compile_pointer(pointer: str, path: str) -> tuple[str, ...]:
+    """Split an RFC 6901 JSON pointer (``/a/b~1c``) into tokens; ``""`` is the document."""
+    if pointer == "":
+        return ()
+    if not pointer.startswith("/"):
+        raise ConfigError(f"{path}: a JSON pointer starts with '/' (got {pointer!r})")
+    return tuple(t.replace("~1", "/").replace("~0", "~") for t in pointer[1:].split("/"))
+
+
+def resolve_pointer(doc: Any, tokens: tuple[str, ...]) -> Any:
+    """The value at ``tokens`` in ``doc``, or ``MISSING``."""
+    node = doc
+    for token in tokens:
+        if isinstance(node, dict):
+            if token not in node:
+                return MISSING
+            node = node[token]
+        elif isinstance(node, list):
+            if not token.isdigit() or int(token) >= len(node):
+                return MISSING
+            node = node[int(token)]
+        else:
+            return MISSING
+    return node
+
+
+def _timeout(detail: str) -> FetchResult:
+    return FetchResult.failed(FetchErrorKind.TIMEOUT, detail)
+
+
+def _transport_error(exc: Exception) -> FetchResult:
+    if isinstance(exc, httpx.TimeoutException):
+        return _timeout(f"{type(exc).__name__}: {exc}")
+    if isinstance(exc, httpx.DecodingError):
+        return FetchResult.failed(FetchErrorKind.BAD_RESPONSE, f"undecodable body: {exc}")
+    return FetchResult.failed(FetchErrorKind.CONNECTION, f"{type(exc).__name__}: {exc}")
+
+
+def _build(client: httpx.Client | httpx.AsyncClient, call: HttpCall, remaining: float) -> httpx.Request:
+    headers = dict(call.headers)
+    content = None
+    if call.json is not None:
+        content = _encode(call.json)
+        headers.setdefault("content-type", "application/json")
+    return client.build_request(
+        call.method,
+        call.url,
+        params=call.params or None,
+        headers=headers,
+        content=content,
+        timeout=httpx.Timeout(remaining),
+    )
+
+
+def _step(flow: Flow, reply: HttpReply | None) -> HttpCall | FetchResult:
+    # Advance the flow: the next call to make, or its final result.
+    try:
+        return next(flow) if reply is None else flow.send(reply)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+
+
+def run_sync(flow: Flow, client: httpx.Client, timeout: float, max_body: int) -> FetchResult:
+    """Drive ``flow`` with a blocking client within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    try:
+        step = _step(flow, None)
+        while isinstance(step, HttpCall):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return _timeout("deadline passed before the request")
+            try:
+                response = client.send(_build(client, step, remaining), stream=True)
+                try:
+                    body = bytearray()
+                    for chunk in response.iter_bytes():
+                        body += chunk
+                        if len(body) > max_body:
+                            return _too_large(max_body)
+                        if time.monotonic() > deadline:
+                            return _timeout("deadline passed while reading the body")
+                finally:
+                    response.close()
+            except httpx.HTTPError as exc:
+                return _transport_error(exc)
+            step = _step(flow, HttpReply(status=response.status_code, headers=response.headers, body=bytes(body)))
+        return step
+    finally:
+        flow.close()
+
+
+async def _run_async(flow: Flow, client: httpx.AsyncClient, max_body: int) -> FetchResult:
+    try:
+        step = _step(flow, None)
+        while isinstance(step, HttpCall):
+            try:
+                # the outer wait_for owns the deadline; this per-phase timeout is a backstop
+                response = await client.send(_build(client, step, 60.0), stream=True)
+                try:
+                    body = bytearray()
+                    async for chunk in response.aiter_bytes():
+                        body += chunk
+                        if len(body) > max_body:
+                            return _too_large(max_body)
+                finally:
+                    await response.aclose()
+            except httpx.HTTPError as exc:
+                return _transport_error(exc)
+            step = _step(flow, HttpReply(status=response.status_code, headers=response.headers, body=bytes(body)))
+        return step
+    finally:
+        flow.close()
+
+
+async def run_async(
+    flow: Flow, client: httpx.AsyncClient, timeout: float, max_body: int
+) -> FetchResult:
+    """Drive ``flow`` with an async client; the whole exchange ends at ``timeout``."""
+    if timeout <= 0:
+        flow.close()
+        return _timeout("deadline passed before the request")
+    try:
+        return await asyncio.wait_for(_run_async(flow, client, max_body), timeout)
+    except asyncio.TimeoutError:
+        return _timeout(f"no complete answer within {timeout * 1000:.0f} ms")
+
+
+def _too_large(max_body: int) -> FetchResult:
+    return FetchResult.failed(FetchErrorKind.BAD_RESPONSE, f"body over {max_body} bytes")
+
+
+class HttpSourceBase:
+    """Clients and drivers for a profile source whose protocol is a ``Flow``.
+
+    Subclasses implement ``_flow(profile_id, id_type)`` (and optionally ``_erase_flow``).
+    ``transport`` / ``async_transport`` let tests route requests (``httpx.MockTransport``).
+    One ``httpx.AsyncClient`` is kept per event loop, since a client belongs to the loop it
+    first ran on.
+    """
+
+    name: str = "http"
+    in_process = False
+
+    def __init__(
+        self,
+        *,
+        max_body_bytes: int = 1_048_576,
+        transport: httpx.BaseTransport | None = None,
+        async_transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._max_body = max_body_bytes
+        self._transport = transport
+        self._async_transport = async_transport
+        self._lock = threading.Lock()
+        self._client: httpx.Client | None = None
+        self._aclients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._closed = False
+
+    # -- protocol, per source -------------------------------------------------------------
+
+    def _flow(self, profile_id: str, id_type: str) -> Flow:
+        raise NotImplementedError
+
+    def _erase_flow(self, profile_id: str, id_type: str) -> Flow | None:
+        return None
+
+    # -- clients --------------------------------------------------------------------------
+
+    def _sync_client(self) -> httpx.Client:
+        with self._lock:
+            if self._client is None:
+                self._client = httpx.Client(transport=self._transport, follow_redirects=False)
+            return self._client
+
+    def _async_client(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            client = self._aclients.get(loop)
+            if client is None:
+                client = httpx.AsyncClient(
+                    transport=self._async_transport,
+                    follow_redirects=False,
+                    limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+                )
+                self._aclients[loop] = client
+            return client
+
+    # -- ProfileSource --------------------------------------------------------------------
+
+    def get(self, profile_id: str, *, id_type: str = "user_id", timeout: float) -> FetchResult:
+        """Look one profile up with a blocking client, within about ``timeout`` seconds."""
+        return run_sync(self._flow(profile_id, id_type), self._sync_client(), timeout, self._max_body)
+
+    async def aget(
+        self, profile_id: str, *, id_type: str = "user_id", timeout: float
+    ) -> FetchResult:
+        """Look one profile up on the running loop, within ``timeout`` seconds."""
+        return await run_async(
+            self._flow(profile_id, id_type), self._async_client(), timeout, self._max_body
+        )
+
+    def erase(self, profile_id: str, *, id_type: str = "user_id", timeout: float = 5.0) -> bool:
+        """Delete the profile upstream where the CDP allows it; False when it cannot."""
+        flow = self._erase_flow(profile_id, id_type)
+        if flow is None:
+            return False
+        return run_sync(flow, self._sync_client(), timeout, self._max_body).ok
+
+    async def aclose(self) -> None:
+        """Close the async client of the running loop."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            client = self._aclients.pop(loop, None)
+        if client is not None:
+            await client.aclose()
+
+    def close(self) -> None:
+        """Close the blocking client (async clients close with ``aclose`` on their loop)."""
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()

@@ -1,0 +1,119 @@
+"""Identity: stitching anonymous ids to user ids, and adopting ids other tools already set.
+
+``identify(user_id, anonymous_id=...)`` and ``alias(user_id, previous_id=...)`` link an id to
+the user id it now belongs to, in a bounded LRU map. Profiles are keyed by the *canonical* id:
+the user id when one is given or linked, else the anonymous id.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable, Mapping
+from urllib.parse import unquote
+
+from cachetools import LRUCache
+
+__all__ = ["IdentityMap", "adopt_anonymous_id", "ga_client_id"]
+
+USER = "user_id"
+ANONYMOUS = "anonymous_id"
+_MAX_HOPS = 4
+
+# _ga = GA<version>.<domain depth>.<random>.<first-visit timestamp>; the client id is the last two
+_GA = re.compile(r"GA\d+\.\d+(?:-\d+)?\.(\d+\.\d+)")
+_SAFE_ID = re.compile(r"[A-Za-z0-9._:@+\-]{1,128}")
+
+
+def ga_client_id(cookie: str) -> str | None:
+    """The Google Analytics client id in a ``_ga`` cookie: ``GA1.1.123.456`` → ``123.456``."""
+    m = _GA.fullmatch(cookie.strip())
+    return m.group(1) if m else None
+
+
+def adopt_anonymous_id(cookies: Mapping[str, str]) -> str | None:
+    """An anonymous id another tool already gave this browser, so visitors keep their id.
+
+    Checks analytics.js' ``ajs_anonymous_id`` (a JSON string, often URL-encoded:
+    ``%22abc-123%22``) first, then the Google Analytics ``_ga`` client id. Returns None when
+    neither holds a plausible id.
+    """
+    ajs = cookies.get("ajs_anonymous_id")
+    if ajs:
+        value = unquote(ajs).strip().strip('"')
+        if _SAFE_ID.fullmatch(value):
+            return value
+    ga = cookies.get("_ga")
+    if ga:
+        return ga_client_id(ga)
+    return None
+
+
+class IdentityMap:
+    """A bounded map from earlier ids (anonymous ids, old user ids) to the user id they joined.
+
+    Thread-safe. ``canonical`` costs one dict membership test when the id was never linked.
+    """
+
+    def __init__(self, max_entries: int) -> None:
+        self._lock = threading.Lock()
+        self._links: LRUCache[str, str] = LRUCache(maxsize=max_entries)
+
+    def canonical(self, anonymous_id: str | None, user_id: str | None) -> tuple[str, str]:
+        """``(canonical id, id type)``; ``("", "")`` when no id is given."""
+        links = self._links
+        if user_id:
+            if user_id in links:
+                return self._follow(user_id), USER
+            return user_id, USER
+        if anonymous_id:
+            if anonymous_id in links:
+                return self._follow(anonymous_id), USER
+            return anonymous_id, ANONYMOUS
+        return "", ""
+
+    def _follow(self, start: str) -> str:
+        current = start
+        with self._lock:
+            for _ in range(_MAX_HOPS):
+                try:
+                    current = self._links[current]
+                except KeyError:
+                    break
+        return current
+
+    def link(self, previous_id: str, user_id: str) -> bool:
+        """Record that ``previous_id`` is now ``user_id``; False when nothing changed."""
+        if not previous_id or not user_id or previous_id == user_id:
+            return False
+        target = self._follow(user_id)
+        if target == previous_id:
+            return False  # would make a cycle: keep the older direction
+        with self._lock:
+            if self._links.get(previous_id) == target:
+                return False
+            self._links[previous_id] = target
+        return True
+
+    def related(self, ids: Iterable[str]) -> set[str]:
+        """``ids`` with every id linked to or from them (for ``forget``)."""
+        found = {i for i in ids if i}
+        with self._lock:
+            pairs = list(self._links.items())
+        changed = True
+        while changed:
+            changed = False
+            for src, dst in pairs:
+                if (src in found) != (dst in found):
+                    found.update((src, dst))
+                    changed = True
+        return found
+
+    def forget(self, ids: Iterable[str]) -> None:
+        """Drop every link from these ids."""
+        with self._lock:
+            for i in ids:
+                self._links.pop(i, None)
+
+    def __len__(self) -> int:
+        return len(self._links)

@@ -1,0 +1,274 @@
+"""The profile data model and the plugin protocols of this package.
+
+``FetchResult`` is what every ``ProfileSource`` returns, whatever the CDP behind it says:
+found (with traits), not found, or an error of a known ``FetchErrorKind``. ``Profile`` is what
+the resolver hands to the read path; its ``source`` and ``reasons`` say where it came from.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
+from typing import Any, Protocol, runtime_checkable
+
+from attrs import frozen
+
+__all__ = [
+    "EMPTY",
+    "FetchErrorKind",
+    "FetchResult",
+    "FetchStatus",
+    "Profile",
+    "ProfileReason",
+    "ProfileSource",
+    "ProfileSourceFactory",
+    "ProfileSourceKind",
+    "ProfileStore",
+    "ProfileStoreFactory",
+]
+
+#: A shared, read-only empty mapping.
+EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+class FetchStatus(str, enum.Enum):
+    """The three outcomes a profile source can report."""
+
+    FOUND = "found"
+    NOT_FOUND = "not_found"
+    ERROR = "error"
+
+
+class FetchErrorKind(str, enum.Enum):
+    """Why a fetch failed."""
+
+    TIMEOUT = "timeout"  #: the deadline passed (connect, wait or a slow body)
+    CONNECTION = "connection"  #: refused, reset, or the peer broke the protocol
+    HTTP_STATUS = "http_status"  #: an unexpected status (5xx, 401, ...)
+    RATE_LIMITED = "rate_limited"  #: 429 (``retry_after`` holds the server's Retry-After)
+    BAD_JSON = "bad_json"  #: the body is not JSON
+    BAD_RESPONSE = "bad_response"  #: JSON of an unexpected shape, or a body over the size cap
+    INTERNAL = "internal"  #: the source raised instead of returning a result
+
+
+_RETRYABLE = frozenset({FetchErrorKind.CONNECTION, FetchErrorKind.RATE_LIMITED})
+
+
+@frozen(kw_only=True)
+class FetchResult:
+    """One normalized answer of a ``ProfileSource``.
+
+    Build it with ``FetchResult.found(traits)``, ``FetchResult.not_found()`` or
+    ``FetchResult.failed(kind, detail, http_status=..., retry_after=...)``.
+    """
+
+    status: FetchStatus
+    traits: Mapping[str, Any] = EMPTY
+    error: FetchErrorKind | None = None
+    detail: str = ""
+    http_status: int | None = None
+    retry_after: float | None = None
+    profile_id: str | None = None  #: the id the CDP filed the profile under, when it says
+
+    @classmethod
+    def found(cls, traits: Mapping[str, Any], *, profile_id: str | None = None) -> FetchResult:
+        """The profile exists; ``traits`` are its (flat or nested) traits."""
+        return cls(status=FetchStatus.FOUND, traits=traits, profile_id=profile_id)
+
+    @classmethod
+    def not_found(cls, detail: str = "") -> FetchResult:
+        """The CDP does not know this id (404, an empty body, an error body...)."""
+        return cls(status=FetchStatus.NOT_FOUND, detail=detail)
+
+    @classmethod
+    def failed(
+        cls,
+        kind: FetchErrorKind,
+        detail: str = "",
+        *,
+        http_status: int | None = None,
+        retry_after: float | None = None,
+    ) -> FetchResult:
+        """The lookup failed; the resolver falls back and says why."""
+        return cls(
+            status=FetchStatus.ERROR,
+            error=kind,
+            detail=detail,
+            http_status=http_status,
+            retry_after=retry_after,
+        )
+
+    @property
+    def ok(self) -> bool:
+        """Whether the source answered (found or not found)."""
+        return self.status is not FetchStatus.ERROR
+
+    @property
+    def retryable(self) -> bool:
+        """Whether one more attempt may succeed: connection errors, 429, 5xx and 408."""
+        if self.error in _RETRYABLE:
+            return True
+        return self.error is FetchErrorKind.HTTP_STATUS and (
+            self.http_status is not None and (self.http_status >= 500 or self.http_status == 408)
+        )
+
+
+class ProfileSourceKind(str, enum.Enum):
+    """Where a visitor's profile came from."""
+
+    L1 = "l1"  #: the in-process cache, fresh
+    L2 = "l2"  #: the shared store (another process fetched it)
+    REMOTE = "remote"  #: the profile source, just now
+    STALE = "stale"  #: the in-process cache, past its TTL but inside the grace window
+    FALLBACK = "fallback"  #: nothing usable: traits come only from this process' own events
+
+
+class ProfileReason(str, enum.Enum):
+    """Why a profile is what it is (``Profile.reasons``)."""
+
+    NOT_FOUND = "not_found"  #: the source does not know the visitor (cached negatively)
+    NO_SOURCE = "no_source"  #: no profile source is configured
+    NO_ID = "no_id"  #: neither an anonymous id nor a user id was given
+    TIMEOUT = "timeout"  #: the lookup deadline passed
+    CONNECTION = "connection"
+    HTTP_STATUS = "http_status"
+    RATE_LIMITED = "rate_limited"
+    BAD_JSON = "bad_json"
+    BAD_RESPONSE = "bad_response"
+    INTERNAL = "internal"
+    CIRCUIT_OPEN = "circuit_open"  #: the breaker is open: the source was not called
+    CLOSED = "closed"  #: the resolver is closed
+    REVALIDATING = "revalidating"  #: a stale entry was served; a refresh is under way
+    PERSONAL_TRAITS_WITHHELD = "personal_traits_withheld"  #: no personalization consent
+
+
+class Profile:
+    """A visitor's profile as the read path sees it (treat it as read-only).
+
+    Attributes:
+        canonical_id: the id the profile is keyed by (user id when known, else anonymous id).
+        traits: remote traits, overlaid with traits from this process' ``identify`` calls.
+        computed: real-time computed traits (``computed_traits`` of the container).
+        source: a ``ProfileSourceKind``: ``l1``, ``l2``, ``remote``, ``stale`` or ``fallback``.
+        reasons: ``ProfileReason`` values explaining ``source`` (empty when all went well).
+        targeting_traits: what conditions see: traits merged with computed traits per the
+            merge policy, minus personal traits when personalization is not granted.
+    """
+
+    __slots__ = ("canonical_id", "computed", "reasons", "source", "targeting_traits", "traits")
+
+    def __init__(
+        self,
+        *,
+        canonical_id: str,
+        traits: Mapping[str, Any],
+        computed: Mapping[str, Any],
+        source: ProfileSourceKind,
+        reasons: tuple[ProfileReason, ...],
+        targeting_traits: Mapping[str, Any],
+    ) -> None:
+        self.canonical_id = canonical_id
+        self.traits = traits
+        self.computed = computed
+        self.source = source
+        self.reasons = reasons
+        self.targeting_traits = targeting_traits
+
+    @property
+    def is_fallback(self) -> bool:
+        """Whether nothing came from a cache or the source."""
+        return self.source is ProfileSourceKind.FALLBACK
+
+    def __repr__(self) -> str:
+        reasons = ", ".join(r.value for r in self.reasons)
+        return (
+            f"Profile(canonical_id={self.canonical_id!r}, source={self.source.value!r}, "
+            f"reasons=[{reasons}], traits={dict(self.traits)!r}, "
+            f"computed={dict(self.computed)!r})"
+        )
+
+
+@runtime_checkable
+class ProfileSource(Protocol):
+    """Where remote profiles come from (entry point group ``persona_sdk.profile_sources``).
+
+    ``get`` and ``aget`` never raise for remote failures: they return a ``FetchResult``.
+    ``id_type`` is ``"user_id"`` or ``"anonymous_id"``; ``timeout`` is the whole budget left,
+    in seconds. Optional extras the resolver uses when present:
+
+    - ``erase(profile_id, *, id_type, timeout) -> bool``: delete the profile upstream
+      (called by ``forget``);
+    - ``async aclose()``: release async clients (called on the resolver's I/O loop);
+    - ``in_process = True``: ``get`` never blocks (an in-memory source), so the resolver
+      calls it inline instead of on its I/O thread.
+    """
+
+    name: str
+
+    def get(self, profile_id: str, *, id_type: str = "user_id", timeout: float) -> FetchResult:
+        """Look one profile up, blocking at most about ``timeout`` seconds."""
+        ...
+
+    async def aget(
+        self, profile_id: str, *, id_type: str = "user_id", timeout: float
+    ) -> FetchResult:
+        """The asyncio form of ``get``."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and files."""
+        ...
+
+
+class ProfileSourceFactory(Protocol):
+    """Builds a source from the container's ``profiles.source`` options (without ``type``).
+
+    Raise ``ConfigError`` with paths relative to the options (``space_id: required field is
+    missing``); the resolver prefixes them with ``profiles.source``.
+    """
+
+    def __call__(self, *, options: Mapping[str, Any]) -> ProfileSource: ...
+
+
+@runtime_checkable
+class ProfileStore(Protocol):
+    """The shared (L2) profile cache, e.g. Redis (entry point group ``persona_sdk.stores``).
+
+    Values are opaque bytes written by the resolver; ``ttl`` is in seconds. Errors may raise:
+    the resolver treats any exception as a miss and carries on.
+    """
+
+    def get(self, key: str) -> bytes | None:
+        """The value under ``key``, or None."""
+        ...
+
+    def set(self, key: str, value: bytes, *, ttl: float) -> None:
+        """Store ``value`` under ``key`` for ``ttl`` seconds."""
+        ...
+
+    def delete(self, keys: Sequence[str]) -> None:
+        """Remove these keys (missing ones are ignored)."""
+        ...
+
+    async def aget(self, key: str) -> bytes | None:
+        """The asyncio form of ``get``."""
+        ...
+
+    async def aset(self, key: str, value: bytes, *, ttl: float) -> None:
+        """The asyncio form of ``set``."""
+        ...
+
+    async def adelete(self, keys: Sequence[str]) -> None:
+        """The asyncio form of ``delete``."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+class ProfileStoreFactory(Protocol):
+    """Builds a store from the container's ``profiles.store`` options (without ``type``)."""
+
+    def __call__(self, *, options: Mapping[str, Any]) -> ProfileStore: ...

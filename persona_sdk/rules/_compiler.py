@@ -1,0 +1,375 @@
+"""Compile a GrowthBook-style JSON condition into one Python callable.
+
+The whole condition is walked once, here. What comes out is a tree of closures specialized
+by operator and operand type; calling it reads attributes and runs those closures, with no
+parsing and no look-ups into the condition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final, cast
+
+from persona_sdk._errors import ConfigError
+from persona_sdk.rules._js import ARRAY_TYPES, js_json, js_number, js_str, js_truthy
+from persona_sdk.rules._ops import VALUE_OPERATORS, numeric_range
+from persona_sdk.rules._ops_text import version_range
+from persona_sdk.rules._paths import step
+from persona_sdk.rules._preds import ALWAYS, NEVER, Pred, all_preds, is_operator_object, kind, quote
+from persona_sdk.rules._registry import OperatorRegistry, default_registry
+
+__all__ = ["Compiler", "Condition", "check_condition", "compile_condition"]
+
+#: A compiled condition: attributes in, pass/fail out.
+Condition = Callable[[Mapping[str, Any]], bool]
+
+_LOGICAL: Final = ("$and", "$or", "$nor")
+
+
+def _always(attributes: Mapping[str, Any]) -> bool:
+    return True
+
+
+def _never(attributes: Mapping[str, Any]) -> bool:
+    return False
+
+
+class Compiler:
+    """One compilation: options plus the problems found so far."""
+
+    def __init__(
+        self,
+        *,
+        strict: bool,
+        saved_groups: Mapping[str, Sequence[Any]] | None,
+        operators: OperatorRegistry | None,
+    ) -> None:
+        self.strict = strict
+        self.saved_groups = saved_groups
+        self._operators = operators
+        self.errors: list[str] = []
+
+    def problem(self, path: str, message: str, fallback: Pred = NEVER) -> Pred:
+        """Record a problem at ``path``; the part compiles to ``fallback`` (JS's behaviour)."""
+        self.errors.append(f"{path}: {message}" if path else message)
+        return fallback
+
+    def condition(self, cond: Any, path: str) -> Condition:
+        """Compile a condition object: every key must pass (logical keys or attribute paths)."""
+        if not isinstance(cond, Mapping):
+            self.problem(path, f"expected a condition object, got {kind(cond)}")
+            return _never
+        fields: list[tuple[str, Pred]] = []
+        parts: list[Condition] = []
+        for key, value in cond.items():
+            if not isinstance(key, str):
+                self.problem(path, f"condition keys must be strings, got {key!r}")
+                parts.append(_never)
+                continue
+            sub = f"{path}.{key}" if path else key
+            if key in _LOGICAL:
+                parts.append(self._logical(key, value, sub))
+            elif key == "$not":
+                parts.append(_negate(self.condition(value, sub)))
+            elif "." in key:
+                parts.append(_dotted_field(key, self.value(value, sub)))
+            else:
+                fields.append((key, self.value(value, sub)))
+        return _all_conditions(_fields(fields), *parts)
+
+    def _logical(self, key: str, value: Any, path: str) -> Condition:
+        if not isinstance(value, ARRAY_TYPES):
+            self.problem(path, f"{key} expects a list of conditions, got {kind(value)}")
+            return _never
+        subs = [self.condition(c, f"{path}[{i}]") for i, c in enumerate(value)]
+        if key == "$and":
+            return _all_conditions(*subs)
+        if key == "$or":
+            return _any_condition(subs) if subs else _always
+        # $nor is "not $or", and JS's $or over an empty list passes, so an empty $nor fails.
+        return _negate(_any_condition(subs)) if subs else _never
+
+    def value(self, cond: Any, path: str) -> Pred:
+        """Compile the test applied to one attribute value (a literal or an operator object)."""
+        if isinstance(cond, str):
+            s = cond
+
+            def equals_string(v: Any) -> bool:
+                return v == s if type(v) is str else js_str(v) == s
+
+            return equals_string
+        if isinstance(cond, bool):
+            # JS: value !== null && !!value === cond; truthy(null) is already false.
+            return _truthy if cond else _falsy
+        if isinstance(cond, (int, float)):
+            n = cond
+
+            def equals_number(v: Any) -> bool:
+                t = type(v)
+                if t is int or t is float:
+                    ok: bool = v == n
+                    return ok
+                return js_number(v) == n
+
+            return equals_number
+        if cond is None:
+            return _is_null
+        if isinstance(cond, Mapping) and is_operator_object(cond):
+            fused = version_range(cond, path, self)
+            if fused is not None:
+                return fused
+            preds = [self.operator(name, operand, path) for name, operand in cond.items()]
+            return numeric_range(cond, preds) or all_preds(preds)
+        if isinstance(cond, Mapping):
+            if self.strict and any(isinstance(k, str) and k.startswith("$") for k in cond):
+                names = ", ".join(k for k in cond if isinstance(k, str) and k.startswith("$"))
+                self.problem(path, f"mixes operators ({names}) with plain keys")
+        elif not isinstance(cond, ARRAY_TYPES):
+            return self.problem(path, f"unsupported condition value {cond!r}")
+        # A literal list or object: JS compares JSON.stringify of both sides.
+        expected = js_json(cond)
+
+        def equals_json(v: Any) -> bool:
+            return js_json(v) == expected
+
+        return equals_json
+
+    def operator(self, name: str, operand: Any, path: str) -> Pred:
+        """Compile one ``$operator: operand`` pair (built-in first, then registered plugins)."""
+        builtin = VALUE_OPERATORS.get(name)
+        if builtin is not None:
+            return builtin(operand, path, self, name)
+        if name in _LOGICAL:
+            return self.problem(
+                path, f"unknown operator {quote(name)} ({name} combines conditions, not values)"
+            )
+        registry = self._operators if self._operators is not None else default_registry()
+        plugin = registry.get(name)
+        if plugin is None:
+            return self.problem(path, f"unknown operator {quote(name)}")
+        try:
+            predicate: object = plugin.compile(operand, path)
+        except ConfigError as exc:
+            for line in exc.errors:
+                self.problem("" if line.startswith(path) else path, line)
+            return NEVER
+        except Exception as exc:  # a plugin bug is reported as a problem with this operand
+            return self.problem(
+                path, f"operator {name} rejected its operand: {type(exc).__name__}: {exc}"
+            )
+        if not callable(predicate):
+            return self.problem(path, f"operator {name}: compile() did not return a predicate")
+        return cast(Pred, predicate)
+
+
+def _truthy(v: Any) -> bool:
+    return v is True or (v is not False and js_truthy(v))
+
+
+def _falsy(v: Any) -> bool:
+    return v is not None and not js_truthy(v)
+
+
+def _is_null(v: Any) -> bool:
+    return v is None
+
+
+def _negate(c: Condition) -> Condition:
+    if c is _always:
+        return _never
+    if c is _never:
+        return _always
+
+    def negated(a: Mapping[str, Any]) -> bool:
+        return not c(a)
+
+    return negated
+
+
+def _dotted_field(dotted: str, p: Pred) -> Condition:
+    if p is ALWAYS:
+        return _always
+    if p is NEVER:
+        return _never
+    first, *rest = dotted.split(".")
+    if len(rest) == 1:
+        (k1,) = rest
+
+        def field2(a: Mapping[str, Any]) -> bool:
+            v = a.get(first)
+            return p(v.get(k1) if type(v) is dict else step(v, k1))
+
+        return field2
+    keys = tuple(rest)
+
+    def field_n(a: Mapping[str, Any]) -> bool:
+        v = a.get(first)
+        for k in keys:
+            v = v.get(k) if type(v) is dict else step(v, k)
+            if v is None:
+                break
+        return p(v)
+
+    return field_n
+
+
+def _fields(fields: list[tuple[str, Pred]]) -> Condition:
+    """Top-level attribute tests fused into one closure (the common targeting shape)."""
+    if any(p is NEVER for _, p in fields):
+        return _never
+    fields = [(k, p) for k, p in fields if p is not ALWAYS]
+    if not fields:
+        return _always
+    if len(fields) == 1:
+        ((k0, p0),) = fields
+
+        def one(a: Mapping[str, Any]) -> bool:
+            return p0(a.get(k0))
+
+        return one
+    if len(fields) == 2:
+        (k0, p0), (k1, p1) = fields
+
+        def two(a: Mapping[str, Any]) -> bool:
+            get = a.get
+            return p0(get(k0)) and p1(get(k1))
+
+        return two
+    if len(fields) == 3:
+        (k0, p0), (k1, p1), (k2, p2) = fields
+
+        def three(a: Mapping[str, Any]) -> bool:
+            get = a.get
+            return p0(get(k0)) and p1(get(k1)) and p2(get(k2))
+
+        return three
+    pairs = tuple(fields)
+
+    def many(a: Mapping[str, Any]) -> bool:
+        get = a.get
+        for k, p in pairs:  # noqa: SIM110 - a plain loop, no generator per call
+            if not p(get(k)):
+                return False
+        return True
+
+    return many
+
+
+def _all_conditions(*conds: Condition) -> Condition:
+    if any(c is _never for c in conds):
+        return _never
+    items = [c for c in conds if c is not _always]
+    if not items:
+        return _always
+    if len(items) == 1:
+        return items[0]
+    if len(items) == 2:
+        c0, c1 = items
+
+        def both(a: Mapping[str, Any]) -> bool:
+            return c0(a) and c1(a)
+
+        return both
+    if len(items) == 3:
+        c0, c1, c2 = items
+
+        def all3(a: Mapping[str, Any]) -> bool:
+            return c0(a) and c1(a) and c2(a)
+
+        return all3
+    chain = tuple(items)
+
+    def every(a: Mapping[str, Any]) -> bool:
+        for c in chain:  # noqa: SIM110 - a plain loop, no generator per call
+            if not c(a):
+                return False
+        return True
+
+    return every
+
+
+def _any_condition(conds: list[Condition]) -> Condition:
+    if any(c is _always for c in conds):
+        return _always
+    items = [c for c in conds if c is not _never]
+    if not items:
+        return _never
+    if len(items) == 1:
+        return items[0]
+    if len(items) == 2:
+        c0, c1 = items
+
+        def either(a: Mapping[str, Any]) -> bool:
+            return c0(a) or c1(a)
+
+        return either
+    chain = tuple(items)
+
+    def some(a: Mapping[str, Any]) -> bool:
+        for c in chain:  # noqa: SIM110 - a plain loop, no generator per call
+            if c(a):
+                return True
+        return False
+
+    return some
+
+
+def compile_condition(
+    condition: Mapping[str, Any] | None,
+    *,
+    path: str = "condition",
+    saved_groups: Mapping[str, Sequence[Any]] | None = None,
+    operators: OperatorRegistry | None = None,
+    strict: bool = True,
+) -> Condition:
+    """Compile a GrowthBook-style JSON condition into a callable over attributes.
+
+    Args:
+        condition: the condition object; ``None`` or ``{}`` always passes.
+        path: where the condition sits in its document, prefixed to every error.
+        saved_groups: group id → list of values, for ``$inGroup``/``$notInGroup``.
+        operators: custom operators; ``None`` uses :func:`default_registry` when needed.
+        strict: raise for any problem (unknown operator, bad regex, wrong shape, unknown
+            saved group). ``False`` compiles each bad part to what GrowthBook's JS SDK does
+            with it (mostly "fails"), for importing GrowthBook payloads as they are.
+
+    Returns:
+        ``condition(attributes) -> bool``.
+
+    Raises:
+        persona_sdk.ConfigError: listing every problem with its path (strict mode).
+
+    Example::
+
+        adult_fr = compile_condition({"country": "FR", "age": {"$gte": 18}})
+        adult_fr({"country": "FR", "age": 30})  # True
+
+    .. versionadded:: 0.1.0
+    """
+    if condition is None or (isinstance(condition, Mapping) and not condition):
+        return _always
+    compiler = Compiler(strict=strict, saved_groups=saved_groups, operators=operators)
+    compiled = compiler.condition(condition, path)
+    if compiler.errors and strict:
+        raise ConfigError(compiler.errors)
+    return compiled
+
+
+def check_condition(
+    condition: Mapping[str, Any] | None,
+    *,
+    path: str = "condition",
+    saved_groups: Mapping[str, Sequence[Any]] | None = None,
+    operators: OperatorRegistry | None = None,
+) -> list[str]:
+    """Every problem strict compilation would report, as ``"path: message"`` lines.
+
+    Useful with ``strict=False`` imports, to log what was compiled to "fails".
+
+    .. versionadded:: 0.1.0
+    """
+    if condition is None:
+        return []
+    compiler = Compiler(strict=True, saved_groups=saved_groups, operators=operators)
+    compiler.condition(condition, path)
+    return list(compiler.errors)

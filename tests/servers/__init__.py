@@ -1,0 +1,1 @@
+"""Loopback servers shared by the test suite (see ``sink`` for the recording HTTP sink)."""
