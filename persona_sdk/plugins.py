@@ -28,11 +28,14 @@ from attrs import frozen
 from ._errors import PluginError
 from .delivery._config import BatchConfig
 from .privacy._config import PiiConfig
+from .rules import Operator, OperatorRegistry
 
 __all__ = [
     "BatchConfig",
     "Destination",
     "DestinationFactory",
+    "Operator",
+    "OperatorRegistry",
     "SendOutcome",
     "SendResult",
     "load_plugin",

@@ -13,7 +13,7 @@ import os
 import secrets
 import threading
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -44,37 +44,20 @@ NO_VISITOR = ("/static/", "/persona.js", "/v1/", "/collect", "/p.gif", "/_sink",
 
 class Exposures:
     """Who saw which variation, counted by the SDK's ``on_exposure`` hook (every exposure the
-    SDK logs, before consent gates what reaches each destination)."""
+    SDK logs, once per visitor, before consent gates what reaches each destination)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._seen: dict[str, Counter[str]] = defaultdict(Counter)
 
-    def __call__(self, *args: Any, **kwargs: Any) -> None:
-        experiment, variation = _exposure_keys(args, kwargs)
-        if experiment is not None:
-            with self._lock:
-                self._seen[experiment][str(variation)] += 1
+    def __call__(self, visitor: Any, result: Any) -> None:
+        with self._lock:
+            self._seen[result.experiment_key][result.variation_key] += 1
 
     def snapshot(self) -> dict[str, dict[str, int]]:
         """Exposures per experiment and variation."""
         with self._lock:
             return {exp: dict(per) for exp, per in self._seen.items()}
-
-
-def _exposure_keys(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> tuple[Any, Any]:
-    # The hook receives the experiment and its result; accept the usual shapes.
-    exp = kwargs.get("experiment", args[0] if args else None)
-    res = kwargs.get("result", args[1] if len(args) > 1 else None)
-    key = getattr(exp, "key", None) or (exp.get("key") if isinstance(exp, Mapping) else exp)
-    variation = None
-    for attr in ("key", "variation_id", "variation"):
-        variation = getattr(res, attr, None)
-        if variation is not None:
-            break
-    if variation is None and isinstance(res, Mapping):
-        variation = res.get("key", res.get("variationId"))
-    return key, variation
 
 
 def build_persona(
@@ -143,7 +126,7 @@ def create_app(
         hero = visitor.feature("hero-banner")
         body = pages.home_page(
             hero=str(hero.value),
-            variation=getattr(hero, "variation", None),
+            variation=hero.variation.variation_key if hero.variation is not None else "",
             vip=visitor.is_on("vip-offer"),
             segments=sorted(visitor.segments),
             free_shipping=float(visitor.get("free-shipping-threshold", 75)),

@@ -32,8 +32,11 @@ _FNV_PRIME = 0x01000193
 _MASK = 0xFFFFFFFF
 _UTF16 = "utf-16-le" if sys.byteorder == "little" else "utf-16-be"
 
+_fnv_bytes_c: Callable[[bytes], int] | None
 try:  # optional C accelerator (pip install persona-sdk[speedups])
-    from fnv_hash_fast import fnv1a_32 as _fnv_bytes_c
+    from fnv_hash_fast import fnv1a_32 as _fnv_c
+
+    _fnv_bytes_c = _fnv_c
 except ImportError:  # pragma: no cover - exercised when the extra is absent
     _fnv_bytes_c = None
 

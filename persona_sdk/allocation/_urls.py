@@ -31,8 +31,7 @@ def _part_regex(pattern: str, is_path: bool) -> re.Pattern[str]:
 
 
 def _split(url: str, base: str) -> Any:
-    parts = urlsplit(urljoin(base, url))
-    return parts
+    return urlsplit(urljoin(base, url))
 
 
 def _path(parts: Any) -> str:
@@ -110,7 +109,9 @@ def compile_url_targets(patterns: Sequence[Mapping[str, Any]]) -> Callable[[str]
     for p in patterns:
         kind = p.get("type")
         pattern = str(p.get("pattern", ""))
-        matcher = _simple(pattern) if kind == "simple" else _regex(pattern) if kind == "regex" else None
+        matcher = (
+            _simple(pattern) if kind == "simple" else _regex(pattern) if kind == "regex" else None
+        )
         targets.append((p.get("include") is not False, matcher or _never))
     has_include = any(include for include, _ in targets)
 

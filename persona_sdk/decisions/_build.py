@@ -58,20 +58,33 @@ def _bandit_leaves(b: Builder, ref: str) -> list[tuple[Condition | None, int, li
     return out
 
 
-def _bandit(b: Builder, ref: str, e: Experiment, definition: dict[str, Any],
-            weights: list[float] | None, coverage: float | None,
-            ranges: tuple[tuple[float, float], ...] | None) -> Bandit | None:
+def _bandit(
+    b: Builder,
+    ref: str,
+    e: Experiment,
+    definition: dict[str, Any],
+    *,
+    weights: list[float] | None,
+    coverage: float | None,
+    ranges: tuple[tuple[float, float], ...] | None,
+) -> Bandit | None:
     leaves_spec = _bandit_leaves(b, ref)
     if leaves_spec is None:
         return None
     version = b.bandits[ref].get("banditVersion")
     extra = {} if version is None else {"banditVersion": version}
 
-    def leaf(cond: Condition | None, leaf_id: int, w: list[float],
-             plain: dict[str, Any]) -> Leaf:
+    def leaf(cond: Condition | None, leaf_id: int, w: list[float], plain: dict[str, Any]) -> Leaf:
         leaf_ranges = ranges if ranges is not None else tuple(get_bucket_ranges(e.n, coverage, w))
         cb = {**plain, "contextualBandit": {"leafId": leaf_id, "variationWeights": w, **extra}}
-        return Leaf(cond, leaf_id, w, leaf_ranges, MappingProxyType(plain), MappingProxyType(cb))
+        return Leaf(
+            cond,
+            leaf_id,
+            w,
+            ranges=leaf_ranges,
+            plain=MappingProxyType(plain),
+            cb=MappingProxyType(cb),
+        )
 
     leaves = tuple(
         leaf(cond, leaf_id, w, {**definition, "weights": w}) for cond, leaf_id, w in leaves_spec
@@ -80,8 +93,9 @@ def _bandit(b: Builder, ref: str, e: Experiment, definition: dict[str, Any],
     return Bandit(leaves, leaf(None, -1, fallback_weights, definition), version)
 
 
-def compile_experiment(b: Builder, spec: Mapping[str, Any], path: str,
-                       definition: dict[str, Any]) -> Experiment | None:
+def compile_experiment(
+    b: Builder, spec: Mapping[str, Any], path: str, definition: dict[str, Any]
+) -> Experiment | None:
     """Compile one experiment spec (GrowthBook's ``Experiment`` shape plus ``hashScheme``)."""
     key = spec.get("key")
     variations = spec.get("variations")
@@ -99,8 +113,10 @@ def compile_experiment(b: Builder, spec: Mapping[str, Any], path: str,
     weights = _numbers(b, spec.get("weights"), f"{path}.weights")
     coverage = _number(b, spec, "coverage", path)
     given_ranges = b.ranges(spec.get("ranges"), f"{path}.ranges")
-    e.ranges = given_ranges if given_ranges is not None else tuple(
-        get_bucket_ranges(e.n, coverage, weights)
+    e.ranges = (
+        given_ranges
+        if given_ranges is not None
+        else tuple(get_bucket_ranges(e.n, coverage, weights))
     )
     e.hash_attribute = b.get(spec, "hashAttribute", path, str, "a string") or "id"
     e.fallback_attribute = b.get(spec, "fallbackAttribute", path, str, "a string") or None
@@ -111,8 +127,11 @@ def compile_experiment(b: Builder, spec: Mapping[str, Any], path: str,
     e.sticky_id = f"{key}__{e.bucket_version}"
     ns = spec.get("namespace")
     if ns:
-        if (isinstance(ns, list) and len(ns) == 3
-                and all(isinstance(x, _NUMBER) and not isinstance(x, bool) for x in ns[1:])):
+        if (
+            isinstance(ns, list)
+            and len(ns) == 3
+            and all(isinstance(x, _NUMBER) and not isinstance(x, bool) for x in ns[1:])
+        ):
             e.namespace = tuple(ns)
         else:
             b.problem(f"{path}.namespace", "expected [namespace id, start, end]")
@@ -153,7 +172,9 @@ def compile_experiment(b: Builder, spec: Mapping[str, Any], path: str,
     e.definition = MappingProxyType(definition)
     ref = spec.get("contextualBanditRef")
     if isinstance(ref, str):
-        e.bandit = _bandit(b, ref, e, definition, weights, coverage, given_ranges)
+        e.bandit = _bandit(
+            b, ref, e, definition, weights=weights, coverage=coverage, ranges=given_ranges
+        )
     return e
 
 
@@ -193,9 +214,14 @@ def _rule(b: Builder, feature_key: str, spec: Any, path: str) -> Rule | None:
         version = b.get(spec, "hashVersion", path, int, "an integer") or 1
         r.bucketer = b.bucketer(spec.get("hashScheme"), seed, version, path)
         value = spec["force"]
-        r.result = FeatureResult(key=feature_key, value=value, on=js_truthy(value),
-                                 source=FeatureSource.FORCE, reasons=(Reason.TARGETING_MATCH,),
-                                 rule_id=r.id)
+        r.result = FeatureResult(
+            key=feature_key,
+            value=value,
+            on=js_truthy(value),
+            source=FeatureSource.FORCE,
+            reasons=(Reason.TARGETING_MATCH,),
+            rule_id=r.id,
+        )
         return r
     variations = spec.get("contextualVariations")
     if variations is None:
@@ -229,6 +255,11 @@ def compile_feature(b: Builder, key: str, spec: Any, path: str) -> Feature | Non
         if rule is not None:
             rules.append(rule)
     value = spec.get("defaultValue")
-    default = FeatureResult(key=key, value=value, on=js_truthy(value),
-                            source=FeatureSource.DEFAULT_VALUE, reasons=(Reason.DEFAULT,))
+    default = FeatureResult(
+        key=key,
+        value=value,
+        on=js_truthy(value),
+        source=FeatureSource.DEFAULT_VALUE,
+        reasons=(Reason.DEFAULT,),
+    )
     return Feature(key, tuple(rules), default)

@@ -8,12 +8,12 @@ and default values. Problems are collected with their paths and raised together.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
-from types import MappingProxyType
 from typing import Any
 
 from .._errors import ConfigError, PluginError
-from ..allocation import Bucketer, compile_url_targets, get_bucket_ranges, hash_scheme
+from ..allocation import Bucketer, hash_scheme
 from ..rules import compile_condition
 from ._results import FeatureResult, FeatureSource, Reason
 
@@ -23,8 +23,19 @@ Condition = Callable[[Mapping[str, Any]], bool]
 _NUMBER = (int, float)
 # Rule keys copied into a rule's experiment definition when truthy (GrowthBook's list).
 _TRUTHY_KEYS = (
-    "weights", "hashAttribute", "fallbackAttribute", "disableStickyBucketing", "namespace",
-    "meta", "ranges", "name", "phase", "seed", "hashVersion", "filters", "condition",
+    "weights",
+    "hashAttribute",
+    "fallbackAttribute",
+    "disableStickyBucketing",
+    "namespace",
+    "meta",
+    "ranges",
+    "name",
+    "phase",
+    "seed",
+    "hashVersion",
+    "filters",
+    "condition",
 )
 
 
@@ -37,7 +48,7 @@ def js_truthy(v: Any) -> bool:
     if v is True:
         return True
     if isinstance(v, _NUMBER):
-        return v == v and v != 0
+        return not math.isnan(v) and v != 0
     return True
 
 
@@ -67,11 +78,18 @@ class Parent:
 class Leaf:
     """A contextual-bandit context: its condition, weights, ranges and definitions."""
 
-    __slots__ = ("condition", "cb_definition", "leaf_id", "plain_definition", "ranges", "weights")
+    __slots__ = ("cb_definition", "condition", "leaf_id", "plain_definition", "ranges", "weights")
 
-    def __init__(self, condition: Condition | None, leaf_id: int, weights: list[float],
-                 ranges: tuple[tuple[float, float], ...], plain: Mapping[str, Any],
-                 cb: Mapping[str, Any]):
+    def __init__(
+        self,
+        condition: Condition | None,
+        leaf_id: int,
+        weights: list[float],
+        *,
+        ranges: tuple[tuple[float, float], ...],
+        plain: Mapping[str, Any],
+        cb: Mapping[str, Any],
+    ):
         self.condition = condition
         self.leaf_id = leaf_id
         self.weights = weights
@@ -102,11 +120,37 @@ class Experiment:
     """An experiment (a feature rule's, or a standalone one), compiled."""
 
     __slots__ = (
-        "active", "bandit", "bucket_version", "bucketer", "condition", "definition",
-        "disable_sticky", "dotted", "fallback_attribute", "filters", "force", "has_force",
-        "hash_attribute", "is_redirect", "key", "meta_index", "min_bucket_version", "n", "name",
-        "namespace", "parents", "passthrough", "persist_query_string", "ranges", "sticky_id",
-        "stopped", "truthy", "url_targeted", "variation_keys", "variation_names", "variations",
+        "active",
+        "bandit",
+        "bucket_version",
+        "bucketer",
+        "condition",
+        "definition",
+        "disable_sticky",
+        "dotted",
+        "fallback_attribute",
+        "filters",
+        "force",
+        "has_force",
+        "hash_attribute",
+        "is_redirect",
+        "key",
+        "meta_index",
+        "min_bucket_version",
+        "n",
+        "name",
+        "namespace",
+        "parents",
+        "passthrough",
+        "persist_query_string",
+        "ranges",
+        "sticky_id",
+        "stopped",
+        "truthy",
+        "url_targeted",
+        "variation_keys",
+        "variation_names",
+        "variations",
     )
 
     key: str
@@ -148,9 +192,21 @@ class Rule:
     """A feature rule: prerequisites and filters, then a forced value or an experiment."""
 
     __slots__ = (
-        "bucketer", "condition", "coverage", "disable_sticky", "dotted", "experiment",
-        "fallback_attribute", "filters", "hash_attribute", "id", "is_force", "parents", "range",
-        "result", "rollout",
+        "bucketer",
+        "condition",
+        "coverage",
+        "disable_sticky",
+        "dotted",
+        "experiment",
+        "fallback_attribute",
+        "filters",
+        "hash_attribute",
+        "id",
+        "is_force",
+        "parents",
+        "range",
+        "result",
+        "rollout",
     )
 
     id: str
@@ -181,16 +237,27 @@ class Feature:
         self.key = key
         self.rules = rules
         self.default = default
-        self.gated = FeatureResult(key=key, value=None, on=False,
-                                   source=FeatureSource.PREREQUISITE,
-                                   reasons=(Reason.PREREQUISITE_FAILED,))
+        self.gated = FeatureResult(
+            key=key,
+            value=None,
+            on=False,
+            source=FeatureSource.PREREQUISITE,
+            reasons=(Reason.PREREQUISITE_FAILED,),
+        )
 
 
 class Builder:
     """One compilation of a container's decisions; ``errors`` collects every problem."""
 
-    def __init__(self, *, saved_groups: Mapping[str, Any], operators: Any, strict: bool,
-                 default_scheme: str, bandits: Mapping[str, Any]):
+    def __init__(
+        self,
+        *,
+        saved_groups: Mapping[str, Any],
+        operators: Any,
+        strict: bool,
+        default_scheme: str,
+        bandits: Mapping[str, Any],
+    ):
         self.saved_groups = saved_groups
         self.operators = operators
         self.strict = strict
@@ -235,8 +302,12 @@ class Builder:
 
     def pair(self, r: Any, path: str) -> tuple[float, float] | None:
         """One ``[start, end]`` range."""
-        if (isinstance(r, Sequence) and not isinstance(r, str) and len(r) == 2
-                and all(isinstance(x, _NUMBER) and not isinstance(x, bool) for x in r)):
+        if (
+            isinstance(r, Sequence)
+            and not isinstance(r, str)
+            and len(r) == 2
+            and all(isinstance(x, _NUMBER) and not isinstance(x, bool) for x in r)
+        ):
             return (r[0], r[1])
         self.problem(path, "expected [start, end] with two numbers")
         return None
@@ -250,8 +321,13 @@ class Builder:
             return None
         self._scan_segments(cond)
         try:
-            return compile_condition(cond, path=path, saved_groups=self.saved_groups,
-                                     operators=self.operators, strict=self.strict)
+            return compile_condition(
+                cond,
+                path=path,
+                saved_groups=self.saved_groups,
+                operators=self.operators,
+                strict=self.strict,
+            )
         except ConfigError as exc:
             self.errors.extend(exc.errors)
             return None
@@ -279,8 +355,10 @@ class Builder:
         try:
             return hash_scheme(name).bucketer(seed, version)
         except PluginError as exc:
-            self.problem(f"{path}.hashScheme" if scheme is not None else path,
-                         f"unknown hash scheme {name!r} ({exc})")
+            self.problem(
+                f"{path}.hashScheme" if scheme is not None else path,
+                f"unknown hash scheme {name!r} ({exc})",
+            )
             return None
 
     def parents(self, v: Any, path: str) -> tuple[Parent, ...]:

@@ -14,10 +14,10 @@ from attrs import frozen
 
 from .._errors import ConfigError
 from ._build import compile_experiment, compile_feature
-from ._compile import Builder, Experiment, Feature
+from ._compile import Builder, Experiment, Feature, js_truthy
 from ._config import DecisionsConfig
-from ._evaluate import EvalContext, Evaluator, sticky_string
-from ._compile import js_truthy
+from ._evaluate import EvalContext, Evaluator, resolve, sticky_string
+from ._results import ExperimentResult, Reason
 
 if TYPE_CHECKING:
     from ..config import Container
@@ -41,6 +41,7 @@ class Engine(Evaluator):
     experiments: Mapping[str, Experiment]
     redirects: tuple[Experiment, ...]
     rule_experiments: Mapping[str, tuple[str, ...]]
+    experiment_rules: Mapping[str, Experiment]
     forced: Mapping[str, Any]
     enabled: bool
     qa_mode: bool
@@ -48,12 +49,11 @@ class Engine(Evaluator):
     sticky_store: Any
     sticky_attributes: tuple[str, ...]
     uses_segments: bool
+    exposure_event: str
     config: DecisionsConfig
 
     @classmethod
-    def build(
-        cls, container: Container, operators: Any = None, sticky_store: Any = None
-    ) -> Engine:
+    def build(cls, container: Container, operators: Any = None, sticky_store: Any = None) -> Engine:
         """Compile ``container.features``, ``container.experiments`` and
         ``container.saved_groups`` (with ``container.decisions``).
 
@@ -61,16 +61,21 @@ class Engine(Evaluator):
         ``features.hero-banner.rules[1].condition.country: unknown operator "$foo"``.
         """
         config: DecisionsConfig = container.decisions
-        saved_groups = container.saved_groups or {}
+        saved_groups: Any = container.saved_groups or {}
         errors: list[str] = []
         if not isinstance(saved_groups, Mapping):
             errors.append("saved_groups: expected an object of group name to list of values")
             saved_groups = {}
-        b = Builder(saved_groups=saved_groups, operators=operators,
-                    strict=config.strict_conditions, default_scheme=config.hash_scheme,
-                    bandits=config.contextual_bandits)
+        b = Builder(
+            saved_groups=saved_groups,
+            operators=operators,
+            strict=config.strict_conditions,
+            default_scheme=config.hash_scheme,
+            bandits=config.contextual_bandits,
+        )
         features: dict[str, Feature] = {}
         rule_experiments: dict[str, list[str]] = {}
+        experiment_rules: dict[str, Experiment] = {}
         identifiers: dict[str, None] = {}
         for key, spec in (container.features or {}).items():
             feature = compile_feature(b, key, spec, f"features.{key}")
@@ -81,6 +86,7 @@ class Engine(Evaluator):
                 exp = rule.experiment
                 if exp is not None:
                     rule_experiments.setdefault(exp.key, []).append(key)
+                    experiment_rules.setdefault(exp.key, exp)
                     identifiers[exp.hash_attribute] = None
                     if exp.fallback_attribute:
                         identifiers[exp.fallback_attribute] = None
@@ -110,9 +116,8 @@ class Engine(Evaluator):
             features=MappingProxyType(features),
             experiments=MappingProxyType(experiments),
             redirects=tuple(e for e in experiments.values() if e.is_redirect),
-            rule_experiments=MappingProxyType(
-                {k: tuple(v) for k, v in rule_experiments.items()}
-            ),
+            rule_experiments=MappingProxyType({k: tuple(v) for k, v in rule_experiments.items()}),
+            experiment_rules=MappingProxyType(experiment_rules),
             forced=MappingProxyType(dict(forced)),
             enabled=config.enabled,
             qa_mode=config.qa_mode,
@@ -120,15 +125,22 @@ class Engine(Evaluator):
             sticky_store=sticky_store,
             sticky_attributes=tuple(identifiers),
             uses_segments=b.uses_segments,
+            exposure_event=config.exposure_event,
             config=config,
         )
 
-    def context(self, attrs: Mapping[str, Any], url: str | None = None,
-                forced: Mapping[str, Any] | None = None,
-                sticky_on: bool | None = None) -> EvalContext:
+    def context(
+        self,
+        attrs: dict[str, Any],
+        url: str | None = None,
+        forced: Mapping[str, Any] | None = None,
+        sticky_on: bool | None = None,
+    ) -> EvalContext:
         """A fresh evaluation context (what a ``Visitor`` holds)."""
         return EvalContext(
-            attrs, url, self.forced if forced is None else forced,
+            attrs,
+            url,
+            self.forced if forced is None else forced,
             self.sticky_store is not None if sticky_on is None else sticky_on,
         )
 
@@ -138,10 +150,19 @@ class Engine(Evaluator):
         load before evaluating."""
         out: dict[str, str] = {}
         for name in self.sticky_attributes:
-            value = attrs.get(name)
+            value = resolve(attrs, name, "." in name)
             if js_truthy(value):
                 out[name] = sticky_string(value)
         return out
+
+    def rule_experiment(self, key: str) -> Experiment | None:
+        """The first feature rule's experiment with this key, if any."""
+        return self.experiment_rules.get(key)
+
+    def not_reached(self, exp: Experiment, ctx: EvalContext) -> ExperimentResult[Any]:
+        """The result for a rule experiment the visitor's evaluation never reached."""
+        feature = self.rule_experiments.get(exp.key, (None,))[0]
+        return self._miss(exp, ctx, feature, Reason.EARLIER_RULE)
 
     def feature_keys(self) -> tuple[str, ...]:
         """Every feature key, in container order."""

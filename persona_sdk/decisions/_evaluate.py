@@ -26,31 +26,61 @@ from ._results import ExperimentResult, FeatureResult, FeatureSource, Reason
 __all__ = ["EvalContext", "Evaluator", "hash_string", "resolve"]
 
 _encode = msgspec.json.encode
+_replace = msgspec.structs.replace
+# Enum member look-ups cost a descriptor call each; the hot path reads these constants.
+_EXPERIMENT = FeatureSource.EXPERIMENT
+_SPLIT = Reason.SPLIT
+_STICKY = Reason.STICKY_BUCKET
+_REASONS = {r: (r,) for r in Reason}
 # Outcomes of a rule's prerequisites.
 _PASS, _SKIP, _GATED, _CYCLE = object(), object(), object(), object()
 
 
 def _cyclic(key: str) -> FeatureResult[Any]:
-    return FeatureResult(key=key, value=None, on=False, source=FeatureSource.CYCLIC_PREREQUISITE,
-                         reasons=(Reason.CYCLIC_PREREQUISITE,))
+    return FeatureResult(
+        key=key,
+        value=None,
+        on=False,
+        source=FeatureSource.CYCLIC_PREREQUISITE,
+        reasons=(Reason.CYCLIC_PREREQUISITE,),
+    )
 
 
 class EvalContext:
     """One visitor's evaluation state: attributes, URL, forced variations, sticky documents,
-    and what happened (experiment results, exposures to log, documents to save)."""
+    and what happened (experiment results, exposures to log, documents to save).
 
-    __slots__ = ("attrs", "dirty", "docs", "exposures", "forced", "results", "sticky_on", "url")
+    ``Visitor`` is one (it extends this class); build one directly to evaluate without a
+    visitor (``engine.context(attributes)``).
+    """
 
-    def __init__(self, attrs: Mapping[str, Any], url: str | None, forced: Mapping[str, Any],
-                 sticky_on: bool, docs: dict[str, StickyAssignments] | None = None):
-        self.attrs = attrs
+    __slots__ = (
+        "_attrs",
+        "_dirty",
+        "_docs",
+        "_exposures",
+        "_forced",
+        "_results",
+        "_sticky_on",
+        "url",
+    )
+
+    def __init__(
+        self,
+        attrs: dict[str, Any],
+        url: str | None = None,
+        forced: Mapping[str, Any] | None = None,
+        sticky_on: bool = False,
+        docs: dict[str, StickyAssignments] | None = None,
+    ) -> None:
+        self._attrs = attrs
         self.url = url
-        self.forced = forced
-        self.sticky_on = sticky_on
-        self.docs: dict[str, StickyAssignments] = docs if docs is not None else {}
-        self.dirty: dict[str, StickyAssignments] = {}
-        self.exposures: list[ExperimentResult[Any]] = []
-        self.results: dict[str, ExperimentResult[Any]] = {}
+        self._forced = forced or {}
+        self._sticky_on = sticky_on
+        self._docs: dict[str, StickyAssignments] = docs if docs is not None else {}
+        self._dirty: dict[str, StickyAssignments] = {}
+        self._exposures: list[ExperimentResult[Any]] = []
+        self._results: dict[str, ExperimentResult[Any]] = {}
 
 
 def resolve(attrs: Mapping[str, Any], name: str, dotted: bool) -> Any:
@@ -84,8 +114,12 @@ def hash_string(v: Any) -> str:
 
 def sticky_string(v: Any) -> str:
     """A sticky attribute value: strings as they are, anything else as JSON."""
-    return v if isinstance(v, str) else hash_string(v) if isinstance(v, (int, float)) else (
-        _encode(v).decode("utf-8")
+    return (
+        v
+        if isinstance(v, str)
+        else hash_string(v)
+        if isinstance(v, (int, float))
+        else (_encode(v).decode("utf-8"))
     )
 
 
@@ -103,17 +137,22 @@ class Evaluator:
 
     # -- features -----------------------------------------------------------------------
 
-    def eval_feature(self, key: str, ctx: EvalContext,
-                     stack: tuple[str, ...] = ()) -> FeatureResult[Any]:
+    def eval_feature(
+        self, key: str, ctx: EvalContext, stack: tuple[str, ...] = ()
+    ) -> FeatureResult[Any]:
         """Evaluate feature ``key`` (``stack``: the prerequisite chain, for cycles)."""
         if key in stack:
             return _cyclic(key)
         feat = self.features.get(key)
         if feat is None:
-            return FeatureResult(key=key, value=None, on=False,
-                                 source=FeatureSource.UNKNOWN_FEATURE,
-                                 reasons=(Reason.UNKNOWN_FEATURE,))
-        attrs = ctx.attrs
+            return FeatureResult(
+                key=key,
+                value=None,
+                on=False,
+                source=FeatureSource.UNKNOWN_FEATURE,
+                reasons=(Reason.UNKNOWN_FEATURE,),
+            )
+        attrs = ctx._attrs
         inner: tuple[str, ...] | None = None
         for rule in feat.rules:
             if rule.parents:
@@ -133,15 +172,23 @@ class Evaluator:
                     continue
                 if rule.rollout and not self._in_rollout(rule, ctx):
                     continue
-                return rule.result  # type: ignore[return-value]
+                return rule.result  # type: ignore[no-any-return]
             exp = rule.experiment
             if exp is None:
                 continue
             res, definition = self.run(exp, ctx, key, inner or (*stack, key))
+            ctx._results[exp.key] = res
             if res.in_experiment and not res.passthrough:
-                return FeatureResult(key=key, value=res.value, on=exp.truthy[res.variation_id],
-                                     source=FeatureSource.EXPERIMENT, reasons=(res.reason,),
-                                     rule_id=rule.id, experiment=definition, variation=res)
+                return FeatureResult(
+                    key,
+                    res.value,
+                    exp.truthy[res.variation_id],
+                    _EXPERIMENT,
+                    _REASONS[res.reason],
+                    rule.id,
+                    definition,
+                    res,
+                )
         return feat.default  # type: ignore[no-any-return]
 
     def _parents(self, rule: Rule, ctx: EvalContext, stack: tuple[str, ...]) -> object:
@@ -168,10 +215,10 @@ class Evaluator:
     def _in_rollout(rule: Rule, ctx: EvalContext) -> bool:
         if rule.range is None and rule.coverage == 0:
             return False
-        attrs = ctx.attrs
+        attrs = ctx._attrs
         value = resolve(attrs, rule.hash_attribute, rule.dotted)
         fallback = rule.fallback_attribute
-        if not js_truthy(value) and fallback and ctx.sticky_on and not rule.disable_sticky:
+        if not js_truthy(value) and fallback and ctx._sticky_on and not rule.disable_sticky:
             value = resolve(attrs, fallback, rule.dotted)
         if not js_truthy(value) or rule.bucketer is None:
             return False
@@ -182,62 +229,68 @@ class Evaluator:
 
     # -- experiments --------------------------------------------------------------------
 
-    def run(self, exp: Experiment, ctx: EvalContext, feature_id: str | None,
-            stack: tuple[str, ...] = ()) -> tuple[ExperimentResult[Any], Mapping[str, Any]]:
-        """Run one experiment for the visitor; returns the result and the definition used."""
-        res, definition = self._run(exp, ctx, feature_id, stack)
-        ctx.results[exp.key] = res
-        return res, definition
-
-    def _run(self, exp: Experiment, ctx: EvalContext, feature_id: str | None,
-             stack: tuple[str, ...]) -> tuple[ExperimentResult[Any], Mapping[str, Any]]:
+    def run(
+        self, exp: Experiment, ctx: EvalContext, feature_id: str | None, stack: tuple[str, ...] = ()
+    ) -> tuple[ExperimentResult[Any], Mapping[str, Any]]:
+        """Run one experiment for the visitor; returns the result and the definition used
+        (GrowthBook's experiment shape; a contextual bandit's depends on the leaf)."""
         definition = exp.definition
-        if exp.n < 2:
-            return self._miss(exp, ctx, feature_id, Reason.TOO_FEW_VARIATIONS), definition
-        if not self.enabled:
-            return self._miss(exp, ctx, feature_id, Reason.DISABLED), definition
-        leaf = exp.bandit.choose(ctx.attrs) if exp.bandit is not None else None
-        if leaf is not None:
+        key = exp.key
+        if exp.n < 2 or not self.enabled:
+            reason = Reason.DISABLED if exp.n >= 2 else Reason.TOO_FEW_VARIATIONS
+            return self._miss(exp, ctx, feature_id, reason), definition
+        leaf = None
+        if exp.bandit is not None:
+            leaf = exp.bandit.choose(ctx._attrs)
             definition = leaf.plain_definition
-        if exp.url_targeted is not None and not exp.url_targeted(ctx.url or ""):
+        url = ctx.url
+        if exp.url_targeted is not None and not exp.url_targeted(url or ""):
             return self._miss(exp, ctx, feature_id, Reason.URL_TARGETING), definition
-        if self.url_overrides and ctx.url:
-            qs = get_query_string_override(exp.key, ctx.url, exp.n)
+        if url and self.url_overrides:
+            qs = get_query_string_override(key, url, exp.n)
             if qs is not None:
                 return self._pick(exp, ctx, feature_id, qs, Reason.URL_OVERRIDE), definition
-        forced = ctx.forced
-        if forced and exp.key in forced:
-            return self._pick(exp, ctx, feature_id, forced[exp.key], Reason.FORCED), definition
+        forced = ctx._forced
+        if forced and key in forced:
+            return self._pick(exp, ctx, feature_id, forced[key], Reason.FORCED), definition
         if not exp.active:
             return self._miss(exp, ctx, feature_id, Reason.INACTIVE), definition
-        attrs = ctx.attrs
+        attrs = ctx._attrs
         attr = exp.hash_attribute
-        value = resolve(attrs, attr, exp.dotted)
-        sticky = ctx.sticky_on and not exp.disable_sticky
-        if sticky and not js_truthy(value) and exp.fallback_attribute:
+        value = resolve(attrs, attr, True) if exp.dotted else attrs.get(attr, "")
+        sticky = ctx._sticky_on and not exp.disable_sticky
+        present = value != "" if value.__class__ is str else js_truthy(value)
+        if not present and sticky and exp.fallback_attribute:
             fallback_value = resolve(attrs, exp.fallback_attribute, exp.dotted)
             if js_truthy(fallback_value):
-                attr, value = exp.fallback_attribute, fallback_value
-        if not js_truthy(value):
+                attr, value, present = exp.fallback_attribute, fallback_value, True
+        if not present:
             return self._miss(exp, ctx, feature_id, Reason.NO_HASH_ATTRIBUTE), definition
-        assigned, blocked = self._sticky_variation(exp, ctx) if sticky else (-1, False)
+        if sticky:
+            assigned, blocked = self._sticky_variation(exp, ctx)
+        else:
+            assigned, blocked = -1, False
         found_sticky = assigned >= 0
-        text = hash_string(value)
+        text = value if value.__class__ is str else hash_string(value)
         if not found_sticky:
-            reason = self._excluded(exp, ctx, text, stack)
-            if reason is not None:
-                return self._miss(exp, ctx, feature_id, reason), definition
-        if exp.bucketer is None:
+            if exp.filters or exp.namespace is not None or exp.parents:
+                excluded = self._excluded(exp, ctx, text, stack)
+                if excluded is not None:
+                    return self._miss(exp, ctx, feature_id, excluded), definition
+            elif exp.condition is not None and not exp.condition(attrs):
+                return self._miss(exp, ctx, feature_id, Reason.CONDITION), definition
+        bucketer = exp.bucketer
+        if bucketer is None:
             return self._miss(exp, ctx, feature_id, Reason.INVALID_HASH_VERSION), definition
-        n = exp.bucketer(text)
+        n = bucketer(text)
         if not found_sticky:
-            for i, (start, end) in enumerate(leaf.ranges if leaf is not None else exp.ranges):
+            for i, (start, end) in enumerate(exp.ranges if leaf is None else leaf.ranges):
                 if start <= n < end:
                     assigned = i
                     break
         if blocked:
-            return self._miss(exp, ctx, feature_id, Reason.STICKY_VERSION_BLOCKED,
-                              sticky_used=True), definition
+            miss = self._miss(exp, ctx, feature_id, Reason.STICKY_VERSION_BLOCKED, True)
+            return miss, definition
         if assigned < 0:
             return self._miss(exp, ctx, feature_id, Reason.COVERAGE), definition
         if exp.has_force:
@@ -246,33 +299,45 @@ class Evaluator:
             return self._miss(exp, ctx, feature_id, Reason.QA_MODE), definition
         if exp.stopped:
             return self._miss(exp, ctx, feature_id, Reason.INACTIVE), definition
-        cb: dict[str, Any] = {}
+        res: ExperimentResult[Any] = ExperimentResult(
+            key,
+            exp.variations[assigned],
+            True,
+            assigned,
+            exp.variation_keys[assigned],
+            _STICKY if found_sticky else _SPLIT,
+            exp.variation_names[assigned],
+            exp.name,
+            feature_id,
+            True,
+            attr,
+            value,
+            n,
+            found_sticky,
+            exp.passthrough[assigned],
+        )
         if leaf is not None:
             definition = leaf.cb_definition
-            cb = {"leaf_id": leaf.leaf_id, "variation_weights": leaf.weights,
-                  "bandit_version": exp.bandit.version}  # type: ignore[union-attr]
-        res: ExperimentResult[Any] = ExperimentResult(
-            experiment_key=exp.key, value=exp.variations[assigned], in_experiment=True,
-            variation_id=assigned, variation_key=exp.variation_keys[assigned],
-            reason=Reason.STICKY_BUCKET if found_sticky else Reason.SPLIT,
-            variation_name=exp.variation_names[assigned], experiment_name=exp.name,
-            feature_id=feature_id, hash_used=True, hash_attribute=attr, hash_value=value,
-            bucket=n, sticky_bucket_used=found_sticky, passthrough=exp.passthrough[assigned],
-            **cb,
-        )
+            res = _replace(
+                res,
+                leaf_id=leaf.leaf_id,
+                variation_weights=leaf.weights,
+                bandit_version=exp.bandit.version,  # type: ignore[union-attr]
+            )
         if sticky:
             self._remember(exp, ctx, attr, value, res.variation_key)
-        ctx.exposures.append(res)
+        ctx._exposures.append(res)
         return res, definition
 
-    def _excluded(self, exp: Experiment, ctx: EvalContext, text: str,
-                  stack: tuple[str, ...]) -> Reason | None:
+    def _excluded(
+        self, exp: Experiment, ctx: EvalContext, text: str, stack: tuple[str, ...]
+    ) -> Reason | None:
         if exp.filters:
-            if self._filtered_out(exp.filters, ctx.attrs):
+            if self._filtered_out(exp.filters, ctx._attrs):
                 return Reason.FILTERED
         elif exp.namespace is not None and not in_namespace(text, exp.namespace):
             return Reason.NAMESPACE
-        if exp.condition is not None and not exp.condition(ctx.attrs):
+        if exp.condition is not None and not exp.condition(ctx._attrs):
             return Reason.CONDITION
         for parent in exp.parents:
             res = self.eval_feature(parent.id, ctx, stack)
@@ -284,37 +349,61 @@ class Evaluator:
 
     def _hash_attribute(self, exp: Experiment, ctx: EvalContext) -> tuple[str, Any]:
         attr = exp.hash_attribute
-        value = resolve(ctx.attrs, attr, exp.dotted)
-        if (not js_truthy(value) and exp.fallback_attribute and ctx.sticky_on
-                and not exp.disable_sticky):
-            fallback_value = resolve(ctx.attrs, exp.fallback_attribute, exp.dotted)
+        value = resolve(ctx._attrs, attr, exp.dotted)
+        if (
+            not js_truthy(value)
+            and exp.fallback_attribute
+            and ctx._sticky_on
+            and not exp.disable_sticky
+        ):
+            fallback_value = resolve(ctx._attrs, exp.fallback_attribute, exp.dotted)
             if js_truthy(fallback_value):
                 return exp.fallback_attribute, fallback_value
         return attr, value
 
-    def _miss(self, exp: Experiment, ctx: EvalContext, feature_id: str | None,
-              reason: Reason, *, sticky_used: bool = False) -> ExperimentResult[Any]:
+    def _miss(
+        self,
+        exp: Experiment,
+        ctx: EvalContext,
+        feature_id: str | None,
+        reason: Reason,
+        sticky_used: bool = False,
+    ) -> ExperimentResult[Any]:
         attr, value = self._hash_attribute(exp, ctx)
         return ExperimentResult(
-            experiment_key=exp.key, value=exp.variations[0] if exp.n else None,
-            in_experiment=False, variation_id=0,
-            variation_key=exp.variation_keys[0] if exp.n else "0", reason=reason,
+            experiment_key=exp.key,
+            value=exp.variations[0] if exp.n else None,
+            in_experiment=False,
+            variation_id=0,
+            variation_key=exp.variation_keys[0] if exp.n else "0",
+            reason=reason,
             variation_name=exp.variation_names[0] if exp.n else None,
-            experiment_name=exp.name, feature_id=feature_id, hash_attribute=attr,
-            hash_value=value, sticky_bucket_used=sticky_used,
+            experiment_name=exp.name,
+            feature_id=feature_id,
+            hash_attribute=attr,
+            hash_value=value,
+            sticky_bucket_used=sticky_used,
         )
 
-    def _pick(self, exp: Experiment, ctx: EvalContext, feature_id: str | None, index: Any,
-              reason: Reason) -> ExperimentResult[Any]:
+    def _pick(
+        self, exp: Experiment, ctx: EvalContext, feature_id: str | None, index: Any, reason: Reason
+    ) -> ExperimentResult[Any]:
         # A variation chosen without hashing (forced, URL override): no exposure is logged.
         if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < exp.n:
             return self._miss(exp, ctx, feature_id, reason)
         attr, value = self._hash_attribute(exp, ctx)
         return ExperimentResult(
-            experiment_key=exp.key, value=exp.variations[index], in_experiment=True,
-            variation_id=index, variation_key=exp.variation_keys[index], reason=reason,
-            variation_name=exp.variation_names[index], experiment_name=exp.name,
-            feature_id=feature_id, hash_attribute=attr, hash_value=value,
+            experiment_key=exp.key,
+            value=exp.variations[index],
+            in_experiment=True,
+            variation_id=index,
+            variation_key=exp.variation_keys[index],
+            reason=reason,
+            variation_name=exp.variation_names[index],
+            experiment_name=exp.name,
+            feature_id=feature_id,
+            hash_attribute=attr,
+            hash_value=value,
             passthrough=exp.passthrough[index],
         )
 
@@ -322,10 +411,10 @@ class Evaluator:
 
     @staticmethod
     def _sticky_variation(exp: Experiment, ctx: EvalContext) -> tuple[int, bool]:
-        docs = ctx.docs
+        docs = ctx._docs
         if not docs:
             return -1, False
-        attrs = ctx.attrs
+        attrs = ctx._attrs
         assignments: dict[str, str] = {}
         if exp.fallback_attribute:
             fallback_value = resolve(attrs, exp.fallback_attribute, exp.dotted)
@@ -348,18 +437,22 @@ class Evaluator:
         return exp.meta_index.get(variation_key, -1), False
 
     @staticmethod
-    def _remember(exp: Experiment, ctx: EvalContext, attr: str, value: Any,
-                  variation_key: str) -> None:
+    def _remember(
+        exp: Experiment, ctx: EvalContext, attr: str, value: Any, variation_key: str
+    ) -> None:
         text = sticky_string(value)
         key = sticky_key(attr, text)
-        existing = ctx.docs.get(key)
+        existing = ctx._docs.get(key)
         old = existing.assignments if existing is not None else {}
         if old.get(exp.sticky_id) == variation_key:
             return
-        doc = StickyAssignments(attribute_name=attr, attribute_value=text,
-                                assignments={**old, exp.sticky_id: variation_key})
-        ctx.docs[key] = doc
-        ctx.dirty[key] = doc
+        doc = StickyAssignments(
+            attribute_name=attr,
+            attribute_value=text,
+            assignments={**old, exp.sticky_id: variation_key},
+        )
+        ctx._docs[key] = doc
+        ctx._dirty[key] = doc
 
     # -- standalone experiments and redirects -------------------------------------------
 
@@ -369,7 +462,9 @@ class Evaluator:
         exp = self.experiments.get(key)
         if exp is None:
             return None
-        return self.run(exp, ctx, None)[0]
+        res = self.run(exp, ctx, None)[0]
+        ctx._results[key] = res
+        return res
 
     def eval_redirect(self, ctx: EvalContext) -> tuple[str, ExperimentResult[Any]] | None:
         """The first redirect experiment whose URL targeting matches and that puts the

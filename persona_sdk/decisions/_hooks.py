@@ -6,7 +6,6 @@ never reaches the caller: the error is counted and evaluation carries on.
 
 from __future__ import annotations
 
-import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any
@@ -48,7 +47,6 @@ class HookSet:
         self.on_feature_usage = on_feature_usage
         self.max_exposures = max_exposures
         self._seen: OrderedDict[Hashable, None] = OrderedDict()
-        self._lock = threading.Lock()
         self._exposures = 0
         self._deduplicated = 0
         self._hook_errors = 0
@@ -56,17 +54,23 @@ class HookSet:
 
     def first_exposure(self, key: Hashable) -> bool:
         """Record an exposure; False when ``key`` was already recorded (a duplicate)."""
-        with self._lock:
-            seen = self._seen
-            if key in seen:
+        # No lock: each OrderedDict operation is atomic; a race at worst logs a duplicate.
+        seen = self._seen
+        if key in seen:
+            try:
                 seen.move_to_end(key)
-                self._deduplicated += 1
-                return False
-            seen[key] = None
-            if len(seen) > self.max_exposures:
+            except KeyError:  # evicted meanwhile by another thread
+                pass
+            self._deduplicated += 1
+            return False
+        seen[key] = None
+        if len(seen) > self.max_exposures:
+            try:
                 seen.popitem(last=False)
-            self._exposures += 1
-            return True
+            except KeyError:  # pragma: no cover - emptied by another thread
+                pass
+        self._exposures += 1
+        return True
 
     def exposure(self, visitor: Visitor, result: ExperimentResult[Any]) -> None:
         """Call ``on_exposure`` (errors are counted, never raised)."""

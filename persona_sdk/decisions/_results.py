@@ -63,7 +63,7 @@ class Reason(str, enum.Enum):
     STICKY_UNAVAILABLE = "sticky_unavailable"  #: the sticky-bucket store could not be used
 
 
-class ExperimentResult(msgspec.Struct, Generic[T], frozen=True, kw_only=True):
+class ExperimentResult(msgspec.Struct, Generic[T], frozen=True):
     """A visitor's assignment in one experiment.
 
     ``value`` is the assigned variation's value (the control's when ``in_experiment`` is
@@ -117,7 +117,7 @@ class ExperimentResult(msgspec.Struct, Generic[T], frozen=True, kw_only=True):
         return out
 
 
-class FeatureResult(msgspec.Struct, Generic[T], frozen=True, kw_only=True):
+class FeatureResult(msgspec.Struct, Generic[T], frozen=True):
     """A feature's value for one visitor, and why.
 
     ``on`` follows JavaScript truthiness as GrowthBook does (``0``, ``""``, ``None`` and

@@ -25,28 +25,58 @@ __all__ = ["Visitor"]
 
 T = TypeVar("T")
 R = TypeVar("R")
-_DEFAULT: Any = object()
+_UNSET: Any = object()
 _replace = msgspec.structs.replace
 # What the flow asks its driver to do.
 _LOAD, _SAVE = "load", "save"
 Flow = Generator[tuple[str, Any], Any, R]
 
 
-class Visitor:
+def _profile_reasons(profile: Any) -> tuple[Reason, ...]:
+    source = getattr(profile, "source", None)
+    kind = getattr(source, "value", source)
+    if kind == "fallback":
+        return (Reason.FALLBACK_PROFILE,)
+    if kind == "stale":
+        return (Reason.STALE_PROFILE,)
+    return ()
+
+
+class Visitor(EvalContext):
     """A visitor to decide for: ``feature``, ``is_on``, ``get``, ``experiment``,
     ``segments``, ``track``. Build it with ``persona.visitor(...)``.
 
     Evaluation attributes are the profile's targeting traits, then ``attributes``, then
     ``id`` (the canonical id), ``anonymousId``, ``userId`` and, when a condition reads
-    them, ``segments``. A visitor is meant for one request and one thread.
+    them, ``segments``. A visitor is meant for one request and one thread; it reads the
+    engine it was built with even if the container is reloaded meanwhile.
     """
 
+    # Only what every visitor needs is set at construction; the rest when first used.
     __slots__ = (
-        "_attrs", "_ctx", "_engine", "_extra", "_forced", "_given", "_hooks", "_memo",
-        "_pending_load", "_persona", "_redirect", "_segments", "_segments_engine",
-        "_sticky_ok", "_store", "_xmemo", "anonymous_id", "consent", "profile", "url",
+        "_engine",
+        "_extra",
+        "_given",
+        "_hooks",
+        "_memo",
+        "_pending_load",
+        "_persona",
+        "_ready",
+        "_redirect",
+        "_segments",
+        "_segments_engine",
+        "_sticky_ok",
+        "_store",
+        "_xmemo",
+        "anonymous_id",
+        "consent",
+        "profile",
         "user_id",
     )
+
+    _redirect: tuple[str, ExperimentResult[Any]] | None
+    _segments: frozenset[str]
+    _xmemo: dict[str, ExperimentResult[Any]]
 
     def __init__(
         self,
@@ -62,91 +92,98 @@ class Visitor:
         profile: Any = None,
         url: str | None = None,
         forced_variations: Mapping[str, int] | None = None,
-        sticky_store: Any = _DEFAULT,
+        sticky_store: Any = _UNSET,
     ) -> None:
         self._engine = engine
         self._segments_engine = segments
         self._persona = persona
-        self._hooks = hooks if hooks is not None else HookSet()
+        self._hooks = hooks
         self.anonymous_id = anonymous_id
         self.user_id = user_id
         self._given = attributes
         self.consent = consent
         self.profile = profile
         self.url = url
-        self._forced = {**engine.forced, **forced_variations} if forced_variations else None
-        self._store = engine.sticky_store if sticky_store is _DEFAULT else sticky_store
-        self._pending_load = self._store is not None
-        self._sticky_ok = True
+        self._forced = forced_variations or {}  # merged with the engine's on first use
+        self._store = engine.sticky_store if sticky_store is _UNSET else sticky_store
         self._memo: dict[str, FeatureResult[Any]] = {}
-        self._xmemo: dict[str, ExperimentResult[Any]] = {}
-        self._ctx: EvalContext | None = None
-        self._attrs: dict[str, Any] | None = None
-        self._segments: frozenset[str] | None = None
-        self._redirect: Any = _DEFAULT
-        source = getattr(profile, "source", None)
-        kind = getattr(source, "value", source)
-        self._extra: tuple[Reason, ...] = (
-            (Reason.FALLBACK_PROFILE,) if kind == "fallback"
-            else (Reason.STALE_PROFILE,) if kind == "stale" else ()
-        )
+        self._ready = False
 
     # -- identity and attributes ---------------------------------------------------------
 
     @property
     def id(self) -> str | None:
         """The canonical id: the profile's, else ``user_id``, else ``anonymous_id``."""
-        canonical = getattr(self.profile, "canonical_id", None)
+        profile = self.profile
+        canonical = getattr(profile, "canonical_id", None) if profile is not None else None
         return canonical or self.user_id or self.anonymous_id
 
     def _base(self) -> dict[str, Any]:
-        attrs = self._attrs
-        if attrs is None:
-            traits = getattr(self.profile, "targeting_traits", None)
-            attrs = dict(traits) if traits else {}
-            if self._given:
-                attrs.update(self._given)
-            ident = self.id
-            if ident is not None:
-                attrs["id"] = ident
-            if self.anonymous_id is not None:
-                attrs["anonymousId"] = self.anonymous_id
-            if self.user_id is not None:
-                attrs["userId"] = self.user_id
-            self._attrs = attrs
+        profile = self.profile
+        traits = getattr(profile, "targeting_traits", None) if profile is not None else None
+        attrs = dict(traits) if traits else {}
+        if self._given:
+            attrs.update(self._given)
+        ident = self.id
+        if ident is not None:
+            attrs["id"] = ident
+        if self.anonymous_id is not None:
+            attrs["anonymousId"] = self.anonymous_id
+        if self.user_id is not None:
+            attrs["userId"] = self.user_id
         return attrs
+
+    def _prepare(self) -> None:
+        # The evaluation state, built on the first decision.
+        engine = self._engine
+        attrs = self._base()
+        if engine.uses_segments:
+            attrs["segments"] = sorted(self._segments_of(attrs))
+        forced = self._forced
+        self._forced = {**engine.forced, **forced} if forced else engine.forced
+        store = self._store
+        self._sticky_on = self._pending_load = store is not None
+        self._sticky_ok = True
+        self._docs = {}
+        self._dirty = {}
+        self._exposures = []
+        self._results = {}
+        self._extra = () if self.profile is None else _profile_reasons(self.profile)
+        self._attrs = attrs
+        self._ready = True
 
     @property
     def attributes(self) -> Mapping[str, Any]:
         """The attributes conditions see (read-only)."""
-        return MappingProxyType(self._context().attrs)
+        if not self._ready:
+            self._prepare()
+        return MappingProxyType(self._attrs)
 
     @property
     def segments(self) -> frozenset[str]:
         """The segments the visitor is in (computed once, on first use)."""
-        found = self._segments
-        if found is None:
-            engine = self._segments_engine
-            found = frozenset(engine.evaluate(self._base())) if engine is not None else frozenset()
-            self._segments = found
-            profiles = getattr(self._persona, "_profiles", None)
-            if profiles is not None:
-                try:
-                    profiles.note_segments(anonymous_id=self.anonymous_id, user_id=self.user_id,
-                                           consent=self.consent, members=found)
-                except Exception:
-                    self._hooks.track_failed()
-        return found
+        return self._segments_of(self._attrs if self._ready else self._base())
 
-    def _context(self) -> EvalContext:
-        ctx = self._ctx
-        if ctx is None:
-            attrs = self._base()
-            if self._engine.uses_segments:
-                attrs["segments"] = sorted(self.segments)
-            ctx = self._engine.context(attrs, self.url, self._forced, self._store is not None)
-            self._ctx = ctx
-        return ctx
+    def _segments_of(self, attrs: Mapping[str, Any]) -> frozenset[str]:
+        try:
+            return self._segments
+        except AttributeError:
+            pass
+        engine = self._segments_engine
+        found = frozenset(engine.evaluate(attrs)) if engine is not None else frozenset()
+        self._segments = found
+        profiles = getattr(self._persona, "_profiles", None)
+        if profiles is not None:
+            try:
+                profiles.note_segments(
+                    anonymous_id=self.anonymous_id,
+                    user_id=self.user_id,
+                    consent=self.consent,
+                    members=found,
+                )
+            except Exception:
+                self._own_hooks().track_failed()
+        return found
 
     # -- features -------------------------------------------------------------------------
 
@@ -155,11 +192,12 @@ class Visitor:
         found = self._memo.get(key)
         if found is not None:
             return found
+        if not self._ready:
+            self._prepare()
         if self._store is None:  # nothing to load or save: skip the flow machinery
-            ctx = self._context()
-            result = self._engine.eval_feature(key, ctx)
-            if ctx.exposures:
-                self._expose(ctx)
+            result = self._engine.eval_feature(key, self)
+            if self._exposures:
+                self._expose()
         else:
             result = self._drive(self._flow(lambda ctx: self._engine.eval_feature(key, ctx)))
         return self._keep(key, result)
@@ -171,6 +209,8 @@ class Visitor:
             return found
         if self._store is None:
             return self.feature(key)
+        if not self._ready:
+            self._prepare()
         flow = self._flow(lambda ctx: self._engine.eval_feature(key, ctx))
         return self._keep(key, await self._adrive(flow))
 
@@ -179,7 +219,7 @@ class Visitor:
             result = _replace(result, reasons=result.reasons + self._extra)
         self._memo[key] = result
         hooks = self._hooks
-        if hooks.on_feature_usage is not None:
+        if hooks is not None and hooks.on_feature_usage is not None:
             hooks.feature_usage(self, result)
         return result
 
@@ -203,91 +243,96 @@ class Visitor:
 
     def decide(self, placement: str) -> FeatureResult[Any]:
         """The content for a placement (``decisions.placements``): its feature's result,
-        whose value is the content object (or the placement's default)."""
-        return self._placement(placement, self.feature)
-
-    def _placement(self, placement: str,
-                   feature: Callable[[str], FeatureResult[Any]]) -> FeatureResult[Any]:
+        whose value is the content object (or the placement's ``default``). A placement
+        not configured is read as the feature of the same key."""
         spec = self._engine.config.placements.get(placement)
-        key = spec if isinstance(spec, str) else spec.get("feature") if isinstance(
-            spec, Mapping) else None
-        result = feature(key) if isinstance(key, str) else feature(f"placement:{placement}")
+        key = spec.get("feature") if isinstance(spec, Mapping) else spec
+        result = self.feature(key if isinstance(key, str) else placement)
         if result.value is None and isinstance(spec, Mapping) and "default" in spec:
             return _replace(result, value=spec["default"])
         return result
 
     # -- experiments ----------------------------------------------------------------------
 
+    def _xmemo_get(self, key: str) -> ExperimentResult[Any] | None:
+        try:
+            return self._xmemo.get(key)
+        except AttributeError:
+            self._xmemo = {}
+            return None
+
     def experiment(self, key: str) -> ExperimentResult[Any]:
         """The visitor's assignment in experiment ``key`` (standalone, or a feature rule's)."""
-        found = self._xmemo.get(key)
+        found = self._xmemo_get(key)
         if found is not None:
             return found
         if key not in self._engine.experiments:
             for feature_key in self._engine.rule_experiments.get(key, ()):
                 self.feature(feature_key)
-        return self._xkeep(key, self._drive(self._flow(lambda ctx: self._experiment(key, ctx))))
+        if not self._ready:
+            self._prepare()
+        result = self._drive(self._flow(lambda ctx: self._experiment(key, ctx)))
+        self._xmemo[key] = result
+        return result
 
     async def aexperiment(self, key: str) -> ExperimentResult[Any]:
         """The asyncio form of ``experiment``."""
-        found = self._xmemo.get(key)
+        found = self._xmemo_get(key)
         if found is not None:
             return found
         if key not in self._engine.experiments:
             for feature_key in self._engine.rule_experiments.get(key, ()):
                 await self.afeature(feature_key)
-        flow = self._flow(lambda ctx: self._experiment(key, ctx))
-        return self._xkeep(key, await self._adrive(flow))
+        if not self._ready:
+            self._prepare()
+        result = await self._adrive(self._flow(lambda ctx: self._experiment(key, ctx)))
+        self._xmemo[key] = result
+        return result
 
     def _experiment(self, key: str, ctx: EvalContext) -> ExperimentResult[Any]:
         engine = self._engine
-        result = engine.eval_experiment(key, ctx)
-        if result is not None:
-            return result
-        result = ctx.results.get(key)
+        result = engine.eval_experiment(key, ctx) or self._results.get(key)
         if result is not None:
             return result
         exp = engine.rule_experiment(key)
         if exp is not None:
             return engine.not_reached(exp, ctx)
-        return ExperimentResult(experiment_key=key, value=None, in_experiment=False,
-                                variation_id=0, variation_key="0",
-                                reason=Reason.UNKNOWN_EXPERIMENT)
-
-    def _xkeep(self, key: str, result: ExperimentResult[Any]) -> ExperimentResult[Any]:
-        self._xmemo[key] = result
-        return result
+        return ExperimentResult(key, None, False, 0, "0", Reason.UNKNOWN_EXPERIMENT)
 
     def redirect(self) -> tuple[str, ExperimentResult[Any]] | None:
         """Where to redirect this visitor's ``url``, by the first URL-redirect experiment
         that targets it and assigns a redirecting variation: ``(url, result)``, or None."""
-        if self._redirect is _DEFAULT:
-            self._redirect = self._drive(self._flow(self._engine.eval_redirect))
-        return self._redirect  # type: ignore[no-any-return]
+        try:
+            return self._redirect
+        except AttributeError:
+            pass
+        if not self._ready:
+            self._prepare()
+        self._redirect = self._drive(self._flow(self._engine.eval_redirect))
+        return self._redirect
 
     # -- sticky-bucket I/O: one flow, two drivers -------------------------------------------
 
     def _flow(self, evaluate: Callable[[EvalContext], R]) -> Flow[R]:
-        ctx = self._context()
         if self._pending_load:
             self._pending_load = False
-            ids = self._engine.sticky_identifiers(ctx.attrs)
+            ids = self._engine.sticky_identifiers(self._attrs)
             if ids:
                 docs = yield _LOAD, ids
                 if docs is None:
                     self._sticky_failed()
                 else:
-                    ctx.docs.update(docs)
-        result = evaluate(ctx)
-        if ctx.dirty:
-            changed = list(ctx.dirty.values())
-            ctx.dirty.clear()
+                    self._docs.update(docs)
+        result = evaluate(self)
+        if self._dirty:
+            changed = list(self._dirty.values())
+            self._dirty.clear()
             if self._sticky_ok:
                 saved = yield _SAVE, changed
                 if not saved:
                     self._sticky_failed()
-        if ctx.exposures:
-            self._expose(ctx)
+        if self._exposures:
+            self._expose()
         return result
 
     def _sticky_failed(self) -> None:
@@ -330,7 +375,8 @@ class Visitor:
         store = self._store
         if hasattr(store, "aload"):
             return await store.aload(ids)  # type: ignore[no-any-return]
-        return await asyncio.to_thread(store.load, ids)  # type: ignore[no-any-return]
+        # a sync-only store runs in a worker thread, never on the event loop
+        return await asyncio.to_thread(store.load, ids)
 
     async def _asave(self, docs: list[StickyAssignments]) -> bool:
         store = self._store
@@ -343,16 +389,24 @@ class Visitor:
 
     # -- exposures and events -------------------------------------------------------------
 
-    def _expose(self, ctx: EvalContext) -> None:
-        exposures = ctx.exposures
-        ctx.exposures = []
+    def _own_hooks(self) -> HookSet:
         hooks = self._hooks
-        ident: Any = (self.user_id, self.anonymous_id)
+        if hooks is None:  # a bare Visitor still logs each exposure once
+            hooks = self._hooks = HookSet()
+        return hooks
+
+    def _expose(self) -> None:
+        exposures = self._exposures
+        self._exposures = []
+        hooks = self._hooks or self._own_hooks()
+        persona = self._persona
+        user_id, anonymous_id = self.user_id, self.anonymous_id
         for res in exposures:
-            who = ident if ident != (None, None) else (res.hash_attribute, str(res.hash_value))
+            who: Any = (user_id, anonymous_id)
+            if user_id is None and anonymous_id is None:
+                who = (res.hash_attribute, str(res.hash_value))
             if not hooks.first_exposure((who, res.experiment_key, res.variation_id)):
                 continue
-            persona = self._persona
             if persona is not None:
                 props: dict[str, Any] = {
                     "experiment_id": res.experiment_key,
@@ -366,27 +420,45 @@ class Visitor:
                 if res.passthrough:
                     props["holdout"] = True
                 try:
-                    persona.track(self._engine.config.exposure_event,
-                                  anonymous_id=self.anonymous_id, user_id=self.user_id,
-                                  properties=props, consent=self.consent)
+                    persona.track(
+                        self._engine.exposure_event,
+                        anonymous_id=anonymous_id,
+                        user_id=user_id,
+                        properties=props,
+                        consent=self.consent,
+                    )
                 except Exception:
                     hooks.track_failed()
             if hooks.on_exposure is not None:
                 hooks.exposure(self, res)
 
-    def track(self, event: str, *, properties: Mapping[str, Any] | None = None,
-              context: Mapping[str, Any] | None = None, timestamp: float | None = None,
-              message_id: str | None = None) -> str:
+    def track(
+        self,
+        event: str,
+        *,
+        properties: Mapping[str, Any] | None = None,
+        context: Mapping[str, Any] | None = None,
+        timestamp: float | None = None,
+        message_id: str | None = None,
+    ) -> str:
         """``persona.track`` bound to this visitor's ids and consent; returns the
         ``messageId``. Raises ``EventValidationError`` like ``persona.track``."""
         persona = self._persona
         if persona is None:
             raise RuntimeError("this Visitor was built without a Persona to track with")
         return persona.track(  # type: ignore[no-any-return]
-            event, anonymous_id=self.anonymous_id, user_id=self.user_id, properties=properties,
-            context=context, consent=self.consent, timestamp=timestamp, message_id=message_id,
+            event,
+            anonymous_id=self.anonymous_id,
+            user_id=self.user_id,
+            properties=properties,
+            context=context,
+            consent=self.consent,
+            timestamp=timestamp,
+            message_id=message_id,
         )
 
     def __repr__(self) -> str:
-        return (f"Visitor(user_id={self.user_id!r}, anonymous_id={self.anonymous_id!r}, "
-                f"features={len(self._memo)})")
+        return (
+            f"Visitor(user_id={self.user_id!r}, anonymous_id={self.anonymous_id!r}, "
+            f"features={len(self._memo)})"
+        )

@@ -50,8 +50,21 @@ class Item:
         self.restored = False
 
 
+_NEVER = 1 << 62
+
+
 class Outbox:
     """The queue and counters of one destination (see the module docstring for ownership)."""
+
+    __slots__ = (
+        "backlog", "batch", "breaker", "breaker_changed", "busy", "concurrency", "cursor",
+        "dead_lettered", "delivered", "dest_cfg", "destination", "drop_oldest", "dropped",
+        "entered", "event",
+        "first_at", "front_restored", "held", "held_bytes", "hot", "in_flight", "inbox",
+        "inbox_spooled", "last_error", "limit", "lock", "max_bytes", "max_events",
+        "max_retries", "name", "old_destinations", "orphan_rows", "pending", "pending_spooled",
+        "rejected", "restored", "retired", "retried", "transit", "uncommitted", "wake_n",
+    )
 
     def __init__(
         self,
@@ -65,10 +78,10 @@ class Outbox:
         self.lock = threading.Lock()
         self.inbox: collections.deque[Any] = collections.deque()
         # -- read lock-free by the hot path, written by the delivery thread
+        self.limit = 0  #: the inbox may grow below this length (caps minus what is held)
+        self.wake_n = 0  #: an enqueue that finds this many queued wakes the delivery thread
         self.held = 0  #: events the delivery thread holds (being encoded + pending)
         self.held_bytes = 0
-        self.wake_at = 1  #: inbox length at which the hot path wakes the delivery thread
-        self.wake_pending = False
         # -- delivery thread
         self.pending: collections.deque[Item] = collections.deque()
         self.uncommitted: list[Item] = []  #: group spool mode: not yet written
@@ -107,6 +120,7 @@ class Outbox:
         clock: Callable[[], float],
     ) -> None:
         """Take (new) settings; keeps the queue. Called on configure and on reload."""
+        self.dest_cfg = dest_cfg
         batch = (dest_cfg.batch if dest_cfg else None) or getattr(destination, "batch", None)
         self.batch: BatchConfig = batch if isinstance(batch, BatchConfig) else BatchConfig()
         self.max_events = max(1, (dest_cfg.max_queue_events if dest_cfg else None)
@@ -116,16 +130,27 @@ class Outbox:
         overflow = (dest_cfg.overflow if dest_cfg else None) or settings.overflow
         self.drop_oldest = Overflow(overflow) is Overflow.DROP_OLDEST
         self.max_retries = settings.max_retries
+        self.room()
         self.concurrency = max(1, settings.concurrency)
-        if getattr(self, "destination", None) is not None and self.destination is not destination:
-            self.old_destinations.append(self.destination)
-        self.destination = destination
+        current: Destination | None = getattr(self, "destination", None)
+        if current is not None and current is not destination:
+            self.old_destinations.append(current)
+        self.destination: Destination = destination
         if not hasattr(self, "breaker"):
             self.breaker = CircuitBreaker(settings.breaker_threshold, settings.breaker_cooldown,
                                           clock)
         else:
             self.breaker.threshold = max(1, settings.breaker_threshold)
             self.breaker.cooldown = settings.breaker_cooldown
+
+    def room(self) -> None:
+        """Recompute ``limit`` after ``held``/``held_bytes`` or the caps changed (the hot
+        path then needs one comparison)."""
+        self.limit = self.max_events - self.held if self.held_bytes < self.max_bytes else 0
+
+    def disarm(self) -> None:
+        """The hot path woke the delivery thread: no more wake-ups until it re-arms."""
+        self.wake_n = _NEVER
 
     # -- caller threads (rare paths) --------------------------------------------------------
 

@@ -165,8 +165,8 @@ class Spool:
     ) -> None:
         """One transaction: insert rows (setting ``item.rowid``), delete delivered rows and
         move dead-lettered events into ``dead_letter``."""
-        deletes = [(rowid,) for rowid in deletes]
-        if not inserts and not deletes and not dead:
+        rows = [(rowid,) for rowid in deletes]
+        if not inserts and not rows and not dead:
             return
         now = time.time()
         with self.lock:
@@ -180,7 +180,7 @@ class Spool:
                         (dest, item.mid, item.uid, item.aid, item.data, self.owner, now),
                     )
                     item.rowid = int(cur.lastrowid or 0)
-                conn.executemany("DELETE FROM outbox WHERE id = ?", deletes)
+                conn.executemany("DELETE FROM outbox WHERE id = ?", rows)
                 conn.executemany(
                     "INSERT INTO dead_letter (dest, message_id, user_id, anonymous_id, payload,"
                     " reason, status, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

@@ -152,9 +152,10 @@ class Worker:
         event: asyncio.Event = box.event
         d = self.d
         while True:
-            box.wake_pending = False
             event.clear()
-            self.drain(box)
+            # One chunk at a time, so sends already in flight are served between chunks and
+            # the next batches are encoded while the previous ones travel.
+            self.drain(box, _CHUNK)
             if box.backlog and not box.front_restored:
                 self.refill(box)
             now = loop.time()
@@ -171,13 +172,19 @@ class Worker:
                 self._close_old(box)
             delay: float | None = None
             if box.busy >= box.concurrency:
-                box.wake_at = _NEVER  # a finishing send wakes us
+                # A finishing send wakes us; meanwhile take events in a batch at a time, so
+                # the byte cap holds and the next batches are encoded ahead.
+                wake_at = _NEVER if box.held >= box.max_events else box.batch.max_events
             elif box.pending:
-                box.wake_at = max(1, box.batch.max_events - box.held)
+                wake_at = max(1, box.batch.max_events - box.held)
                 delay = max(0.0, box.first_at + box.batch.interval - now)
             else:
-                box.wake_at = 1
-            if len(box.inbox) >= box.wake_at:
+                wake_at = 1
+            box.wake_n = wake_at - 1  # armed: the enqueue that makes the inbox wake_at long
+            if box.inbox and (box.busy < box.concurrency or box.held < box.max_events):
+                await asyncio.sleep(0)
+                continue
+            if len(box.inbox) >= wake_at:
                 continue
             d._notify()
             timer = loop.call_later(delay, event.set) if delay is not None else None
@@ -185,12 +192,14 @@ class Worker:
             if timer is not None:
                 timer.cancel()
 
-    def drain(self, box: Outbox) -> None:
-        """Move everything from the inbox into the encoded queue (render + encode here)."""
+    def drain(self, box: Outbox, limit: int = _NEVER) -> None:
+        """Move events from the inbox into the encoded queue (render + encode here), up to
+        ``limit`` (everything by default)."""
         inbox = box.inbox
         sync = self.d._sync
         group = self.d._group
-        while inbox:
+        moved = 0
+        while inbox and moved < limit:
             if sync:
                 with box.lock:
                     n = min(len(inbox), _CHUNK)
@@ -199,6 +208,7 @@ class Worker:
                     box.entered += n
                     box.inbox_spooled -= spooled
                     self._add(box, items, spooled)
+                moved += n
                 continue
             with box.lock:
                 n = min(len(inbox), _CHUNK)
@@ -206,10 +216,13 @@ class Worker:
                 box.entered += n
                 box.transit += n
                 box.held += n
+                box.room()
+            moved += n
             items, rejects = self._encode(raw)
             with box.lock:
                 box.transit -= n
                 box.held -= n
+                box.room()
                 for reason, k in rejects.items():
                     bump(box.rejected, reason, k)
                 self._add(box, items, 0)
@@ -253,6 +266,7 @@ class Worker:
         box.held_bytes += sum(len(it.data) for it in items)
         box.pending_spooled += spooled
         self._trim(box)
+        box.room()
 
     def _trim(self, box: Outbox) -> None:
         # caller holds box.lock: enforce the caps on what the delivery thread holds
@@ -297,6 +311,7 @@ class Worker:
             box.front_restored += k
             box.held += k
             box.held_bytes += sum(len(it.data) for it in items)
+            box.room()
 
     def launch(self, box: Outbox) -> None:
         """Take one batch off the queue and start sending it."""
@@ -320,6 +335,7 @@ class Worker:
             n = len(items)
             box.held -= n
             box.held_bytes -= size - 2 - n
+            box.room()
             box.in_flight += n
             box.busy += 1
         self.loop.create_task(self._deliver(box, items, box.destination))
@@ -410,6 +426,7 @@ class Worker:
                 box.held_bytes += len(it.data)
                 if it.rowid is not None:
                     box.pending_spooled += 1
+            box.room()
 
     def _close_old(self, box: Outbox, everything: bool = False) -> None:
         # Destinations replaced by a reload (or a removed destination, once drained) are closed
@@ -434,9 +451,9 @@ class Worker:
                 self.commit_event.clear()
                 self.commit()
                 await asyncio.sleep(interval)
-                if self.d._sync or all(b.idle() for b in self.pumps):
-                    if not (self.deletes or self.dead or self.commit_event.is_set()):
-                        break
+                quiet = self.d._sync or all(b.idle() for b in self.pumps)
+                if quiet and not (self.deletes or self.dead or self.commit_event.is_set()):
+                    break
 
     def commit(self) -> None:
         """Write what is waiting (group mode: drain every inbox first, bounding the loss
@@ -477,6 +494,7 @@ class Worker:
             if k:
                 with box.lock:
                     box.pending_spooled += k
+        self.d._notify()
 
     # -- forget, shutdown -------------------------------------------------------------------
 
@@ -500,16 +518,17 @@ class Worker:
                         box.pending_spooled -= 1
                     if it.restored:
                         box.front_restored -= 1
+                box.room()
                 bump(box.dropped, "forgotten", len(gone))
                 purged += len(gone)
         spool = self.d._spool
         if spool is not None and spool.is_open and ids:
             for dest, rowid in spool.forget(sorted(ids)):
-                box = self.d._all.get(dest)
-                if box is not None and rowid > box.cursor and box.backlog:
-                    with box.lock:
-                        box.backlog -= 1
-                        bump(box.dropped, "forgotten")
+                owner = self.d._all.get(dest)
+                if owner is not None and rowid > owner.cursor and owner.backlog:
+                    with owner.lock:
+                        owner.backlog -= 1
+                        bump(owner.dropped, "forgotten")
                     purged += 1
         return purged
 
@@ -537,6 +556,7 @@ class Worker:
                     it.state = DONE
                 box.pending.clear()
                 box.held = box.held_bytes = box.pending_spooled = box.front_restored = 0
+                box.room()
             self._close_old(box, everything=True)
         if self.client is not None:
             await self.client.aclose()

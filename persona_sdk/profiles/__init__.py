@@ -1,1 +1,83 @@
-"""profiles."""
+"""Profiles: know the visitor from a local cache, a shared cache or a remote CDP.
+
+``ProfileResolver`` answers ``resolve``/``aresolve`` within a deadline and never raises for
+remote failures; ``Profile.source`` (``l1``, ``l2``, ``remote``, ``stale``, ``fallback``) and
+``Profile.reasons`` say where the profile came from. Sources: ``HttpSource``,
+``SegmentSource``, ``UnomiSource``, ``FileSource``, or a plugin of the entry point group
+``persona_sdk.profile_sources``. See ``docs/profiles.md``.
+"""
+
+from ._breaker import BreakerState, CircuitBreaker
+from ._config import (
+    BreakerConfig,
+    ComputedKind,
+    ComputedTraitConfig,
+    MergePolicy,
+    ProfilesConfig,
+    SegmentConfig,
+)
+from ._httpcore import HttpCall, HttpReply, HttpSourceBase
+from ._identity import IdentityMap, adopt_anonymous_id, ga_client_id
+from ._registry import SOURCE_GROUP, STORE_GROUP, build_source, build_store
+from ._resolver import ProfileResolver
+from ._segments import Segments
+from ._source_file import FileSource, FileSourceOptions
+from ._source_http import HttpSource, HttpSourceOptions
+from ._source_segment import SegmentSource, SegmentSourceOptions
+from ._source_unomi import UnomiMode, UnomiSource, UnomiSourceOptions
+from ._store import InMemoryProfileStore
+from ._types import (
+    FetchErrorKind,
+    FetchResult,
+    FetchStatus,
+    Profile,
+    ProfileReason,
+    ProfileSource,
+    ProfileSourceFactory,
+    ProfileSourceKind,
+    ProfileStore,
+    ProfileStoreFactory,
+)
+
+__all__ = [
+    "SOURCE_GROUP",
+    "STORE_GROUP",
+    "BreakerConfig",
+    "BreakerState",
+    "CircuitBreaker",
+    "ComputedKind",
+    "ComputedTraitConfig",
+    "FetchErrorKind",
+    "FetchResult",
+    "FetchStatus",
+    "FileSource",
+    "FileSourceOptions",
+    "HttpCall",
+    "HttpReply",
+    "HttpSource",
+    "HttpSourceBase",
+    "HttpSourceOptions",
+    "IdentityMap",
+    "InMemoryProfileStore",
+    "MergePolicy",
+    "Profile",
+    "ProfileReason",
+    "ProfileResolver",
+    "ProfileSource",
+    "ProfileSourceFactory",
+    "ProfileSourceKind",
+    "ProfileStore",
+    "ProfileStoreFactory",
+    "ProfilesConfig",
+    "SegmentConfig",
+    "SegmentSource",
+    "SegmentSourceOptions",
+    "Segments",
+    "UnomiMode",
+    "UnomiSource",
+    "UnomiSourceOptions",
+    "adopt_anonymous_id",
+    "build_source",
+    "build_store",
+    "ga_client_id",
+]

@@ -32,8 +32,11 @@ class BreakerState(str, enum.Enum):
 class CircuitBreaker:
     """Per-source breaker; thread-safe, every method O(1)."""
 
-    def __init__(self, config: BreakerConfig, clock: Callable[[], float]) -> None:
+    def __init__(
+        self, config: BreakerConfig, clock: Callable[[], float], slow_call: float | None = None
+    ) -> None:
         self._cfg = config
+        self._slow_call = config.slow_call if config.slow_call is not None else slow_call
         self._clock = clock
         self._lock = threading.Lock()
         self._calls: collections.deque[tuple[bool, bool]] = collections.deque(maxlen=config.window)
@@ -83,7 +86,7 @@ class CircuitBreaker:
         cfg = self._cfg
         if not cfg.enabled:
             return
-        slow = timed_out or (cfg.slow_call is not None and elapsed >= cfg.slow_call)
+        slow = timed_out or (self._slow_call is not None and elapsed >= self._slow_call)
         failed = not ok
         with self._lock:
             now = self._clock()

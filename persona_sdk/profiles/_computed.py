@@ -103,8 +103,7 @@ class TraitSpec:
         kind = self.kind
         if kind in _ADDITIVE and self.width:
             cutoff = math.floor((now - self.window) / self.width)  # type: ignore[operator]
-            total = sum(v for idx, v in state.items() if idx > cutoff)
-            return total
+            return sum(v for idx, v in state.items() if idx > cutoff)
         if kind is ComputedKind.DISTINCT:
             return list(state)
         if kind in (ComputedKind.FIRST, ComputedKind.LAST):

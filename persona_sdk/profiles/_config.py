@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from typing import Any
 
-from attrs import Factory, frozen
+from attrs import Factory, field, frozen
 
 from .._errors import ConfigError
 
@@ -72,7 +72,7 @@ class ComputedTraitConfig:
     message counts. ``type`` narrows to one message type (``page``, ``screen``, ``track``).
     """
 
-    kind: ComputedKind
+    kind: ComputedKind = field(converter=ComputedKind)
     event: str | None = None
     property: str | None = None
     window: float | None = None  # seconds
@@ -117,7 +117,7 @@ class BreakerConfig:
     window: int = 20
     min_calls: int = 5
     failure_rate: float = 0.5
-    slow_call: float | None = None  # seconds; None: only timeouts count as slow
+    slow_call: float | None = None  # seconds; None: the lookup deadline
     slow_rate: float = 0.5
     open_for: float = 30.0
     half_open_probes: int = 1
@@ -146,7 +146,8 @@ class ProfilesConfig:
     Usage (TOML)::
 
         [profiles]
-        deadline = 0.05                 # one total budget per lookup, seconds
+        deadline = 0.05                 # how long a request waits for a profile, seconds
+        fetch_timeout = 1.0             # how long the lookup itself may run (then cached)
         ttl = 300                       # fresh for 5 minutes in the local cache
         stale_grace = 3600              # then served stale (and refreshed) for an hour
         personal_traits = ["email", "age"]
@@ -163,29 +164,43 @@ class ProfilesConfig:
     ttl: float = 300.0
     negative_ttl: float = 60.0
     stale_grace: float = 600.0
-    refresh_timeout: float = 1.0
+    fetch_timeout: float = 1.0
+    max_in_flight: int = 64
     retry: bool = True
     max_entries: int = 100_000
     alias_max_entries: int = 100_000
     visitor_max_entries: int = 100_000
     personal_traits: list[str] = Factory(list)
     personalization_purpose: str = "personalization"
-    merge: MergePolicy = MergePolicy.COMPUTED_WINS
+    merge: MergePolicy = field(default=MergePolicy.COMPUTED_WINS, converter=MergePolicy)
     breaker: BreakerConfig = Factory(BreakerConfig)
     segment_events: bool = True
     segment_memory: int = 100_000
     store_prefix: str = "persona:"
     computed_flush_interval: float = 1.0
+    computed_ttl: float = 2_592_000.0  # how long the L2 store keeps computed traits (30 days)
 
     def __attrs_post_init__(self) -> None:
         problems: list[str] = []
-        for name in ("deadline", "ttl", "refresh_timeout", "computed_flush_interval"):
+        for name in (
+            "deadline",
+            "ttl",
+            "fetch_timeout",
+            "computed_flush_interval",
+            "computed_ttl",
+        ):
             if getattr(self, name) <= 0:
                 problems.append(f"{name}: must be positive")
         for name in ("negative_ttl", "stale_grace"):
             if getattr(self, name) < 0:
                 problems.append(f"{name}: must not be negative")
-        for name in ("max_entries", "alias_max_entries", "visitor_max_entries", "segment_memory"):
+        for name in (
+            "max_entries",
+            "alias_max_entries",
+            "visitor_max_entries",
+            "segment_memory",
+            "max_in_flight",
+        ):
             if getattr(self, name) < 1:
                 problems.append(f"{name}: must be at least 1")
         if problems:

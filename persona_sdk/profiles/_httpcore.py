@@ -86,7 +86,9 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, when - (time.time() if now is None else now))
 
 
-def check_status(reply: HttpReply, not_found: frozenset[int] = frozenset({404})) -> FetchResult | None:
+def check_status(
+    reply: HttpReply, not_found: frozenset[int] = frozenset({404})
+) -> FetchResult | None:
     """Normalize the statuses every CDP shares; None when the body should be parsed."""
     status = reply.status
     if status in not_found:
@@ -99,9 +101,7 @@ def check_status(reply: HttpReply, not_found: frozenset[int] = frozenset({404}))
             retry_after=parse_retry_after(reply.headers.get("retry-after")),
         )
     if not 200 <= status < 300:
-        return FetchResult.failed(
-            FetchErrorKind.HTTP_STATUS, f"HTTP {status}", http_status=status
-        )
+        return FetchResult.failed(FetchErrorKind.HTTP_STATUS, f"HTTP {status}", http_status=status)
     return None
 
 
@@ -151,7 +151,9 @@ def _transport_error(exc: Exception) -> FetchResult:
     return FetchResult.failed(FetchErrorKind.CONNECTION, f"{type(exc).__name__}: {exc}")
 
 
-def _build(client: httpx.Client | httpx.AsyncClient, call: HttpCall, remaining: float) -> httpx.Request:
+def _build(
+    client: httpx.Client | httpx.AsyncClient, call: HttpCall, remaining: float
+) -> httpx.Request:
     headers = dict(call.headers)
     content = None
     if call.json is not None:
@@ -198,7 +200,10 @@ def run_sync(flow: Flow, client: httpx.Client, timeout: float, max_body: int) ->
                     response.close()
             except httpx.HTTPError as exc:
                 return _transport_error(exc)
-            step = _step(flow, HttpReply(status=response.status_code, headers=response.headers, body=bytes(body)))
+            step = _step(
+                flow,
+                HttpReply(status=response.status_code, headers=response.headers, body=bytes(body)),
+            )
         return step
     finally:
         flow.close()
@@ -221,7 +226,10 @@ async def _run_async(flow: Flow, client: httpx.AsyncClient, max_body: int) -> Fe
                     await response.aclose()
             except httpx.HTTPError as exc:
                 return _transport_error(exc)
-            step = _step(flow, HttpReply(status=response.status_code, headers=response.headers, body=bytes(body)))
+            step = _step(
+                flow,
+                HttpReply(status=response.status_code, headers=response.headers, body=bytes(body)),
+            )
         return step
     finally:
         flow.close()
@@ -306,7 +314,9 @@ class HttpSourceBase:
 
     def get(self, profile_id: str, *, id_type: str = "user_id", timeout: float) -> FetchResult:
         """Look one profile up with a blocking client, within about ``timeout`` seconds."""
-        return run_sync(self._flow(profile_id, id_type), self._sync_client(), timeout, self._max_body)
+        return run_sync(
+            self._flow(profile_id, id_type), self._sync_client(), timeout, self._max_body
+        )
 
     async def aget(
         self, profile_id: str, *, id_type: str = "user_id", timeout: float

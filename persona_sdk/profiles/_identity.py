@@ -109,6 +109,12 @@ class IdentityMap:
                     changed = True
         return found
 
+    def targets(self, ids: Iterable[str]) -> set[str]:
+        """Those of ``ids`` that other ids link to (user ids)."""
+        wanted = set(ids)
+        with self._lock:
+            return {dst for dst in self._links.values() if dst in wanted}
+
     def forget(self, ids: Iterable[str]) -> None:
         """Drop every link from these ids."""
         with self._lock:

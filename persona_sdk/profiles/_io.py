@@ -12,10 +12,11 @@ import asyncio
 import concurrent.futures
 import os
 import threading
+import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-__all__ = ["IoLoop"]
+__all__ = ["IoLoop", "reset_after_fork"]
 
 T = TypeVar("T")
 
@@ -52,7 +53,9 @@ class IoLoop:
                 self._pid = os.getpid()
             if self._loop is None:
                 loop = asyncio.new_event_loop()
-                thread = threading.Thread(target=self._run, args=(loop,), name=self._name, daemon=True)
+                thread = threading.Thread(
+                    target=self._run, args=(loop,), name=self._name, daemon=True
+                )
                 self._loop, self._thread = loop, thread
                 thread.start()
             return self._loop
@@ -81,7 +84,11 @@ class IoLoop:
         """Call ``fn`` on the loop thread (starting it if needed)."""
         self._ensure().call_soon_threadsafe(fn)
 
-    def close(self, timeout: float = 2.0, before_stop: Callable[[], Coroutine[Any, Any, None]] | None = None) -> None:
+    def close(
+        self,
+        timeout: float = 2.0,
+        before_stop: Callable[[], Coroutine[Any, Any, None]] | None = None,
+    ) -> None:
         """Cancel what runs, await ``before_stop()`` on the loop, stop and join. Idempotent."""
         with self._lock:
             if self._closed:
@@ -113,3 +120,24 @@ class IoLoop:
             return  # the loop already stopped
         if thread is not threading.current_thread():
             thread.join(timeout * 2 + 1.0)
+
+
+_FORK_AWARE: weakref.WeakSet[Any] = weakref.WeakSet()
+_registered = False
+
+
+def reset_after_fork(obj: Any) -> None:
+    """Call ``obj._after_fork()`` in a forked child (locks and threads do not survive fork)."""
+    global _registered
+    _FORK_AWARE.add(obj)
+    if not _registered and hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_after_fork_in_child)
+        _registered = True
+
+
+def _after_fork_in_child() -> None:
+    for obj in list(_FORK_AWARE):
+        try:
+            obj._after_fork()
+        except Exception:
+            pass

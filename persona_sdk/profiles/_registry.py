@@ -65,7 +65,9 @@ def _build(
     return obj
 
 
-def build_source(spec: Mapping[str, Any] | None, path: str = "profiles.source") -> ProfileSource | None:
+def build_source(
+    spec: Mapping[str, Any] | None, path: str = "profiles.source"
+) -> ProfileSource | None:
     """The source a container's ``profiles.source`` describes (None when absent)."""
     if spec is None:
         return None
@@ -73,7 +75,9 @@ def build_source(spec: Mapping[str, Any] | None, path: str = "profiles.source") 
     return source
 
 
-def build_store(spec: Mapping[str, Any] | None, path: str = "profiles.store") -> ProfileStore | None:
+def build_store(
+    spec: Mapping[str, Any] | None, path: str = "profiles.store"
+) -> ProfileStore | None:
     """The store a container's ``profiles.store`` describes (None when absent)."""
     if spec is None:
         return None

@@ -66,7 +66,9 @@ def _coerce(value: str) -> Any:
         return value
 
 
-def parse_profiles(data: bytes, fmt: str, id_field: str = "id", coerce: bool = True) -> dict[str, dict[str, Any]]:
+def parse_profiles(
+    data: bytes, fmt: str, id_field: str = "id", coerce: bool = True
+) -> dict[str, dict[str, Any]]:
     """Parse profile rows; raise ``ValueError`` naming the line or row on bad input."""
     rows: list[Any]
     if fmt == "json":
@@ -115,7 +117,12 @@ class FileSource:
 
     in_process = True
 
-    def __init__(self, options: FileSourceOptions | None = None, *, records: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        options: FileSourceOptions | None = None,
+        *,
+        records: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
         self.options = options
         self.name = options.name if options is not None else "file"
         self._lock = threading.Lock()
@@ -134,7 +141,9 @@ class FileSource:
         try:
             data = path.read_bytes()
         except OSError as exc:
-            raise ConfigError(f"path: cannot read {os.fspath(path)}: {exc.strerror or exc}") from None
+            raise ConfigError(
+                f"path: cannot read {os.fspath(path)}: {exc.strerror or exc}"
+            ) from None
         try:
             return parse_profiles(data, fmt, options.id_field, options.coerce)
         except (ValueError, msgspec.DecodeError) as exc:
@@ -155,14 +164,18 @@ class FileSource:
         with self._lock:
             self._profiles[profile_id] = dict(traits)
 
-    def get(self, profile_id: str, *, id_type: str = "user_id", timeout: float = 0.0) -> FetchResult:
+    def get(
+        self, profile_id: str, *, id_type: str = "user_id", timeout: float = 0.0
+    ) -> FetchResult:
         """The profile's traits, or not found. Never blocks."""
         traits = self._profiles.get(profile_id)
         if traits is None:
             return FetchResult.not_found()
         return FetchResult.found(traits, profile_id=profile_id)
 
-    async def aget(self, profile_id: str, *, id_type: str = "user_id", timeout: float = 0.0) -> FetchResult:
+    async def aget(
+        self, profile_id: str, *, id_type: str = "user_id", timeout: float = 0.0
+    ) -> FetchResult:
         """The same as ``get``."""
         return self.get(profile_id, id_type=id_type, timeout=timeout)
 

@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-from attrs import Factory, frozen
+from attrs import Factory, field, frozen
 
 from .._errors import ConfigError
 from ..config._load import structure
@@ -51,7 +51,7 @@ class UnomiSourceOptions:
     """
 
     base_url: str
-    mode: UnomiMode = UnomiMode.PROFILE
+    mode: UnomiMode = field(default=UnomiMode.PROFILE, converter=UnomiMode)
     username: str | None = None
     password: str | None = None
     headers: dict[str, str] = Factory(dict)
@@ -136,9 +136,7 @@ class UnomiSource(HttpSourceBase):
             json=body,
         )
 
-    def _traits(
-        self, properties: Any, segments: Any, scores: Any
-    ) -> dict[str, Any] | FetchResult:
+    def _traits(self, properties: Any, segments: Any, scores: Any) -> dict[str, Any] | FetchResult:
         if properties is None:
             properties = {}
         if not isinstance(properties, dict):

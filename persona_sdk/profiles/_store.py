@@ -56,7 +56,9 @@ class InMemoryProfileStore:
     ``clock`` is injectable so tests control expiry.
     """
 
-    def __init__(self, max_entries: int = 100_000, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, max_entries: int = 100_000, *, clock: Callable[[], float] = time.time
+    ) -> None:
         self._lock = threading.Lock()
         self._data: TLRUCache[str, tuple[bytes, float]] = TLRUCache(
             maxsize=max_entries, ttu=lambda _k, v, _now: v[1], timer=clock

@@ -138,6 +138,7 @@ class ProfileReason(str, enum.Enum):
     BAD_RESPONSE = "bad_response"
     INTERNAL = "internal"
     CIRCUIT_OPEN = "circuit_open"  #: the breaker is open: the source was not called
+    OVERLOADED = "overloaded"  #: too many lookups under way (``max_in_flight``)
     CLOSED = "closed"  #: the resolver is closed
     REVALIDATING = "revalidating"  #: a stale entry was served; a refresh is under way
     PERSONAL_TRAITS_WITHHELD = "personal_traits_withheld"  #: no personalization consent

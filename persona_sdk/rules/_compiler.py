@@ -1,8 +1,10 @@
 """Compile a GrowthBook-style JSON condition into one Python callable.
 
-The whole condition is walked once, here. What comes out is a tree of closures specialized
-by operator and operand type; calling it reads attributes and runs those closures, with no
-parsing and no look-ups into the condition.
+The whole condition is walked once, here. Each operator becomes a closure specialized for its
+operand (``_ops``, ``_ops_text``); the attribute tests of each condition object are then
+fused into one generated function (``_codegen``) that inlines the operators' fast paths.
+Calling the result reads attributes and runs that code: no parsing, no look-ups into the
+condition.
 """
 
 from __future__ import annotations
@@ -11,10 +13,10 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, cast
 
 from persona_sdk._errors import ConfigError
+from persona_sdk.rules._codegen import Field, fuse, with_inline
 from persona_sdk.rules._js import ARRAY_TYPES, js_json, js_number, js_str, js_truthy
 from persona_sdk.rules._ops import VALUE_OPERATORS, numeric_range
 from persona_sdk.rules._ops_text import version_range
-from persona_sdk.rules._paths import step
 from persona_sdk.rules._preds import ALWAYS, NEVER, Pred, all_preds, is_operator_object, kind, quote
 from persona_sdk.rules._registry import OperatorRegistry, default_registry
 
@@ -59,7 +61,7 @@ class Compiler:
         if not isinstance(cond, Mapping):
             self.problem(path, f"expected a condition object, got {kind(cond)}")
             return _never
-        fields: list[tuple[str, Pred]] = []
+        fields: list[Field] = []
         parts: list[Condition] = []
         for key, value in cond.items():
             if not isinstance(key, str):
@@ -71,11 +73,15 @@ class Compiler:
                 parts.append(self._logical(key, value, sub))
             elif key == "$not":
                 parts.append(_negate(self.condition(value, sub)))
-            elif "." in key:
-                parts.append(_dotted_field(key, self.value(value, sub)))
             else:
-                fields.append((key, self.value(value, sub)))
-        return _all_conditions(_fields(fields), *parts)
+                fields.append(Field(tuple(key.split(".")), self.value(value, sub)))
+        if any(f.pred is NEVER for f in fields) or any(p is _never for p in parts):
+            return _never
+        fields = [f for f in fields if f.pred is not ALWAYS]
+        parts = [p for p in parts if p is not _always]
+        if not fields:
+            return _all_conditions(*parts)
+        return fuse(fields, parts)
 
     def _logical(self, key: str, value: Any, path: str) -> Condition:
         if not isinstance(value, ARRAY_TYPES):
@@ -97,7 +103,7 @@ class Compiler:
             def equals_string(v: Any) -> bool:
                 return v == s if type(v) is str else js_str(v) == s
 
-            return equals_string
+            return with_inline(equals_string, "str", "v != {0}", s)
         if isinstance(cond, bool):
             # JS: value !== null && !!value === cond; truthy(null) is already false.
             return _truthy if cond else _falsy
@@ -111,7 +117,7 @@ class Compiler:
                     return ok
                 return js_number(v) == n
 
-            return equals_number
+            return with_inline(equals_number, "num", "v != {0}", n)
         if cond is None:
             return _is_null
         if isinstance(cond, Mapping) and is_operator_object(cond):
@@ -184,75 +190,6 @@ def _negate(c: Condition) -> Condition:
         return not c(a)
 
     return negated
-
-
-def _dotted_field(dotted: str, p: Pred) -> Condition:
-    if p is ALWAYS:
-        return _always
-    if p is NEVER:
-        return _never
-    first, *rest = dotted.split(".")
-    if len(rest) == 1:
-        (k1,) = rest
-
-        def field2(a: Mapping[str, Any]) -> bool:
-            v = a.get(first)
-            return p(v.get(k1) if type(v) is dict else step(v, k1))
-
-        return field2
-    keys = tuple(rest)
-
-    def field_n(a: Mapping[str, Any]) -> bool:
-        v = a.get(first)
-        for k in keys:
-            v = v.get(k) if type(v) is dict else step(v, k)
-            if v is None:
-                break
-        return p(v)
-
-    return field_n
-
-
-def _fields(fields: list[tuple[str, Pred]]) -> Condition:
-    """Top-level attribute tests fused into one closure (the common targeting shape)."""
-    if any(p is NEVER for _, p in fields):
-        return _never
-    fields = [(k, p) for k, p in fields if p is not ALWAYS]
-    if not fields:
-        return _always
-    if len(fields) == 1:
-        ((k0, p0),) = fields
-
-        def one(a: Mapping[str, Any]) -> bool:
-            return p0(a.get(k0))
-
-        return one
-    if len(fields) == 2:
-        (k0, p0), (k1, p1) = fields
-
-        def two(a: Mapping[str, Any]) -> bool:
-            get = a.get
-            return p0(get(k0)) and p1(get(k1))
-
-        return two
-    if len(fields) == 3:
-        (k0, p0), (k1, p1), (k2, p2) = fields
-
-        def three(a: Mapping[str, Any]) -> bool:
-            get = a.get
-            return p0(get(k0)) and p1(get(k1)) and p2(get(k2))
-
-        return three
-    pairs = tuple(fields)
-
-    def many(a: Mapping[str, Any]) -> bool:
-        get = a.get
-        for k, p in pairs:  # noqa: SIM110 - a plain loop, no generator per call
-            if not p(get(k)):
-                return False
-        return True
-
-    return many
 
 
 def _all_conditions(*conds: Condition) -> Condition:
@@ -349,7 +286,10 @@ def compile_condition(
     if condition is None or (isinstance(condition, Mapping) and not condition):
         return _always
     compiler = Compiler(strict=strict, saved_groups=saved_groups, operators=operators)
-    compiled = compiler.condition(condition, path)
+    try:
+        compiled = compiler.condition(condition, path)
+    except RecursionError:
+        raise ConfigError(f"{path}: condition is nested too deeply") from None
     if compiler.errors and strict:
         raise ConfigError(compiler.errors)
     return compiled
@@ -371,5 +311,8 @@ def check_condition(
     if condition is None:
         return []
     compiler = Compiler(strict=True, saved_groups=saved_groups, operators=operators)
-    compiler.condition(condition, path)
+    try:
+        compiler.condition(condition, path)
+    except RecursionError:
+        return [f"{path}: condition is nested too deeply"]
     return list(compiler.errors)

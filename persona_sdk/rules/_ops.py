@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
+from persona_sdk.rules._codegen import with_inline
 from persona_sdk.rules._js import (
     ARRAY_TYPES,
     is_number,
@@ -80,7 +81,11 @@ def _eq(operand: Any, path: str, c: Compiler, name: str) -> Pred:
         p = eq_null
     else:
         return c.problem(path, f"{name} has an unsupported operand {operand!r}")
-    return p if name == "$eq" else negate(p)
+    result = p if name == "$eq" else negate(p)
+    if isinstance(operand, str) or is_number(operand):
+        guard = "str" if isinstance(operand, str) else "num"
+        return with_inline(result, guard, "v != {0}" if name == "$eq" else "v == {0}", operand)
+    return result
 
 
 # ---- ordering -----------------------------------------------------------------------------
@@ -98,7 +103,7 @@ def _order(operand: Any, path: str, c: Compiler, name: str) -> Pred:
                     return ok
                 return js_less(n, v) is True
 
-            return gt
+            return with_inline(gt, "num", "not v > {0}", n)
         if name == "$gte":
 
             def gte(v: Any) -> bool:
@@ -108,7 +113,7 @@ def _order(operand: Any, path: str, c: Compiler, name: str) -> Pred:
                     return ok
                 return js_less(v, n) is False
 
-            return gte
+            return with_inline(gte, "num", "not v >= {0}", n)
         if name == "$lt":
 
             def lt(v: Any) -> bool:
@@ -118,7 +123,7 @@ def _order(operand: Any, path: str, c: Compiler, name: str) -> Pred:
                     return ok
                 return js_less(v, n) is True
 
-            return lt
+            return with_inline(lt, "num", "not v < {0}", n)
 
         def lte(v: Any) -> bool:
             t = type(v)
@@ -127,7 +132,7 @@ def _order(operand: Any, path: str, c: Compiler, name: str) -> Pred:
                 return ok
             return js_less(n, v) is False
 
-        return lte
+        return with_inline(lte, "num", "not v <= {0}", n)
     if not isinstance(operand, str) and c.strict:
         return c.problem(path, f"{name} expects a number or a string, got {kind(operand)}")
     o = operand
@@ -168,7 +173,7 @@ def numeric_range(cond: Mapping[str, Any], preds: Sequence[Pred]) -> Pred | None
                 return ok
             return slow(v)
 
-        return open_range
+        return with_inline(open_range, "num", "not {0} < v < {1}", lo, hi)
     if lo_op == "$gte" and hi_op == "$lte":
 
         def closed_range(v: Any) -> bool:
@@ -178,7 +183,7 @@ def numeric_range(cond: Mapping[str, Any], preds: Sequence[Pred]) -> Pred | None
                 return ok
             return slow(v)
 
-        return closed_range
+        return with_inline(closed_range, "num", "not {0} <= v <= {1}", lo, hi)
     if lo_op == "$gte":
 
         def right_open(v: Any) -> bool:
@@ -188,7 +193,7 @@ def numeric_range(cond: Mapping[str, Any], preds: Sequence[Pred]) -> Pred | None
                 return ok
             return slow(v)
 
-        return right_open
+        return with_inline(right_open, "num", "not {0} <= v < {1}", lo, hi)
 
     def left_open(v: Any) -> bool:
         t = type(v)
@@ -197,7 +202,7 @@ def numeric_range(cond: Mapping[str, Any], preds: Sequence[Pred]) -> Pred | None
             return ok
         return slow(v)
 
-    return left_open
+    return with_inline(left_open, "num", "not {0} < v <= {1}", lo, hi)
 
 
 # ---- membership ---------------------------------------------------------------------------
@@ -252,7 +257,7 @@ def membership(values: Sequence[Any], *, insensitive: bool, negated: bool) -> Pr
                 return members.isdisjoint(map(_key, v))
             return _key(v) not in members
 
-        return not_in
+        return with_inline(not_in, "str", "v in {0}", members)
 
     def is_in(v: Any) -> bool:
         if type(v) is str:
@@ -261,7 +266,7 @@ def membership(values: Sequence[Any], *, insensitive: bool, negated: bool) -> Pr
             return not members.isdisjoint(map(_key, v))
         return _key(v) in members
 
-    return is_in
+    return with_inline(is_in, "str", "v not in {0}", members)
 
 
 def _in(operand: Any, path: str, c: Compiler, name: str) -> Pred:

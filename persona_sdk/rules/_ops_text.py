@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Final
 
+from persona_sdk.rules._codegen import with_inline
 from persona_sdk.rules._js import is_number, js_str, str_less
 from persona_sdk.rules._preds import NEVER, Pred, all_preds, kind, negate, quote
 from persona_sdk.rules._regex import RegexSyntaxError, translate
@@ -35,31 +36,31 @@ def _regex_pred(regex: re.Pattern[str], literal: tuple[str, str] | None) -> Pred
         def matches(v: Any) -> bool:
             return search(v if type(v) is str else js_str(v)) is not None
 
-        return matches
+        return with_inline(matches, "str", "{0}(v) is None", search)
     how, text = literal
     if how == "suffix":
 
         def ends(v: Any) -> bool:
             return (v if type(v) is str else js_str(v)).endswith(text)
 
-        return ends
+        return with_inline(ends, "str", "not v.endswith({0})", text)
     if how == "prefix":
 
         def starts(v: Any) -> bool:
             return (v if type(v) is str else js_str(v)).startswith(text)
 
-        return starts
+        return with_inline(starts, "str", "not v.startswith({0})", text)
     if how == "eq":
 
         def equals(v: Any) -> bool:
             return (v if type(v) is str else js_str(v)) == text
 
-        return equals
+        return with_inline(equals, "str", "v != {0}", text)
 
     def contains(v: Any) -> bool:
         return text in (v if type(v) is str else js_str(v))
 
-    return contains
+    return with_inline(contains, "str", "{0} not in v", text)
 
 
 _V_STRIP = re.compile("^v|\\+[^\\n\\r\\u2028\\u2029]*\\Z")

@@ -135,3 +135,12 @@ def test_lenient_mode_does_what_the_js_sdk_does(
 ) -> None:
     """`strict=False` never raises for a bad part; it evaluates as GrowthBook's JS SDK would."""
     assert compile_condition(condition, strict=False)(attributes) is expected
+
+
+def test_runaway_nesting_is_a_config_error() -> None:
+    """A condition nested thousands deep is refused as a `ConfigError`, not a crash."""
+    cond: dict[str, Any] = {"a": 1}
+    for _ in range(5000):
+        cond = {"$not": cond}
+    assert errors_of(cond, path="p") == ("p: condition is nested too deeply",)
+    assert check_condition(cond, path="p") == ["p: condition is nested too deeply"]

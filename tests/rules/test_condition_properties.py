@@ -131,7 +131,7 @@ def ref_operator(op: str, actual: Any, expected: Any) -> bool:
     if op == "$exists":
         return (actual is not None) if expected else (actual is None)
     if op == "$type":
-        return ref_type(actual) == expected
+        return bool(ref_type(actual) == expected)
     if op == "$not":
         return not ref_value(expected, actual)
     if op == "$size":

@@ -1,0 +1,405 @@
+"""``Delivery``: every destination's outbox, the one delivery thread, flush/close, fork, exit."""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import os
+import random
+import threading
+import time
+import weakref
+from collections.abc import Awaitable, Callable, Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from ..events import MAX_EVENT_BYTES
+from ._config import DeliveryConfig, SpoolMode
+from ._outbox import Item, Outbox, Render, validate
+from ._spool import Spool
+from ._worker import Worker
+
+if TYPE_CHECKING:
+    from ..config import Container
+    from ..events import Message
+    from ..plugins import Destination
+
+__all__ = ["Delivery"]
+
+_LIVE: weakref.WeakSet[Delivery] = weakref.WeakSet()
+_HOOKS = False
+#: What a forked child inherited from its parent's delivery thread (loop, client, thread):
+#: never used nor closed there, only kept referenced so that finalizers never run on them.
+_INHERITED: list[Any] = []
+_encode = msgspec.json.encode
+
+
+def _install_process_hooks() -> None:
+    # Once per process, when the first delivery thread starts (never at import). A forked
+    # child inherits both registrations, so they are never made twice.
+    global _HOOKS
+    if _HOOKS:
+        return
+    _HOOKS = True
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+    atexit.register(_drain_at_exit)
+
+
+def _after_fork_in_child() -> None:
+    for delivery in list(_LIVE):
+        delivery._after_fork()
+
+
+def _drain_at_exit() -> None:
+    for delivery in list(_LIVE):
+        if delivery._worker is not None and not delivery._closed:
+            delivery.close(delivery._settings.shutdown_timeout)
+
+
+class Delivery:
+    """Per-destination outboxes drained by one background thread.
+
+    ``enqueue`` (the hot path) appends to a deque and returns; the delivery thread, started
+    on the first event, renders and encodes each event once, batches, sends, retries and
+    counts. See ``docs/delivery.md``.
+
+    Usage::
+
+        delivery = Delivery(DeliveryConfig())
+        delivery.configure({"http": destination}, container)
+        delivery.enqueue("http", message, render)
+        delivery.flush(timeout=5.0)
+        delivery.close()
+
+    Args:
+        config: queue caps, retries and the spool (the spool settings are fixed here).
+        clock: monotonic seconds, for the circuit breakers (injectable for tests).
+        sleep: the coroutine that waits out backoff and ``Retry-After`` (injectable).
+        rng: ``random()``-like source of the backoff jitter (injectable).
+    """
+
+    def __init__(
+        self,
+        config: DeliveryConfig | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[Any]] | None = None,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        config = config if config is not None else DeliveryConfig()
+        validate(config)
+        self._settings = config
+        self._clock = clock
+        self._sleep = sleep if sleep is not None else asyncio.sleep
+        self._rng = rng
+        mode = SpoolMode(config.spool)
+        self._sync = mode is SpoolMode.SYNC
+        self._group = mode is SpoolMode.GROUP
+        self._spool = None if mode is SpoolMode.OFF else Spool(
+            config.spool_path, fsync=config.spool_fsync
+        )
+        self._lock = threading.Lock()
+        self._idle = threading.Condition()
+        self._boxes: dict[str, Outbox] = {}  #: accepting events (read lock-free by enqueue)
+        self._all: dict[str, Outbox] = {}  #: every outbox ever made (stats, retired ones)
+        self._unknown: dict[str, int] = {}
+        self._worker: Worker | None = None
+        self._flushing = 0
+        self._closed = False
+        self._close_result = True
+        if self._sync:
+            self.enqueue = self._enqueue_sync  # type: ignore[method-assign]
+        _LIVE.add(self)
+
+    # -- configuration ----------------------------------------------------------------------
+
+    def configure(self, destinations: Mapping[str, Destination], container: Container) -> None:
+        """Take the destinations of a (new) container; queues of those that stay are kept.
+
+        Per-destination settings come from ``container.destinations[name]``; destinations
+        not listed there (instances passed in directly) use the defaults. A destination that
+        goes away stops taking events and is closed once its queue has drained.
+        """
+        settings = getattr(container, "delivery", None) or self._settings
+        validate(settings)
+        with self._lock:
+            if self._closed:
+                return
+            self._settings = settings
+            boxes: dict[str, Outbox] = {}
+            for name, destination in destinations.items():
+                cfg = container.destinations.get(name)
+                box = self._all.get(name)
+                if box is None:
+                    box = Outbox(name, destination, settings, cfg, self._clock)
+                else:
+                    box.apply(destination, settings, cfg, self._clock)
+                    box.retired = False
+                boxes[name] = box
+                self._all[name] = box
+            for name, box in self._boxes.items():
+                if name not in boxes:
+                    box.retired = True
+            self._boxes = boxes  # one swap: enqueue never sees a half-built map
+            worker = self._worker
+        if worker is not None:
+            worker.backoff.base = settings.backoff_base
+            worker.backoff.cap = settings.backoff_max
+            worker.call(worker.sync_boxes)
+
+    # -- the hot path -----------------------------------------------------------------------
+
+    def enqueue(self, destination: str, msg: Message, render: Render) -> None:
+        """Queue ``msg`` for ``destination``; ``render(msg)`` runs later on the delivery thread.
+
+        Never blocks on I/O: an append, and a wake-up of the delivery thread at most once
+        per batch. A full queue drops per its overflow policy, counted by reason.
+        """
+        try:
+            box = self._boxes[destination]
+        except KeyError:
+            self._unrouted(destination)
+            return
+        inbox = box.inbox
+        n = len(inbox)
+        if n < box.limit:
+            inbox.append((msg, render))
+            if n >= box.wake_n:
+                self._wake(box)
+        else:
+            box.overflow((msg, render))
+
+    def _enqueue_sync(self, destination: str, msg: Message, render: Render) -> None:
+        # sync spool mode: render, encode and commit before returning (survives kill -9)
+        box = self._boxes.get(destination)
+        if box is None:
+            self._unrouted(destination)
+            return
+        full = len(box.inbox) >= box.limit
+        if full and not box.drop_oldest:
+            box.overflow(None)
+            return
+        try:
+            doc = render(msg)
+        except Exception:
+            box.end_on_caller(box.rejected, "render_error")
+            return
+        if doc is None:
+            box.end_on_caller(box.rejected, "skipped")
+            return
+        try:
+            data = _encode(doc)
+        except (TypeError, ValueError, OverflowError):
+            box.end_on_caller(box.rejected, "encode_error")
+            return
+        if len(data) > MAX_EVENT_BYTES:
+            box.end_on_caller(box.rejected, "too_large")
+            return
+        item = Item(data, msg.message_id, msg.user_id, msg.anonymous_id)
+        spool = self._spool
+        assert spool is not None
+        try:
+            if not spool.is_open:
+                spool.open()
+            item.rowid = spool.insert(destination, item)
+        except Exception:  # the disk failed: keep the event in memory rather than lose it
+            box.last_error = "spool insert failed"
+        if full:
+            box.overflow(item)
+        else:
+            with box.lock:
+                box.inbox.append(item)
+                if item.rowid is not None:
+                    box.inbox_spooled += 1
+        if len(box.inbox) > box.wake_n:
+            self._wake(box)
+
+    def _unrouted(self, destination: str) -> None:
+        box = self._all.get(destination)
+        if box is not None:  # removed by a reload, or closed
+            box.end_on_caller(box.dropped, "closed" if self._closed else "removed")
+            return
+        with self._lock:
+            self._unknown[destination] = self._unknown.get(destination, 0) + 1
+
+    def _wake(self, box: Outbox) -> None:
+        box.disarm()
+        worker = self._worker or self._start()
+        if worker is not None:
+            worker.wake(box)
+
+    def _start(self) -> Worker | None:
+        with self._lock:
+            if self._worker is None and not self._closed:
+                _install_process_hooks()
+                worker = Worker(self, self._sleep)
+                worker.start()
+                self._worker = worker
+            return self._worker
+
+    def _notify(self) -> None:
+        with self._idle:
+            self._idle.notify_all()
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def stats(self) -> dict[str, dict[str, Any]]:
+        """Counters per destination, each set taken at one instant; for each destination
+        ``tracked == delivered + queued + spooled + in_flight + dropped_total +
+        rejected_total + dead_lettered``."""
+        out = {name: box.snapshot(self._sync) for name, box in list(self._all.items())}
+        for name, n in list(self._unknown.items()):
+            out.setdefault(name, _unknown_stats(n))
+        return out
+
+    def _all_idle(self) -> bool:
+        return all(box.idle() for box in list(self._all.values()))
+
+    # -- flush and close --------------------------------------------------------------------
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Send everything queued now; return whether all of it was delivered in ``timeout``
+        (nothing left queued, spooled or in flight, and nothing dead-lettered meanwhile)."""
+        deadline = time.monotonic() + timeout
+        worker = self._worker
+        if worker is None:
+            if self._spool is None or self._closed:
+                return self._all_idle()
+            worker = self._start()  # deliver what a previous run spooled
+            if worker is None:
+                return self._all_idle()
+        worker.ready.wait(max(0.0, deadline - time.monotonic()))
+        dead_before = self._dead_total()
+        with self._lock:
+            self._flushing += 1
+        try:
+            worker.wake_all()
+            with self._idle:
+                done = self._idle.wait_for(
+                    self._all_idle, max(0.0, deadline - time.monotonic())
+                )
+        finally:
+            with self._lock:
+                self._flushing -= 1
+        return done and self._dead_total() == dead_before
+
+    def _dead_total(self) -> int:
+        return sum(box.dead_lettered for box in list(self._all.values()))
+
+    async def aflush(self, timeout: float = 5.0) -> bool:
+        """The asyncio form of ``flush`` (waits in a worker thread, never on the loop)."""
+        return await asyncio.get_running_loop().run_in_executor(None, self.flush, timeout)
+
+    def close(self, timeout: float = 5.0) -> bool:
+        """Flush (bounded by ``timeout``), stop the delivery thread, close destinations.
+
+        Returns whether everything was delivered. Events left over are kept in the spool
+        when it is on (delivered at the next start), counted as dropped ``closed`` when
+        not. Idempotent: later calls return the first result.
+        """
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            if self._closed:
+                return self._close_result
+            worker = self._worker
+            if worker is None:
+                self._closed = True
+        if worker is None:
+            for box in list(self._all.values()):
+                for dest in (box.destination, *box.old_destinations):
+                    try:
+                        dest.close()
+                    except Exception:
+                        pass
+            if self._spool is not None and self._spool.is_open:
+                self._spool.close()
+            return True
+        ok = self.flush(timeout)
+        with self._lock:
+            self._closed = True
+            self._boxes = {}  # late events are counted as dropped "closed"
+        worker.stop(max(0.5, deadline - time.monotonic()))
+        self._close_result = ok
+        return ok
+
+    async def aclose(self, timeout: float = 5.0) -> bool:
+        """The asyncio form of ``close``."""
+        return await asyncio.get_running_loop().run_in_executor(None, self.close, timeout)
+
+    def __enter__(self) -> Delivery:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close(self._settings.shutdown_timeout)
+
+    async def __aenter__(self) -> Delivery:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose(self._settings.shutdown_timeout)
+
+    # -- erasure ----------------------------------------------------------------------------
+
+    def forget(self, ids: set[str] | frozenset[str]) -> int:
+        """Purge queued and spooled events (and dead letters) of these user/anonymous ids.
+
+        Returns how many queued or spooled events were purged (counted as dropped
+        ``forgotten``). Batches already in flight cannot be recalled.
+        """
+        wanted = frozenset(i for i in ids if i)
+        if not wanted:
+            return 0
+        worker = self._worker
+        if worker is not None and worker.thread.is_alive():
+            async def run() -> int:
+                return worker.forget(wanted)
+
+            try:
+                return asyncio.run_coroutine_threadsafe(run(), worker.loop).result(30.0)
+            except RuntimeError:  # the loop is gone (closed meanwhile)
+                pass
+        spool = self._spool
+        if spool is None:
+            return 0
+        if not spool.is_open:
+            spool.open()
+        spool.forget(sorted(wanted))
+        return 0
+
+    # -- fork -------------------------------------------------------------------------------
+
+    def _after_fork(self) -> None:
+        # In a forked child: start empty, with fresh locks and no thread; the parent keeps
+        # (and delivers) everything it had queued, so nothing is sent by both.
+        if self._worker is not None:
+            _INHERITED.append(self._worker)
+        self._worker = None
+        self._lock = threading.Lock()
+        self._idle = threading.Condition()
+        self._flushing = 0
+        self._unknown = {}
+        if self._spool is not None:
+            self._spool.abandon()
+        fresh: dict[str, Outbox] = {}
+        for name, box in self._boxes.items():
+            fresh[name] = Outbox(name, box.destination, self._settings, box.dest_cfg,
+                                 self._clock)
+        self._boxes = fresh
+        self._all = dict(fresh)
+
+
+def _unknown_stats(n: int) -> dict[str, Any]:
+    return {
+        "tracked": n, "delivered": 0, "queued": 0, "spooled": 0, "in_flight": 0,
+        "retried": 0, "dead_lettered": 0, "dropped": {"unknown_destination": n},
+        "dropped_total": n, "rejected": {}, "rejected_total": 0, "restored": 0,
+        "breaker": "closed", "last_error": "",
+    }

@@ -1,0 +1,413 @@
+"""``ga4``: Google Analytics 4 through the Measurement Protocol.
+
+Each ``track`` becomes one GA4 event (Segment e-commerce names map to GA4's recommended
+events: ``Order Completed`` -> ``purchase``, ``Product Viewed`` -> ``view_item``, ...; other
+names become snake_case), ``page`` becomes ``page_view`` and ``screen`` ``screen_view``.
+``identify``, ``group`` and ``alias`` are not sent. GA4 answers 2xx even to payloads it then
+drops, so names and limits are checked here (see ``_ga4_rules``): an event GA4 would drop is
+not sent, and counted by reason in :meth:`GA4Destination.rejections`; parameters over a limit
+are trimmed and counted in :meth:`GA4Destination.adjustments` (``strict = true`` rejects the
+event instead). Email, phone, names and street go out as GA4 user-provided data, normalized
+per Google's rules and SHA-256 hashed::
+
+    [destinations.ga4]
+    type = "ga4"
+    consent = ["analytics"]
+    options = { measurement_id = "G-XXXXXXX", api_secret = "${env:GA4_API_SECRET}" }
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import msgspec
+from attrs import Factory, field, frozen
+
+from .._errors import ConfigError
+from ..delivery._config import BatchConfig
+from ..privacy import PiiConfig, PiiKind, PiiRules, is_sha256_hex, normalize_pii
+from . import _ga4_rules as rules
+from ._base import PrivacyOptions, Rejections, load_options, parse_iso, privacy_policy
+from ._http import HttpDestinationBase, HttpRequest
+from ._identity import first_value, get_path, identity_sources
+
+__all__ = ["GA4Destination", "GA4Options"]
+
+_GA_COOKIE = re.compile(r"GA\d\.\d+\.(\d+\.\d+)")
+_CONSENT_FIELDS = ("ad_user_data", "ad_personalization")
+_SCALARS = (str, int, float)
+_ITEM_FIELDS = (
+    ("item_id", ("product_id", "sku", "id")),
+    ("item_name", ("name",)),
+    ("item_brand", ("brand",)),
+    ("item_category", ("category",)),
+    ("item_variant", ("variant",)),
+    ("price", ("price",)),
+    ("quantity", ("quantity",)),
+    ("coupon", ("coupon",)),
+    ("index", ("position",)),
+    ("affiliation", ("affiliation",)),
+)
+_STANDARD_PARAMS = (
+    ("transaction_id", ("order_id", "transaction_id")),
+    ("currency", ("currency",)),
+    ("coupon", ("coupon",)),
+    ("shipping", ("shipping",)),
+    ("tax", ("tax",)),
+    ("affiliation", ("affiliation",)),
+    ("search_term", ("query", "search_term")),
+    ("item_list_id", ("list_id",)),
+    ("item_list_name", ("list_name",)),
+    ("promotion_id", ("promotion_id",)),
+    ("promotion_name", ("promotion_name",)),
+    ("creative_name", ("creative",)),
+    ("method", ("method",)),
+)
+_ADDRESS = (
+    (PiiKind.FIRST_NAME, "sha256_first_name", True),
+    (PiiKind.LAST_NAME, "sha256_last_name", True),
+    (PiiKind.STREET, "sha256_street", True),
+    (PiiKind.CITY, "city", False),
+    (PiiKind.STATE, "region", False),
+    (PiiKind.ZIP, "postal_code", False),
+    (PiiKind.COUNTRY, "country", False),
+)
+
+
+@frozen(kw_only=True)
+class GA4Options(PrivacyOptions):
+    """Options of the ``ga4`` destination.
+
+    ``event_names`` maps Segment event names to GA4 names (before the built-in e-commerce
+    map); ``user_properties`` lists trait names sent as user properties; ``consent`` maps
+    GA4's ``ad_user_data``/``ad_personalization`` to one of your purposes; ``client_id_path``
+    reads the client id from an event path instead of ``anonymousId``.
+    """
+
+    measurement_id: str
+    api_secret: str = field(repr=False)
+    base_url: str = "https://www.google-analytics.com"
+    event_names: dict[str, str] = Factory(dict)
+    convert_names: bool = True
+    strict: bool = False
+    user_properties: list[str] = Factory(list)
+    user_data: bool = True
+    consent: dict[str, str] = Factory(dict)
+    client_id_path: str | None = None
+    engagement_time_msec: int | None = None
+    timeout: float = 10.0
+
+
+def _truncate(value: Any, limit: int) -> tuple[Any, bool]:
+    if isinstance(value, str) and len(value) > limit:
+        return value[:limit], True
+    if isinstance(value, bool):
+        return str(value).lower(), False
+    return value, False
+
+
+def _number(value: Any) -> float | int | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return value
+
+
+class GA4Destination(HttpDestinationBase):
+    """Sends events to GA4's Measurement Protocol, validated locally.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str = "ga4",
+        options: Mapping[str, Any] | None = None,
+        pii: PiiConfig | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        opts = load_options(GA4Options, options)
+        errors = [
+            f"consent.{k}: GA4 consent fields are {', '.join(_CONSENT_FIELDS)}"
+            for k in opts.consent
+            if k not in _CONSENT_FIELDS
+        ]
+        for i, prop in enumerate(opts.user_properties):
+            problem = rules.user_property_name_problem(prop)
+            if problem:
+                errors.append(f"user_properties[{i}]: {problem}")
+        for src, dst in opts.event_names.items():
+            problem = rules.event_name_problem(dst)
+            if problem:
+                errors.append(f"event_names.{src}: {problem}")
+        if not opts.base_url.startswith(("http://", "https://")):
+            errors.append(f"base_url: {opts.base_url!r} is not an http(s) URL")
+        if errors:
+            raise ConfigError(errors)
+        super().__init__(
+            name=name,
+            batch=BatchConfig(max_events=rules.MAX_EVENTS, max_bytes=120_000, gzip=False),
+            timeout=opts.timeout,
+            clock=clock,
+        )
+        self.options = opts
+        self.policy = privacy_policy(opts, pii, PiiRules.GOOGLE)
+        self.url = opts.base_url.rstrip("/") + "/mp/collect"
+        self._params = {"measurement_id": opts.measurement_id, "api_secret": opts.api_secret}
+        self._sources = identity_sources(pii)
+        # identifiers go in user_data (hashed); GA4 forbids personal data in parameters
+        self._identity_props = {
+            p.split(".", 1)[1]
+            for paths in self._sources.values()
+            for p in paths
+            if p.startswith("properties.") and p.count(".") == 1
+        }
+        self._rejected = Rejections()
+        self._adjusted = Rejections()
+
+    def rejections(self) -> dict[str, int]:
+        """Events not sent because GA4 would drop them, by reason."""
+        return self._rejected.snapshot()
+
+    def adjustments(self) -> dict[str, int]:
+        """Parameters trimmed to fit GA4's limits, by reason."""
+        return self._adjusted.snapshot()
+
+    # -- transform --------------------------------------------------------------------------
+
+    def event_name(self, segment_name: str) -> str:
+        """The GA4 name of a Segment event name (mapping, e-commerce map, snake_case)."""
+        mapped = self.options.event_names.get(segment_name)
+        if mapped is None:
+            mapped = rules.ECOMMERCE_EVENTS.get(segment_name)
+        if mapped is None:
+            mapped = rules.snake_case(segment_name) if self.options.convert_names else segment_name
+        return mapped
+
+    def _reject(self, reason: str) -> None:
+        self._rejected.note(reason)
+        return None
+
+    def transform(self, event: dict[str, Any]) -> dict[str, Any] | None:
+        """One GA4 request envelope holding this one event, or ``None`` (counted) when GA4
+        would drop it."""
+        ev = self.policy.apply(event)
+        kind = ev.get("type")
+        if kind == "track":
+            source = ev.get("event")
+            if not isinstance(source, str):
+                return self._reject("missing_event_name")
+            name = self.event_name(source)
+        elif kind == "page":
+            source, name = "", "page_view"
+        elif kind == "screen":
+            source, name = "", "screen_view"
+        else:
+            return self._reject("unsupported_type")
+        if rules.event_name_problem(name):
+            return self._reject("invalid_event_name")
+        now = self.clock()
+        ts = parse_iso(ev.get("timestamp")) or now
+        if now - ts > rules.MAX_EVENT_AGE:
+            return self._reject("too_old")
+        client_id = self._client_id(ev)
+        if client_id is None:
+            return self._reject("missing_client_id")
+        notes: list[str] = []
+        params = self._event_params(ev, kind, source, notes)
+        if notes and self.options.strict:
+            return self._reject(notes[0])
+        for note in notes:
+            self._adjusted.note(note)
+        out: dict[str, Any] = {"client_id": client_id}
+        user_id = ev.get("userId")
+        if isinstance(user_id, str) and user_id:
+            if len(user_id) <= rules.MAX_USER_ID:
+                out["user_id"] = user_id
+            else:
+                self._adjusted.note("user_id_too_long")
+        props = self._user_properties(ev)
+        if props:
+            out["user_properties"] = props
+        if self.options.user_data:
+            data = self._user_data(ev)
+            if data:
+                out["user_data"] = data
+        if self.options.consent:
+            out["consent"] = self._consent(ev)
+        out["events"] = [{"name": name, "params": params, "timestamp_micros": int(ts * 1e6)}]
+        return out
+
+    def _client_id(self, ev: Mapping[str, Any]) -> str | None:
+        path = self.options.client_id_path
+        value = get_path(ev, path) if path else ev.get("anonymousId")
+        if not isinstance(value, str) or not value:
+            return None
+        m = _GA_COOKIE.fullmatch(value)
+        return m.group(1) if m else value
+
+    def _item(self, product: Mapping[str, Any], notes: list[str]) -> dict[str, Any] | None:
+        item: dict[str, Any] = {}
+        for target, keys in _ITEM_FIELDS:
+            for key in keys:
+                value = product.get(key)
+                if isinstance(value, _SCALARS) and value != "":
+                    value, cut = _truncate(value, rules.MAX_VALUE)
+                    if cut:
+                        notes.append("value_truncated")
+                    item[target] = value
+                    break
+        return item if ("item_id" in item or "item_name" in item) else None
+
+    def _event_params(
+        self, ev: Mapping[str, Any], kind: str, source: str, notes: list[str]
+    ) -> dict[str, Any]:
+        props = ev.get("properties")
+        props = props if isinstance(props, dict) else {}
+        params: dict[str, Any] = {}
+        used: set[str] = set()
+        value = None
+        for key in ("value", "total", "revenue"):
+            value = _number(props.get(key))
+            if value is not None:
+                used.add(key)
+                break
+        if value is None and source in rules.SINGLE_PRODUCT_EVENTS:
+            value = _number(props.get("price"))
+        if value is not None:
+            params["value"] = value
+        for target, keys in _STANDARD_PARAMS:
+            for key in keys:
+                v = props.get(key)
+                if isinstance(v, _SCALARS) and v != "":
+                    params[target] = v
+                    used.add(key)
+                    break
+        products = props.get("products")
+        if isinstance(products, list):
+            used.add("products")
+            items = [i for p in products if isinstance(p, dict) and (i := self._item(p, notes))]
+            if len(items) > rules.MAX_ITEMS:
+                items = items[: rules.MAX_ITEMS]
+                notes.append("too_many_items")
+            if items:
+                params["items"] = items
+        elif source in rules.SINGLE_PRODUCT_EVENTS:
+            item = self._item(props, notes)
+            if item:
+                params["items"] = [item]
+            used.update(k for _, keys in _ITEM_FIELDS for k in keys)
+        if kind == "page":
+            page = get_path(ev, "context.page")
+            page = page if isinstance(page, dict) else {}
+            for target, key in (
+                ("page_location", "url"), ("page_title", "title"), ("page_referrer", "referrer")
+            ):  # fmt: skip
+                v = props.get(key) or page.get(key)
+                if isinstance(v, str) and v:
+                    params[target] = v
+                    used.add(key)
+        convert = self.options.convert_names
+        for key, v in props.items():
+            if key in used or key in self._identity_props:
+                continue
+            if not isinstance(v, (*_SCALARS, bool)):
+                notes.append("param_not_scalar")
+                continue
+            pname = rules.snake_case(key) if convert else key
+            if rules.param_name_problem(pname) or pname in params:
+                notes.append("invalid_param_name")
+                continue
+            params[pname] = v
+        if self.options.engagement_time_msec is not None:
+            params["engagement_time_msec"] = self.options.engagement_time_msec
+        if len(params) > rules.MAX_PARAMS:
+            notes.append("too_many_params")
+            params = dict(list(params.items())[: rules.MAX_PARAMS])
+        for pname, v in params.items():
+            if pname == "items":
+                continue
+            limit = rules.VALUE_LIMITS.get(pname, rules.MAX_VALUE)
+            new, cut = _truncate(v, limit)
+            if cut:
+                notes.append("value_truncated")
+            params[pname] = new
+        return params
+
+    def _user_properties(self, ev: Mapping[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name in self.options.user_properties[: rules.MAX_USER_PROPERTIES]:
+            v = first_value(ev, (f"traits.{name}", f"context.traits.{name}"))
+            if isinstance(v, (*_SCALARS, bool)):
+                v, cut = _truncate(v, rules.MAX_USER_PROPERTY_VALUE)
+                if cut:
+                    self._adjusted.note("user_property_truncated")
+                out[name] = {"value": v}
+        return out
+
+    def _user_data(self, ev: Mapping[str, Any]) -> dict[str, Any]:
+        src, policy = self._sources, self.policy
+        data: dict[str, Any] = {}
+        for kind, key in ((PiiKind.EMAIL, "sha256_email_address"),
+                          (PiiKind.PHONE, "sha256_phone_number")):  # fmt: skip
+            h = policy.hash(kind, first_value(ev, src[kind]))
+            if h:
+                data[key] = [h]
+        address: dict[str, Any] = {}
+        for kind, key, hashed in _ADDRESS:
+            v = first_value(ev, src[kind])
+            if hashed:
+                h = policy.hash(kind, v)
+                if h:
+                    address[key] = h
+            elif isinstance(v, str) and not is_sha256_hex(v):
+                # Google takes these in clear; a configured (hashed) one is left out
+                plain = normalize_pii(kind, v, rules=PiiRules.GOOGLE)
+                if plain:
+                    address[key] = plain.upper() if kind is PiiKind.COUNTRY else plain
+        if address:
+            data["address"] = [address]
+        return data
+
+    def _consent(self, ev: Mapping[str, Any]) -> dict[str, str]:
+        prefs = get_path(ev, "context.consent.categoryPreferences")
+        prefs = prefs if isinstance(prefs, dict) else {}
+        return {
+            field_: "GRANTED" if prefs.get(purpose) is True else "DENIED"
+            for field_, purpose in self.options.consent.items()
+        }
+
+    # -- send -------------------------------------------------------------------------------
+
+    def requests(self, items: Sequence[bytes]) -> Iterable[HttpRequest]:
+        """Events of one client (same envelope) share requests of at most 25 events and
+        130 kB."""
+        groups: dict[bytes, list[bytes]] = {}
+        for raw in items:
+            doc = msgspec.json.decode(raw)
+            events = doc.pop("events", [])
+            envelope = msgspec.json.encode(doc)
+            bucket = groups.setdefault(envelope, [])
+            bucket.extend(msgspec.json.encode(e) for e in events)
+        for envelope, events in groups.items():
+            head = envelope[:-1] + (b',"events":[' if len(envelope) > 2 else b'"events":[')
+            start, size = 0, len(head) + 2
+            for i, e in enumerate(events):
+                full = i - start >= rules.MAX_EVENTS or size + len(e) + 1 > rules.MAX_BODY_BYTES
+                if i > start and full:
+                    yield self._request(head, events[start:i])
+                    start, size = i, len(head) + 2
+                size += len(e) + 1
+            if start < len(events):
+                yield self._request(head, events[start:])
+
+    def _request(self, head: bytes, events: Sequence[bytes]) -> HttpRequest:
+        return HttpRequest(
+            url=self.url,
+            content=head + b",".join(events) + b"]}",
+            headers={"content-type": "application/json"},
+            params=self._params,
+        )

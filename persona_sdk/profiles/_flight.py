@@ -1,0 +1,292 @@
+"""One lookup's algorithm, written once: L2 store, breaker, source, one retry, fallback.
+
+``plan`` is a generator that yields operations (``StoreGet``, ``Fetch``, ``Sleep``) and
+returns an ``Outcome``; it holds every decision and does no I/O. ``drive_async`` runs it on
+the resolver's I/O loop (with ``aget``), ``drive_sync`` inline (with ``get``, for in-process
+sources). Remote lookups from sync and async callers therefore share one algorithm.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Generator, Mapping
+from typing import Any
+
+import msgspec
+from attrs import frozen
+
+from ._breaker import CircuitBreaker
+from ._config import ProfilesConfig
+from ._store import WireEntry, decode_entry
+from ._types import (
+    EMPTY,
+    FetchErrorKind,
+    FetchResult,
+    Profile,
+    ProfileReason,
+    ProfileSource,
+    ProfileSourceKind,
+    ProfileStore,
+)
+
+__all__ = [
+    "Entry",
+    "Fetch",
+    "Outcome",
+    "Sleep",
+    "StoreGet",
+    "drive_async",
+    "drive_sync",
+    "plan",
+]
+
+#: A retry is only worth it with at least this much of the deadline left (seconds).
+MIN_ATTEMPT = 0.005
+
+_KINDS = tuple(ProfileSourceKind)
+KIND_INDEX = {k: i for i, k in enumerate(_KINDS)}
+_blob_decoder = msgspec.json.Decoder(dict[str, Any])
+
+
+class Entry:
+    """One cached lookup in the L1 cache: found or not found, fresh until, kept until."""
+
+    __slots__ = ("expires_at", "found", "fresh_until", "refresh_at", "traits", "views")
+
+    def __init__(
+        self, found: bool, traits: Mapping[str, Any], fresh_until: float, expires_at: float
+    ) -> None:
+        self.found = found
+        self.traits = traits
+        self.fresh_until = fresh_until
+        self.expires_at = expires_at
+        self.refresh_at = fresh_until  # the first stale hit may start a refresh
+        # Profiles built from this entry, per (source kind, personalization granted)
+        self.views: list[Profile | None] = [None] * (2 * len(_KINDS))
+
+    @classmethod
+    def from_result(cls, result: FetchResult, now: float, cfg: ProfilesConfig) -> Entry:
+        """A fresh entry for what the source answered."""
+        found = result.status.value == "found"
+        fresh = now + (cfg.ttl if found else cfg.negative_ttl)
+        return cls(found, result.traits if found else EMPTY, fresh, fresh + cfg.stale_grace)
+
+    @classmethod
+    def from_wire(cls, wire: WireEntry) -> Entry:
+        """An entry read back from the L2 store."""
+        return cls(
+            wire.found, wire.traits if wire.found else EMPTY, wire.fresh_until, wire.expires_at
+        )
+
+    def to_wire(self) -> WireEntry:
+        """The entry as the L2 store keeps it."""
+        return WireEntry(
+            found=self.found,
+            traits=dict(self.traits),
+            fresh_until=self.fresh_until,
+            expires_at=self.expires_at,
+        )
+
+
+@frozen
+class Outcome:
+    """What one lookup produced, for every caller waiting on it."""
+
+    kind: ProfileSourceKind
+    entry: Entry | None
+    reasons: tuple[ProfileReason, ...] = ()
+    peers: Mapping[str, Any] | None = None  # other processes' computed traits (L2)
+
+    @classmethod
+    def fallback(cls, reason: ProfileReason) -> Outcome:
+        """Nothing usable, for ``reason``."""
+        return cls(ProfileSourceKind.FALLBACK, None, (reason,))
+
+
+@frozen
+class StoreGet:
+    """Read these keys from the L2 store; the reply is a tuple of ``bytes | None``."""
+
+    keys: tuple[str, ...]
+    timeout: float
+
+
+@frozen
+class Fetch:
+    """Ask the source; the reply is ``(FetchResult, elapsed seconds)``."""
+
+    profile_id: str
+    id_type: str
+    timeout: float
+
+
+@frozen
+class Sleep:
+    """Wait before the retry (a server's Retry-After that fits the deadline)."""
+
+    seconds: float
+
+
+Op = StoreGet | Fetch | Sleep
+Plan = Generator[Op, Any, Outcome]
+
+
+@frozen(kw_only=True)
+class PlanContext:
+    """What ``plan`` needs from the resolver's current settings."""
+
+    cfg: ProfilesConfig
+    source: ProfileSource | None
+    store: ProfileStore | None
+    breaker: CircuitBreaker
+    clock: Callable[[], float]
+    entry_key: Callable[[str], str]
+    computed_key: Callable[[str], str]
+    wants_peers: bool
+
+
+def _decode_blob(raw: bytes | None) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    try:
+        return _blob_decoder.decode(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+
+
+def plan(ctx: PlanContext, key: str, id_type: str, *, wait_until: float, give_up_at: float) -> Plan:
+    """The lookup of ``key``.
+
+    ``wait_until`` is when the caller stops waiting (a retry must fit before it);
+    ``give_up_at`` is when the lookup itself stops (``time.monotonic`` both).
+    """
+    stale: Entry | None = None
+    peers: dict[str, Any] | None = None
+    if ctx.store is not None:
+        keys = (
+            (ctx.entry_key(key), ctx.computed_key(key))
+            if ctx.wants_peers
+            else (ctx.entry_key(key),)
+        )
+        raw = yield StoreGet(keys, max(0.0, wait_until - time.monotonic()))
+        if ctx.wants_peers:
+            peers = _decode_blob(raw[1])
+        wire = decode_entry(raw[0])
+        if wire is not None:
+            now = ctx.clock()
+            if now < wire.fresh_until:
+                return Outcome(ProfileSourceKind.L2, Entry.from_wire(wire), (), peers)
+            if now < wire.expires_at:
+                stale = Entry.from_wire(wire)
+    if ctx.source is None:
+        return _failed(ProfileReason.NO_SOURCE, stale, peers)
+    result: FetchResult | None = None
+    for attempt in (1, 2):
+        gate = ctx.breaker.allow()
+        if gate is not None:
+            if result is None:
+                return _failed(gate, stale, peers)
+            break  # keep the first attempt's error
+        remaining = give_up_at - time.monotonic()
+        if remaining <= 0:
+            result = result or FetchResult.failed(FetchErrorKind.TIMEOUT, "no time left")
+            break
+        result, elapsed = yield Fetch(key, id_type, remaining)
+        ctx.breaker.record(
+            ok=result.ok, elapsed=elapsed, timed_out=result.error is FetchErrorKind.TIMEOUT
+        )
+        if result.ok or attempt == 2 or not ctx.cfg.retry or not result.retryable:
+            break
+        delay = result.retry_after or 0.0
+        if delay > wait_until - time.monotonic() - MIN_ATTEMPT:
+            break  # no time left for the caller, or Retry-After asks for more
+        if delay > 0:
+            yield Sleep(delay)
+    assert result is not None
+    if result.ok:
+        return Outcome(
+            ProfileSourceKind.REMOTE, Entry.from_result(result, ctx.clock(), ctx.cfg), (), peers
+        )
+    if result.error is FetchErrorKind.RATE_LIMITED and result.retry_after:
+        ctx.breaker.hold(ctx.clock() + result.retry_after)
+    return _failed(ProfileReason(result.error.value), stale, peers)  # type: ignore[union-attr]
+
+
+def _failed(reason: ProfileReason, stale: Entry | None, peers: dict[str, Any] | None) -> Outcome:
+    if stale is not None:
+        return Outcome(ProfileSourceKind.STALE, stale, (reason,), peers)
+    return Outcome(ProfileSourceKind.FALLBACK, None, (reason,), peers)
+
+
+def _internal(exc: BaseException) -> FetchResult:
+    return FetchResult.failed(FetchErrorKind.INTERNAL, f"{type(exc).__name__}: {exc}")
+
+
+async def drive_async(gen: Plan, ctx: PlanContext) -> Outcome:
+    """Run ``gen`` on the running loop with the async methods of source and store."""
+    reply: Any = None
+    try:
+        while True:
+            op = gen.send(reply)
+            if isinstance(op, Fetch):
+                assert ctx.source is not None
+                start = time.monotonic()
+                try:
+                    result = await asyncio.wait_for(
+                        ctx.source.aget(op.profile_id, id_type=op.id_type, timeout=op.timeout),
+                        op.timeout,
+                    )
+                except asyncio.TimeoutError:
+                    result = FetchResult.failed(FetchErrorKind.TIMEOUT, "deadline passed")
+                except Exception as exc:
+                    result = _internal(exc)
+                reply = (result, time.monotonic() - start)
+            elif isinstance(op, StoreGet):
+                assert ctx.store is not None
+                values: list[bytes | None] = []
+                for k in op.keys:
+                    try:
+                        values.append(await asyncio.wait_for(ctx.store.aget(k), op.timeout))
+                    except Exception:
+                        values.append(None)  # an L2 failure is a miss
+                reply = tuple(values)
+            else:
+                await asyncio.sleep(op.seconds)
+                reply = None
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+    finally:
+        gen.close()
+
+
+def drive_sync(gen: Plan, ctx: PlanContext) -> Outcome:
+    """Run ``gen`` on this thread with the blocking methods of source and store."""
+    reply: Any = None
+    try:
+        while True:
+            op = gen.send(reply)
+            if isinstance(op, Fetch):
+                assert ctx.source is not None
+                start = time.monotonic()
+                try:
+                    result = ctx.source.get(op.profile_id, id_type=op.id_type, timeout=op.timeout)
+                except Exception as exc:
+                    result = _internal(exc)
+                reply = (result, time.monotonic() - start)
+            elif isinstance(op, StoreGet):
+                assert ctx.store is not None
+                values: list[bytes | None] = []
+                for k in op.keys:
+                    try:
+                        values.append(ctx.store.get(k))
+                    except Exception:
+                        values.append(None)
+                reply = tuple(values)
+            else:
+                time.sleep(op.seconds)  # bounded by the deadline, see plan()
+                reply = None
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+    finally:
+        gen.close()

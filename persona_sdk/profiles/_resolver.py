@@ -1,0 +1,300 @@
+"""``ProfileResolver``: profiles for the read path, identity and real-time traits from events.
+
+The read path (caches, single flight, deadline, breaker) lives in ``_readpath``; this module
+adds what events feed (``observe``: identity stitching, identify traits, computed traits),
+segment lifecycle events, ``forget``, and the lifecycle (``flush``, ``stats``, ``close``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import itertools
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+
+from ..events import Message, new_message_id
+from ._computed import VisitorState
+from ._readpath import ReadPath, _Settings
+
+__all__ = ["ProfileResolver"]
+
+_blob_decoder = msgspec.json.Decoder(dict[str, Any])
+
+
+def _count(counter: itertools.count[int]) -> int:
+    # an itertools.count's current value, without advancing it
+    return int(counter.__reduce__()[1][0])
+
+
+class ProfileResolver(ReadPath):
+    """Resolves visitors' profiles; one per ``Persona``, shared by threads and tasks.
+
+    Args:
+        container: the container (``profiles``, ``computed_traits``).
+        source: a ``ProfileSource`` instance (overrides ``profiles.source``).
+        store: a ``ProfileStore`` for the shared L2 cache (overrides ``profiles.store``).
+        emit: called with ``Segment Entered``/``Segment Exited`` messages.
+        clock: epoch seconds; TTLs, grace windows, trait windows and the breaker use it.
+
+    Usage::
+
+        resolver = ProfileResolver(container, source=FileSource.from_records({...}))
+        profile = resolver.resolve(anonymous_id="a-1", user_id="u-1", consent={...})
+        profile = await resolver.aresolve(user_id="u-1")
+        profile.source, profile.reasons, profile.targeting_traits
+
+    Nothing starts at construction; the I/O thread starts with the first remote lookup.
+    """
+
+    # -- the write path: events -----------------------------------------------------------
+
+    def observe(self, msg: Message) -> None:
+        """Learn from one event: stitch ids (identify/alias), keep identify traits, update
+        computed traits. Cheap and I/O-free; the next ``resolve`` of the visitor sees it."""
+        s = self._s
+        kind = msg.type
+        if kind in {"identify", "alias"}:
+            self._stitch(s, msg)
+            return
+        specs = s.computed.matching(msg)
+        if not specs:
+            return
+        key, _ = self._ids.canonical(msg.anonymous_id, msg.user_id)
+        if not key:
+            return
+        schedule = False
+        with self._lock:
+            state = self._local.get(key)
+            if state is None:
+                state = self._local[key] = VisitorState()
+            state.observe(specs, msg)
+            if s.store is not None and not self._closed:
+                self._dirty.add(key)
+                if not self._flush_scheduled:
+                    self._flush_scheduled = schedule = True
+        if schedule:
+            self._schedule_flush(s)
+
+    def _stitch(self, s: _Settings, msg: Message) -> None:
+        previous = msg.previous_id if msg.type == "alias" else msg.anonymous_id
+        user = msg.user_id
+        if user and previous and self._ids.link(previous, user):
+            target, _ = self._ids.canonical(None, user)
+            with self._lock:
+                old = self._local.pop(previous, None)
+                if old is not None:
+                    state = self._local.get(target) or VisitorState()
+                    state.absorb(old, s.computed)
+                    self._local[target] = state
+                members = self._members.pop(previous, None)
+                if members is not None and target not in self._members:
+                    self._members[target] = members
+                self._l1.pop(previous, None)
+        if msg.type == "identify" and msg.traits:
+            key, _ = self._ids.canonical(msg.anonymous_id, msg.user_id)
+            if key:
+                with self._lock:
+                    known = self._local.get(key)
+                    if known is None:
+                        known = self._local[key] = VisitorState()
+                    known.add_traits(msg.traits)
+
+    # -- segments -------------------------------------------------------------------------
+
+    def note_segments(
+        self,
+        *,
+        anonymous_id: str | None = None,
+        user_id: str | None = None,
+        consent: Mapping[str, bool] | None = None,
+        members: frozenset[str],
+    ) -> None:
+        """Remember the visitor's segments; emit ``Segment Entered``/``Segment Exited`` when a
+        known visitor's membership changed. The first sighting only records (there is no
+        earlier membership to compare with); the memory is a bounded LRU."""
+        s = self._s
+        if self._emit is None or not s.cfg.segment_events:
+            return
+        key, _ = self._ids.canonical(anonymous_id, user_id)
+        if not key:
+            return
+        with self._lock:
+            previous = self._members.get(key)
+            if previous == members:
+                return
+            self._members[key] = members
+        if previous is None:
+            return
+        context: dict[str, Any] = {}
+        if consent is not None:
+            context["consent"] = {"categoryPreferences": dict(consent)}
+        for event, names in (
+            ("Segment Exited", previous - members),
+            ("Segment Entered", members - previous),
+        ):
+            for name in sorted(names):
+                msg = Message(
+                    type="track",
+                    message_id=new_message_id(),
+                    anonymous_id=anonymous_id,
+                    user_id=user_id,
+                    event=event,
+                    properties={"segment_id": name, "segment_name": name},
+                    context=dict(context),
+                    timestamp=self._clock(),
+                )
+                try:
+                    self._emit(msg)
+                except Exception:
+                    continue  # a closed or failing tag layer never breaks the decision
+                with self._lock:
+                    self._n["segment_events"] += 1
+
+    # -- computed traits through the L2 store ----------------------------------------------
+
+    def _schedule_flush(self, s: _Settings) -> None:
+        def arm() -> None:
+            loop = asyncio.get_running_loop()
+            loop.call_later(
+                s.cfg.computed_flush_interval,
+                lambda: loop.create_task(self._flush_computed(s)),
+            )
+
+        try:
+            self._io.call_soon(arm)
+        except RuntimeError:
+            pass  # closed
+
+    async def _flush_computed(self, s: _Settings) -> None:
+        store = s.store
+        with self._lock:
+            keys, self._dirty = self._dirty, set()
+            self._flush_scheduled = False
+            snapshots = []
+            for key in keys:
+                state = self._local.get(key)
+                if state is not None:
+                    snapshots.append((key, state.to_wire(s.computed)))
+        if store is None:
+            return
+        for key, wire in snapshots:
+            ckey = s.ctx.computed_key(key)
+            try:
+                raw = await store.aget(ckey)
+                try:
+                    blob = _blob_decoder.decode(raw) if raw is not None else {}
+                except (msgspec.DecodeError, msgspec.ValidationError):
+                    blob = {}
+                blob[self._slot] = wire
+                await store.aset(ckey, msgspec.json.encode(blob), ttl=s.cfg.computed_ttl)
+            except Exception:
+                with self._lock:
+                    self._n["store_errors"] += 1
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Write pending computed-trait states to the L2 store now; False on timeout."""
+        s = self._s
+        with self._lock:
+            pending = bool(self._dirty)
+        if s.store is None or not pending:
+            return True
+        try:
+            fut = self._io.submit(self._flush_computed(s))
+        except RuntimeError:
+            return False
+        done, _ = concurrent.futures.wait((fut,), timeout=timeout)
+        return bool(done)
+
+    # -- erasure --------------------------------------------------------------------------
+
+    def forget(self, *, user_id: str | None = None, anonymous_id: str | None = None) -> set[str]:
+        """Erase a visitor here and upstream: L1, alias links, identify and computed traits,
+        segment memory, the L2 store, and the source's ``erase`` hook when it has one.
+
+        Returns every id purged (the given ids and the ids linked to them).
+        """
+        s = self._s
+        ids = self._ids.related(i for i in (user_id, anonymous_id) if i)
+        if not ids:
+            return set()
+        users = self._ids.targets(ids) | ({user_id} if user_id else set())
+        with self._lock:
+            self._generation += 1
+            for i in ids:
+                self._l1.pop(i, None)
+                self._local.pop(i, None)
+                self._members.pop(i, None)
+                self._dirty.discard(i)
+                self._forgotten[i] = self._generation
+        self._ids.forget(ids)
+        if s.store is not None:
+            try:
+                s.store.delete(
+                    [k for i in ids for k in (s.ctx.entry_key(i), s.ctx.computed_key(i))]
+                )
+            except Exception:
+                with self._lock:
+                    self._n["store_errors"] += 1
+        erase = getattr(s.source, "erase", None)
+        if callable(erase):
+            for i in sorted(ids):
+                try:
+                    erase(i, id_type="user_id" if i in users else "anonymous_id", timeout=5.0)
+                except Exception:
+                    with self._lock:
+                        self._n["erase_errors"] += 1
+        return ids
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        """Cache hits and misses, flights, fallbacks by reason, breaker state and sizes."""
+        s = self._s
+        with self._lock:
+            n = {"l1": _count(self._hits), "misses": _count(self._misses), **self._n}
+            fallbacks = dict(self._fallbacks)
+            sizes = {
+                "l1_entries": len(self._l1),
+                "visitors": len(self._local),
+                "segment_memory": len(self._members),
+                "in_flight": len(self._flights),
+            }
+        return {
+            "source": getattr(s.source, "name", None) if s.source is not None else None,
+            "store": type(s.store).__name__ if s.store is not None else None,
+            **n,
+            "fallbacks": fallbacks,
+            "aliases": len(self._ids),
+            **sizes,
+            "breaker": s.breaker.stats(),
+        }
+
+    def close(self) -> None:
+        """Write pending computed traits, stop the I/O thread, close what was built from the
+        container. Idempotent; afterwards cache hits still answer, misses fall back."""
+        if self._closed:
+            return
+        s = self._s
+        if self._io.running:
+            self.flush(timeout=2.0)
+        self._closed = True
+        closers = [o for o in (*s.owned, self._source_arg, self._store_arg) if o is not None]
+
+        async def aclose_all() -> None:
+            for obj in closers:
+                aclose = getattr(obj, "aclose", None)
+                if aclose is not None:
+                    try:
+                        await aclose()
+                    except Exception:
+                        pass
+
+        self._io.close(before_stop=aclose_all)
+        for obj in s.owned:
+            try:
+                obj.close()
+            except Exception:
+                pass

@@ -1,0 +1,315 @@
+"""The tag router: which destinations get a message, and how it is shaped for each.
+
+``Router.build`` compiles the container's tags once: each tag's trigger into a condition,
+its consent purposes (plus its destination's) into a requirement, its mapping into a function.
+``Router.route(msg)`` is the hot path: it builds one condition view of the message, evaluates
+each tag's trigger and consent once, and returns ``(destination, render)`` for each tag that
+fires; no logging, no serialization, no locks. ``render(msg)`` runs later (on the delivery
+thread, or on the caller's in ``sync`` spool mode): Segment wire dict (built once per message
+and shared between its tags), then the tag's mapping, then the privacy policy when the
+destination does not apply its own, then the destination's ``transform``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Final
+
+from .._errors import ConfigError
+from ..events import Message, format_ts, to_segment
+from ..privacy import ConsentRequirement, PrivacyPolicy, check_pii_config, check_purposes
+from ._mapping import Mapper, compile_mapping
+
+if TYPE_CHECKING:
+    from ..config import Container
+    from ..plugins import Destination
+    from ..rules import OperatorRegistry
+
+__all__ = ["Render", "Route", "Router"]
+
+#: Shapes one message for a destination: its payload dict, or ``None`` to skip it.
+Render = Callable[[Message], "dict[str, Any] | None"]
+#: One routing decision: the destination's name and how to render the message for it.
+Route = tuple[str, Render]
+
+_NO_ROUTES: Final[tuple[Route, ...]] = ()
+_TIME_KEYS: Final = ('"timestamp"', '"sentAt"', '"receivedAt"')
+_SEGMENT_CACHE_SIZE: Final = 256
+
+
+class _Counter:
+    """A lock-free counter: ``itertools.count.__next__`` is atomic under the GIL."""
+
+    __slots__ = ("_count", "bump")
+
+    def __init__(self) -> None:
+        self._count = itertools.count()
+        self.bump = self._count.__next__
+
+    @property
+    def value(self) -> int:
+        # repr is "count(N)": the only way to read it without advancing it
+        return int(repr(self._count)[6:-1])
+
+
+class _SegmentCache:
+    """``to_segment`` once per message, shared by all the tags that render it.
+
+    Keyed by identity (the message is kept alongside, so a recycled ``id`` cannot hit); it
+    is cleared whole when full, which costs nothing per call. Races between threads only
+    cost a recomputation: every read and write is a single dict operation.
+    """
+
+    __slots__ = ("_entries",)
+
+    def __init__(self) -> None:
+        self._entries: dict[int, tuple[Message, dict[str, Any]]] = {}
+
+    def __call__(self, msg: Message) -> dict[str, Any]:
+        entries = self._entries
+        hit = entries.get(id(msg))
+        if hit is not None and hit[0] is msg:
+            return hit[1]
+        seg = to_segment(msg)
+        if len(entries) >= _SEGMENT_CACHE_SIZE:
+            entries.clear()
+        entries[id(msg)] = (msg, seg)
+        return seg
+
+
+def _make_render(
+    segment: Callable[[Message], dict[str, Any]],
+    mapper: Mapper | None,
+    policy: PrivacyPolicy | None,
+    transform: Callable[[dict[str, Any]], dict[str, Any] | None],
+) -> Render:
+    apply = policy.apply if policy is not None and not policy.is_noop else None
+
+    def render(msg: Message) -> dict[str, Any] | None:
+        event = segment(msg)
+        if mapper is not None:
+            event = mapper(event)
+        if apply is not None:
+            event = apply(event)
+        return transform(event)
+
+    return render
+
+
+class _Tag:
+    __slots__ = ("consent_miss", "destination", "name", "route", "sale", "trigger",
+                 "trigger_miss", "purposes")  # fmt: skip
+
+    def __init__(
+        self,
+        name: str,
+        destination: str,
+        trigger: Callable[[Mapping[str, Any]], bool] | None,
+        requirement: ConsentRequirement,
+        render: Render,
+    ) -> None:
+        self.name = name
+        self.destination = destination
+        self.trigger = trigger
+        self.purposes = requirement.purposes
+        self.sale = requirement.sale_sharing
+        self.route: Route = (destination, render)
+        self.trigger_miss = _Counter()
+        self.consent_miss = _Counter()
+
+
+class Router:
+    """Routes each message to the destinations whose tags fire for it.
+
+    Build it with :meth:`build`; it is immutable afterwards (a reload builds a new one).
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(self, tags: Sequence[_Tag], *, needs_time: bool = False) -> None:
+        self._tags = tuple(tags)
+        self._needs_view = any(t.trigger is not None for t in self._tags)
+        self._needs_consent = any(t.purposes for t in self._tags)
+        self._needs_time = needs_time
+
+    @classmethod
+    def build(
+        cls,
+        container: Container,
+        destinations: Mapping[str, Destination],
+        operators: OperatorRegistry | None = None,
+    ) -> Router:
+        """Compile the container's tags against the built ``destinations``.
+
+        Raises ``ConfigError`` listing every problem with its path
+        (``tags[2].trigger.$and[0].x: unknown operator "$foo"``,
+        ``tags[1].destination: unknown destination "y"``).
+
+        A tag whose destination is declared in the container but not built (disabled) is
+        kept inert. Destinations that do not apply privacy themselves (no ``handles_pii``
+        attribute set true, e.g. third-party plugins and ``CaptureDestination``) get the
+        container's ``pii`` policy applied before their ``transform``.
+        """
+        from ..rules import compile_condition
+
+        consent = container.consent
+        errors: list[str] = check_pii_config(container.pii)
+        for name, dcfg in container.destinations.items():
+            errors.extend(check_purposes(dcfg.consent, consent, f"destinations.{name}.consent"))
+        segment = _SegmentCache()
+        policies: dict[str, PrivacyPolicy | None] = {}
+        known = set(destinations) | set(container.destinations)
+        seen: dict[str, int] = {}
+        tags: list[_Tag] = []
+        needs_time = False
+        saved_groups = container.saved_groups or None
+        for i, tag in enumerate(container.tags):
+            where = f"tags[{i}]"
+            if not tag.name:
+                errors.append(f"{where}.name: must be a non-empty string")
+            elif tag.name in seen:
+                errors.append(
+                    f'{where}.name: duplicate tag name "{tag.name}" (also tags[{seen[tag.name]}])'
+                )
+            else:
+                seen[tag.name] = i
+            if tag.destination not in known:
+                listed = ", ".join(sorted(known)) or "none is configured"
+                errors.append(
+                    f'{where}.destination: unknown destination "{tag.destination}" '
+                    f"(known: {listed})"
+                )
+            trigger = None
+            if tag.trigger:
+                try:
+                    trigger = compile_condition(
+                        tag.trigger,
+                        path=f"{where}.trigger",
+                        saved_groups=saved_groups,
+                        operators=operators,
+                    )
+                except ConfigError as exc:
+                    errors.extend(exc.errors)
+                if any(k in json.dumps(tag.trigger, default=str) for k in _TIME_KEYS):
+                    needs_time = True
+            errors.extend(check_purposes(tag.consent, consent, f"{where}.consent"))
+            mapper, mapping_errors = compile_mapping(tag.mapping, f"{where}.mapping")
+            errors.extend(mapping_errors)
+            dest = destinations.get(tag.destination)
+            if errors or dest is None or not tag.enabled:
+                continue
+            if tag.destination not in policies:
+                handles = getattr(dest, "handles_pii", False) is True
+                policies[tag.destination] = (
+                    None if handles else PrivacyPolicy.from_config(container.pii)
+                )
+            dcfg = container.destinations.get(tag.destination)
+            needed = [*tag.consent, *(dcfg.consent if dcfg is not None else ())]
+            tags.append(
+                _Tag(
+                    tag.name,
+                    tag.destination,
+                    trigger,
+                    ConsentRequirement.build(needed, consent),
+                    _make_render(segment, mapper, policies[tag.destination], dest.transform),
+                )
+            )
+        if errors:
+            raise ConfigError(errors)
+        return cls(tags, needs_time=needs_time)
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        """The names of the active tags, in container order."""
+        return tuple(t.name for t in self._tags)
+
+    def _view(self, msg: Message) -> dict[str, Any]:
+        # The condition view: the Segment shape, without formatting timestamps unless a
+        # trigger reads them (ISO formatting costs more than the rest of routing).
+        view = {
+            "type": msg.type,
+            "event": msg.event,
+            "name": msg.name,
+            "category": msg.category,
+            "properties": msg.properties,
+            "traits": msg.traits,
+            "context": msg.context,
+            "userId": msg.user_id,
+            "anonymousId": msg.anonymous_id,
+            "messageId": msg.message_id,
+            "groupId": msg.group_id,
+            "previousId": msg.previous_id,
+            "integrations": msg.integrations,
+        }
+        if self._needs_time:
+            view["timestamp"] = format_ts(msg.timestamp)
+            view["sentAt"] = format_ts(msg.sent_at) if msg.sent_at is not None else None
+            view["receivedAt"] = (
+                format_ts(msg.received_at) if msg.received_at is not None else None
+            )
+        return view
+
+    def route(self, msg: Message) -> Sequence[Route]:
+        """The ``(destination, render)`` pairs of every tag that fires for ``msg``.
+
+        A tag fires when its trigger matches and every consent purpose it needs (its own and
+        its destination's) is granted; unknown consent is not granted, and a GPC signal
+        revokes the purposes marked ``sale_sharing``.
+        """
+        view = self._view(msg) if self._needs_view else None
+        prefs: Mapping[str, Any] | None = None
+        gpc = False
+        if self._needs_consent:
+            ctx = msg.context
+            if ctx:
+                c = ctx.get("consent")
+                if type(c) is dict:
+                    p = c.get("categoryPreferences")
+                    if type(p) is dict:
+                        prefs = p
+                gpc = ctx.get("gpc") is True
+        out: list[Route] | None = None
+        for t in self._tags:
+            trigger = t.trigger
+            if trigger is not None and not trigger(view):  # type: ignore[arg-type]
+                t.trigger_miss.bump()
+                continue
+            if t.purposes:
+                if prefs is None or (gpc and t.sale):
+                    t.consent_miss.bump()
+                    continue
+                denied = False
+                for purpose in t.purposes:
+                    if prefs.get(purpose) is not True:
+                        denied = True
+                        break
+                if denied:
+                    t.consent_miss.bump()
+                    continue
+            if out is None:
+                out = [t.route]
+            else:
+                out.append(t.route)
+        return _NO_ROUTES if out is None else out
+
+    def filtered(self) -> dict[str, dict[str, int]]:
+        """Per destination, how many tag evaluations did not route, by reason: ``trigger``
+        (the trigger did not match) and ``consent`` (a needed purpose was not granted)."""
+        out: dict[str, dict[str, int]] = {}
+        for t in self._tags:
+            counts = out.setdefault(t.destination, {"trigger": 0, "consent": 0})
+            counts["trigger"] += t.trigger_miss.value
+            counts["consent"] += t.consent_miss.value
+        return out
+
+    def filtered_by_tag(self) -> dict[str, dict[str, int]]:
+        """The same counts as :meth:`filtered`, per tag name."""
+        return {
+            t.name: {"trigger": t.trigger_miss.value, "consent": t.consent_miss.value}
+            for t in self._tags
+        }
+
+    def __repr__(self) -> str:
+        return f"Router(tags={list(self.tags)!r})"

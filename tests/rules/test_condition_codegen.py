@@ -1,0 +1,75 @@
+"""The generated per-condition functions: safe against hostile input, no shared state."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from persona_sdk.rules import _codegen, compile_condition
+
+HOSTILE = "x'\"\n) or __import__('os') or exec('pwned') #{0}"  # no "." (a path separator)
+
+
+def js_escape(text: str) -> str:
+    return "".join("\\" + ch if ch in "\\^$.*+?()[]{}|/" else ch for ch in text)
+
+
+def test_keys_and_operands_never_reach_the_source(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keys, operands and regexes are passed as values: the generated source only ever
+    contains identifiers made by the compiler, whatever the condition holds."""
+    sources: list[str] = []
+    real = _codegen._factory.__wrapped__
+
+    def spy(source: str) -> Callable[..., Any]:
+        sources.append(source)
+        return real(source)
+
+    monkeypatch.setattr(_codegen, "_factory", spy)
+    cond = compile_condition(
+        {
+            HOSTILE: HOSTILE,
+            f"a.{HOSTILE}": {"$in": [HOSTILE]},
+            "r": {"$regex": "^" + js_escape(HOSTILE) + "$"},
+            "n": {"$gte": 1, "$lt": 5},
+        }
+    )
+    attrs = {HOSTILE: HOSTILE, "a": {HOSTILE: HOSTILE}, "r": HOSTILE, "n": 3}
+    assert cond(attrs) is True
+    assert cond({**attrs, "n": 5}) is False
+    assert sources
+    for source in sources:
+        assert "pwned" not in source
+        assert "'" not in source
+        assert '"' not in source
+
+
+def test_same_shape_conditions_do_not_share_constants() -> None:
+    """Two conditions of the same shape reuse one generated factory, each with its own values."""
+    fr = compile_condition({"country": {"$in": ["FR"]}, "age": {"$gte": 18}})
+    de = compile_condition({"country": {"$in": ["DE"]}, "age": {"$gte": 30}})
+    assert fr({"country": "FR", "age": 20}) is True
+    assert de({"country": "FR", "age": 40}) is False
+    assert de({"country": "DE", "age": 20}) is False
+    assert de({"country": "DE", "age": 30}) is True
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(20, True), (17.5, False), ("20", True), (True, False), (None, False), ([20], True)],
+)
+def test_inline_fast_path_falls_back_to_js_coercion(value: Any, expected: bool) -> None:
+    """Values outside an inlined fast path (strings, booleans, null, arrays) still get the
+    operator's full JS semantics."""
+    assert compile_condition({"age": {"$gte": 18}, "c": "x"})({"age": value, "c": "x"}) is expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("FR", True), ("fr", False), (["DE", "FR"], True), (None, False), (1, False)],
+)
+def test_inline_membership_falls_back_for_arrays(value: Any, expected: bool) -> None:
+    """`$in` inlines a set look-up for strings and still intersects array values."""
+    cond = compile_condition({"c": {"$in": ["FR", "BE"]}, "d": {"$exists": False}})
+    assert cond({"c": value}) is expected
