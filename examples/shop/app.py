@@ -26,14 +26,14 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from persona_sdk import Persona
-from persona_sdk.web import render_bootstrap
+from persona_sdk.web import Collector, render_bootstrap
 from persona_sdk.web.starlette import PersonaMiddleware
 
 from . import pages
 from .catalog import Product, by_slug
 from .sink import Sink
 
-__all__ = ["CONTAINER", "Exposures", "Shop", "build_persona", "create_app"]
+__all__ = ["CONTAINER", "Answered", "Exposures", "Shop", "build_persona", "create_app"]
 
 HERE = Path(__file__).resolve().parent
 CONTAINER = HERE / "persona.toml"
@@ -91,10 +91,35 @@ async def _form(request: Request) -> dict[str, str]:
     return dict(parse_qsl(body.decode("utf-8", "replace")))
 
 
-def _collector_routes(persona: Persona) -> list[BaseRoute]:
-    from persona_sdk.web import Collector
+class Answered:
+    """Wraps the collector and counts the requests it has answered (events ingested by then):
+    the dashboard shows the count, the browser tests wait on it."""
 
-    return [Mount("/", app=Collector(persona))]
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.count = 0
+        self._cond = threading.Condition()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            with self._cond:
+                self.count += 1
+                self._cond.notify_all()
+
+    def wait_for(self, n: int, timeout: float) -> bool:
+        """Block until ``n`` requests were answered in all; ``False`` on timeout."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self.count >= n, timeout=timeout)
+
+
+def _collector_routes(collector: Answered) -> list[BaseRoute]:
+    # The collector is an ASGI app; Route (not Mount) keeps the full path it routes on.
+    return [
+        Route(path, endpoint=collector)
+        for path in ("/persona.js", "/collect", "/p.gif", "/v1/{endpoint:path}")
+    ]
 
 
 def create_app(
@@ -107,6 +132,7 @@ def create_app(
     """The shop as an ASGI app. ``close_persona`` closes (and flushes) it on shutdown."""
     shop = Shop()
     exposures = exposures or Exposures()
+    collector = Answered(Collector(persona))
 
     def render(request: Request, title: str, body: str, *, page: str,
                features: tuple[str, ...] = ()) -> HTMLResponse:
@@ -211,12 +237,13 @@ def create_app(
             "sink_exposures": {k: dict(v) for k, v in sink_exposures.items()},
             "sink": {k: dict(v) for k, v in sink.counts().items()},
             "orders": len(shop.orders),
+            "collector_requests": collector.count,
         }
 
     async def dashboard(request: Request) -> Response:
         return HTMLResponse(
             pages.layout("Dashboard", pages.dashboard_page(dashboard_data()), page="dashboard",
-                         bootstrap="", cart_count=0, show_banner=False)
+                         bootstrap="", cart_count=0, show_banner=False, tag=False)
         )
 
     async def dashboard_json(request: Request) -> Response:
@@ -241,7 +268,7 @@ def create_app(
         Route("/_sink", sink.show),
         Route("/_sink/{destination}", sink.receive, methods=["POST"]),
         Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
-        *_collector_routes(persona),
+        *_collector_routes(collector),
     ]
     middleware = [Middleware(PersonaMiddleware, persona=persona, exclude_paths=NO_VISITOR)]
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
@@ -249,4 +276,5 @@ def create_app(
     app.state.sink = sink
     app.state.shop = shop
     app.state.exposures = exposures
+    app.state.collector = collector
     return app

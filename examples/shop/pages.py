@@ -25,8 +25,7 @@ _LAYOUT = Template("""<!doctype html>
 <title>$title · Persona Outdoor</title>
 <link rel="stylesheet" href="/static/shop.css">
 $bootstrap
-<script src="/persona.js" data-write-key="demo-shop" defer></script>
-<script src="/static/shop.js" defer></script>
+$scripts
 </head>
 <body data-page="$page">
 <header>
@@ -46,6 +45,9 @@ first-party collector. <button type="button" id="consent-manage">Privacy choices
 </body>
 </html>
 """)
+
+_SCRIPTS = """<script src="/persona.js" data-write-key="demo-shop" defer></script>
+<script src="/static/shop.js" defer></script>"""
 
 _CONSENT_BANNER = """<aside id="consent-banner" class="consent" role="dialog"
  aria-label="Privacy choices"$hidden>
@@ -71,13 +73,16 @@ def layout(
     bootstrap: str,
     cart_count: int,
     show_banner: bool,
+    tag: bool = True,
 ) -> str:
-    """Wrap a page body; the consent banner shows until the visitor chooses."""
+    """Wrap a page body; the consent banner shows until the visitor chooses. ``tag=False``
+    leaves the JS tag out (the self-refreshing dashboard would log a page view every 2 s)."""
     banner = Template(_CONSENT_BANNER).substitute(hidden="" if show_banner else " hidden")
     return _LAYOUT.substitute(
         title=escape(title),
         page=escape(page),
         bootstrap=bootstrap,
+        scripts=_SCRIPTS if tag else "",
         cart_count=cart_count,
         body=body,
         banner=banner,

@@ -29,7 +29,11 @@ DEFAULT_VAR = Path(__file__).resolve().parent / "var"
 def bind(host: str, port: int, *, fallback: bool = True) -> socket.socket:
     """A listening socket on ``host:port``; a free port instead when that one is taken."""
     for candidate in (port, 0) if fallback and port else (port,):
-        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted connections only
+        # when the socket says it is TCP, and without it every response waits ~40 ms for a
+        # delayed ACK (uvicorn writes headers and body separately)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, candidate))

@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import random
 import time
+import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from http.cookies import SimpleCookie
+from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import httpx
 import msgspec
@@ -36,7 +38,7 @@ from attrs import define, field
 from .catalog import PRODUCTS
 from .server import RunningShop
 
-__all__ = ["Outcome", "simulate"]
+__all__ = ["Outcome", "Visitor", "check", "drive", "simulate"]
 
 WRITE_KEY = "demo-shop"
 CONSENT_COOKIE = "persona_consent"
@@ -119,14 +121,21 @@ class _Browser:
         return text
 
     def beacon(self, messages: Iterable[dict[str, Any]]) -> None:
-        """What the JS tag sends: a Segment batch to the first-party collector."""
-        body = msgspec.json.encode({"batch": list(messages), "writeKey": WRITE_KEY})
-        self.request("POST", "/v1/batch", content=body,
-                     headers={"content-type": "application/json"})
+        """What persona.js sends: a text/plain batch to ``/collect?writeKey=...``, without an
+        anonymousId (the collector takes it from the visitor cookie)."""
+        consent = self.v.cookies.get(CONSENT_COOKIE)
+        batch = []
+        for m in messages:
+            context: dict[str, Any] = {"library": {"name": "persona.js", "version": "0.1.0"}}
+            if consent:
+                context["consent"] = {"categoryPreferences": msgspec.json.decode(unquote(consent))}
+            batch.append({**m, "messageId": str(uuid.uuid4()), "context": context})
+        self.request("POST", f"/collect?writeKey={WRITE_KEY}",
+                     content=msgspec.json.encode({"batch": batch}),
+                     headers={"content-type": "text/plain;charset=UTF-8"})
 
     def page(self, path: str, name: str) -> None:
-        self.beacon([{"type": "page", "name": name, "anonymousId": self.v.anonymous_id,
-                      "properties": {"path": path}}])
+        self.beacon([{"type": "page", "name": name, "properties": {"path": path}}])
 
     def consent(self, choice: dict[str, bool]) -> None:
         """``persona.consent({...})``: the JS tag stores the choice in the consent cookie."""
@@ -170,7 +179,6 @@ def _visit(browser: _Browser, rng: random.Random) -> None:
     for product in rng.sample(PRODUCTS, rng.randint(1, 3)):
         browser.get(f"/products/{product.slug}")
         browser.beacon([{"type": "track", "event": "Product Viewed",
-                         "anonymousId": v.anonymous_id,
                          "properties": {"product_id": product.slug, "price": product.price}}])
         if rng.random() < 0.6:
             browser.request("POST", "/cart/add",
@@ -207,7 +215,7 @@ def _check(outcome: Outcome, ok: bool, what: str) -> None:
         outcome.failures.append(what)
 
 
-def _read_jsonl(path: Any) -> list[dict[str, Any]]:
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -215,8 +223,8 @@ def _read_jsonl(path: Any) -> list[dict[str, Any]]:
     return [msgspec.json.decode(line) for line in raw.splitlines() if line.strip()]
 
 
-def simulate(shop: RunningShop, n: int, *, seed: int = 7, var_dir: Any) -> Outcome:
-    """Drive ``n`` visitors through ``shop`` and check what every destination received."""
+def drive(shop: RunningShop, n: int, *, seed: int = 7) -> list[Visitor]:
+    """Send ``n`` scripted visitors through ``shop`` over HTTP; return what each one did."""
     rng = random.Random(seed)
     visitors = [
         Visitor(
@@ -227,17 +235,24 @@ def simulate(shop: RunningShop, n: int, *, seed: int = 7, var_dir: Any) -> Outco
         )
         for i in range(n)
     ]
-    started = time.perf_counter()
     with httpx.Client(base_url=shop.url, timeout=10.0) as client:
         for v in visitors:
             _visit(_Browser(client, v), rng)
+    return visitors
+
+
+def simulate(shop: RunningShop, n: int, *, seed: int = 7, var_dir: Path) -> Outcome:
+    """Drive ``n`` visitors through ``shop`` and check what every destination received."""
+    started = time.perf_counter()
+    visitors = drive(shop, n, seed=seed)
     elapsed = time.perf_counter() - started
     flushed = shop.persona.flush(timeout=15.0)
-    return _report(shop, visitors, flushed=flushed, elapsed=elapsed, var_dir=var_dir)
+    return check(shop, visitors, flushed=flushed, elapsed=elapsed, var_dir=var_dir)
 
 
-def _report(shop: RunningShop, visitors: list[Visitor], *, flushed: bool, elapsed: float,
-            var_dir: Any) -> Outcome:
+def check(shop: RunningShop, visitors: list[Visitor], *, flushed: bool, elapsed: float,
+          var_dir: Path) -> Outcome:
+    """Compare what the destinations received with what the visitors did and chose."""
     out = Outcome()
     by_id = {v.anonymous_id: v for v in visitors}
     received: dict[str, list[dict[str, Any]]] = dict(shop.sink.snapshot())
@@ -261,10 +276,10 @@ def _report(shop: RunningShop, visitors: list[Visitor], *, flushed: bool, elapse
     out.lines.append("checks:")
 
     _check(out, flushed, "flush() delivered everything in time")
-    bad = {name: s for name, s in stats.items()
-           if s.get("dead") or (isinstance(s.get("dropped"), dict) and any(s["dropped"].values()))
-           or (isinstance(s.get("dropped"), int) and s["dropped"])}
-    _check(out, not bad, f"nothing dropped or dead-lettered {sorted(bad) if bad else ''}")
+    bad = sorted(name for name, s in stats.items()
+                 if s.get("dropped_total") or s.get("dead_lettered") or s.get("rejected_total")
+                 or s.get("queued") or s.get("in_flight"))
+    _check(out, not bad, f"nothing dropped, rejected, dead-lettered or left queued {bad or ''}")
 
     for dest, purpose in (("warehouse", "analytics"), ("analytics", "analytics"),
                           ("ads", "advertising")):
@@ -278,6 +293,12 @@ def _report(shop: RunningShop, visitors: list[Visitor], *, flushed: bool, elapse
                f"every order of a visitor who granted {purpose} reached {dest} "
                f"({len(expected & got)}/{len(expected)})")
 
+    paged = {e.get("anonymousId") for e in received.get("analytics", []) if e.get("type") == "page"}
+    consenting = {v.anonymous_id for v in visitors if v.granted("analytics")}
+    _check(out, consenting <= paged,
+           f"page views sent through the collector reached analytics, under the cookie's id "
+           f"({len(consenting & paged)}/{len(consenting)} consenting visitors)")
+
     orders = {(e.get("properties") or {}).get("order_id"): (e.get("properties") or {})
               for e in received["orders"]}
     _check(out, len(received["orders"]) == len(purchases)
@@ -286,7 +307,7 @@ def _report(shop: RunningShop, visitors: list[Visitor], *, flushed: bool, elapse
            f"orders destination got every order once, with its revenue "
            f"({len(received['orders'])}/{len(purchases)})")
 
-    seen: Counter[tuple[str, str]] = Counter()
+    seen: Counter[tuple[Any, Any]] = Counter()
     mismatched = 0
     for event in received.get("analytics", []):
         if event.get("event") != "Experiment Viewed":

@@ -120,7 +120,7 @@ class GrowthBookHash:
 
             def v1_c(value: str) -> float:
                 if seed_ascii and value.isascii():
-                    return (c((value + seed).encode("ascii")) % 1000) / 1000
+                    return (c((value + seed).encode()) % 1000) / 1000
                 return (fnv1a32_py(value + seed) % 1000) / 1000
 
             return v1_c
@@ -137,11 +137,12 @@ class GrowthBookHash:
             seed_bytes = seed.encode("ascii") if seed.isascii() else None
 
             def v2_c(value: str) -> float:
+                # ASCII text is its own UTF-8 (and UTF-16 code units): encode() is exact
                 if seed_bytes is not None and value.isascii():
-                    first = c(seed_bytes + value.encode("ascii"))
+                    first = c(seed_bytes + value.encode())
                 else:
                     first = fnv1a32_py(seed + value)
-                return (c(str(first).encode("ascii")) % 10000) / 10000
+                return (c(b"%d" % first) % 10000) / 10000
 
             return v2_c
 

@@ -94,7 +94,11 @@ def _bandit(
 
 
 def compile_experiment(
-    b: Builder, spec: Mapping[str, Any], path: str, definition: dict[str, Any]
+    b: Builder,
+    spec: Mapping[str, Any],
+    path: str,
+    definition: dict[str, Any],
+    feature_id: str | None = None,
 ) -> Experiment | None:
     """Compile one experiment spec (GrowthBook's ``Experiment`` shape plus ``hashScheme``)."""
     key = spec.get("key")
@@ -148,6 +152,9 @@ def compile_experiment(
         if isinstance(m.get("key"), str):
             e.meta_index.setdefault(m["key"], i)
     e.name = b.get(spec, "name", path, str, "a string") or None
+    e.exposure_props = tuple(
+        MappingProxyType(_exposure_props(e, i, feature_id)) for i in range(e.n)
+    )
     seed = b.get(spec, "seed", path, str, "a string") or key
     version = b.get(spec, "hashVersion", path, int, "an integer") or 1
     e.bucketer = b.bucketer(spec.get("hashScheme"), seed, version, path)
@@ -171,11 +178,41 @@ def compile_experiment(
     e.persist_query_string = bool(spec.get("persistQueryString"))
     e.definition = MappingProxyType(definition)
     ref = spec.get("contextualBanditRef")
+    e.fast = False
     if isinstance(ref, str):
         e.bandit = _bandit(
             b, ref, e, definition, weights=weights, coverage=coverage, ranges=given_ranges
         )
+    e.fast = (
+        e.n >= 2
+        and e.bandit is None
+        and e.url_targeted is None
+        and e.active
+        and not e.stopped
+        and not e.dotted
+        and not e.filters
+        and e.namespace is None
+        and not e.parents
+        and not e.has_force
+        and e.bucketer is not None
+    )
     return e
+
+
+def _exposure_props(e: Experiment, i: int, feature_id: str | None) -> dict[str, Any]:
+    # Segment's A/B testing spec names, built once per variation.
+    props: dict[str, Any] = {
+        "experiment_id": e.key,
+        "experiment_name": e.name or e.key,
+        "variation_id": e.variation_keys[i],
+        "variation_name": e.variation_names[i] or e.variation_keys[i],
+        "hash_attribute": e.hash_attribute,
+    }
+    if feature_id is not None:
+        props["feature_id"] = feature_id
+    if e.passthrough[i]:
+        props["holdout"] = True
+    return props
 
 
 def _rule_definition(spec: Mapping[str, Any], key: str, variations: list[Any]) -> dict[str, Any]:
@@ -236,7 +273,9 @@ def _rule(b: Builder, feature_key: str, spec: Any, path: str) -> Rule | None:
     for k in ("hashScheme", "contextualBanditRef"):
         if k in spec:
             exp_spec[k] = spec[k]
-    r.experiment = compile_experiment(b, exp_spec, path, definition)
+    r.experiment = exp = compile_experiment(b, exp_spec, path, definition, feature_key)
+    if exp is not None and exp.fast and not r.parents and not r.filters:
+        r.fast = exp
     return r
 
 

@@ -128,7 +128,9 @@ class Experiment:
         "definition",
         "disable_sticky",
         "dotted",
+        "exposure_props",
         "fallback_attribute",
+        "fast",
         "filters",
         "force",
         "has_force",
@@ -154,6 +156,8 @@ class Experiment:
     )
 
     key: str
+    fast: bool
+    exposure_props: tuple[Mapping[str, Any], ...]
     variations: tuple[Any, ...]
     truthy: tuple[bool, ...]
     n: int
@@ -199,6 +203,7 @@ class Rule:
         "dotted",
         "experiment",
         "fallback_attribute",
+        "fast",
         "filters",
         "hash_attribute",
         "id",
@@ -226,6 +231,8 @@ class Rule:
         self.rollout = False
         self.experiment: Experiment | None = None
         self.result: FeatureResult[Any] | None = None
+        #: the experiment when it can take the evaluator's fast path, else None
+        self.fast: Experiment | None = None
 
 
 class Feature:

@@ -16,7 +16,8 @@ from .._errors import ConfigError
 from ._build import compile_experiment, compile_feature
 from ._compile import Builder, Experiment, Feature, js_truthy
 from ._config import DecisionsConfig
-from ._evaluate import EvalContext, Evaluator, resolve, sticky_string
+from ._context import EvalContext, resolve, sticky_string
+from ._evaluate import Evaluator
 from ._results import ExperimentResult, Reason
 
 if TYPE_CHECKING:
@@ -44,6 +45,7 @@ class Engine(Evaluator):
     experiment_rules: Mapping[str, Experiment]
     forced: Mapping[str, Any]
     enabled: bool
+    fast_base: bool
     qa_mode: bool
     url_overrides: bool
     sticky_store: Any
@@ -105,6 +107,17 @@ class Engine(Evaluator):
             identifiers[exp.hash_attribute] = None
             if exp.fallback_attribute:
                 identifiers[exp.fallback_attribute] = None
+        for name, spec in config.placements.items():
+            ok = isinstance(spec, str) or (
+                isinstance(spec, Mapping)
+                and isinstance(spec.get("feature"), str)
+                and set(spec) <= {"feature", "default"}
+            )
+            if not ok:
+                b.problem(
+                    f"decisions.placements.{name}",
+                    'expected a feature key or {feature = "<key>", default = <value>}',
+                )
         forced = config.forced_variations
         for key, index in forced.items():
             if not isinstance(index, int) or isinstance(index, bool):
@@ -113,13 +126,15 @@ class Engine(Evaluator):
         if errors:
             raise ConfigError(errors)
         return cls(
-            features=MappingProxyType(features),
-            experiments=MappingProxyType(experiments),
+            # plain dicts: read on every decision, never exposed for writing
+            features=features,
+            experiments=experiments,
             redirects=tuple(e for e in experiments.values() if e.is_redirect),
             rule_experiments=MappingProxyType({k: tuple(v) for k, v in rule_experiments.items()}),
             experiment_rules=MappingProxyType(experiment_rules),
             forced=MappingProxyType(dict(forced)),
             enabled=config.enabled,
+            fast_base=config.enabled and not config.qa_mode and not forced,
             qa_mode=config.qa_mode,
             url_overrides=config.url_overrides,
             sticky_store=sticky_store,
@@ -137,12 +152,15 @@ class Engine(Evaluator):
         sticky_on: bool | None = None,
     ) -> EvalContext:
         """A fresh evaluation context (what a ``Visitor`` holds)."""
-        return EvalContext(
-            attrs,
-            url,
-            self.forced if forced is None else forced,
-            self.sticky_store is not None if sticky_on is None else sticky_on,
-        )
+        forced = self.forced if forced is None else forced
+        sticky = self.sticky_store is not None if sticky_on is None else sticky_on
+        ctx = EvalContext(attrs, url, forced, sticky)
+        ctx._fast = self.fast_for(url, forced, sticky)
+        return ctx
+
+    def fast_for(self, url: str | None, forced: Mapping[str, Any], sticky_on: bool) -> bool:
+        """Whether a visitor with these overrides can take the hashing fast path."""
+        return self.fast_base and not sticky_on and not forced and not (url and self.url_overrides)
 
     def sticky_identifiers(self, attrs: Mapping[str, Any]) -> dict[str, str]:
         """``{attribute: value}`` of the visitor's identifier attributes (every

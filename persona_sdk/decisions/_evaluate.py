@@ -13,25 +13,23 @@ from typing import Any
 
 import msgspec
 
-from ..allocation import (
-    StickyAssignments,
-    get_query_string_override,
-    in_namespace,
-    merge_query_strings,
-    sticky_key,
-)
+from ..allocation import get_query_string_override, in_namespace, merge_query_strings
 from ._compile import Experiment, Filter, Rule, js_truthy
+from ._context import EvalContext, hash_string, remember, resolve, sticky_variation
 from ._results import ExperimentResult, FeatureResult, FeatureSource, Reason
 
-__all__ = ["EvalContext", "Evaluator", "hash_string", "resolve"]
+__all__ = ["Evaluator"]
 
-_encode = msgspec.json.encode
 _replace = msgspec.structs.replace
 # Enum member look-ups cost a descriptor call each; the hot path reads these constants.
 _EXPERIMENT = FeatureSource.EXPERIMENT
 _SPLIT = Reason.SPLIT
 _STICKY = Reason.STICKY_BUCKET
 _REASONS = {r: (r,) for r in Reason}
+_SPLIT_REASONS = _REASONS[_SPLIT]
+_NO_HASH = Reason.NO_HASH_ATTRIBUTE
+_CONDITION = Reason.CONDITION
+_COVERAGE = Reason.COVERAGE
 # Outcomes of a rule's prerequisites.
 _PASS, _SKIP, _GATED, _CYCLE = object(), object(), object(), object()
 
@@ -46,83 +44,6 @@ def _cyclic(key: str) -> FeatureResult[Any]:
     )
 
 
-class EvalContext:
-    """One visitor's evaluation state: attributes, URL, forced variations, sticky documents,
-    and what happened (experiment results, exposures to log, documents to save).
-
-    ``Visitor`` is one (it extends this class); build one directly to evaluate without a
-    visitor (``engine.context(attributes)``).
-    """
-
-    __slots__ = (
-        "_attrs",
-        "_dirty",
-        "_docs",
-        "_exposures",
-        "_forced",
-        "_results",
-        "_sticky_on",
-        "url",
-    )
-
-    def __init__(
-        self,
-        attrs: dict[str, Any],
-        url: str | None = None,
-        forced: Mapping[str, Any] | None = None,
-        sticky_on: bool = False,
-        docs: dict[str, StickyAssignments] | None = None,
-    ) -> None:
-        self._attrs = attrs
-        self.url = url
-        self._forced = forced or {}
-        self._sticky_on = sticky_on
-        self._docs: dict[str, StickyAssignments] = docs if docs is not None else {}
-        self._dirty: dict[str, StickyAssignments] = {}
-        self._exposures: list[ExperimentResult[Any]] = []
-        self._results: dict[str, ExperimentResult[Any]] = {}
-
-
-def resolve(attrs: Mapping[str, Any], name: str, dotted: bool) -> Any:
-    """An attribute by literal key first, then by dotted path; ``""`` when missing."""
-    if name in attrs:
-        return attrs[name]
-    if dotted:
-        node: Any = attrs
-        for part in name.split("."):
-            if not isinstance(node, Mapping) or part not in node:
-                return ""
-            node = node[part]
-        return "" if node is None else node
-    return ""
-
-
-def hash_string(v: Any) -> str:
-    """A hash value as JavaScript would concatenate it into a string."""
-    if isinstance(v, str):
-        return v
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float) and v.is_integer() and abs(v) < 1e21:
-        return str(int(v))
-    if isinstance(v, float):
-        return repr(v)
-    return _encode(v).decode("utf-8")
-
-
-def sticky_string(v: Any) -> str:
-    """A sticky attribute value: strings as they are, anything else as JSON."""
-    return (
-        v
-        if isinstance(v, str)
-        else hash_string(v)
-        if isinstance(v, (int, float))
-        else (_encode(v).decode("utf-8"))
-    )
-
-
 class Evaluator:
     """The evaluation half of an ``Engine`` (mixed in; reads the engine's compiled state)."""
 
@@ -134,6 +55,7 @@ class Evaluator:
     enabled: bool
     qa_mode: bool
     url_overrides: bool
+    forced: Mapping[str, Any]
 
     # -- features -----------------------------------------------------------------------
 
@@ -153,8 +75,44 @@ class Evaluator:
                 reasons=(Reason.UNKNOWN_FEATURE,),
             )
         attrs = ctx._attrs
+        fast = ctx._fast
         inner: tuple[str, ...] | None = None
         for rule in feat.rules:
+            exp = rule.fast
+            if exp is not None and fast:
+                # The common case in fewer steps, with the same outcome as ``run``: no
+                # override, sticky bucket, bandit, URL targeting, filter, namespace or
+                # prerequisite is in play.
+                # A miss is recorded as (experiment, reason, feature): its result is built
+                # only if someone asks (visitor.experiment), the visitor staying the same.
+                value = attrs.get(exp.hash_attribute, "")
+                if value.__class__ is str:
+                    cond = exp.condition
+                    if not value:
+                        ctx._results[exp.key] = (exp, _NO_HASH, key)
+                    elif cond is not None and not cond(attrs):
+                        ctx._results[exp.key] = (exp, _CONDITION, key)
+                    else:
+                        n = exp.bucketer(value)
+                        for i, (start, end) in enumerate(exp.ranges):
+                            if start <= n < end:
+                                res = ExperimentResult(
+                                    exp.key, exp.variations[i], True, i, exp.variation_keys[i],
+                                    _SPLIT, exp.variation_names[i], exp.name, key, True,
+                                    exp.hash_attribute, value, n, False, exp.passthrough[i],
+                                )  # fmt: skip
+                                ctx._exposures.append((res, exp))
+                                ctx._results[exp.key] = res
+                                if exp.passthrough[i]:
+                                    break
+                                return FeatureResult(
+                                    key, res.value, exp.truthy[i], _EXPERIMENT, _SPLIT_REASONS,
+                                    rule.id, exp.definition, res,
+                                )  # fmt: skip
+                        else:
+                            ctx._results[exp.key] = (exp, _COVERAGE, key)
+                        continue
+                    continue
             if rule.parents:
                 if inner is None:
                     inner = (*stack, key)
@@ -267,7 +225,7 @@ class Evaluator:
         if not present:
             return self._miss(exp, ctx, feature_id, Reason.NO_HASH_ATTRIBUTE), definition
         if sticky:
-            assigned, blocked = self._sticky_variation(exp, ctx)
+            assigned, blocked = sticky_variation(exp, ctx)
         else:
             assigned, blocked = -1, False
         found_sticky = assigned >= 0
@@ -299,7 +257,7 @@ class Evaluator:
             return self._miss(exp, ctx, feature_id, Reason.QA_MODE), definition
         if exp.stopped:
             return self._miss(exp, ctx, feature_id, Reason.INACTIVE), definition
-        res: ExperimentResult[Any] = ExperimentResult(
+        res = ExperimentResult(
             key,
             exp.variations[assigned],
             True,
@@ -325,8 +283,8 @@ class Evaluator:
                 bandit_version=exp.bandit.version,  # type: ignore[union-attr]
             )
         if sticky:
-            self._remember(exp, ctx, attr, value, res.variation_key)
-        ctx._exposures.append(res)
+            remember(exp, ctx, attr, value, res.variation_key)
+        ctx._exposures.append((res, exp))
         return res, definition
 
     def _excluded(
@@ -351,10 +309,10 @@ class Evaluator:
         attr = exp.hash_attribute
         value = resolve(ctx._attrs, attr, exp.dotted)
         if (
-            not js_truthy(value)
-            and exp.fallback_attribute
+            exp.fallback_attribute
             and ctx._sticky_on
             and not exp.disable_sticky
+            and not js_truthy(value)
         ):
             fallback_value = resolve(ctx._attrs, exp.fallback_attribute, exp.dotted)
             if js_truthy(fallback_value):
@@ -370,20 +328,24 @@ class Evaluator:
         sticky_used: bool = False,
     ) -> ExperimentResult[Any]:
         attr, value = self._hash_attribute(exp, ctx)
+        if exp.n:
+            return ExperimentResult(
+                exp.key, exp.variations[0], False, 0, exp.variation_keys[0], reason,
+                exp.variation_names[0], exp.name, feature_id, False, attr, value, None,
+                sticky_used,
+            )  # fmt: skip
         return ExperimentResult(
-            experiment_key=exp.key,
-            value=exp.variations[0] if exp.n else None,
-            in_experiment=False,
-            variation_id=0,
-            variation_key=exp.variation_keys[0] if exp.n else "0",
-            reason=reason,
-            variation_name=exp.variation_names[0] if exp.n else None,
-            experiment_name=exp.name,
-            feature_id=feature_id,
-            hash_attribute=attr,
-            hash_value=value,
-            sticky_bucket_used=sticky_used,
-        )
+            exp.key, None, False, 0, "0", reason, None, exp.name, feature_id, False, attr,
+            value, None, sticky_used,
+        )  # fmt: skip
+
+    def stored_result(self, key: str, ctx: EvalContext) -> ExperimentResult[Any] | None:
+        """The result recorded for experiment ``key`` during this visitor's evaluations."""
+        stored = ctx._results.get(key)
+        if stored.__class__ is tuple:
+            exp, reason, feature_id = stored
+            stored = ctx._results[key] = self._miss(exp, ctx, feature_id, reason)
+        return stored
 
     def _pick(
         self, exp: Experiment, ctx: EvalContext, feature_id: str | None, index: Any, reason: Reason
@@ -406,53 +368,6 @@ class Evaluator:
             hash_value=value,
             passthrough=exp.passthrough[index],
         )
-
-    # -- sticky bucketing ---------------------------------------------------------------
-
-    @staticmethod
-    def _sticky_variation(exp: Experiment, ctx: EvalContext) -> tuple[int, bool]:
-        docs = ctx._docs
-        if not docs:
-            return -1, False
-        attrs = ctx._attrs
-        assignments: dict[str, str] = {}
-        if exp.fallback_attribute:
-            fallback_value = resolve(attrs, exp.fallback_attribute, exp.dotted)
-            if js_truthy(fallback_value):
-                doc = docs.get(sticky_key(exp.fallback_attribute, sticky_string(fallback_value)))
-                if doc is not None:
-                    assignments.update(doc.assignments)
-        value = resolve(attrs, exp.hash_attribute, exp.dotted)
-        doc = docs.get(sticky_key(exp.hash_attribute, sticky_string(value)))
-        if doc is not None:
-            assignments.update(doc.assignments)
-        if not assignments:
-            return -1, False
-        for version in range(exp.min_bucket_version):
-            if f"{exp.key}__{version}" in assignments:
-                return -1, True
-        variation_key = assignments.get(exp.sticky_id)
-        if variation_key is None:
-            return -1, False
-        return exp.meta_index.get(variation_key, -1), False
-
-    @staticmethod
-    def _remember(
-        exp: Experiment, ctx: EvalContext, attr: str, value: Any, variation_key: str
-    ) -> None:
-        text = sticky_string(value)
-        key = sticky_key(attr, text)
-        existing = ctx._docs.get(key)
-        old = existing.assignments if existing is not None else {}
-        if old.get(exp.sticky_id) == variation_key:
-            return
-        doc = StickyAssignments(
-            attribute_name=attr,
-            attribute_value=text,
-            assignments={**old, exp.sticky_id: variation_key},
-        )
-        ctx._docs[key] = doc
-        ctx._dirty[key] = doc
 
     # -- standalone experiments and redirects -------------------------------------------
 

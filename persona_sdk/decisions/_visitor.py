@@ -8,16 +8,17 @@ store's sync form and the ``a``-prefixed methods its async form, through one san
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, TypeVar
 
 import msgspec
 
-from ..allocation import StickyAssignments
+from ._context import EvalContext
 from ._engine import Engine
-from ._evaluate import EvalContext
+from ._flow import LOAD as _LOAD
+from ._flow import SAVE as _SAVE
+from ._flow import Flow, adrive, drive
 from ._hooks import HookSet
 from ._results import ExperimentResult, FeatureResult, Reason
 
@@ -27,9 +28,6 @@ T = TypeVar("T")
 R = TypeVar("R")
 _UNSET: Any = object()
 _replace = msgspec.structs.replace
-# What the flow asks its driver to do.
-_LOAD, _SAVE = "load", "save"
-Flow = Generator[tuple[str, Any], Any, R]
 
 
 def _profile_reasons(profile: Any) -> tuple[Reason, ...]:
@@ -50,13 +48,26 @@ class Visitor(EvalContext):
     ``id`` (the canonical id), ``anonymousId``, ``userId`` and, when a condition reads
     them, ``segments``. A visitor is meant for one request and one thread; it reads the
     engine it was built with even if the container is reloaded meanwhile.
+
+    Args:
+        engine: the compiled container (``Engine.build``).
+        segments: what computes ``visitor.segments`` (``persona_sdk.profiles.Segments``).
+        persona: where exposures and ``track`` go (its ``track`` method).
+        hooks: the long-lived ``HookSet`` (exposure dedupe memory and hooks).
+        anonymous_id, user_id, consent: the visitor's ids and consent, as on events.
+        attributes: request attributes for conditions (country, device, ...).
+        profile: the resolved profile (``traits``, ``targeting_traits``, ``source``...).
+        url: the page URL, for URL targeting, redirects and ``?<experiment>=<n>``.
+        forced_variations: ``{experiment key: variation index}`` for this visitor only.
+        sticky_store: a sticky-bucket store for this visitor (default: the engine's).
+
+    .. versionadded:: 0.1.0
     """
 
     # Only what every visitor needs is set at construction; the rest when first used.
     __slots__ = (
         "_engine",
         "_extra",
-        "_given",
         "_hooks",
         "_memo",
         "_pending_load",
@@ -94,20 +105,57 @@ class Visitor(EvalContext):
         forced_variations: Mapping[str, int] | None = None,
         sticky_store: Any = _UNSET,
     ) -> None:
+        # Everything a decision needs is set up here, in one go: visitors are made per
+        # request and nearly always asked for a feature next.
         self._engine = engine
         self._segments_engine = segments
         self._persona = persona
         self._hooks = hooks
         self.anonymous_id = anonymous_id
         self.user_id = user_id
-        self._given = attributes
         self.consent = consent
         self.profile = profile
         self.url = url
-        self._forced = forced_variations or {}  # merged with the engine's on first use
-        self._store = engine.sticky_store if sticky_store is _UNSET else sticky_store
+        store = engine.sticky_store if sticky_store is _UNSET else sticky_store
+        self._store = store
         self._memo: dict[str, FeatureResult[Any]] = {}
-        self._ready = False
+        self._exposures = []
+        self._results = {}
+        if profile is None:
+            attrs = dict(attributes) if attributes else {}
+            ident = user_id or anonymous_id
+            self._extra: tuple[Reason, ...] = ()
+        else:
+            traits = getattr(profile, "targeting_traits", None)
+            attrs = dict(traits) if traits else {}
+            if attributes:
+                attrs.update(attributes)
+            ident = getattr(profile, "canonical_id", None) or user_id or anonymous_id
+            self._extra = _profile_reasons(profile)
+        if ident is not None:
+            attrs["id"] = ident
+        if anonymous_id is not None:
+            attrs["anonymousId"] = anonymous_id
+        if user_id is not None:
+            attrs["userId"] = user_id
+        self._attrs = attrs
+        self._forced = (
+            {**engine.forced, **forced_variations} if forced_variations else engine.forced
+        )
+        self._sticky_on = self._pending_load = store is not None
+        if store is not None:
+            self._sticky_ok = True
+            self._docs = {}
+            self._dirty = {}
+        # fast_base already excludes disabled, QA mode and container-forced variations
+        self._fast = (
+            engine.fast_base
+            and store is None
+            and not forced_variations
+            and not (url and engine.url_overrides)
+        )
+        # conditions that read segments need them in the attributes: computed on first use
+        self._ready = not engine.uses_segments
 
     # -- identity and attributes ---------------------------------------------------------
 
@@ -118,38 +166,9 @@ class Visitor(EvalContext):
         canonical = getattr(profile, "canonical_id", None) if profile is not None else None
         return canonical or self.user_id or self.anonymous_id
 
-    def _base(self) -> dict[str, Any]:
-        profile = self.profile
-        traits = getattr(profile, "targeting_traits", None) if profile is not None else None
-        attrs = dict(traits) if traits else {}
-        if self._given:
-            attrs.update(self._given)
-        ident = self.id
-        if ident is not None:
-            attrs["id"] = ident
-        if self.anonymous_id is not None:
-            attrs["anonymousId"] = self.anonymous_id
-        if self.user_id is not None:
-            attrs["userId"] = self.user_id
-        return attrs
-
     def _prepare(self) -> None:
-        # The evaluation state, built on the first decision.
-        engine = self._engine
-        attrs = self._base()
-        if engine.uses_segments:
-            attrs["segments"] = sorted(self._segments_of(attrs))
-        forced = self._forced
-        self._forced = {**engine.forced, **forced} if forced else engine.forced
-        store = self._store
-        self._sticky_on = self._pending_load = store is not None
-        self._sticky_ok = True
-        self._docs = {}
-        self._dirty = {}
-        self._exposures = []
-        self._results = {}
-        self._extra = () if self.profile is None else _profile_reasons(self.profile)
-        self._attrs = attrs
+        # Only for engines whose conditions read segments (see __init__).
+        self._attrs["segments"] = sorted(self._segments_of(self._attrs))
         self._ready = True
 
     @property
@@ -162,7 +181,7 @@ class Visitor(EvalContext):
     @property
     def segments(self) -> frozenset[str]:
         """The segments the visitor is in (computed once, on first use)."""
-        return self._segments_of(self._attrs if self._ready else self._base())
+        return self._segments_of(self._attrs)
 
     def _segments_of(self, attrs: Mapping[str, Any]) -> frozenset[str]:
         try:
@@ -200,7 +219,13 @@ class Visitor(EvalContext):
                 self._expose()
         else:
             result = self._drive(self._flow(lambda ctx: self._engine.eval_feature(key, ctx)))
-        return self._keep(key, result)
+        if self._extra:
+            result = _replace(result, reasons=result.reasons + self._extra)
+        self._memo[key] = result
+        hooks = self._hooks
+        if hooks is not None and hooks.on_feature_usage is not None:
+            hooks.feature_usage(self, result)
+        return result
 
     async def afeature(self, key: str) -> FeatureResult[Any]:
         """The asyncio form of ``feature`` (uses the sticky store's async form)."""
@@ -291,7 +316,7 @@ class Visitor(EvalContext):
 
     def _experiment(self, key: str, ctx: EvalContext) -> ExperimentResult[Any]:
         engine = self._engine
-        result = engine.eval_experiment(key, ctx) or self._results.get(key)
+        result = engine.eval_experiment(key, ctx) or engine.stored_result(key, ctx)
         if result is not None:
             return result
         exp = engine.rule_experiment(key)
@@ -324,7 +349,7 @@ class Visitor(EvalContext):
                 else:
                     self._docs.update(docs)
         result = evaluate(self)
-        if self._dirty:
+        if self._sticky_on and self._dirty:
             changed = list(self._dirty.values())
             self._dirty.clear()
             if self._sticky_ok:
@@ -341,51 +366,10 @@ class Visitor(EvalContext):
             self._extra = (*self._extra, Reason.STICKY_UNAVAILABLE)
 
     def _drive(self, flow: Flow[R]) -> R:
-        store = self._store
-        answer: Any = None
-        try:
-            while True:
-                op, arg = flow.send(answer)
-                answer = None
-                try:
-                    if op == _LOAD:
-                        answer = store.load(arg)
-                    else:
-                        for doc in arg:
-                            store.save(doc)
-                        answer = True
-                except Exception:  # a failing store degrades to plain hashing
-                    answer = None
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
+        return drive(self._store, flow)
 
     async def _adrive(self, flow: Flow[R]) -> R:
-        answer: Any = None
-        try:
-            while True:
-                op, arg = flow.send(answer)
-                try:
-                    answer = await (self._aload(arg) if op == _LOAD else self._asave(arg))
-                except Exception:
-                    answer = None
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
-
-    async def _aload(self, ids: dict[str, str]) -> Mapping[str, StickyAssignments]:
-        store = self._store
-        if hasattr(store, "aload"):
-            return await store.aload(ids)  # type: ignore[no-any-return]
-        # a sync-only store runs in a worker thread, never on the event loop
-        return await asyncio.to_thread(store.load, ids)
-
-    async def _asave(self, docs: list[StickyAssignments]) -> bool:
-        store = self._store
-        for doc in docs:
-            if hasattr(store, "asave"):
-                await store.asave(doc)
-            else:
-                await asyncio.to_thread(store.save, doc)
-        return True
+        return await adrive(self._store, flow)
 
     # -- exposures and events -------------------------------------------------------------
 
@@ -401,24 +385,18 @@ class Visitor(EvalContext):
         hooks = self._hooks or self._own_hooks()
         persona = self._persona
         user_id, anonymous_id = self.user_id, self.anonymous_id
-        for res in exposures:
-            who: Any = (user_id, anonymous_id)
+        for res, exp in exposures:
+            seen: tuple[Any, ...]
             if user_id is None and anonymous_id is None:
-                who = (res.hash_attribute, str(res.hash_value))
-            if not hooks.first_exposure((who, res.experiment_key, res.variation_id)):
+                seen = (res.hash_attribute, str(res.hash_value), exp.key, res.variation_id)
+            else:
+                seen = (user_id, anonymous_id, exp.key, res.variation_id)
+            if not hooks.first_exposure(seen):
                 continue
             if persona is not None:
-                props: dict[str, Any] = {
-                    "experiment_id": res.experiment_key,
-                    "experiment_name": res.experiment_name or res.experiment_key,
-                    "variation_id": res.variation_key,
-                    "variation_name": res.variation_name or res.variation_key,
-                    "hash_attribute": res.hash_attribute,
-                }
-                if res.feature_id is not None:
-                    props["feature_id"] = res.feature_id
-                if res.passthrough:
-                    props["holdout"] = True
+                props = exp.exposure_props[res.variation_id]
+                if res.hash_attribute != exp.hash_attribute:  # the fallback attribute hashed
+                    props = {**props, "hash_attribute": res.hash_attribute}
                 try:
                     persona.track(
                         self._engine.exposure_event,

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import atexit
-import os
 import random
 import threading
 import time
-import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -18,7 +15,9 @@ import msgspec
 from ..events import MAX_EVENT_BYTES
 from ._config import DeliveryConfig, SpoolMode
 from ._outbox import Item, Outbox, Render, validate
+from ._process import LIVE, import_network_stack, inherit, install_process_hooks
 from ._spool import Spool
+from ._spooling import forget as forget_on_loop
 from ._worker import Worker
 
 if TYPE_CHECKING:
@@ -27,36 +26,6 @@ if TYPE_CHECKING:
     from ..plugins import Destination
 
 __all__ = ["Delivery"]
-
-_LIVE: weakref.WeakSet[Delivery] = weakref.WeakSet()
-_HOOKS = False
-#: What a forked child inherited from its parent's delivery thread (loop, client, thread):
-#: never used nor closed there, only kept referenced so that finalizers never run on them.
-_INHERITED: list[Any] = []
-_encode = msgspec.json.encode
-
-
-def _install_process_hooks() -> None:
-    # Once per process, when the first delivery thread starts (never at import). A forked
-    # child inherits both registrations, so they are never made twice.
-    global _HOOKS
-    if _HOOKS:
-        return
-    _HOOKS = True
-    os.register_at_fork(after_in_child=_after_fork_in_child)
-    atexit.register(_drain_at_exit)
-
-
-def _after_fork_in_child() -> None:
-    for delivery in list(_LIVE):
-        delivery._after_fork()
-
-
-def _drain_at_exit() -> None:
-    for delivery in list(_LIVE):
-        if delivery._worker is not None and not delivery._closed:
-            delivery.close(delivery._settings.shutdown_timeout)
-
 
 class Delivery:
     """Per-destination outboxes drained by one background thread.
@@ -111,7 +80,7 @@ class Delivery:
         self._close_result = True
         if self._sync:
             self.enqueue = self._enqueue_sync  # type: ignore[method-assign]
-        _LIVE.add(self)
+        LIVE.add(self)
 
     # -- configuration ----------------------------------------------------------------------
 
@@ -124,6 +93,8 @@ class Delivery:
         """
         settings = getattr(container, "delivery", None) or self._settings
         validate(settings)
+        if destinations:
+            import_network_stack()
         with self._lock:
             if self._closed:
                 return
@@ -168,8 +139,8 @@ class Delivery:
             inbox.append((msg, render))
             if n >= box.wake_n:
                 self._wake(box)
-        else:
-            box.overflow((msg, render))
+        elif box.overflow((msg, render)) and len(inbox) > box.wake_n:
+            self._wake(box)
 
     def _enqueue_sync(self, destination: str, msg: Message, render: Render) -> None:
         # sync spool mode: render, encode and commit before returning (survives kill -9)
@@ -177,9 +148,9 @@ class Delivery:
         if box is None:
             self._unrouted(destination)
             return
-        full = len(box.inbox) >= box.limit
+        full = len(box.inbox) >= box.limit and not box.fits()
         if full and not box.drop_oldest:
-            box.overflow(None)
+            box.overflow(None)  # counts the drop
             return
         try:
             doc = render(msg)
@@ -190,7 +161,7 @@ class Delivery:
             box.end_on_caller(box.rejected, "skipped")
             return
         try:
-            data = _encode(doc)
+            data = msgspec.json.encode(doc)
         except (TypeError, ValueError, OverflowError):
             box.end_on_caller(box.rejected, "encode_error")
             return
@@ -233,7 +204,8 @@ class Delivery:
     def _start(self) -> Worker | None:
         with self._lock:
             if self._worker is None and not self._closed:
-                _install_process_hooks()
+                import_network_stack()
+                install_process_hooks()
                 worker = Worker(self, self._sleep)
                 worker.start()
                 self._worker = worker
@@ -264,8 +236,10 @@ class Delivery:
         (nothing left queued, spooled or in flight, and nothing dead-lettered meanwhile)."""
         deadline = time.monotonic() + timeout
         worker = self._worker
+        if self._closed and (worker is None or not worker.thread.is_alive()):
+            return self._all_idle()  # nothing will move any more
         if worker is None:
-            if self._spool is None or self._closed:
+            if self._spool is None:
                 return self._all_idle()
             worker = self._start()  # deliver what a previous run spooled
             if worker is None:
@@ -360,7 +334,7 @@ class Delivery:
         worker = self._worker
         if worker is not None and worker.thread.is_alive():
             async def run() -> int:
-                return worker.forget(wanted)
+                return forget_on_loop(worker, wanted)
 
             try:
                 return asyncio.run_coroutine_threadsafe(run(), worker.loop).result(30.0)
@@ -380,7 +354,7 @@ class Delivery:
         # In a forked child: start empty, with fresh locks and no thread; the parent keeps
         # (and delivers) everything it had queued, so nothing is sent by both.
         if self._worker is not None:
-            _INHERITED.append(self._worker)
+            inherit(self._worker)
         self._worker = None
         self._lock = threading.Lock()
         self._idle = threading.Condition()

@@ -154,15 +154,24 @@ class Outbox:
 
     # -- caller threads (rare paths) --------------------------------------------------------
 
-    def overflow(self, item: Any) -> None:
-        """The hot path found the queue full: apply the overflow policy, count the drop."""
+    def overflow(self, item: Any) -> bool:
+        """The hot path found the queue full: apply the overflow policy, count the drop.
+
+        Returns whether ``item`` was queued after all (the lock-free check used a ``limit``
+        the delivery thread may have raised meanwhile; here everything is read at once).
+        """
         with self.lock:
-            reason = "queue_full" if len(self.inbox) + self.held >= self.max_events else (
-                "queue_bytes")
+            fits = self.held_bytes < self.max_bytes
+            reason = "queue_bytes" if not fits else "queue_full"
+            if fits and len(self.inbox) + self.held < self.max_events and item is not None:
+                self.inbox.append(item)
+                if isinstance(item, Item) and item.rowid is not None:
+                    self.inbox_spooled += 1
+                return True
             if not self.drop_oldest:
                 self.hot += 1
                 bump(self.dropped, reason)
-                return
+                return False
             # drop_oldest: the inbox holds at most max_events; the delivery thread trims its
             # own encoded queue from the front when it takes these in.
             if len(self.inbox) >= self.max_events:
@@ -175,6 +184,13 @@ class Outbox:
             self.inbox.append(item)
             if isinstance(item, Item) and item.rowid is not None:
                 self.inbox_spooled += 1
+            return True
+
+    def fits(self) -> bool:
+        """Whether one more event fits (exact, under the lock; the rare path's check)."""
+        with self.lock:
+            return (self.held_bytes < self.max_bytes
+                    and len(self.inbox) + self.held < self.max_events)
 
     def end_on_caller(self, counter: dict[str, int], reason: str) -> None:
         """Count an event that ended on the caller's thread (rejected or dropped there)."""

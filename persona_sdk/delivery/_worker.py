@@ -13,16 +13,17 @@ import asyncio
 import logging
 import sqlite3
 import threading
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import msgspec
 
 from ..events import MAX_EVENT_BYTES
-from ..plugins import SendOutcome, SendResult
-from ._outbox import DONE, IN_FLIGHT, PENDING, Item, Outbox, bump
+from ._outbox import DONE, IN_FLIGHT, Item, Outbox, bump
 from ._retry import Backoff
+from ._send import deliver
+from ._spooling import commit, committer, refill
 
 if TYPE_CHECKING:
     from ._delivery import Delivery
@@ -56,6 +57,7 @@ class Worker:
         self.stop_event: asyncio.Event | None = None
         self.commit_event: asyncio.Event | None = None
         self.closed: set[int] = set()  #: ids of destinations already closed
+        self.resume: threading.Event | None = None  #: set to end a fork-time park
 
     # -- caller threads ---------------------------------------------------------------------
 
@@ -77,6 +79,29 @@ class Worker:
     def wake_all(self) -> None:
         """Wake every pump (flush, close)."""
         self.call(self._wake_all)
+
+    def park(self, timeout: float = 2.0) -> None:
+        """Before a fork: hold the loop thread at a safe point (between callbacks), so that it
+        is not inside OpenSSL, SQLite or an import while the process is copied; a child would
+        inherit those locks held forever (a real deadlock seen with gunicorn --preload)."""
+        if not self.thread.is_alive() or threading.get_ident() == self.thread.ident:
+            return
+        parked, resume = threading.Event(), threading.Event()
+        self.resume = resume
+
+        def hold() -> None:
+            parked.set()
+            resume.wait(10.0)  # bounded: a lost release never wedges delivery for good
+
+        self.call(hold)
+        parked.wait(timeout)
+
+    def unpark(self) -> None:
+        """After a fork, in the parent: let the loop thread run again."""
+        resume = self.resume
+        if resume is not None:
+            self.resume = None
+            resume.set()
 
     def stop(self, timeout: float) -> None:
         """Ask the loop to shut down, then wait for the thread (bounded)."""
@@ -104,7 +129,7 @@ class Worker:
             timeout=httpx.Timeout(settings.request_timeout),
             limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
         )
-        committer = None
+        writer = None
         try:
             if d._spool is not None:
                 try:
@@ -112,12 +137,12 @@ class Worker:
                     self.restore = d._spool.restored_counts()
                 except sqlite3.Error:
                     log.exception("persona-sdk spool %s could not be opened", d._spool.path)
-                committer = self.loop.create_task(self._committer())
+                writer = self.loop.create_task(committer(self))
             self.sync_boxes()
             self.ready.set()
             await self.stop_event.wait()
         finally:
-            await self._shutdown(committer)
+            await self._shutdown(writer)
 
     def _wake_all(self) -> None:
         for box in self.pumps:
@@ -157,7 +182,7 @@ class Worker:
             # the next batches are encoded while the previous ones travel.
             self.drain(box, _CHUNK)
             if box.backlog and not box.front_restored:
-                self.refill(box)
+                refill(self, box)
             now = loop.time()
             urgent = d._flushing > 0 or self.stopping
             while box.pending and box.busy < box.concurrency and (
@@ -167,7 +192,7 @@ class Worker:
             ):
                 self.launch(box)
                 if box.backlog and not box.front_restored:
-                    self.refill(box)
+                    refill(self, box)
             if not box.busy and (box.old_destinations or (box.retired and box.idle())):
                 self._close_old(box)
             delay: float | None = None
@@ -218,22 +243,26 @@ class Worker:
                 box.held += n
                 box.room()
             moved += n
-            items, rejects = self._encode(raw)
+            items, size, rejects = self._encode(raw)
             with box.lock:
                 box.transit -= n
                 box.held -= n
                 box.room()
                 for reason, k in rejects.items():
                     bump(box.rejected, reason, k)
-                self._add(box, items, 0)
+                self._add(box, items, 0, size)
             if group and items:
                 box.uncommitted.extend(items)
                 assert self.commit_event is not None
                 self.commit_event.set()
 
-    def _encode(self, raw: list[Any]) -> tuple[list[Item], dict[str, int]]:
+    def _encode(self, raw: list[Any]) -> tuple[list[Item], int, dict[str, int]]:
+        # the per-event loop of the delivery thread: keep it lean (locals, no attribute hops)
         encode = self.encode
+        limit = MAX_EVENT_BYTES
         items: list[Item] = []
+        append = items.append
+        size = 0
         rejects: dict[str, int] = {}
         for msg, render in raw:
             try:
@@ -249,13 +278,15 @@ class Worker:
             except (TypeError, ValueError, OverflowError):
                 rejects["encode_error"] = rejects.get("encode_error", 0) + 1
                 continue
-            if len(data) > MAX_EVENT_BYTES:
+            n = len(data)
+            if n > limit:
                 rejects["too_large"] = rejects.get("too_large", 0) + 1
                 continue
-            items.append(Item(data, msg.message_id, msg.user_id, msg.anonymous_id))
-        return items, rejects
+            size += n
+            append(Item(data, msg.message_id, msg.user_id, msg.anonymous_id))
+        return items, size, rejects
 
-    def _add(self, box: Outbox, items: list[Item], spooled: int) -> None:
+    def _add(self, box: Outbox, items: list[Item], spooled: int, size: int = -1) -> None:
         # caller holds box.lock
         if not items:
             return
@@ -263,7 +294,7 @@ class Worker:
             box.first_at = self.loop.time()
         box.pending.extend(items)
         box.held += len(items)
-        box.held_bytes += sum(len(it.data) for it in items)
+        box.held_bytes += size if size >= 0 else sum(len(it.data) for it in items)
         box.pending_spooled += spooled
         self._trim(box)
         box.room()
@@ -284,149 +315,36 @@ class Worker:
                 self.deletes.append(victim.rowid)
             bump(box.dropped, reason)
 
-    def refill(self, box: Outbox) -> None:
-        """Load the next batch of restored rows to the front of the queue (delivered first)."""
-        spool = self.d._spool
-        if spool is None or not spool.is_open:
-            return
-        try:
-            items = spool.load(box.name, box.cursor, box.batch.max_events)
-        except sqlite3.Error:
-            log.exception("persona-sdk spool read failed")
-            return
-        with box.lock:
-            if not items:  # the rows are gone (forgotten by another process)
-                bump(box.dropped, "forgotten", box.backlog)
-                box.backlog = 0
-                return
-            box.cursor = items[-1].rowid or box.cursor
-            if not box.pending:
-                box.first_at = self.loop.time()
-            for it in reversed(items):
-                it.restored = True
-                box.pending.appendleft(it)
-            k = len(items)
-            box.backlog -= k
-            box.pending_spooled += k
-            box.front_restored += k
-            box.held += k
-            box.held_bytes += sum(len(it.data) for it in items)
-            box.room()
-
     def launch(self, box: Outbox) -> None:
         """Take one batch off the queue and start sending it."""
         cfg = box.batch
+        max_n, max_b = cfg.max_events, cfg.max_bytes - 2  # "[" and "]"
         items: list[Item] = []
-        size = 2
+        append = items.append
+        size = k = 0  # payload bytes (commas counted as k), events
         with box.lock:
             pending = box.pending
-            while pending and len(items) < cfg.max_events:
-                it = pending[0]
-                if items and size + len(it.data) + 1 > cfg.max_bytes:
+            popleft = pending.popleft
+            while pending and k < max_n:
+                n = len(pending[0].data)
+                if k and size + k + n > max_b:
                     break
-                pending.popleft()
-                items.append(it)
-                size += len(it.data) + 1
-                it.state = IN_FLIGHT
-                if it.rowid is not None:
-                    box.pending_spooled -= 1
-                if it.restored and box.front_restored:
-                    box.front_restored -= 1
-            n = len(items)
-            box.held -= n
-            box.held_bytes -= size - 2 - n
+                append(popleft())
+                size += n
+                k += 1
+            if self.d._spool is not None:  # states and spool counts matter only then
+                for it in items:
+                    it.state = IN_FLIGHT
+                    if it.rowid is not None:
+                        box.pending_spooled -= 1
+                    if it.restored and box.front_restored:
+                        box.front_restored -= 1
+            box.held -= k
+            box.held_bytes -= size
             box.room()
-            box.in_flight += n
+            box.in_flight += k
             box.busy += 1
-        self.loop.create_task(self._deliver(box, items, box.destination))
-
-    async def _deliver(self, box: Outbox, items: list[Item], destination: Any) -> None:
-        assert self.client is not None
-        payload = [it.data for it in items]
-        breaker = box.breaker
-        attempt = 0
-        try:
-            while True:
-                while (wait := breaker.admit()) is not None:
-                    if wait > 0:
-                        await self.sleep(wait)
-                    else:  # a half-open probe is under way: wait for its verdict
-                        await box.breaker_changed.wait()
-                result = await self._send(destination, payload)
-                if result.outcome is not SendOutcome.RETRY:
-                    breaker.success()
-                    _changed(box)
-                    dead = None if result.outcome is SendOutcome.DELIVERED else "rejected"
-                    self._finish(box, items, dead, result)
-                    return
-                if breaker.failure():
-                    log.warning("persona-sdk destination %r: circuit breaker open (%s)",
-                                box.name, result.detail)
-                _changed(box)
-                box.last_error = result.detail
-                if attempt >= box.max_retries:
-                    self._finish(box, items, "retries_exhausted", result)
-                    return
-                attempt += 1
-                with box.lock:
-                    box.retried += len(items)
-                await self.sleep(self.backoff.delay(attempt, result.retry_after))
-        except asyncio.CancelledError:
-            breaker.release_probe()
-            _changed(box)
-            self._abandon(box, items)
-            raise
-        finally:
-            box.busy -= 1
-            if box.event is not None:
-                box.event.set()
-            self.d._notify()
-
-    async def _send(self, destination: Any, payload: Sequence[bytes]) -> SendResult:
-        assert self.client is not None
-        try:
-            result = await destination.send(payload, self.client)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            return SendResult.retry(f"{type(exc).__name__}: {exc}")
-        if not isinstance(result, SendResult):
-            return SendResult.dead(f"send() returned {type(result).__name__}, not SendResult")
-        return result
-
-    def _finish(self, box: Outbox, items: list[Item], dead: str | None, result: SendResult) -> None:
-        n = len(items)
-        with box.lock:
-            box.in_flight -= n
-            if dead is None:
-                box.delivered += n
-            else:
-                box.dead_lettered += n
-                box.last_error = result.detail or dead
-        for it in items:
-            it.state = DONE
-        if dead is not None:
-            log.warning("persona-sdk destination %r: dead-lettered %d events (%s: %s)",
-                        box.name, n, dead, result.detail)
-        if self.d._spool is not None and self.commit_event is not None:
-            self.deletes.extend(it.rowid for it in items if it.rowid is not None)
-            if dead is not None:
-                self.dead.extend((box.name, it, dead, result.status) for it in items)
-            self.commit_event.set()
-
-    def _abandon(self, box: Outbox, items: list[Item]) -> None:
-        # Shutdown cancelled a send: the events go back to the front of the queue, where the
-        # final commit and the shutdown bookkeeping find them.
-        with box.lock:
-            box.in_flight -= len(items)
-            for it in reversed(items):
-                it.state = PENDING
-                box.pending.appendleft(it)
-                box.held += 1
-                box.held_bytes += len(it.data)
-                if it.rowid is not None:
-                    box.pending_spooled += 1
-            box.room()
+        self.loop.create_task(deliver(self, box, items, box.destination))
 
     def _close_old(self, box: Outbox, everything: bool = False) -> None:
         # Destinations replaced by a reload (or a removed destination, once drained) are closed
@@ -442,97 +360,9 @@ class Worker:
 
     # -- spool ------------------------------------------------------------------------------
 
-    async def _committer(self) -> None:
-        assert self.commit_event is not None
-        interval = self.d._settings.group_commit_interval
-        while True:
-            await self.commit_event.wait()
-            while True:
-                self.commit_event.clear()
-                self.commit()
-                await asyncio.sleep(interval)
-                quiet = self.d._sync or all(b.idle() for b in self.pumps)
-                if quiet and not (self.deletes or self.dead or self.commit_event.is_set()):
-                    break
-
-    def commit(self) -> None:
-        """Write what is waiting (group mode: drain every inbox first, bounding the loss
-        window), delete delivered rows, store dead letters: one transaction."""
-        spool = self.d._spool
-        if spool is None or not spool.is_open:
-            return
-        inserts: list[tuple[str, Item]] = []
-        boxes = list(self.pumps)
-        if self.d._group:
-            for box in boxes:
-                self.drain(box)
-                inserts.extend((box.name, it) for it in box.uncommitted if it.state != DONE)
-                box.uncommitted = []
-        deletes, self.deletes = self.deletes, []
-        dead, self.dead = self.dead, []
-        for box in boxes:
-            if box.orphan_rows:
-                with box.lock:
-                    deletes.extend(box.orphan_rows)
-                    box.orphan_rows = []
-        try:
-            spool.write(inserts, deletes, dead)
-        except sqlite3.Error:
-            log.exception("persona-sdk spool write failed; will retry")
-            self.deletes.extend(deletes)
-            self.dead.extend(dead)
-            by_name = {b.name: b for b in boxes}
-            for name, it in inserts:
-                by_name[name].uncommitted.append(it)
-            return
-        counted: dict[str, int] = {}
-        for name, it in inserts:
-            if it.state != IN_FLIGHT:  # still pending: it moves from queued to spooled
-                counted[name] = counted.get(name, 0) + 1
-        for box in boxes:
-            k = counted.get(box.name)
-            if k:
-                with box.lock:
-                    box.pending_spooled += k
-        self.d._notify()
-
     # -- forget, shutdown -------------------------------------------------------------------
 
-    def forget(self, ids: frozenset[str]) -> int:
-        """Purge queued and spooled events of these ids (runs on the loop)."""
-        purged = 0
-        for box in list(self.d._all.values()):
-            self.drain(box)
-            with box.lock:
-                keep = [it for it in box.pending if it.uid not in ids and it.aid not in ids]
-                gone = [it for it in box.pending if it.uid in ids or it.aid in ids]
-                if not gone:
-                    continue
-                box.pending.clear()
-                box.pending.extend(keep)
-                for it in gone:
-                    it.state = DONE
-                    box.held -= 1
-                    box.held_bytes -= len(it.data)
-                    if it.rowid is not None:
-                        box.pending_spooled -= 1
-                    if it.restored:
-                        box.front_restored -= 1
-                box.room()
-                bump(box.dropped, "forgotten", len(gone))
-                purged += len(gone)
-        spool = self.d._spool
-        if spool is not None and spool.is_open and ids:
-            for dest, rowid in spool.forget(sorted(ids)):
-                owner = self.d._all.get(dest)
-                if owner is not None and rowid > owner.cursor and owner.backlog:
-                    with owner.lock:
-                        owner.backlog -= 1
-                        bump(owner.dropped, "forgotten")
-                    purged += 1
-        return purged
-
-    async def _shutdown(self, committer: asyncio.Task[None] | None) -> None:
+    async def _shutdown(self, writer: asyncio.Task[None] | None) -> None:
         self.stopping = True
         tasks = [t for t in asyncio.all_tasks(self.loop) if t is not asyncio.current_task()]
         for task in tasks:
@@ -542,7 +372,7 @@ class Worker:
         for box in boxes:
             self.drain(box)
         try:
-            self.commit()
+            commit(self)
         except Exception:  # pragma: no cover - logged, the rest of shutdown must run
             log.exception("persona-sdk final spool commit failed")
         keep = self.d._spool is not None
@@ -566,13 +396,6 @@ class Worker:
             except sqlite3.Error:  # pragma: no cover
                 log.exception("persona-sdk spool close failed")
         self.d._notify()
-
-
-def _changed(box: Outbox) -> None:
-    # wake the sends waiting for a half-open probe's verdict
-    event = box.breaker_changed
-    box.breaker_changed = asyncio.Event()
-    event.set()
 
 
 def _set_event(box: Outbox) -> None:

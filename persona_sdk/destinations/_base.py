@@ -9,7 +9,6 @@ from typing import Any, TypeVar
 
 from attrs import Factory, fields, frozen
 
-from .._errors import ConfigError
 from ..config import structure
 from ..privacy import PiiAction, PiiConfig, PiiKind, PiiRules, PrivacyPolicy, check_path
 
@@ -17,6 +16,7 @@ __all__ = [
     "PrivacyOptions",
     "Rejections",
     "load_options",
+    "option_errors",
     "parse_iso",
     "privacy_policy",
 ]
@@ -42,7 +42,12 @@ class PrivacyOptions:
 def load_options(cls: type[T], options: Mapping[str, Any] | None) -> T:
     """Structure ``options`` into ``cls``; ``ConfigError`` paths are relative to ``options``
     (``url: required field is missing``), as ``DestinationFactory`` requires."""
-    value = structure(dict(options or {}), cls)
+    return structure(dict(options or {}), cls)
+
+
+def option_errors(value: Any) -> list[str]:
+    """Problems shared by every destination's options (bad privacy paths, non-positive
+    timeouts); a destination adds its own and raises them all in one ``ConfigError``."""
     errors: list[str] = []
     if isinstance(value, PrivacyOptions):
         for i, path in enumerate(value.remove):
@@ -53,13 +58,13 @@ def load_options(cls: type[T], options: Mapping[str, Any] | None) -> T:
             problem = check_path(path)
             if problem:
                 errors.append(f"pii_fields.{path}: {problem}")
-    for f in fields(cls):  # type: ignore[arg-type]
+    for f in fields(type(value)):
         v = getattr(value, f.name)
         if f.name in ("timeout", "interval") and isinstance(v, (int, float)) and v <= 0:
             errors.append(f"{f.name}: must be positive, got {v}")
-    if errors:
-        raise ConfigError(errors)
-    return value
+        if f.name == "max_events" and isinstance(v, int) and v < 1:
+            errors.append(f"max_events: must be at least 1, got {v}")
+    return errors
 
 
 def privacy_policy(

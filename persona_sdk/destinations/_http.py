@@ -15,10 +15,10 @@ tested without a network.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from email.utils import parsedate_to_datetime
-from typing import Any
 
 import httpx
 from attrs import Factory, frozen
@@ -61,10 +61,8 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
             when = parsedate_to_datetime(value)
         except (TypeError, ValueError, IndexError):
             return None
-        if when is None:
-            return None  # pragma: no cover - older Pythons returned None
         return max(0.0, when.timestamp() - now)
-    if seconds != seconds or seconds in (float("inf"), float("-inf")):
+    if math.isnan(seconds) or math.isinf(seconds):
         return None
     return max(0.0, seconds)
 
@@ -180,11 +178,6 @@ class HttpDestinationBase:
         return f"{type(self).__name__}(name={self.name!r})"
 
 
-def join_json_array(items: Sequence[bytes]) -> bytes:
-    """``[item,item,...]`` from already-encoded JSON items, without decoding them."""
-    return b"[" + b",".join(items) + b"]"
-
-
 def chunk_by_size(
     items: Sequence[bytes], *, max_bytes: int, max_items: int, overhead: int
 ) -> list[Sequence[bytes]]:
@@ -203,9 +196,3 @@ def chunk_by_size(
     if start < len(items):
         chunks.append(items[start:])
     return chunks
-
-
-def header_value(headers: Mapping[str, Any], name: str) -> str | None:
-    """A header by lower-case name from a plain mapping or ``httpx.Headers``."""
-    value = headers.get(name)
-    return value if isinstance(value, str) else None

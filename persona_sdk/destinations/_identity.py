@@ -39,11 +39,9 @@ DEFAULT_SOURCES: Final[Mapping[PiiKind, tuple[str, ...]]] = {
 def identity_sources(pii: PiiConfig | None) -> dict[PiiKind, tuple[str, ...]]:
     """The default sources per kind, plus the container's PII field paths of that kind."""
     out = dict(DEFAULT_SOURCES)
-    for path, kind in (pii.fields if pii else {}).items():
-        if "*" in path:
-            continue
-        kind = PiiKind(kind)
-        if path not in out.get(kind, ()):
+    for path, value in (pii.fields if pii else {}).items():
+        kind = PiiKind(value)
+        if "*" not in path and path not in out.get(kind, ()):
             out[kind] = (*out.get(kind, ()), path)
     return out
 
@@ -64,6 +62,6 @@ def first_value(event: Mapping[str, Any], paths: Sequence[str]) -> Any:
     """The first non-empty value found at ``paths``."""
     for path in paths:
         value = get_path(event, path)
-        if value is not None and value != "" and value != []:
+        if value is not None and value not in ("", []):
             return value
     return None

@@ -30,7 +30,15 @@ from .._errors import ConfigError
 from ..delivery._config import BatchConfig
 from ..privacy import PiiConfig, PiiKind, PiiRules, is_sha256_hex, normalize_pii
 from . import _ga4_rules as rules
-from ._base import PrivacyOptions, Rejections, load_options, parse_iso, privacy_policy
+from ._base import (
+    PrivacyOptions,
+    Rejections,
+    load_options,
+    option_errors,
+    parse_iso,
+    privacy_policy,
+)
+from ._ga4_params import SCALARS, event_params, truncate_value
 from ._http import HttpDestinationBase, HttpRequest
 from ._identity import first_value, get_path, identity_sources
 
@@ -38,34 +46,6 @@ __all__ = ["GA4Destination", "GA4Options"]
 
 _GA_COOKIE = re.compile(r"GA\d\.\d+\.(\d+\.\d+)")
 _CONSENT_FIELDS = ("ad_user_data", "ad_personalization")
-_SCALARS = (str, int, float)
-_ITEM_FIELDS = (
-    ("item_id", ("product_id", "sku", "id")),
-    ("item_name", ("name",)),
-    ("item_brand", ("brand",)),
-    ("item_category", ("category",)),
-    ("item_variant", ("variant",)),
-    ("price", ("price",)),
-    ("quantity", ("quantity",)),
-    ("coupon", ("coupon",)),
-    ("index", ("position",)),
-    ("affiliation", ("affiliation",)),
-)
-_STANDARD_PARAMS = (
-    ("transaction_id", ("order_id", "transaction_id")),
-    ("currency", ("currency",)),
-    ("coupon", ("coupon",)),
-    ("shipping", ("shipping",)),
-    ("tax", ("tax",)),
-    ("affiliation", ("affiliation",)),
-    ("search_term", ("query", "search_term")),
-    ("item_list_id", ("list_id",)),
-    ("item_list_name", ("list_name",)),
-    ("promotion_id", ("promotion_id",)),
-    ("promotion_name", ("promotion_name",)),
-    ("creative_name", ("creative",)),
-    ("method", ("method",)),
-)
 _ADDRESS = (
     (PiiKind.FIRST_NAME, "sha256_first_name", True),
     (PiiKind.LAST_NAME, "sha256_last_name", True),
@@ -101,20 +81,6 @@ class GA4Options(PrivacyOptions):
     timeout: float = 10.0
 
 
-def _truncate(value: Any, limit: int) -> tuple[Any, bool]:
-    if isinstance(value, str) and len(value) > limit:
-        return value[:limit], True
-    if isinstance(value, bool):
-        return str(value).lower(), False
-    return value, False
-
-
-def _number(value: Any) -> float | int | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return value
-
-
 class GA4Destination(HttpDestinationBase):
     """Sends events to GA4's Measurement Protocol, validated locally.
 
@@ -130,7 +96,7 @@ class GA4Destination(HttpDestinationBase):
         clock: Callable[[], float] = time.time,
     ) -> None:
         opts = load_options(GA4Options, options)
-        errors = [
+        errors = option_errors(opts) + [
             f"consent.{k}: GA4 consent fields are {', '.join(_CONSENT_FIELDS)}"
             for k in opts.consent
             if k not in _CONSENT_FIELDS
@@ -189,7 +155,6 @@ class GA4Destination(HttpDestinationBase):
 
     def _reject(self, reason: str) -> None:
         self._rejected.note(reason)
-        return None
 
     def transform(self, event: dict[str, Any]) -> dict[str, Any] | None:
         """One GA4 request envelope holding this one event, or ``None`` (counted) when GA4
@@ -198,28 +163,42 @@ class GA4Destination(HttpDestinationBase):
         kind = ev.get("type")
         if kind == "track":
             source = ev.get("event")
-            if not isinstance(source, str):
-                return self._reject("missing_event_name")
+            if not isinstance(source, str) or not source:
+                self._reject("missing_event_name")
+                return None
             name = self.event_name(source)
         elif kind == "page":
             source, name = "", "page_view"
         elif kind == "screen":
             source, name = "", "screen_view"
         else:
-            return self._reject("unsupported_type")
+            self._reject("unsupported_type")
+            return None
         if rules.event_name_problem(name):
-            return self._reject("invalid_event_name")
+            self._reject("invalid_event_name")
+            return None
         now = self.clock()
         ts = parse_iso(ev.get("timestamp")) or now
         if now - ts > rules.MAX_EVENT_AGE:
-            return self._reject("too_old")
+            self._reject("too_old")
+            return None
         client_id = self._client_id(ev)
         if client_id is None:
-            return self._reject("missing_client_id")
+            self._reject("missing_client_id")
+            return None
         notes: list[str] = []
-        params = self._event_params(ev, kind, source, notes)
+        params = event_params(
+            ev,
+            kind,
+            source,
+            notes,
+            convert_names=self.options.convert_names,
+            skip=self._identity_props,
+            engagement_time_msec=self.options.engagement_time_msec,
+        )
         if notes and self.options.strict:
-            return self._reject(notes[0])
+            self._reject(notes[0])
+            return None
         for note in notes:
             self._adjusted.note(note)
         out: dict[str, Any] = {"client_id": client_id}
@@ -249,100 +228,12 @@ class GA4Destination(HttpDestinationBase):
         m = _GA_COOKIE.fullmatch(value)
         return m.group(1) if m else value
 
-    def _item(self, product: Mapping[str, Any], notes: list[str]) -> dict[str, Any] | None:
-        item: dict[str, Any] = {}
-        for target, keys in _ITEM_FIELDS:
-            for key in keys:
-                value = product.get(key)
-                if isinstance(value, _SCALARS) and value != "":
-                    value, cut = _truncate(value, rules.MAX_VALUE)
-                    if cut:
-                        notes.append("value_truncated")
-                    item[target] = value
-                    break
-        return item if ("item_id" in item or "item_name" in item) else None
-
-    def _event_params(
-        self, ev: Mapping[str, Any], kind: str, source: str, notes: list[str]
-    ) -> dict[str, Any]:
-        props = ev.get("properties")
-        props = props if isinstance(props, dict) else {}
-        params: dict[str, Any] = {}
-        used: set[str] = set()
-        value = None
-        for key in ("value", "total", "revenue"):
-            value = _number(props.get(key))
-            if value is not None:
-                used.add(key)
-                break
-        if value is None and source in rules.SINGLE_PRODUCT_EVENTS:
-            value = _number(props.get("price"))
-        if value is not None:
-            params["value"] = value
-        for target, keys in _STANDARD_PARAMS:
-            for key in keys:
-                v = props.get(key)
-                if isinstance(v, _SCALARS) and v != "":
-                    params[target] = v
-                    used.add(key)
-                    break
-        products = props.get("products")
-        if isinstance(products, list):
-            used.add("products")
-            items = [i for p in products if isinstance(p, dict) and (i := self._item(p, notes))]
-            if len(items) > rules.MAX_ITEMS:
-                items = items[: rules.MAX_ITEMS]
-                notes.append("too_many_items")
-            if items:
-                params["items"] = items
-        elif source in rules.SINGLE_PRODUCT_EVENTS:
-            item = self._item(props, notes)
-            if item:
-                params["items"] = [item]
-            used.update(k for _, keys in _ITEM_FIELDS for k in keys)
-        if kind == "page":
-            page = get_path(ev, "context.page")
-            page = page if isinstance(page, dict) else {}
-            for target, key in (
-                ("page_location", "url"), ("page_title", "title"), ("page_referrer", "referrer")
-            ):  # fmt: skip
-                v = props.get(key) or page.get(key)
-                if isinstance(v, str) and v:
-                    params[target] = v
-                    used.add(key)
-        convert = self.options.convert_names
-        for key, v in props.items():
-            if key in used or key in self._identity_props:
-                continue
-            if not isinstance(v, (*_SCALARS, bool)):
-                notes.append("param_not_scalar")
-                continue
-            pname = rules.snake_case(key) if convert else key
-            if rules.param_name_problem(pname) or pname in params:
-                notes.append("invalid_param_name")
-                continue
-            params[pname] = v
-        if self.options.engagement_time_msec is not None:
-            params["engagement_time_msec"] = self.options.engagement_time_msec
-        if len(params) > rules.MAX_PARAMS:
-            notes.append("too_many_params")
-            params = dict(list(params.items())[: rules.MAX_PARAMS])
-        for pname, v in params.items():
-            if pname == "items":
-                continue
-            limit = rules.VALUE_LIMITS.get(pname, rules.MAX_VALUE)
-            new, cut = _truncate(v, limit)
-            if cut:
-                notes.append("value_truncated")
-            params[pname] = new
-        return params
-
     def _user_properties(self, ev: Mapping[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for name in self.options.user_properties[: rules.MAX_USER_PROPERTIES]:
             v = first_value(ev, (f"traits.{name}", f"context.traits.{name}"))
-            if isinstance(v, (*_SCALARS, bool)):
-                v, cut = _truncate(v, rules.MAX_USER_PROPERTY_VALUE)
+            if isinstance(v, (*SCALARS, bool)):
+                v, cut = truncate_value(v, rules.MAX_USER_PROPERTY_VALUE)
                 if cut:
                     self._adjusted.note("user_property_truncated")
                 out[name] = {"value": v}

@@ -25,7 +25,7 @@ from .._errors import ConfigError
 from ..delivery._config import BatchConfig
 from ..events import format_ts
 from ..privacy import PiiConfig
-from ._base import PrivacyOptions, load_options, privacy_policy
+from ._base import PrivacyOptions, load_options, option_errors, privacy_policy
 from ._http import HttpDestinationBase, HttpRequest, chunk_by_size
 
 __all__ = ["HttpDestination", "HttpOptions"]
@@ -83,7 +83,7 @@ class HttpDestination(HttpDestinationBase):
         clock: Callable[[], float] = time.time,
     ) -> None:
         opts = load_options(HttpOptions, options)
-        errors = []
+        errors = option_errors(opts)
         if not 1 <= opts.gzip_level <= 9:
             errors.append(f"gzip_level: must be 1..9, got {opts.gzip_level}")
         if opts.max_request_bytes < 1024:

@@ -31,7 +31,7 @@ from .._errors import ConfigError
 from ..delivery._config import BatchConfig
 from ..plugins import SendResult
 from ..privacy import PiiConfig
-from ._base import PrivacyOptions, load_options, privacy_policy
+from ._base import PrivacyOptions, load_options, option_errors, privacy_policy
 
 __all__ = ["JsonlDestination", "JsonlOptions"]
 
@@ -66,7 +66,7 @@ class JsonlDestination:
         clock: Callable[[], float] = time.time,
     ) -> None:
         opts = load_options(JsonlOptions, options)
-        errors: list[str] = []
+        errors = option_errors(opts)
         if not opts.path:
             errors.append("path: must not be empty")
         if opts.max_bytes < 0:
@@ -106,9 +106,7 @@ class JsonlDestination:
         return fd
 
     def _rotated_name(self) -> Path:
-        stamp = datetime.fromtimestamp(self.clock(), tz=timezone.utc).strftime(
-            "%Y%m%dT%H%M%S%fZ"
-        )
+        stamp = datetime.fromtimestamp(self.clock(), tz=timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
         p = self._path
         candidate = p.with_name(f"{p.stem}-{stamp}{p.suffix}")
         n = 1
@@ -138,8 +136,11 @@ class JsonlDestination:
         data = b"\n".join(items) + b"\n"
         with self._lock:
             fd = self._fd
-            if fd is None or self._pid != os.getpid():
+            if fd is not None and self._pid != os.getpid():
                 # a forked child drops the parent's descriptor and opens its own file
+                os.close(fd)
+                fd = None
+            if fd is None:
                 fd = self._open()
             if self._due(len(data)):
                 fd = self._rotate()

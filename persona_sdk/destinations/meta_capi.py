@@ -35,7 +35,14 @@ from .._errors import ConfigError
 from ..delivery._config import BatchConfig
 from ..plugins import SendResult
 from ..privacy import PiiConfig, PiiKind, PiiRules
-from ._base import PrivacyOptions, Rejections, load_options, parse_iso, privacy_policy
+from ._base import (
+    PrivacyOptions,
+    Rejections,
+    load_options,
+    option_errors,
+    parse_iso,
+    privacy_policy,
+)
 from ._http import HttpDestinationBase, HttpRequest, chunk_by_size, classify_status
 from ._identity import first_value, get_path, identity_sources
 
@@ -130,7 +137,7 @@ class MetaCapiDestination(HttpDestinationBase):
         clock: Callable[[], float] = time.time,
     ) -> None:
         opts = load_options(MetaCapiOptions, options)
-        errors: list[str] = []
+        errors = option_errors(opts)
         if not opts.pixel_id.isdigit():
             errors.append(f"pixel_id: {opts.pixel_id!r} is not a numeric pixel (dataset) id")
         if opts.action_source not in _ACTION_SOURCES:
@@ -285,7 +292,9 @@ class MetaCapiDestination(HttpDestinationBase):
         for src, dst in (("order_id", "order_id"), ("query", "search_string"),
                          ("name", "content_name"), ("category", "content_category")):  # fmt: skip
             v = props.get(src)
-            if isinstance(v, (str, int, float)) and not isinstance(v, bool) and v != "":
+            if (isinstance(v, str) and v) or (
+                isinstance(v, (int, float)) and v is not True and v is not False
+            ):
                 out[dst] = v
         if self.options.custom_properties:
             for key, v in props.items():

@@ -33,7 +33,7 @@ from .._errors import ConfigError
 from ..delivery._config import BatchConfig
 from ..plugins import SendOutcome, SendResult
 from ..privacy import PiiConfig
-from ._base import PrivacyOptions, load_options, privacy_policy
+from ._base import PrivacyOptions, load_options, option_errors, privacy_policy
 from ._http import HttpDestinationBase, HttpRequest, perform
 
 __all__ = ["WebhookDestination", "WebhookMode", "WebhookOptions", "sign_webhook"]
@@ -66,7 +66,7 @@ class WebhookOptions(PrivacyOptions):
 
 
 class _Ids(msgspec.Struct):
-    messageId: str | None = None  # noqa: N815 - the Segment wire name
+    messageId: str | None = None  # the Segment wire name
 
 
 _decode_ids = msgspec.json.Decoder(_Ids).decode
@@ -135,7 +135,7 @@ class WebhookDestination(HttpDestinationBase):
         clock: Callable[[], float] = time.time,
     ) -> None:
         opts = load_options(WebhookOptions, options)
-        errors: list[str] = []
+        errors = option_errors(opts)
         keys: list[bytes] = []
         for where, secret in [
             ("secret", opts.secret),

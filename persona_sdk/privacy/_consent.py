@@ -6,8 +6,8 @@ The rules, decided once per tag at build time and applied per event:
 - a purpose is granted only when the visitor's consent says ``true`` for it (Segment's
   ``context.consent.categoryPreferences``); missing, ``false`` or anything else is not granted,
   and an event without consent information grants nothing;
-- a Global Privacy Control signal (``context.gpc`` true) revokes every purpose marked
-  ``sale_sharing`` in the container;
+- a Global Privacy Control signal (``context.gpc`` true, ``1``, ``"1"`` or ``"true"``) revokes
+  every purpose marked ``sale_sharing`` in the container;
 - needing no purpose at all means the event always passes (strictly necessary processing).
 """
 

@@ -112,11 +112,8 @@ def _phone(value: str, rules: PiiRules, country_code: str | None) -> str | None:
 
 def _name(value: str, rules: PiiRules) -> str | None:
     s = _base(value)
-    if rules is PiiRules.GOOGLE:
-        s = _keep(s, _letter_or_space)
-    else:
-        s = _keep(s, _not_punct_or_symbol)
-    return _collapse(s) or None
+    keep = _letter_or_space if rules is PiiRules.GOOGLE else _not_punct_or_symbol
+    return _collapse(_keep(s, keep)) or None
 
 
 def _street(value: str) -> str | None:
@@ -199,7 +196,7 @@ def normalize_pii(
         normalize_pii("phone", "(650) 555-1212", phone_country_code="1")     # "16505551212"
         normalize_pii("phone", "06 12 34 56 78", rules="google", phone_country_code="33")
         # "+33612345678"
-        normalize_pii("email", "John.Smith@Gmail.com", rules="google")        # "johnsmith@gmail.com"
+        normalize_pii("email", "John.Smith@Gmail.com", rules="google")  # "johnsmith@gmail.com"
     """
     kind = PiiKind(kind)
     rules = PiiRules(rules)

@@ -49,8 +49,7 @@ def check_pii_config(pii: PiiConfig, *, prefix: str = "pii") -> list[str]:
     code = pii.phone_country_code
     if code is not None and not (code.isascii() and code.isdigit() and 1 <= len(code) <= 3):
         errors.append(
-            f"{prefix}.phone_country_code: {code!r} is not a calling code (1 to 3 digits, "
-            "no '+')"
+            f"{prefix}.phone_country_code: {code!r} is not a calling code (1 to 3 digits, no '+')"
         )
     return errors
 

@@ -259,11 +259,12 @@ class VisitorState:
                 out[name] = spec.to_wire(state)
         return out
 
-    def set_peers(self, wire: Mapping[str, Any], computed: ComputedTraits) -> None:
-        """Replace other processes' states with what the L2 store holds."""
+    def set_peers(self, wire: Mapping[str, Any], computed: ComputedTraits, own: str) -> None:
+        """Replace other processes' states with what the L2 store holds (``own`` is this
+        process' slot, skipped: its live state is newer)."""
         peers: dict[str, dict[str, Any]] = {}
         for slot, states in wire.items():
-            if not isinstance(states, dict):
+            if slot == own or not isinstance(states, dict):
                 continue
             decoded = {}
             for name, w in states.items():

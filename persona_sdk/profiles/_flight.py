@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Generator, Mapping
+from types import MappingProxyType
 from typing import Any
 
 import msgspec
@@ -70,14 +71,15 @@ class Entry:
         """A fresh entry for what the source answered."""
         found = result.status.value == "found"
         fresh = now + (cfg.ttl if found else cfg.negative_ttl)
-        return cls(found, result.traits if found else EMPTY, fresh, fresh + cfg.stale_grace)
+        # read-only: every request shares this mapping
+        traits = MappingProxyType(dict(result.traits)) if found else EMPTY
+        return cls(found, traits, fresh, fresh + cfg.stale_grace)
 
     @classmethod
     def from_wire(cls, wire: WireEntry) -> Entry:
         """An entry read back from the L2 store."""
-        return cls(
-            wire.found, wire.traits if wire.found else EMPTY, wire.fresh_until, wire.expires_at
-        )
+        traits = MappingProxyType(wire.traits) if wire.found else EMPTY
+        return cls(wire.found, traits, wire.fresh_until, wire.expires_at)
 
     def to_wire(self) -> WireEntry:
         """The entry as the L2 store keeps it."""

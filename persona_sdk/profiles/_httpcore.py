@@ -13,6 +13,7 @@ and ``aget`` wraps the whole exchange in ``asyncio.wait_for``.
 from __future__ import annotations
 
 import asyncio
+import ssl
 import threading
 import time
 import weakref
@@ -25,6 +26,7 @@ import msgspec
 from attrs import Factory, frozen
 
 from .._errors import ConfigError
+from ._io import reset_after_fork
 from ._types import FetchErrorKind, FetchResult
 
 __all__ = [
@@ -41,6 +43,20 @@ __all__ = [
 ]
 
 MISSING: Any = object()
+
+_ssl_lock = threading.Lock()
+_ssl_context: ssl.SSLContext | None = None
+
+
+def shared_ssl_context() -> ssl.SSLContext:
+    """One verifying TLS context for every source client: loading the CA bundle costs tens
+    of milliseconds (holding the GIL), so it is paid once per process, on first use."""
+    global _ssl_context
+    with _ssl_lock:
+        if _ssl_context is None:
+            _ssl_context = httpx.create_ssl_context()
+        return _ssl_context
+
 
 _decoder = msgspec.json.Decoder()
 _encode = msgspec.json.encode
@@ -279,7 +295,13 @@ class HttpSourceBase:
         self._aclients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
             weakref.WeakKeyDictionary()
         )
-        self._closed = False
+        reset_after_fork(self)
+
+    def _after_fork(self) -> None:
+        # The parent's connections must not be shared: start over (without closing them).
+        self._lock = threading.Lock()
+        self._client = None
+        self._aclients = weakref.WeakKeyDictionary()
 
     # -- protocol, per source -------------------------------------------------------------
 
@@ -294,7 +316,11 @@ class HttpSourceBase:
     def _sync_client(self) -> httpx.Client:
         with self._lock:
             if self._client is None:
-                self._client = httpx.Client(transport=self._transport, follow_redirects=False)
+                self._client = httpx.Client(
+                    transport=self._transport,
+                    follow_redirects=False,
+                    verify=shared_ssl_context(),
+                )
             return self._client
 
     def _async_client(self) -> httpx.AsyncClient:
@@ -305,6 +331,7 @@ class HttpSourceBase:
                 client = httpx.AsyncClient(
                     transport=self._async_transport,
                     follow_redirects=False,
+                    verify=shared_ssl_context(),
                     limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
                 )
                 self._aclients[loop] = client

@@ -67,6 +67,12 @@ class IoLoop:
             loop.run_forever()
         finally:
             try:
+                # as asyncio.run does: nothing may be left pending on a closed loop
+                pending = asyncio.all_tasks(loop)
+                for task in pending:
+                    task.cancel()
+                if pending:
+                    loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
                 loop.run_until_complete(loop.shutdown_asyncgens())
             finally:
                 loop.close()

@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import itertools
-import sys
 import os
 import random
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -23,13 +23,12 @@ from typing import TYPE_CHECKING, Any
 from cachetools import LRUCache, TLRUCache
 
 from ..events import Message
-from ._breaker import CircuitBreaker
-from ._computed import ComputedTraits, VisitorState
-from ._config import MergePolicy, ProfilesConfig
-from ._flight import KIND_INDEX, Entry, Outcome, PlanContext, drive_async, drive_sync, plan
+from ._computed import VisitorState
+from ._config import ProfilesConfig
+from ._flight import KIND_INDEX, Entry, Outcome, drive_async, drive_sync, plan
 from ._identity import IdentityMap
 from ._io import IoLoop, reset_after_fork
-from ._registry import build_source, build_store
+from ._settings import Settings, build_profile, build_settings
 from ._store import encode_entry
 from ._types import EMPTY, Profile, ProfileReason, ProfileSource, ProfileSourceKind, ProfileStore
 
@@ -41,6 +40,7 @@ __all__ = ["ReadPath"]
 _L1 = ProfileSourceKind.L1
 _STALE = ProfileSourceKind.STALE
 _FALLBACK = ProfileSourceKind.FALLBACK
+_NO_SOURCE = (ProfileReason.NO_SOURCE,)
 _CACHEABLE = (ProfileSourceKind.REMOTE, ProfileSourceKind.L2, ProfileSourceKind.STALE)
 _Future = concurrent.futures.Future
 
@@ -49,39 +49,6 @@ _Future = concurrent.futures.Future
 # Free-threaded builds take the lock.
 _LOCK_FREE_READS = getattr(sys, "_is_gil_enabled", lambda: True)()
 assert KIND_INDEX[ProfileSourceKind.L1] == 0  # entry.views[granted] is the L1 view
-
-
-class _Settings:
-    """Everything derived from one container; swapped whole by ``configure``."""
-
-    def __init__(
-        self,
-        cfg: ProfilesConfig,
-        computed: ComputedTraits,
-        ctx: PlanContext,
-        *,
-        source_spec: Any,
-        store_spec: Any,
-        owned: tuple[Any, ...],
-    ) -> None:
-        self.cfg = cfg
-        self.computed = computed
-        self.ctx = ctx
-        self.source = ctx.source
-        self.store = ctx.store
-        self.breaker = ctx.breaker
-        self.source_spec = source_spec
-        self.store_spec = store_spec
-        self.owned = owned  # sources and stores built here (closed here)
-        self.personal = frozenset(cfg.personal_traits)
-        self.purpose = cfg.personalization_purpose
-        self.computed_wins = cfg.merge is MergePolicy.COMPUTED_WINS
-        # in-memory sources answer inline: no thread hop for a dict lookup
-        self.inline = (
-            ctx.source is not None
-            and ctx.store is None
-            and bool(getattr(ctx.source, "in_process", False))
-        )
 
 
 class ReadPath:
@@ -144,7 +111,10 @@ class ReadPath:
 
     def _after_fork(self) -> None:
         # The parent's flights and I/O thread do not exist here; the caches are still valid.
+        # Locks may have been held by a parent thread at fork time: replace them.
         self._lock = threading.Lock()
+        self._ids._lock = threading.Lock()
+        self._s.breaker._lock = threading.Lock()
         self._flights = {}
         self._tasks = set()
         self._dirty = set()
@@ -158,65 +128,20 @@ class ReadPath:
 
         Raises ``ConfigError`` (paths under ``profiles.``) before changing anything.
         """
-        cfg = container.profiles
-        old: _Settings | None = getattr(self, "_s", None)
-        owned: list[Any] = []
-        if self._source_arg is not None:
-            source: ProfileSource | None = self._source_arg
-        elif old is not None and old.source_spec == cfg.source:
-            source = old.source
-        else:
-            source = build_source(cfg.source)
-            owned.append(source)
-        if self._store_arg is not None:
-            store: ProfileStore | None = self._store_arg
-        elif old is not None and old.store_spec == cfg.store:
-            store = old.store
-        else:
-            try:
-                store = build_store(cfg.store)
-            except Exception:
-                if source is not None and owned and owned[0] is source:
-                    source.close()
-                raise
-            owned.append(store)
-        if old is not None:
-            owned.extend(o for o in old.owned if o is source or o is store)
-        same_source = old is not None and old.source is source
-        breaker = (
-            old.breaker
-            if same_source
-            and old is not None
-            and (old.cfg.breaker, old.cfg.deadline) == (cfg.breaker, cfg.deadline)
-            else CircuitBreaker(cfg.breaker, self._clock, slow_call=cfg.deadline)
+        old: Settings | None = getattr(self, "_s", None)
+        new = build_settings(
+            container, old, source=self._source_arg, store=self._store_arg, clock=self._clock
         )
-        prefix = cfg.store_prefix
-        computed = ComputedTraits.compile(container.computed_traits)
-        ctx = PlanContext(
-            cfg=cfg,
-            source=source,
-            store=store,
-            breaker=breaker,
-            clock=self._clock,
-            entry_key=lambda k: f"{prefix}p:{k}",
-            computed_key=lambda k: f"{prefix}c:{k}",
-            wants_peers=bool(computed.specs),
-        )
-        new = _Settings(
-            cfg,
-            computed,
-            ctx,
-            source_spec=cfg.source,
-            store_spec=cfg.store,
-            owned=tuple(o for o in owned if o is not None),
-        )
+        cfg = new.cfg
         with self._lock:
-            if old is not None and (not same_source or old.cfg.max_entries != cfg.max_entries):
+            if old is not None and (
+                old.source is not new.source or old.cfg.max_entries != cfg.max_entries
+            ):
                 self._l1 = self._new_l1(cfg.max_entries)
-            self._s: _Settings = new
+            self._s: Settings = new
         if old is not None:
             for obj in old.owned:
-                if obj is not source and obj is not store:
+                if obj is not new.source and obj is not new.store:
                     self._close_one(obj)
 
     def _close_one(self, obj: Any) -> None:
@@ -269,7 +194,7 @@ class ReadPath:
 
     def _begin(
         self, anonymous_id: str | None, user_id: str | None, consent: Mapping[str, bool] | None
-    ) -> Profile | tuple[_Settings, str, _Future[Outcome], float]:
+    ) -> Profile | tuple[Settings, str, _Future[Outcome], float]:
         # Shared by resolve and aresolve: a Profile when no waiting is needed, else the flight.
         s = self._s
         key, id_type = self._ids.canonical(anonymous_id, user_id)
@@ -291,8 +216,13 @@ class ReadPath:
                     if view is not None:
                         return view
                 return self._profile(s, key, _L1, entry, (), consent=consent)
+            with self._lock:
+                self._n["stale"] += 1
             self._revalidate(s, key, id_type, entry, now)
             return self._profile(s, key, _STALE, entry, (), consent=consent)
+        if s.source is None and s.store is None:
+            # no source: local traits only, nothing to look up
+            return self._profile(s, key, _FALLBACK, None, _NO_SOURCE, consent=consent)
         next(self._misses)
         start = time.monotonic()
         if s.inline:
@@ -309,7 +239,7 @@ class ReadPath:
             return self._l1[key]
 
     def _finish(
-        self, s: _Settings, key: str, fut: _Future[Outcome], consent: Mapping[str, bool] | None
+        self, s: Settings, key: str, fut: _Future[Outcome], consent: Mapping[str, bool] | None
     ) -> Profile:
         if not fut.done():
             with self._lock:
@@ -327,7 +257,7 @@ class ReadPath:
 
     def _profile(
         self,
-        s: _Settings,
+        s: Settings,
         key: str,
         kind: ProfileSourceKind,
         entry: Entry | None,
@@ -338,11 +268,11 @@ class ReadPath:
         granted = not s.personal or (consent is not None and consent.get(s.purpose) is True)
         if key not in self._local:
             if entry is None or reasons:
-                return self._build(s, key, kind, entry, reasons, granted=granted)
+                return build_profile(s, key, kind, entry, reasons, granted=granted)
             i = KIND_INDEX[kind] * 2 + granted
             view = entry.views[i]
             if view is None:
-                view = entry.views[i] = self._build(s, key, kind, entry, (), granted=granted)
+                view = entry.views[i] = build_profile(s, key, kind, entry, (), granted=granted)
             return view
         with self._lock:
             state = self._local.get(key)
@@ -352,51 +282,13 @@ class ReadPath:
             else:
                 local_traits = dict(state.traits)
                 computed = state.values(s.computed, self._clock())
-        return self._build(
+        return build_profile(
             s, key, kind, entry, reasons, granted=granted, local=local_traits, computed=computed
-        )
-
-    @staticmethod
-    def _build(
-        s: _Settings,
-        key: str,
-        kind: ProfileSourceKind,
-        entry: Entry | None,
-        reasons: tuple[ProfileReason, ...],
-        *,
-        granted: bool,
-        local: Mapping[str, Any] = EMPTY,
-        computed: Mapping[str, Any] = EMPTY,
-    ) -> Profile:
-        traits: Mapping[str, Any] = EMPTY
-        if entry is not None:
-            traits = entry.traits
-            if kind is _STALE and not reasons:
-                reasons = (ProfileReason.REVALIDATING,)
-            if not entry.found:
-                reasons = (*reasons, ProfileReason.NOT_FOUND)
-        if local:
-            traits = {**traits, **local}
-        targeting: Mapping[str, Any]
-        if computed:
-            targeting = {**traits, **computed} if s.computed_wins else {**computed, **traits}
-        else:
-            targeting = traits
-        if not granted and s.personal and not s.personal.isdisjoint(targeting):
-            targeting = {k: v for k, v in targeting.items() if k not in s.personal}
-            reasons = (*reasons, ProfileReason.PERSONAL_TRAITS_WITHHELD)
-        return Profile(
-            canonical_id=key,
-            traits=traits,
-            computed=computed,
-            source=kind,
-            reasons=reasons,
-            targeting_traits=targeting,
         )
 
     # -- flights --------------------------------------------------------------------------
 
-    def _flight(self, s: _Settings, key: str, id_type: str, wait: float) -> _Future[Outcome]:
+    def _flight(self, s: Settings, key: str, id_type: str, wait: float) -> _Future[Outcome]:
         # Single flight per key, shared by threads and tasks of any event loop. A caller
         # waits ``wait`` seconds at most; the lookup may go on for ``fetch_timeout`` so that
         # a CDP slower than the deadline still fills the cache for the next requests.
@@ -441,7 +333,7 @@ class ReadPath:
 
     async def _run_flight(
         self,
-        s: _Settings,
+        s: Settings,
         key: str,
         id_type: str,
         *,
@@ -465,7 +357,7 @@ class ReadPath:
 
     def _complete(
         self,
-        s: _Settings,
+        s: Settings,
         key: str,
         outcome: Outcome,
         fut: _Future[Outcome] | None,
@@ -489,19 +381,18 @@ class ReadPath:
                 if state is None and outcome.peers:
                     state = self._local[key] = VisitorState()
                 if state is not None:
-                    state.set_peers(outcome.peers, s.computed)
+                    state.set_peers(outcome.peers, s.computed, self._slot)
 
-    def _revalidate(self, s: _Settings, key: str, id_type: str, entry: Entry, now: float) -> None:
+    def _revalidate(self, s: Settings, key: str, id_type: str, entry: Entry, now: float) -> None:
         # Stale-while-revalidate: at most one refresh per entry per refresh_timeout.
         if now < entry.refresh_at or self._closed:
             return
         entry.refresh_at = now + s.cfg.fetch_timeout
         with self._lock:
-            self._n["stale"] += 1
             self._n["refreshes"] += 1
         self._flight(s, key, id_type, s.cfg.fetch_timeout)
 
-    async def _store_back(self, s: _Settings, key: str, entry: Entry) -> None:
+    async def _store_back(self, s: Settings, key: str, entry: Entry) -> None:
         assert s.store is not None
         ttl = entry.expires_at - self._clock()
         try:

@@ -53,7 +53,7 @@ def _build(
     try:
         obj = factory(options=options)
     except ConfigError as exc:
-        raise ConfigError([f"{path}.{line}" for line in exc.errors]) from None
+        raise ConfigError([f"{path}.{line}" for line in _flatten(exc.errors)]) from None
     except Exception as exc:
         raise ConfigError(f"{path}: plugin {kind!r} failed: {type(exc).__name__}: {exc}") from None
     missing = [m for m in methods if not callable(getattr(obj, m, None))]
@@ -63,6 +63,17 @@ def _build(
             + ", ".join(missing)
         )
     return obj
+
+
+def _flatten(errors: tuple[str, ...]) -> list[str]:
+    # A class-level check structured at the top reads "<root>: field: problem; field: ...".
+    out: list[str] = []
+    for line in errors:
+        if line.startswith("<root>: "):
+            out.extend(line[len("<root>: ") :].split("; "))
+        else:
+            out.append(line)
+    return out
 
 
 def build_source(

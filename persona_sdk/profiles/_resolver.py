@@ -17,7 +17,8 @@ import msgspec
 
 from ..events import Message, new_message_id
 from ._computed import VisitorState
-from ._readpath import ReadPath, _Settings
+from ._readpath import ReadPath
+from ._settings import Settings
 
 __all__ = ["ProfileResolver"]
 
@@ -78,7 +79,7 @@ class ProfileResolver(ReadPath):
         if schedule:
             self._schedule_flush(s)
 
-    def _stitch(self, s: _Settings, msg: Message) -> None:
+    def _stitch(self, s: Settings, msg: Message) -> None:
         previous = msg.previous_id if msg.type == "alias" else msg.anonymous_id
         user = msg.user_id
         if user and previous and self._ids.link(previous, user):
@@ -155,7 +156,7 @@ class ProfileResolver(ReadPath):
 
     # -- computed traits through the L2 store ----------------------------------------------
 
-    def _schedule_flush(self, s: _Settings) -> None:
+    def _schedule_flush(self, s: Settings) -> None:
         def arm() -> None:
             loop = asyncio.get_running_loop()
             loop.call_later(
@@ -168,7 +169,7 @@ class ProfileResolver(ReadPath):
         except RuntimeError:
             pass  # closed
 
-    async def _flush_computed(self, s: _Settings) -> None:
+    async def _flush_computed(self, s: Settings) -> None:
         store = s.store
         with self._lock:
             keys, self._dirty = self._dirty, set()

@@ -15,6 +15,8 @@ from typing import Any
 import msgspec
 from cachetools import TLRUCache
 
+from ._io import reset_after_fork
+
 __all__ = ["InMemoryProfileStore", "WireEntry", "decode_entry", "encode_entry"]
 
 
@@ -66,6 +68,10 @@ class InMemoryProfileStore:
         self._clock = clock
         self.gets = 0
         self.sets = 0
+        reset_after_fork(self)
+
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()
 
     @classmethod
     def from_options(cls, *, options: Mapping[str, Any]) -> InMemoryProfileStore:

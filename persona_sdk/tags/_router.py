@@ -13,7 +13,6 @@ destination does not apply its own, then the destination's ``transform``.
 from __future__ import annotations
 
 import itertools
-import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
@@ -35,8 +34,60 @@ Render = Callable[[Message], "dict[str, Any] | None"]
 Route = tuple[str, Render]
 
 _NO_ROUTES: Final[tuple[Route, ...]] = ()
-_TIME_KEYS: Final = ('"timestamp"', '"sentAt"', '"receivedAt"')
 _SEGMENT_CACHE_SIZE: Final = 256
+_GPC_ON: Final = frozenset({1, "1", "true"})
+#: Segment key -> ``Message`` attribute, for the condition view.
+_VIEW_FIELDS: Final = {
+    "type": "type", "event": "event", "name": "name", "category": "category",
+    "properties": "properties", "traits": "traits", "context": "context",
+    "userId": "user_id", "anonymousId": "anonymous_id", "messageId": "message_id",
+    "groupId": "group_id", "previousId": "previous_id", "integrations": "integrations",
+}  # fmt: skip
+_TIME_FIELDS: Final = {"timestamp": "timestamp", "sentAt": "sent_at", "receivedAt": "received_at"}
+
+
+def _referenced(cond: Any, keys: set[str]) -> bool:
+    """Add the top-level event keys ``cond`` reads to ``keys``; False if it cannot tell."""
+    if not isinstance(cond, Mapping):
+        return False
+    for key, value in cond.items():
+        if key in ("$and", "$or", "$nor"):
+            if not isinstance(value, list) or not all(_referenced(c, keys) for c in value):
+                return False
+        elif key == "$not":
+            if not _referenced(value, keys):
+                return False
+        elif not isinstance(key, str) or key.startswith("$"):
+            return False
+        else:
+            keys.add(key.split(".", 1)[0])
+    return True
+
+
+def _optional_ts(ts: float | None) -> str | None:
+    return None if ts is None else format_ts(ts)
+
+
+def _view_builder(keys: set[str] | None) -> Callable[[Message], dict[str, Any]]:
+    """A function building the condition view of a message: the Segment shape, holding only
+    the keys the triggers read (all of them when that cannot be told).
+
+    It is generated once per router, as attrs generates ``__init__``: one dict literal is
+    several times cheaper than filling a dict in a loop, and this runs for every event.
+    Only names from the fixed tables above reach the generated source.
+    """
+    wanted = set(_VIEW_FIELDS) | set(_TIME_FIELDS) if keys is None else keys
+    parts = [f"{k!r}: m.{attr}" for k, attr in _VIEW_FIELDS.items() if k in wanted]
+    if "timestamp" in wanted:
+        parts.append("'timestamp': _ts(m.timestamp)")
+    parts.extend(
+        f"{k!r}: _opt_ts(m.{attr})"
+        for k, attr in _TIME_FIELDS.items()
+        if k != "timestamp" and k in wanted
+    )
+    namespace: dict[str, Any] = {"_ts": format_ts, "_opt_ts": _optional_ts}
+    exec(f"def view(m):\n    return {{{', '.join(parts)}}}\n", namespace)
+    return namespace["view"]  # type: ignore[no-any-return]
 
 
 class _Counter:
@@ -99,8 +150,8 @@ def _make_render(
 
 
 class _Tag:
-    __slots__ = ("consent_miss", "destination", "name", "route", "sale", "trigger",
-                 "trigger_miss", "purposes")  # fmt: skip
+    __slots__ = ("consent_miss", "destination", "name", "purposes", "route", "sale",
+                 "trigger", "trigger_miss")  # fmt: skip
 
     def __init__(
         self,
@@ -128,11 +179,12 @@ class Router:
     .. versionadded:: 0.1.0
     """
 
-    def __init__(self, tags: Sequence[_Tag], *, needs_time: bool = False) -> None:
+    def __init__(self, tags: Sequence[_Tag], *, view_keys: set[str] | None = None) -> None:
         self._tags = tuple(tags)
-        self._needs_view = any(t.trigger is not None for t in self._tags)
+        self._view = (
+            _view_builder(view_keys) if any(t.trigger is not None for t in self._tags) else None
+        )
         self._needs_consent = any(t.purposes for t in self._tags)
-        self._needs_time = needs_time
 
     @classmethod
     def build(
@@ -163,7 +215,7 @@ class Router:
         known = set(destinations) | set(container.destinations)
         seen: dict[str, int] = {}
         tags: list[_Tag] = []
-        needs_time = False
+        view_keys: set[str] | None = set()
         saved_groups = container.saved_groups or None
         for i, tag in enumerate(container.tags):
             where = f"tags[{i}]"
@@ -192,8 +244,12 @@ class Router:
                     )
                 except ConfigError as exc:
                     errors.extend(exc.errors)
-                if any(k in json.dumps(tag.trigger, default=str) for k in _TIME_KEYS):
-                    needs_time = True
+                if (
+                    tag.enabled
+                    and view_keys is not None
+                    and not _referenced(tag.trigger, view_keys)
+                ):
+                    view_keys = None
             errors.extend(check_purposes(tag.consent, consent, f"{where}.consent"))
             mapper, mapping_errors = compile_mapping(tag.mapping, f"{where}.mapping")
             errors.extend(mapping_errors)
@@ -205,8 +261,8 @@ class Router:
                 policies[tag.destination] = (
                     None if handles else PrivacyPolicy.from_config(container.pii)
                 )
-            dcfg = container.destinations.get(tag.destination)
-            needed = [*tag.consent, *(dcfg.consent if dcfg is not None else ())]
+            declared = container.destinations.get(tag.destination)
+            needed = [*tag.consent, *(declared.consent if declared is not None else ())]
             tags.append(
                 _Tag(
                     tag.name,
@@ -218,47 +274,22 @@ class Router:
             )
         if errors:
             raise ConfigError(errors)
-        return cls(tags, needs_time=needs_time)
+        return cls(tags, view_keys=view_keys)
 
     @property
     def tags(self) -> tuple[str, ...]:
         """The names of the active tags, in container order."""
         return tuple(t.name for t in self._tags)
 
-    def _view(self, msg: Message) -> dict[str, Any]:
-        # The condition view: the Segment shape, without formatting timestamps unless a
-        # trigger reads them (ISO formatting costs more than the rest of routing).
-        view = {
-            "type": msg.type,
-            "event": msg.event,
-            "name": msg.name,
-            "category": msg.category,
-            "properties": msg.properties,
-            "traits": msg.traits,
-            "context": msg.context,
-            "userId": msg.user_id,
-            "anonymousId": msg.anonymous_id,
-            "messageId": msg.message_id,
-            "groupId": msg.group_id,
-            "previousId": msg.previous_id,
-            "integrations": msg.integrations,
-        }
-        if self._needs_time:
-            view["timestamp"] = format_ts(msg.timestamp)
-            view["sentAt"] = format_ts(msg.sent_at) if msg.sent_at is not None else None
-            view["receivedAt"] = (
-                format_ts(msg.received_at) if msg.received_at is not None else None
-            )
-        return view
-
     def route(self, msg: Message) -> Sequence[Route]:
         """The ``(destination, render)`` pairs of every tag that fires for ``msg``.
 
         A tag fires when its trigger matches and every consent purpose it needs (its own and
         its destination's) is granted; unknown consent is not granted, and a GPC signal
-        revokes the purposes marked ``sale_sharing``.
+        (``context.gpc`` true, or ``1``/``"1"``/``"true"``) revokes the purposes marked
+        ``sale_sharing``.
         """
-        view = self._view(msg) if self._needs_view else None
+        view = self._view(msg) if self._view is not None else None
         prefs: Mapping[str, Any] | None = None
         gpc = False
         if self._needs_consent:
@@ -269,7 +300,9 @@ class Router:
                     p = c.get("categoryPreferences")
                     if type(p) is dict:
                         prefs = p
-                gpc = ctx.get("gpc") is True
+                g = ctx.get("gpc")
+                # the header's "1" may arrive unparsed from other collectors; err on privacy
+                gpc = g is True or (type(g) in (int, str) and g in _GPC_ON)
         out: list[Route] | None = None
         for t in self._tags:
             trigger = t.trigger

@@ -13,23 +13,19 @@ splits (the user-agent parse is cached).
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from attrs import field, frozen
+from attrs import evolve, field, frozen
 
-from ._middleware_consent import read_consent
+from ._config import MAX_COOKIE_DAYS, CollectorConfig
+from ._consent import gpc_enabled, read_consent_cookie
+from ._cookie import cookie_attributes, new_visitor_id, valid_visitor_id
 
-__all__ = ["RequestFacts", "VisitorArgs", "VisitorOptions", "VisitorResolver"]
+__all__ = ["RequestFacts", "VisitorArgs", "VisitorOptions", "VisitorResolver", "build_resolver"]
 
-#: Browsers cap cookie lifetimes at 400 days (RFC 6265bis); longer values are clamped anyway.
-MAX_COOKIE_DAYS = 400
 
-# Ids we accept from a cookie: what uuid4, analytics.js and GA write, nothing that could carry
-# markup or separators into logs, events or the bootstrap script.
-_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 _GA = re.compile(r"GA\d\.\d+\.(\d+\.\d+)")
 _UTM = (
     ("utm_source", "utmSource"),
@@ -63,6 +59,8 @@ class VisitorOptions:
             ``None``. Starlette's may be a coroutine function. Django's default reads
             ``request.user``; the others default to no user id.
         cookie_name: the first-party visitor cookie (the collector's, so both agree).
+            Without an ``options`` object, every cookie field defaults to the container's
+            ``collector`` section.
         cookie_domain: ``Domain`` attribute, to share the id across subdomains.
         cookie_max_age_days: lifetime, refreshed on every response that resolves a visitor;
             at most 400 days.
@@ -90,7 +88,7 @@ class VisitorOptions:
     adopt_cookies: bool = True
     country_header: str | None = "CF-IPCountry"
     consent_cookie: str = "persona_consent"
-    exclude_paths: tuple[str, ...] = ()
+    exclude_paths: tuple[str, ...] = field(default=(), converter=tuple)
     refresh_cookie: bool = False
 
 
@@ -123,32 +121,12 @@ class VisitorArgs:
     set_cookie: str | None  # a full Set-Cookie header value, or None
 
 
-def parse_cookie_header(header: str) -> dict[str, str]:
-    """Parse a ``Cookie`` request header leniently (first value of a name wins).
-
-    ``http.cookies.SimpleCookie`` rejects a whole header for one odd cookie set by some other
-    script on the domain; browsers do not, and neither do we.
-    """
-    out: dict[str, str] = {}
-    for chunk in header.split(";"):
-        name, sep, value = chunk.partition("=")
-        if not sep:
-            continue
-        name = name.strip()
-        if name and name not in out:
-            value = value.strip()
-            if len(value) >= 2 and value[0] == value[-1] == '"':
-                value = value[1:-1]
-            out[name] = value
-    return out
-
-
 def _adopted_id(cookies: Mapping[str, str]) -> str | None:
     ajs = cookies.get("ajs_anonymous_id")
     if ajs:
         # analytics.js stores a JSON string, usually URL-encoded: %22abc-123%22
-        value = unquote(ajs).strip('"')
-        if _ID.fullmatch(value):
+        value = valid_visitor_id(unquote(ajs).strip('"'))
+        if value is not None:
             return value
     ga = cookies.get("_ga")
     if ga:
@@ -191,19 +169,18 @@ class VisitorResolver:
         self.options = options
         self._gpc_purposes = gpc_purposes
         self._country_header = (options.country_header or "").lower() or None
-        self._cookie_tail = self._cookie_attributes(options)
-
-    @staticmethod
-    def _cookie_attributes(o: VisitorOptions) -> str:
-        parts = [f"Max-Age={o.cookie_max_age_days * 86400}", f"Path={o.cookie_path}"]
-        if o.cookie_domain:
-            parts.append(f"Domain={o.cookie_domain}")
-        if o.cookie_secure:
-            parts.append("Secure")
-        if o.cookie_httponly:
-            parts.append("HttpOnly")
-        parts.append(f"SameSite={o.cookie_samesite}")
-        return "; ".join(parts)
+        # the collector's cookie writer, so both sides write the same cookie
+        self._cookie_tail = cookie_attributes(
+            CollectorConfig(
+                cookie_name=options.cookie_name,
+                cookie_domain=options.cookie_domain,
+                cookie_max_age_days=options.cookie_max_age_days,
+                cookie_secure=options.cookie_secure,
+                cookie_httponly=options.cookie_httponly,
+                cookie_samesite=options.cookie_samesite,
+                cookie_path=options.cookie_path,
+            )
+        )
 
     def cookie_header(self, anonymous_id: str) -> str:
         """The ``Set-Cookie`` header value that stores ``anonymous_id``."""
@@ -215,13 +192,13 @@ class VisitorResolver:
 
     def anonymous_id(self, cookies: Mapping[str, str]) -> tuple[str, bool]:
         """Return the visitor's anonymous id and whether the cookie must be written."""
-        own = cookies.get(self.options.cookie_name)
-        if own and _ID.fullmatch(own):
+        own = valid_visitor_id(cookies.get(self.options.cookie_name))
+        if own is not None:
             return own, self.options.refresh_cookie
         adopted = _adopted_id(cookies) if self.options.adopt_cookies else None
         if adopted is not None:
             return adopted, True
-        return str(uuid.uuid4()), True
+        return new_visitor_id(), True
 
     def attributes(self, facts: RequestFacts) -> dict[str, Any]:
         """The request attributes conditions see (GrowthBook's attribute names)."""
@@ -270,8 +247,8 @@ class VisitorResolver:
     def consent(self, facts: RequestFacts) -> dict[str, bool] | None:
         """The visitor's consent: the consent cookie, with a GPC signal opting out of the
         purposes that sell or share data. ``None`` when nothing is known."""
-        consent = read_consent(facts.cookies.get(self.options.consent_cookie))
-        if facts.headers.get("sec-gpc", "").strip() == "1" and self._gpc_purposes:
+        consent = read_consent_cookie(facts.cookies.get(self.options.consent_cookie))
+        if self._gpc_purposes and gpc_enabled(facts.headers.get("sec-gpc")):
             consent = dict(consent or {})
             for purpose in self._gpc_purposes:
                 consent[purpose] = False
@@ -295,17 +272,20 @@ def build_resolver(
     """A resolver for ``persona``: cookie name and domain default to the container's collector
     section, and the purposes marked ``sale_sharing`` are those GPC opts out of."""
     container = persona.container
-    collector = container.collector
     if options is None:
-        options = VisitorOptions(
-            cookie_name=collector.cookie_name,
-            cookie_domain=collector.cookie_domain,
-            cookie_max_age_days=min(collector.cookie_max_age_days, MAX_COOKIE_DAYS),
-            **overrides,
-        )
+        c = container.collector
+        defaults: dict[str, Any] = {
+            "cookie_name": c.cookie_name,
+            "cookie_domain": c.cookie_domain,
+            "cookie_max_age_days": c.cookie_max_age_days,
+            "cookie_secure": c.cookie_secure,
+            "cookie_httponly": c.cookie_httponly,
+            "cookie_samesite": c.cookie_samesite,
+            "cookie_path": c.cookie_path,
+            "consent_cookie": c.consent_cookie,
+        }
+        options = VisitorOptions(**{**defaults, **overrides})
     elif overrides:
-        from attrs import evolve
-
         options = evolve(options, **overrides)
     gpc = frozenset(
         name for name, purpose in container.consent.purposes.items() if purpose.sale_sharing

@@ -25,15 +25,18 @@ import inspect
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from ._middleware import RequestFacts, VisitorOptions, build_resolver, parse_cookie_header
+from ._cookie import parse_cookies
+from ._middleware import RequestFacts, VisitorOptions, build_resolver
 
 __all__ = ["PersonaMiddleware"]
 
+# Loose ASGI types, so that Starlette's (and any other framework's) app types fit.
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+Receive = Callable[[], Awaitable[Any]]
+Send = Callable[[Any], Awaitable[None]]
+ASGIApp = Callable[[Any, Receive, Send], Awaitable[None]]
+_UNSET: Any = object()
 
 
 def _facts(scope: Scope) -> RequestFacts:
@@ -62,7 +65,7 @@ def _facts(scope: Scope) -> RequestFacts:
         path=path,
         query=scope.get("query_string", b"").decode("latin-1"),
         headers=headers,
-        cookies=parse_cookie_header("; ".join(cookie_parts)) if cookie_parts else {},
+        cookies=parse_cookies("; ".join(cookie_parts)) if cookie_parts else {},
     )
 
 
@@ -74,8 +77,8 @@ class PersonaMiddleware:
         persona: the process's ``Persona``.
         options: a ``VisitorOptions``; by default the cookie settings come from the
             container's ``collector`` section.
-        **overrides: individual ``VisitorOptions`` fields (``get_user_id=...``,
-            ``country_header=...``), applied over ``options``.
+        get_user_id, cookie_name, ..., refresh_cookie: individual ``VisitorOptions`` fields,
+            applied over ``options``.
 
     ``get_user_id`` receives a ``starlette.requests.Request`` and may be sync or async.
     Paths in ``exclude_paths`` pass through untouched (no visitor, no cookie).
@@ -89,8 +92,32 @@ class PersonaMiddleware:
         persona: Any,
         *,
         options: VisitorOptions | None = None,
-        **overrides: Any,
+        get_user_id: Callable[[Any], Any] | None = _UNSET,
+        cookie_name: str = _UNSET,
+        cookie_domain: str | None = _UNSET,
+        cookie_max_age_days: int = _UNSET,
+        cookie_secure: bool = _UNSET,
+        cookie_httponly: bool = _UNSET,
+        cookie_samesite: str = _UNSET,
+        cookie_path: str = _UNSET,
+        adopt_cookies: bool = _UNSET,
+        country_header: str | None = _UNSET,
+        consent_cookie: str = _UNSET,
+        exclude_paths: tuple[str, ...] = _UNSET,
+        refresh_cookie: bool = _UNSET,
     ) -> None:
+        # Explicit keywords (not **kwargs): type checkers can then match the class against
+        # Starlette's Middleware(...) signature.
+        given = {
+            "get_user_id": get_user_id, "cookie_name": cookie_name,
+            "cookie_domain": cookie_domain, "cookie_max_age_days": cookie_max_age_days,
+            "cookie_secure": cookie_secure, "cookie_httponly": cookie_httponly,
+            "cookie_samesite": cookie_samesite, "cookie_path": cookie_path,
+            "adopt_cookies": adopt_cookies, "country_header": country_header,
+            "consent_cookie": consent_cookie, "exclude_paths": exclude_paths,
+            "refresh_cookie": refresh_cookie,
+        }
+        overrides = {k: v for k, v in given.items() if v is not _UNSET}
         self.app = app
         self.persona = persona
         self._resolver = build_resolver(persona, options, **overrides)

@@ -147,7 +147,8 @@ def test_per_destination_settings_come_from_the_container(sink: Sink) -> None:
     d = make_delivery({"a": a, "b": b}, per_destination={
         "a": DestinationConfig(type="x", batch=BatchConfig(max_events=3), max_queue_events=5),
     })
-    assert d._boxes["a"].batch.max_events == 3 and d._boxes["a"].max_events == 5
+    assert d._boxes["a"].batch.max_events == 3
+    assert d._boxes["a"].max_events == 5
     assert d._boxes["b"].max_events == DeliveryConfig().max_queue_events
     d.close()
 
@@ -179,7 +180,8 @@ def test_unknown_destination_is_counted() -> None:
     d = Delivery()
     d.enqueue("nope", message(1), render)
     s = d.stats()["nope"]
-    assert s["dropped"] == {"unknown_destination": 1} and identity_holds(s)
+    assert s["dropped"] == {"unknown_destination": 1}
+    assert identity_holds(s)
 
 
 def test_close_is_idempotent_and_counts_leftovers(sink: Sink) -> None:
@@ -198,7 +200,8 @@ def test_close_is_idempotent_and_counts_leftovers(sink: Sink) -> None:
     s = d.stats()["s"]
     assert s["dropped"] == {"closed": 6}
     assert identity_holds(s)
-    assert d._worker is not None and not d._worker.thread.is_alive()
+    assert d._worker is not None
+    assert not d._worker.thread.is_alive()
     sink.release()
 
 
@@ -238,5 +241,6 @@ def test_forget_purges_queued_events(sink: Sink) -> None:
     assert d.flush(5)
     assert sorted(sink.message_ids()) == ["m-0", "m-4", "m-6"]
     s = d.stats()["s"]
-    assert s["dropped"] == {"forgotten": 4} and identity_holds(s)
+    assert s["dropped"] == {"forgotten": 4}
+    assert identity_holds(s)
     d.close()

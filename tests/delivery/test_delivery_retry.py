@@ -37,16 +37,20 @@ def test_circuit_breaker_opens_probes_and_closes() -> None:
     assert cb.admit() is None
     assert cb.failure() is False
     assert cb.failure() is True
-    assert cb.state.value == "open" and cb.admit() == 30.0
+    assert cb.state.value == "open"
+    assert cb.admit() == 30.0
     now[0] = 30.0
-    assert cb.admit() is None and cb.state.value == "half_open"
+    assert cb.admit() is None
+    assert cb.state.value == "half_open"
     assert cb.admit() == 0.0  # one probe at a time
     assert cb.failure() is False  # re-opened (only the first opening is reported)
-    assert cb.state.value == "open" and cb.admit() == 30.0
+    assert cb.state.value == "open"
+    assert cb.admit() == 30.0
     now[0] = 60.0
     assert cb.admit() is None
     cb.success()
-    assert cb.state.value == "closed" and cb.admit() is None
+    assert cb.state.value == "closed"
+    assert cb.admit() is None
 
 
 def test_retry_after_is_honoured(sink: Sink) -> None:
@@ -61,7 +65,8 @@ def test_retry_after_is_honoured(sink: Sink) -> None:
     assert fake.sleeps == [7.0]
     assert [r.status for r in sink.requests] == [429, 200]
     s = d.stats()["s"]
-    assert (s["retried"], s["delivered"]) == (1, 1) and identity_holds(s)
+    assert (s["retried"], s["delivered"]) == (1, 1)
+    assert identity_holds(s)
     d.close()
 
 
@@ -144,7 +149,9 @@ def test_outage_then_recovery_delivers_everything(
     assert d.flush(10)
     assert set(sink.message_ids()) == {f"m-{i}" for i in range(300)}
     s = d.stats()["s"]
-    assert s["delivered"] == 300 and s["retried"] > 0 and identity_holds(s)
+    assert s["delivered"] == 300
+    assert s["retried"] > 0
+    assert identity_holds(s)
     assert d.close()
 
 

@@ -100,6 +100,7 @@ class CdpServer:
         self.profiles: dict[str, dict[str, Any]] = {}
         self.segments: dict[str, list[str]] = {}
         self.deleted: list[str] = []
+        self.lookups: list[tuple[str, str]] = []  # Segment (id_type, id) pairs asked for
         self.requests: list[Seen] = []
         self._faults: list[Fault] = []
         self._default: Fault | None = None
@@ -111,7 +112,7 @@ class CdpServer:
         self.port = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), daemon=True
+            target=self._server.serve_forever, args=(0.005,), daemon=True
         )
         self._thread.start()
 
@@ -190,6 +191,7 @@ class CdpServer:
                 return _json(401, {"error": {"code": "unauthorized"}})
             external = unquote(path[len(prefix) : -len("/traits")])
             id_type, _, pid = external.partition(":")
+            self.lookups.append((id_type, pid))
             return self._segment(pid, seen.query)
         if path.startswith("/cxs/profiles/"):
             if seen.headers.get("authorization") != self._unomi_auth:

@@ -1,4 +1,4 @@
-"""The framework-free core of the middlewares: ids, cookie, attributes and consent from a request."""
+"""The framework-free core of the middlewares: ids, cookie, attributes, consent of a request."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from persona_sdk.web import VisitorOptions
-from persona_sdk.web._middleware import RequestFacts, VisitorResolver, parse_cookie_header
+from persona_sdk.web._consent import write_consent_cookie as write_consent
+from persona_sdk.web._middleware import RequestFacts, VisitorResolver
 
 CHROME_MAC = (
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -184,8 +185,6 @@ def test_desktop_user_agents_parse_to_desktop() -> None:
 
 def test_consent_comes_from_the_consent_cookie() -> None:
     """The consent cookie the JS tag writes gives the visitor's purposes."""
-    from persona_sdk.web._middleware_consent import write_consent
-
     cookie = write_consent({"analytics": True, "advertising": False})
     args = resolver().resolve(facts(cookies={"persona_consent": cookie}))
     assert args.consent == {"analytics": True, "advertising": False}
@@ -199,8 +198,6 @@ def test_without_a_consent_cookie_consent_is_unknown() -> None:
 
 def test_gpc_withdraws_sale_and_sharing_purposes() -> None:
     """Sec-GPC: 1 turns off the purposes marked sale_sharing, whatever the cookie says."""
-    from persona_sdk.web._middleware_consent import write_consent
-
     cookie = write_consent({"analytics": True, "advertising": True})
     args = resolver().resolve(
         facts(headers={"sec-gpc": "1"}, cookies={"persona_consent": cookie})
@@ -218,7 +215,21 @@ def test_excluded_paths_are_prefixes() -> None:
     assert not resolver().excluded("/static/x")
 
 
-def test_cookie_headers_parse_leniently() -> None:
-    """One malformed cookie does not hide the others; the first of a repeated name wins."""
-    parsed = parse_cookie_header('a=1; junk; b="two"; a=3; =x; c=')
-    assert parsed == {"a": "1", "b": "two", "c": ""}
+
+def test_the_bootstrap_cannot_be_broken_out_of() -> None:
+    """Feature values are escaped for a script element: no </script>, <!-- or line separator
+    survives, and the JSON still decodes to the original value."""
+    import json
+
+    from persona_sdk import Persona
+    from persona_sdk.web import render_bootstrap
+
+    hostile = "</script><script>alert(1)</script><!-- \u2028 & done"
+    with Persona({"features": {"x": {"defaultValue": hostile}}}) as persona:
+        html = render_bootstrap(persona.visitor(anonymous_id="a-1"), ["x"], nonce='n"1')
+    assert html.startswith('<script nonce="n&quot;1">window.__persona=')
+    inner = html[html.index("=") + 1 : -len(";</script>")]
+    inner = inner[inner.index("{"):]
+    for bad in ("</", "<!--", "\u2028", "&"):
+        assert bad not in inner
+    assert json.loads(inner)["features"]["x"]["value"] == hostile

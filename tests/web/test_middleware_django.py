@@ -16,7 +16,7 @@ from django.urls import path
 
 from persona_sdk import Persona
 from persona_sdk.testing import CaptureDestination
-from persona_sdk.web._middleware_consent import write_consent
+from persona_sdk.web._consent import write_consent_cookie as write_consent
 
 if not settings.configured:
     settings.configure(
@@ -194,7 +194,7 @@ def test_a_missing_persona_setting_is_a_clear_error() -> None:
 
     from persona_sdk.web.django import PersonaMiddleware
 
-    with pytest.raises(ImproperlyConfigured, match="settings.PERSONA"):
+    with pytest.raises(ImproperlyConfigured, match=r"settings\.PERSONA"):
         PersonaMiddleware(lambda request: HttpResponse())
 
 
@@ -241,11 +241,43 @@ def test_the_context_processor_renders_the_bootstrap(persona: Persona) -> None:
     assert data["features"]["hero-banner"]["value"] == "sale"
 
 
-async def test_the_async_stack_uses_avisitor(persona: Persona) -> None:
-    """Under ASGI with an async stack the middleware runs async and sets the cookie."""
-    with override_settings(MIDDLEWARE=["persona_sdk.web.django.PersonaMiddleware"],
+class Recording(Persona):
+    """A Persona that notes which resolution path the middleware took."""
+
+    calls: list[str]
+
+    def visitor(self, **kwargs: Any) -> Any:
+        self.calls.append("visitor")
+        return super().visitor(**kwargs)
+
+    async def avisitor(self, **kwargs: Any) -> Any:
+        self.calls.append("avisitor")
+        return await super().avisitor(**kwargs)
+
+
+@pytest.fixture
+def recording() -> Iterator[Recording]:
+    p = Recording(CONTAINER, destinations={"capture": CaptureDestination()})
+    p.calls = []
+    yield p
+    p.close()
+
+
+def test_the_sync_stack_uses_visitor(recording: Recording) -> None:
+    """Under WSGI (the sync test client) the middleware calls persona.visitor."""
+    with override_settings(PERSONA=recording, MIDDLEWARE=MIDDLEWARE):
+        Client().get("/")
+    assert recording.calls == ["visitor"]
+
+
+async def test_the_async_stack_uses_avisitor(recording: Recording) -> None:
+    """Under ASGI with an async stack the middleware awaits persona.avisitor, reads the user
+    id off the event loop, and sets the cookie."""
+    with override_settings(PERSONA=recording,
+                           MIDDLEWARE=["persona_sdk.web.django.PersonaMiddleware"],
                            PERSONA_OPTIONS={"get_user_id": f"{__name__}.user_from_header"}):
         response = await AsyncClient().get("/async/", headers={"x-account": "a-1"})
     body = json.loads(response.content)
     assert body["user_id"] == "a-1"
     assert response.cookies["persona_id"].value == body["anonymous_id"]
+    assert recording.calls == ["avisitor"]

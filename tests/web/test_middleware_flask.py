@@ -12,7 +12,7 @@ from flask import Flask, g, jsonify, render_template_string
 
 from persona_sdk import Persona
 from persona_sdk.testing import CaptureDestination
-from persona_sdk.web._middleware_consent import write_consent
+from persona_sdk.web._consent import write_consent_cookie as write_consent
 from persona_sdk.web.flask import PersonaExtension
 
 CONTAINER: dict[str, Any] = {

@@ -1,0 +1,243 @@
+"""The second phase of a collector request: the body read, checked, stamped and ingested."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from .._errors import ClosedError, EventValidationError
+from ._collector_body import decode_json_object, gunzip
+from ._collector_http import CollectorResponse, CorsPolicy, Reject, RequestHead
+from ._collector_stamp import RequestFacts, stamp_messages
+from ._config import CollectorConfig
+from ._cookie import cookie_attributes, parse_cookies, valid_visitor_id
+from ._ratelimit import TokenBucketLimiter
+
+if TYPE_CHECKING:
+    from ..events import IngestResult
+    from ._collector import Collector
+
+__all__ = [
+    "JSON_HEADER",
+    "NO_STORE",
+    "PIXEL_GIF",
+    "PendingBody",
+    "Settings",
+    "check_write_key",
+]
+
+log = logging.getLogger("persona_sdk.collector")
+
+_encode = msgspec.json.encode
+
+#: The ``/p.gif`` answer: a transparent 1x1 GIF (43 bytes).
+PIXEL_GIF = (
+    b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00"
+    b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+)
+JSON_HEADER = ("content-type", "application/json")
+NO_STORE = ("cache-control", "no-store")
+
+
+class Settings:
+    # Everything derived from one CollectorConfig; rebuilt only when the config object changes.
+    __slots__ = ("config", "cookie_tail", "cors", "keys", "limiter")
+
+    def __init__(self, config: CollectorConfig, clock: Callable[[], float]) -> None:
+        self.config = config
+        self.cors = CorsPolicy(config.cors_origins)
+        self.keys = tuple(k.encode() for k in config.write_keys)
+        self.limiter = (
+            TokenBucketLimiter(
+                config.rate_limit_per_second,
+                config.rate_limit_burst,
+                max_keys=config.rate_limit_clients,
+                clock=clock,
+            )
+            if config.rate_limit_per_second > 0
+            else None
+        )
+        self.cookie_tail = cookie_attributes(config)
+
+
+def check_write_key(settings: Settings, given: str | None) -> None:
+    """Raise a 401 ``Reject`` unless write keys are off or ``given`` is one of them."""
+    keys = settings.keys
+    if not keys:
+        return
+    raw = (given or "").encode("utf-8", "surrogatepass")
+    ok = False
+    for key in keys:
+        # compare every key in constant time; no early exit that leaks which one matched
+        ok |= hmac.compare_digest(raw, key)
+    if not ok:
+        raise Reject(401, "missing or invalid write key", "writeKey", "unauthorized")
+
+
+class PendingBody:
+    """A routed request waiting for its body; ``limit`` is the most bytes worth reading."""
+
+    __slots__ = (
+        "_collector", "_cors", "_head", "_kind", "_msg_type", "_settings", "client", "gzip",
+        "limit", "write_key",
+    )
+
+    def __init__(
+        self,
+        collector: Collector,
+        settings: Settings,
+        *,
+        head: RequestHead,
+        kind: str,
+        msg_type: str | None,
+        limit: int,
+        client: str | None,
+        cors: list[tuple[str, str]],
+    ) -> None:
+        self._collector = collector
+        self._settings = settings
+        self._head = head
+        self._kind = kind
+        self._msg_type = msg_type
+        self._cors = cors
+        self.limit = limit
+        self.client = client
+        self.gzip = False
+        self.write_key: str | None = None
+
+    def finish(self, body: bytes) -> CollectorResponse:
+        """Answer the request given its body (more than ``limit`` bytes means 413)."""
+        return self.guard(lambda: self._finish(body))
+
+    def guard(self, step: Callable[[], CollectorResponse]) -> CollectorResponse:
+        """Run ``step``, turning every failure into a JSON error response."""
+        try:
+            return step()
+        except Reject as exc:
+            return self._collector._reject(exc, self._cors)
+        except ClosedError:
+            return self._collector._reject(
+                Reject(503, "the collector is shutting down", None, "unavailable"), self._cors
+            )
+        except Exception:  # pragma: no cover - a bug, never bad input; fuzzing guards this
+            log.exception("collector failed on %s %s", self._head.method, self._head.path)
+            return self._collector._reject(
+                Reject(500, "internal error", None, "internal_error"), self._cors
+            )
+
+    def _finish(self, body: bytes) -> CollectorResponse:
+        cfg = self._settings.config
+        if len(body) > self.limit:
+            raise Reject(413, f"the body is over the {self.limit}-byte limit", "body", "too_large")
+        if self.gzip:
+            body = gunzip(body, self.limit)
+        payload = decode_json_object(body, cfg.max_depth)
+        key = payload.pop("writeKey", None)
+        if self.write_key is None and isinstance(key, str):
+            self.write_key = key
+        if self._kind == "batch" or (self._kind == "beacon" and "batch" in payload):
+            batch = payload.get("batch")
+            if not isinstance(batch, list):
+                raise Reject(400, "batch must be an array of messages", "batch", "invalid_type")
+            return self.ingest_batch(batch, payload)
+        if self._msg_type is not None:
+            declared = payload.setdefault("type", self._msg_type)
+            if declared != self._msg_type:
+                raise Reject(400, f"this endpoint takes {self._msg_type} calls", "type",
+                             "invalid_type")
+        return self.ingest(payload)
+
+    def _check_key(self) -> None:
+        check_write_key(self._settings, self.write_key)
+
+    def _facts(self) -> RequestFacts:
+        head = self._head
+        cookies = parse_cookies(head.headers.get("cookie"))
+        cfg = self._settings.config
+        return RequestFacts(
+            cfg,
+            ip=self.client,
+            user_agent=head.headers.get("user-agent"),
+            gpc=head.headers.get("sec-gpc"),
+            consent_cookie=cookies.get(cfg.consent_cookie),
+            visitor_id=valid_visitor_id(cookies.get(cfg.cookie_name)),
+        )
+
+    def ingest(self, message: dict[str, Any]) -> CollectorResponse:
+        """Stamp and ingest one message (single endpoints, single beacons, the pixel)."""
+        self._check_key()
+        if "batch" in message:
+            raise Reject(400, "this endpoint takes one message, not a batch", "batch",
+                         "invalid_type")
+        message.pop("writeKey", None)
+        facts = self._facts()
+        if facts.is_bot():
+            return self._bot()
+        stamp_messages([message], facts, None)
+        collector = self._collector
+        try:
+            results = collector._persona.ingest(message, received_at=collector._clock())
+        except EventValidationError as exc:
+            raise Reject(400, exc.reason, exc.field, "invalid_event") from None
+        except (UnicodeError, RecursionError):
+            raise Reject(400, "a value cannot be encoded as JSON", None, "invalid_event") from None
+        return self._answer(results, facts, single=True)
+
+    def ingest_batch(self, batch: list[Any], envelope: dict[str, Any]) -> CollectorResponse:
+        """Stamp and ingest a ``{"batch": [...]}`` envelope; partial acceptance is a 200."""
+        self._check_key()
+        facts = self._facts()
+        if facts.is_bot():
+            return self._bot()
+        stamp_messages(batch, facts, envelope)
+        collector = self._collector
+        try:
+            results = collector._persona.ingest({"batch": batch}, received_at=collector._clock())
+        except EventValidationError as exc:
+            raise Reject(400, exc.reason, exc.field, "invalid_event") from None
+        except (UnicodeError, RecursionError):
+            raise Reject(400, "a value cannot be encoded as JSON", None, "invalid_event") from None
+        return self._answer(results, facts, single=False)
+
+    def _bot(self) -> CollectorResponse:
+        # A bot gets the answer a browser would, so it has nothing to adapt to.
+        self._collector._count(bots=1, status_200=1)
+        return self._ok(_encode({"success": True, "accepted": 0}), None)
+
+    def _ok(self, body: bytes, set_cookie: str | None) -> CollectorResponse:
+        headers = [JSON_HEADER, NO_STORE, *self._cors]
+        if set_cookie:
+            headers.append(("set-cookie", set_cookie))
+        if self._kind == "pixel":
+            headers[0] = ("content-type", "image/gif")
+            body = PIXEL_GIF
+        return CollectorResponse(200, headers, body)
+
+    def _answer(
+        self, results: list[IngestResult], facts: RequestFacts, *, single: bool
+    ) -> CollectorResponse:
+        errors = []
+        for r in results:
+            if not r.ok:
+                field, _, reason = (r.error or "").partition(": ")
+                errors.append({"index": r.index, "error": reason or field, "field": field})
+        accepted = len(results) - len(errors)
+        self._collector._count(accepted=accepted, rejected=len(errors))
+        set_cookie = None
+        if facts.cookie_value is not None:
+            s = self._settings
+            set_cookie = f"{s.config.cookie_name}={facts.cookie_value}; {s.cookie_tail}"
+        if errors and (single or accepted == 0):
+            first = errors[0]
+            raise Reject(400, str(first["error"]), str(first["field"]), "invalid_event",
+                         extra=None if single else {"errors": errors})
+        doc: dict[str, Any] = {"success": True, "accepted": accepted}
+        if errors:
+            doc["rejected"] = len(errors)
+            doc["errors"] = errors
+        self._collector._count(status_200=1)
+        return self._ok(_encode(doc), set_cookie)

@@ -1,0 +1,141 @@
+"""Exposures: the first time a visitor gets a variation, an ``Experiment Viewed`` event goes
+through the tag layer (a real Persona, delivered to a capturing destination), once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from decisions_support import ab_rule
+
+import persona_sdk as ps
+from persona_sdk.decisions import HookSet, Visitor
+from persona_sdk.testing import CaptureDestination
+
+FEATURES = {"hero": {"defaultValue": "none", "rules": [ab_rule()]}}
+
+
+@pytest.fixture
+def capture() -> CaptureDestination:
+    return CaptureDestination()
+
+
+@pytest.fixture
+def persona(capture: CaptureDestination) -> Iterator[ps.Persona]:
+    container = {"features": FEATURES, "tags": [{"name": "all", "destination": "capture"}]}
+    with ps.Persona(container, destinations={"capture": capture}) as p:
+        yield p
+
+
+def _viewed(capture: CaptureDestination) -> list[dict[str, Any]]:
+    return [e for e in capture.events if e.get("event") == "Experiment Viewed"]
+
+
+def test_first_exposure_is_tracked_with_segment_spec_names(
+    persona: ps.Persona, capture: CaptureDestination
+) -> None:
+    """Experiment Viewed carries experiment/variation ids and names, ids and consent."""
+    visitor = persona.visitor(anonymous_id="a-1", user_id="u-1", consent={"analytics": True})
+    result = visitor.feature("hero")
+    assert result.variation is not None
+    assert persona.flush(5.0)
+    (event,) = _viewed(capture)
+    assert event["anonymousId"] == "a-1"
+    assert event["userId"] == "u-1"
+    assert event["context"]["consent"]["categoryPreferences"] == {"analytics": True}
+    assert event["properties"] == {
+        "experiment_id": "hero-test",
+        "experiment_name": "Hero test",
+        "variation_id": result.variation.variation_key,
+        "variation_name": result.variation.variation_name,
+        "hash_attribute": "id",
+        "feature_id": "hero",
+    }
+
+
+def test_exposures_are_deduplicated_per_visitor_experiment_variation(
+    persona: ps.Persona, capture: CaptureDestination
+) -> None:
+    """The same visitor seen again (a new Visitor object) logs no second exposure."""
+    for _ in range(3):
+        persona.visitor(anonymous_id="a-1").feature("hero")
+        persona.visitor(anonymous_id="a-1").experiment("hero-test")
+    persona.visitor(anonymous_id="a-2").feature("hero")
+    assert persona.flush(5.0)
+    assert [e["anonymousId"] for e in _viewed(capture)] == ["a-1", "a-2"]
+
+
+def test_dedupe_memory_is_bounded() -> None:
+    """The dedupe memory keeps max_exposures triples; the oldest are forgotten first."""
+    hooks = HookSet(max_exposures=2)
+    assert hooks.first_exposure("a")
+    assert hooks.first_exposure("b")
+    assert not hooks.first_exposure("a")  # "a" is now the most recent
+    assert hooks.first_exposure("c")  # forgets "b"
+    assert hooks.first_exposure("b")
+    assert not hooks.first_exposure("c")
+    stats = hooks.stats()
+    assert (stats["remembered"], stats["exposures"], stats["deduplicated"]) == (2, 4, 2)
+
+
+def test_forced_variations_are_not_exposures(
+    persona: ps.Persona, capture: CaptureDestination
+) -> None:
+    """A variation forced for QA is not logged as an exposure."""
+    visitor = persona.visitor(anonymous_id="qa")
+    engine_visitor = Visitor(
+        engine=persona._runtime.engine,
+        persona=persona,
+        anonymous_id="qa",
+        forced_variations={"hero-test": 1},
+    )
+    assert engine_visitor.get("hero", None) == "treatment"
+    visitor.track("Page Seen")
+    assert persona.flush(5.0)
+    assert _viewed(capture) == []
+
+
+def test_hooks_see_exposures_and_usage_and_failures_never_break() -> None:
+    """on_exposure and on_feature_usage run; a failing hook is counted, never raised."""
+    seen: list[str] = []
+
+    def on_exposure(visitor: Visitor, result: Any) -> None:
+        seen.append(result.experiment_key)
+        raise RuntimeError("hook bug")
+
+    def on_usage(visitor: Visitor, result: Any) -> None:
+        raise ValueError("another bug")
+
+    with ps.Persona(
+        {"features": FEATURES}, on_exposure=on_exposure, on_feature_usage=on_usage
+    ) as persona:
+        value = persona.visitor(anonymous_id="a-1").get("hero", None)
+        assert value in ("control", "treatment")
+        assert seen == ["hero-test"]
+        assert persona._hooks.stats()["hook_errors"] == 2
+
+
+def test_a_closed_persona_does_not_break_decisions() -> None:
+    """If the exposure cannot be tracked, the decision still comes back (counted)."""
+    persona = ps.Persona({"features": FEATURES})
+    visitor = persona.visitor(anonymous_id="a-1")
+    persona.close()
+    assert visitor.feature("hero").variation is not None
+    assert persona._hooks.stats()["track_errors"] == 1
+
+
+def test_visitor_track_is_bound_to_ids_and_consent(
+    persona: ps.Persona, capture: CaptureDestination
+) -> None:
+    """visitor.track sends with the visitor's ids and consent."""
+    visitor = persona.visitor(anonymous_id="a-9", user_id="u-9", consent={"ads": False})
+    visitor.track("Product Viewed", properties={"sku": "S-1"})
+    assert persona.flush(5.0)
+    (event,) = [e for e in capture.events if e.get("event") == "Product Viewed"]
+    assert (event["anonymousId"], event["userId"], event["properties"]) == (
+        "a-9",
+        "u-9",
+        {"sku": "S-1"},
+    )
+    assert event["context"]["consent"]["categoryPreferences"] == {"ads": False}

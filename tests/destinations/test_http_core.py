@@ -1,0 +1,115 @@
+"""The shared HTTP core: status classification, Retry-After, network errors."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from email.utils import format_datetime
+
+import httpx
+import pytest
+from servers.sink import Reply, Sink
+
+from persona_sdk.destinations._http import (
+    HttpRequest,
+    chunk_by_size,
+    classify_status,
+    parse_retry_after,
+    perform,
+)
+from persona_sdk.plugins import SendOutcome
+
+NOW = 1_700_000_000.0
+
+
+@pytest.mark.parametrize(
+    ("status", "outcome"),
+    [
+        (200, SendOutcome.DELIVERED), (202, SendOutcome.DELIVERED),
+        (408, SendOutcome.RETRY), (429, SendOutcome.RETRY), (500, SendOutcome.RETRY),
+        (503, SendOutcome.RETRY), (400, SendOutcome.DEAD), (401, SendOutcome.DEAD),
+        (404, SendOutcome.DEAD), (413, SendOutcome.DEAD), (301, SendOutcome.DEAD),
+    ],
+)  # fmt: skip
+def test_status_policy(status: int, outcome: SendOutcome) -> None:
+    """2xx delivered; 408, 429, 5xx retried; any other status dead."""
+    result = classify_status(status, {}, b"oops", now=NOW)
+    assert result.outcome is outcome
+    assert result.status == status
+
+
+def test_retry_after_seconds_and_http_dates() -> None:
+    """Retry-After is read as seconds or as an HTTP date relative to now; never negative."""
+    date = format_datetime(datetime.fromtimestamp(NOW + 30, tz=timezone.utc), usegmt=True)
+    assert parse_retry_after("7", NOW) == 7.0
+    assert parse_retry_after("1.5", NOW) == 1.5
+    assert parse_retry_after(date, NOW) == pytest.approx(30.0)
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", NOW) == 0.0
+    assert parse_retry_after("soon", NOW) is None
+    assert parse_retry_after("nan", NOW) is None
+    assert parse_retry_after(None, NOW) is None
+    r = classify_status(429, {"retry-after": "12"}, now=NOW)
+    assert r.outcome is SendOutcome.RETRY
+    assert r.retry_after == 12.0
+
+
+def test_chunking_by_bytes_and_count() -> None:
+    """Chunks respect both the byte budget (with the envelope) and the item count; an
+    oversized item goes alone."""
+    items = [b"x" * 10] * 7
+    chunks = chunk_by_size(items, max_bytes=40, max_items=5, overhead=5)
+    assert [len(c) for c in chunks] == [3, 3, 1]
+    by_count = chunk_by_size(items, max_bytes=10**6, max_items=5, overhead=0)
+    assert [len(c) for c in by_count] == [5, 2]
+    assert [len(c) for c in chunk_by_size([b"y" * 100, b"z"], max_bytes=50, max_items=9,
+                                         overhead=0)] == [1, 1]  # fmt: skip
+
+
+async def test_statuses_and_retry_after_from_a_real_server(sink: Sink) -> None:
+    """Against the loopback sink: 503 with Retry-After retries, 400 is dead, 200 ok; the
+    first failure stops the remaining requests."""
+    sink.reply_with(Reply(status=503, retry_after=3), Reply(status=400, body=b'{"e":1}'))
+    reqs = [HttpRequest(url=f"{sink.url}/r{i}", content=b"{}") for i in range(3)]
+    async with httpx.AsyncClient() as client:
+        first = await perform(client, reqs, timeout=5, classify=_classify)
+        second = await perform(client, reqs, timeout=5, classify=_classify)
+        third = await perform(client, reqs, timeout=5, classify=_classify)
+    assert (first.outcome, first.status, first.retry_after) == (SendOutcome.RETRY, 503, 3.0)
+    assert (second.outcome, second.status) == (SendOutcome.DEAD, 400)
+    assert '{"e":1}' in second.detail
+    assert third.outcome is SendOutcome.DELIVERED
+    assert [r.path for r in sink.requests] == ["/r0", "/r0", "/r0", "/r1", "/r2"]
+
+
+async def test_connection_reset_is_retried(sink: Sink) -> None:
+    """A connection reset by the server is a transient failure."""
+    sink.reply_with(Reply(reset=True))
+    async with httpx.AsyncClient() as client:
+        result = await perform(
+            client, [HttpRequest(url=sink.url, content=b"{}")], timeout=5, classify=_classify
+        )
+    assert result.outcome is SendOutcome.RETRY
+
+
+async def test_network_errors_without_a_server() -> None:
+    """Refused connections and timeouts retry; an unusable URL is dead (mock transport:
+    error paths only)."""
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    def slow(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    for handler in (refuse, slow):
+        async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+            r = await perform(client, [HttpRequest(url="http://x.test/", content=b"")],
+                              timeout=1, classify=_classify)  # fmt: skip
+        assert r.outcome is SendOutcome.RETRY
+    async with httpx.AsyncClient() as client:
+        r = await perform(client, [HttpRequest(url="ftp://x.test/", content=b"")], timeout=1,
+                          classify=_classify)  # fmt: skip
+    assert r.outcome is SendOutcome.DEAD
+
+
+def _classify(status: int, headers: object, body: bytes) -> object:
+    return classify_status(status, headers, body)  # type: ignore[arg-type]
