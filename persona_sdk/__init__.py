@@ -18,10 +18,14 @@ from ._errors import (
     PersonaError,
     PluginError,
 )
+from .allocation import InMemoryStickyBucketStore
 from .client import Persona
 from .config import Container
+from .decisions import ExperimentResult, FeatureResult, FeatureSource, Reason, Visitor
+from .delivery import Overflow, SpoolMode
 from .events import IngestResult, Message
 from .plugins import Destination, SendOutcome, SendResult
+from .profiles import Profile, ProfileReason, ProfileSourceKind
 
 __all__ = [
     "ClosedError",
@@ -29,14 +33,25 @@ __all__ = [
     "Container",
     "Destination",
     "EventValidationError",
+    "ExperimentResult",
+    "FeatureResult",
+    "FeatureSource",
+    "InMemoryStickyBucketStore",
     "IngestResult",
     "Message",
+    "Overflow",
     "PayloadTooLarge",
     "Persona",
     "PersonaError",
     "PluginError",
+    "Profile",
+    "ProfileReason",
+    "ProfileSourceKind",
+    "Reason",
     "SendOutcome",
     "SendResult",
+    "SpoolMode",
+    "Visitor",
 ]
 
 for _name in __all__:

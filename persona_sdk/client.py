@@ -137,7 +137,9 @@ class Persona:
                 errors.extend(exc.errors)
         if errors:
             raise ConfigError(errors)
-        assert router is not None and engine is not None and segments is not None
+        assert router is not None
+        assert engine is not None
+        assert segments is not None
         self._delivery.configure(destinations, container)
         self._profiles.configure(container)
         return _Runtime(container, router, engine, segments)
@@ -171,6 +173,7 @@ class Persona:
     def _message(
         self,
         type_: str,
+        *,
         anonymous_id: str | None,
         user_id: str | None,
         context: Mapping[str, Any] | None,
@@ -213,7 +216,8 @@ class Persona:
         if properties is not None and not isinstance(properties, Mapping):
             raise EventValidationError("properties", "expected a mapping")
         msg = self._message(
-            "track", anonymous_id, user_id, context, consent, timestamp, message_id,
+            "track", anonymous_id=anonymous_id, user_id=user_id, context=context,
+            consent=consent, timestamp=timestamp, message_id=message_id,
             event=event, properties=dict(properties) if properties else {},
         )
         return self._emit(msg)
@@ -231,7 +235,8 @@ class Persona:
     ) -> str:
         """Tie a user id to traits (and to ``anonymous_id``, stitching identities)."""
         msg = self._message(
-            "identify", anonymous_id, user_id, context, consent, timestamp, message_id,
+            "identify", anonymous_id=anonymous_id, user_id=user_id, context=context,
+            consent=consent, timestamp=timestamp, message_id=message_id,
             traits=dict(traits) if traits else {},
         )
         return self._emit(msg)
@@ -251,7 +256,8 @@ class Persona:
     ) -> str:
         """Record a page view."""
         msg = self._message(
-            "page", anonymous_id, user_id, context, consent, timestamp, message_id,
+            "page", anonymous_id=anonymous_id, user_id=user_id, context=context,
+            consent=consent, timestamp=timestamp, message_id=message_id,
             name=name, category=category, properties=dict(properties) if properties else {},
         )
         return self._emit(msg)
@@ -271,7 +277,8 @@ class Persona:
     ) -> str:
         """Record a mobile screen view."""
         msg = self._message(
-            "screen", anonymous_id, user_id, context, consent, timestamp, message_id,
+            "screen", anonymous_id=anonymous_id, user_id=user_id, context=context,
+            consent=consent, timestamp=timestamp, message_id=message_id,
             name=name, category=category, properties=dict(properties) if properties else {},
         )
         return self._emit(msg)
@@ -290,7 +297,8 @@ class Persona:
     ) -> str:
         """Associate the visitor with a group (company, account)."""
         msg = self._message(
-            "group", anonymous_id, user_id, context, consent, timestamp, message_id,
+            "group", anonymous_id=anonymous_id, user_id=user_id, context=context,
+            consent=consent, timestamp=timestamp, message_id=message_id,
             group_id=group_id, traits=dict(traits) if traits else {},
         )
         return self._emit(msg)
@@ -307,7 +315,8 @@ class Persona:
     ) -> str:
         """Merge ``previous_id`` into ``user_id``."""
         msg = self._message(
-            "alias", None, user_id, context, consent, timestamp, message_id,
+            "alias", anonymous_id=None, user_id=user_id, context=context,
+            consent=consent, timestamp=timestamp, message_id=message_id,
             previous_id=previous_id,
         )
         return self._emit(msg)
@@ -331,13 +340,28 @@ class Persona:
 
     # -- read path ------------------------------------------------------------------------
 
-    def _visitor(self, profile: Any, anonymous_id: str | None, user_id: str | None,
-                 attributes: Mapping[str, Any] | None, consent: Mapping[str, bool] | None,
-                 url: str | None) -> Visitor:
+    def _visitor(
+        self,
+        profile: Any,
+        *,
+        anonymous_id: str | None,
+        user_id: str | None,
+        attributes: Mapping[str, Any] | None,
+        consent: Mapping[str, bool] | None,
+        url: str | None,
+        forced_variations: Mapping[str, int] | None,
+        sticky_store: Any | None,
+    ) -> Visitor:
         from .decisions import Visitor
 
         rt = self._runtime
+        extra: dict[str, Any] = {}
+        if forced_variations is not None:
+            extra["forced_variations"] = forced_variations
+        if sticky_store is not None:
+            extra["sticky_store"] = sticky_store
         return Visitor(
+            **extra,
             engine=rt.engine,
             segments=rt.segments,
             persona=self,
@@ -358,13 +382,19 @@ class Persona:
         attributes: Mapping[str, Any] | None = None,
         consent: Mapping[str, bool] | None = None,
         url: str | None = None,
+        forced_variations: Mapping[str, int] | None = None,
+        sticky_store: Any | None = None,
     ) -> Visitor:
         """Resolve the visitor's profile (bounded by the profile deadline) and return a
         ``Visitor`` that decides features. Never raises because a remote system failed."""
         profile = self._profiles.resolve(
             anonymous_id=anonymous_id, user_id=user_id, consent=consent
         )
-        return self._visitor(profile, anonymous_id, user_id, attributes, consent, url)
+        return self._visitor(
+            profile, anonymous_id=anonymous_id, user_id=user_id, attributes=attributes,
+            consent=consent, url=url, forced_variations=forced_variations,
+            sticky_store=sticky_store,
+        )
 
     async def avisitor(
         self,
@@ -374,12 +404,18 @@ class Persona:
         attributes: Mapping[str, Any] | None = None,
         consent: Mapping[str, bool] | None = None,
         url: str | None = None,
+        forced_variations: Mapping[str, int] | None = None,
+        sticky_store: Any | None = None,
     ) -> Visitor:
         """The asyncio form of ``visitor``; never blocks the event loop."""
         profile = await self._profiles.aresolve(
             anonymous_id=anonymous_id, user_id=user_id, consent=consent
         )
-        return self._visitor(profile, anonymous_id, user_id, attributes, consent, url)
+        return self._visitor(
+            profile, anonymous_id=anonymous_id, user_id=user_id, attributes=attributes,
+            consent=consent, url=url, forced_variations=forced_variations,
+            sticky_store=sticky_store,
+        )
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -391,10 +427,11 @@ class Persona:
     def stats(self) -> dict[str, Any]:
         """Counters per destination (tracked, delivered, queued, spooled, dropped by reason,
         rejected, retried, dead-lettered, in flight, filtered) and for profiles."""
-        out = {"destinations": self._delivery.stats()}
+        out: dict[str, Any] = {"destinations": self._delivery.stats()}
         for name, filtered in self._runtime.router.filtered().items():
             out["destinations"].setdefault(name, {})["filtered"] = filtered
         out["profiles"] = self._profiles.stats()
+        out["decisions"] = self._hooks.stats()
         return out
 
     def flush(self, timeout: float = 5.0) -> bool:

@@ -28,16 +28,32 @@ from attrs import frozen
 from ._errors import PluginError
 from .delivery._config import BatchConfig
 from .privacy._config import PiiConfig
+from .allocation import AsyncStickyBucketStore, HashScheme, StickyBucketStore
+from .profiles import (
+    FetchResult,
+    ProfileSource,
+    ProfileSourceFactory,
+    ProfileStore,
+    ProfileStoreFactory,
+)
 from .rules import Operator, OperatorRegistry
 
 __all__ = [
+    "AsyncStickyBucketStore",
     "BatchConfig",
     "Destination",
     "DestinationFactory",
+    "FetchResult",
+    "HashScheme",
     "Operator",
     "OperatorRegistry",
+    "ProfileSource",
+    "ProfileSourceFactory",
+    "ProfileStore",
+    "ProfileStoreFactory",
     "SendOutcome",
     "SendResult",
+    "StickyBucketStore",
     "load_plugin",
 ]
 
@@ -80,6 +96,10 @@ class SendResult:
 @runtime_checkable
 class Destination(Protocol):
     """Where events go. One instance per configured destination.
+
+    ``transform`` must not mutate its input (the same dict is shared by every tag routing the
+    event). A destination that applies PII rules itself sets ``handles_pii = True``; for any
+    other, the router applies the container's PII policy before ``transform``.
 
     ``transform`` runs once per routed event (on the caller's thread in ``sync`` spool mode,
     otherwise on the delivery thread); its output is JSON-encoded once and what ``send``

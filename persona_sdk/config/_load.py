@@ -18,7 +18,7 @@ from .._errors import ConfigError
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - 3.10
-    tomllib = None
+    import tomli as tomllib
 
 __all__ = ["converter", "interpolate_env", "read_document", "structure"]
 
@@ -31,6 +31,16 @@ _ENV_REF = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 converter = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
 
 
+def _strict_bool(value: Any, _: type) -> bool:
+    # cattrs' default is bool(value): "no" would become True
+    if isinstance(value, bool):
+        return value
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+converter.register_structure_hook(bool, _strict_bool)
+
+
 def read_document(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Parse a TOML or JSON container file into a dict (by extension; JSON otherwise)."""
     p = Path(path)
@@ -39,19 +49,8 @@ def read_document(path: str | os.PathLike[str]) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError(f"cannot read {p}: {exc.strerror or exc}", source=str(p)) from None
     try:
-        if p.suffix.lower() == ".toml":
-            if tomllib is None:  # pragma: no cover - 3.10
-                try:
-                    import tomli as toml_mod
-                except ImportError:
-                    raise ConfigError(
-                        "TOML on Python 3.10 needs `pip install tomli` (or use JSON)"
-                    ) from None
-                doc = toml_mod.loads(raw.decode("utf-8"))
-            else:
-                doc = tomllib.loads(raw.decode("utf-8"))
-        else:
-            doc = json.loads(raw)
+        is_toml = p.suffix.lower() == ".toml"
+        doc = tomllib.loads(raw.decode("utf-8")) if is_toml else json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ConfigError(f"<document>: {exc}", source=str(p)) from None
     if not isinstance(doc, dict):

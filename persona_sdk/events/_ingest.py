@@ -175,13 +175,14 @@ def decode_messages(
             prefixes = [f"batch[{i}]." for i in range(len(items))]
         else:
             items, prefixes = [msgspec.json.encode(dict(payload))], [""]
-    else:
-        raise EventValidationError("body", f"expected bytes or a mapping, got {type(payload).__name__}")
+    else:  # untyped callers (the collector passes what it read)
+        kind = type(payload).__name__  # type: ignore[unreachable]
+        raise EventValidationError("body", f"expected bytes or a mapping, got {kind}")
 
     messages: list[Message | None] = []
     results: list[IngestResult] = []
-    for i, (item, prefix) in enumerate(zip(items, prefixes)):
-        raw = item if isinstance(item, (bytes, bytearray)) else bytes(item) if isinstance(item, msgspec.Raw) else None
+    for i, (item, prefix) in enumerate(zip(items, prefixes, strict=False)):
+        raw = bytes(item) if isinstance(item, (bytes, bytearray, msgspec.Raw)) else None
         try:
             if raw is None:
                 raise EventValidationError(prefix.rstrip(".") or "body", "expected a JSON object")

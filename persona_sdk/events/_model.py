@@ -8,6 +8,7 @@ floats, formatted later, off that thread). ``to_segment`` produces the Segment-s
 from __future__ import annotations
 
 import enum
+import math
 import random
 import time
 from datetime import datetime, timezone
@@ -41,6 +42,8 @@ class EventType(str, enum.Enum):
 
 
 _getrandbits = random.getrandbits
+_CLEAR = ~((0xF000 << 64) | (0xC << 60))
+_SET = (0x4000 << 64) | (0x8 << 60)
 
 
 def new_message_id() -> str:
@@ -49,8 +52,10 @@ def new_message_id() -> str:
     ``random.getrandbits`` is ~10x cheaper than ``uuid.uuid4()``; message ids only need to be
     unique, not unpredictable.
     """
-    h = "%032x" % _getrandbits(128)
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{h[16:20]}-{h[20:]}"
+    # version 4 and RFC 4122 variant bits set, as uuid4() would
+    n = (_getrandbits(128) & _CLEAR) | _SET
+    h = f"{n:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 class Message(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -98,11 +103,31 @@ def consent_of(msg: Message) -> dict[str, bool] | None:
     return prefs if isinstance(prefs, dict) else None
 
 
+# (whole second, "YYYY-MM-DDTHH:MM:SS") of the last formatted timestamp: events arrive in
+# bursts within the same second, so the datetime work is done once per second. One tuple is
+# swapped atomically, so threads never see a torn pair.
+_last_second: tuple[int, str] = (-1, "")
+
+
 def format_ts(ts: float) -> str:
     """Render epoch seconds as an ISO-8601 UTC timestamp with milliseconds."""
-    return (
-        datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="milliseconds")[:-6] + "Z"
-    )
+    global _last_second
+    # the same rounding as datetime.fromtimestamp: to the microsecond, then truncate
+    frac, whole = math.modf(ts)
+    us = round(frac * 1e6)
+    sec = int(whole)
+    if us >= 1_000_000:
+        sec, us = sec + 1, us - 1_000_000
+    elif us < 0:
+        sec, us = sec - 1, us + 1_000_000
+    millis = us // 1000
+    cached = _last_second
+    if cached[0] == sec:
+        prefix = cached[1]
+    else:
+        prefix = datetime.fromtimestamp(sec, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+        _last_second = (sec, prefix)
+    return f"{prefix}.{millis:03d}Z"
 
 
 def to_segment(msg: Message, *, sent_at: float | None = None) -> dict[str, Any]:

@@ -92,3 +92,10 @@ def test_unreadable_and_malformed_files_are_config_errors(tmp_path: Path) -> Non
     arr.write_text("[1, 2]")
     with pytest.raises(ConfigError, match="top level"):
         Container.load(arr)
+
+
+def test_booleans_are_strict() -> None:
+    """A string where a boolean belongs is an error, not silently true."""
+    with pytest.raises(ConfigError) as info:
+        Container.from_dict({"destinations": {"x": {"type": "http", "enabled": "no"}}})
+    assert info.value.errors == ("destinations.x.enabled: invalid value for type, expected bool",)

@@ -16,6 +16,7 @@ from persona_sdk.events import (
     Message,
     check_message,
     decode_messages,
+    decode_one,
     new_message_id,
     to_segment,
 )
@@ -80,13 +81,16 @@ def test_ingest_batch_keeps_good_messages_and_reports_bad_ones() -> None:
     messages, results = decode_messages(body, received_at=1.0)
     assert [r.ok for r in results] == [True, False, True, False]
     assert results[0].message_id == "keep-me"
-    assert results[1].error is not None and results[1].error.startswith("batch[1].event: ")
-    assert results[3].error is not None and results[3].error.startswith("batch[3]")
+    assert results[1].error is not None
+    assert results[1].error.startswith("batch[1].event: ")
+    assert results[3].error is not None
+    assert results[3].error.startswith("batch[3]")
     first = messages[0]
     assert first is not None
     assert first.timestamp == datetime.fromisoformat("2024-05-01T10:00:00+00:00").timestamp()
     assert first.received_at == 1.0
-    assert messages[2] is not None and messages[2].user_id == "42"
+    assert messages[2] is not None
+    assert messages[2].user_id == "42"
 
 
 def test_ingest_enforces_the_per_event_cap() -> None:
@@ -95,12 +99,12 @@ def test_ingest_enforces_the_per_event_cap() -> None:
            "properties": {"blob": "x" * MAX_EVENT_BYTES}}
     small = {"type": "track", "event": "Small", "anonymousId": "a"}
     _, results = decode_messages({"batch": [big, small]})
-    assert not results[0].ok and "32768-byte limit" in (results[0].error or "")
+    assert not results[0].ok
+    assert "32768-byte limit" in (results[0].error or "")
     assert results[1].ok
+    encoded = msgspec.json.encode(big)
     with pytest.raises(PayloadTooLarge):
-        from persona_sdk.events import decode_one
-
-        decode_one(msgspec.json.encode(big), 0.0, "")
+        decode_one(encoded, 0.0, "")
 
 
 def test_unreadable_payloads_raise() -> None:
@@ -115,7 +119,9 @@ def test_unreadable_payloads_raise() -> None:
 
 _json = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
     max_leaves=10,
 )
 
@@ -134,11 +140,34 @@ def test_ingest_never_raises_per_message(doc: dict[str, object]) -> None:
     """Property: any JSON object in a batch yields exactly one result and never an exception;
     accepted messages satisfy the spec."""
     messages, results = decode_messages({"batch": [doc]})
-    assert len(results) == 1 and len(messages) == 1
+    assert len(results) == 1
+    assert len(messages) == 1
     if results[0].ok:
         msg = messages[0]
         assert msg is not None
         check_message(msg)
         assert msg.anonymous_id or msg.user_id
     else:
-        assert messages[0] is None and results[0].error
+        assert messages[0] is None
+        assert results[0].error
+
+
+@given(st.floats(min_value=-1e9, max_value=4e9, allow_nan=False))
+def test_format_ts_matches_datetime(ts: float) -> None:
+    """Property: the per-second cached formatter renders exactly what datetime renders."""
+    from datetime import datetime, timezone
+
+    from persona_sdk.events import format_ts
+
+    expected = datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="milliseconds")
+    assert format_ts(ts) == expected[:-6] + "Z"
+
+
+def test_message_ids_are_version_4_uuids() -> None:
+    """Message ids parse as RFC 4122 version-4 UUIDs."""
+    import uuid
+
+    for _ in range(1000):
+        parsed = uuid.UUID(new_message_id())
+        assert parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122
