@@ -213,13 +213,24 @@ class Persona:
 
         Raises ``EventValidationError`` naming the bad field.
         """
+        # The hot path of the write side, so built inline rather than through _message.
         if properties is not None and not isinstance(properties, Mapping):
             raise EventValidationError("properties", "expected a mapping")
-        msg = self._message(
-            "track", anonymous_id=anonymous_id, user_id=user_id, context=context,
-            consent=consent, timestamp=timestamp, message_id=message_id,
-            event=event, properties=dict(properties) if properties else {},
+        ctx: dict[str, Any] = dict(context) if context else {}
+        if consent is not None:
+            ctx["consent"] = {"categoryPreferences": dict(consent)}
+        msg = Message(
+            type="track",
+            message_id=message_id or new_message_id(),
+            anonymous_id=anonymous_id,
+            user_id=user_id,
+            event=event,
+            properties=dict(properties) if properties else {},
+            context=ctx,
+            timestamp=self._clock() if timestamp is None else timestamp,
         )
+        if not (anonymous_id or user_id) or not event or type(event) is not str:
+            check_message(msg)  # raises, naming the field
         return self._emit(msg)
 
     def identify(

@@ -26,9 +26,9 @@ import httpx
 from attrs import frozen
 
 from ._errors import PluginError
+from .allocation import AsyncStickyBucketStore, HashScheme, StickyBucketStore
 from .delivery._config import BatchConfig
 from .privacy._config import PiiConfig
-from .allocation import AsyncStickyBucketStore, HashScheme, StickyBucketStore
 from .profiles import (
     FetchResult,
     ProfileSource,

@@ -8,10 +8,13 @@ floats, formatted later, off that thread). ``to_segment`` produces the Segment-s
 from __future__ import annotations
 
 import enum
+import itertools
 import math
+import os
 import random
 import time
 from datetime import datetime, timezone
+from collections.abc import Iterator
 from typing import Any
 
 import msgspec
@@ -41,21 +44,32 @@ class EventType(str, enum.Enum):
     ALIAS = "alias"
 
 
-_getrandbits = random.getrandbits
-_CLEAR = ~((0xF000 << 64) | (0xC << 60))
-_SET = (0x4000 << 64) | (0x8 << 60)
+class _Ids:
+    # A random per-process prefix plus a counter: unique without a syscall or 128 fresh random
+    # bits per event (~5x cheaper than uuid4()). The prefix is redrawn in a forked child so
+    # parent and child never issue the same id.
+    prefix = ""
+    counter: Iterator[int] = itertools.count()
+
+    @classmethod
+    def reseed(cls) -> None:
+        # 80 random bits with the version-4 and RFC 4122 variant bits set, as uuid4() has
+        h = f"{random.SystemRandom().getrandbits(80):020x}"
+        cls.prefix = f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-"
+        cls.counter = itertools.count(random.getrandbits(47))
+
+
+_Ids.reseed()
+os.register_at_fork(after_in_child=_Ids.reseed)
 
 
 def new_message_id() -> str:
-    """Return a fresh message id: 128 random bits as a UUID-formatted string.
+    """Return a fresh message id, formatted as a version-4 UUID.
 
-    ``random.getrandbits`` is ~10x cheaper than ``uuid.uuid4()``; message ids only need to be
-    unique, not unpredictable.
+    Ids are unique (a random per-process prefix and a counter), not unpredictable: they
+    identify messages for deduplication, they are not secrets.
     """
-    # version 4 and RFC 4122 variant bits set, as uuid4() would
-    n = (_getrandbits(128) & _CLEAR) | _SET
-    h = f"{n:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    return f"{_Ids.prefix}{next(_Ids.counter) & 0xFFFFFFFFFFFF:012x}"
 
 
 class Message(msgspec.Struct, kw_only=True, omit_defaults=True):

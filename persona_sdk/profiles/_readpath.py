@@ -40,6 +40,7 @@ __all__ = ["ReadPath"]
 _L1 = ProfileSourceKind.L1
 _STALE = ProfileSourceKind.STALE
 _FALLBACK = ProfileSourceKind.FALLBACK
+_LOCAL = ProfileSourceKind.LOCAL
 _NO_SOURCE = (ProfileReason.NO_SOURCE,)
 _CACHEABLE = (ProfileSourceKind.REMOTE, ProfileSourceKind.L2, ProfileSourceKind.STALE)
 _Future = concurrent.futures.Future
@@ -222,7 +223,7 @@ class ReadPath:
             return self._profile(s, key, _STALE, entry, (), consent=consent)
         if s.source is None and s.store is None:
             # no source: local traits only, nothing to look up
-            return self._profile(s, key, _FALLBACK, None, _NO_SOURCE, consent=consent)
+            return self._profile(s, key, _LOCAL, None, _NO_SOURCE, consent=consent)
         next(self._misses)
         start = time.monotonic()
         if s.inline:

@@ -122,6 +122,7 @@ class ProfileSourceKind(str, enum.Enum):
     REMOTE = "remote"  #: the profile source, just now
     STALE = "stale"  #: the in-process cache, past its TTL but inside the grace window
     FALLBACK = "fallback"  #: nothing usable: traits come only from this process' own events
+    LOCAL = "local"  #: no source or store is configured: this process' own events are the profile
 
 
 class ProfileReason(str, enum.Enum):

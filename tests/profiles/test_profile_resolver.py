@@ -263,9 +263,12 @@ def test_store_from_container(cdp: CdpServer, make_resolver: Make, driver: Drive
 
 
 def test_no_source_and_no_id(make_resolver: Make, driver: Driver) -> None:
-    """Without a source the profile is a ``no_source`` fallback; without ids, ``no_id``."""
+    """Without a source the profile is ``local`` (reason ``no_source``), not a failure;
+    without ids, a ``no_id`` fallback."""
     r = make_resolver()
-    assert driver.resolve(r, user_id="u-1").reasons == (ProfileReason.NO_SOURCE,)
+    local = driver.resolve(r, user_id="u-1")
+    assert local.reasons == (ProfileReason.NO_SOURCE,)
+    assert local.source is ProfileSourceKind.LOCAL
     assert driver.resolve(r).reasons == (ProfileReason.NO_ID,)
 
 
