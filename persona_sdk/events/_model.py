@@ -13,8 +13,8 @@ import math
 import os
 import random
 import time
-from datetime import datetime, timezone
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from typing import Any
 
 import msgspec
