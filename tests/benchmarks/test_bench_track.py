@@ -1,5 +1,6 @@
 """``Persona.track()`` latency as the caller sees it, against segment-analytics-python's
-``track()`` and PostHog's ``capture()`` in the same run (median per call), each sending to the same loopback sink.
+``track()`` and PostHog's ``capture()`` in the same run (median per call), each sending to
+the same loopback sink.
 
 Ours routes every event through 3 tags (trigger + consent each) to 3 HTTP destinations; the
 peers queue for their one endpoint. Run ``pytest tests/benchmarks/test_bench_track.py
