@@ -140,8 +140,10 @@ class Persona:
         assert router is not None
         assert engine is not None
         assert segments is not None
-        self._delivery.configure(destinations, container)
+        # profiles first: it checks its source options before changing anything, and a
+        # refusal must leave the running delivery untouched
         self._profiles.configure(container)
+        self._delivery.configure(destinations, container)
         return _Runtime(container, router, engine, segments)
 
     def reload(self, container: Container | Mapping[str, Any] | str | os.PathLike[str]) -> None:
