@@ -26,7 +26,8 @@ def test_first_block_is_demo_then_tests() -> None:
 def test_readme_container_builds(tmp_path: Path) -> None:
     """The README's TOML container loads and builds a working Persona."""
     path = tmp_path / "persona.toml"
-    text = _blocks("toml")[0].replace('spool = "sync"', f'spool = "sync"\nspool_path = "{tmp_path}/s.db"')
+    spool = f'spool = "sync"\nspool_path = "{tmp_path}/s.db"'
+    text = _blocks("toml")[0].replace('spool = "sync"', spool)
     path.write_text(text)
     env = {"SEGMENT_WRITE_KEY": "wk", "META_TOKEN": "tok"}
     container = Container.load(path, env=env)
