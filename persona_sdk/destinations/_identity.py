@@ -13,7 +13,13 @@ from typing import Any, Final
 
 from ..privacy import PiiConfig, PiiKind
 
-__all__ = ["DEFAULT_SOURCES", "first_value", "get_path", "identity_sources"]
+__all__ = [
+    "DEFAULT_SOURCES",
+    "first_value",
+    "get_path",
+    "identity_properties",
+    "identity_sources",
+]
 
 
 def _traits(*names: str) -> tuple[str, ...]:
@@ -44,6 +50,17 @@ def identity_sources(pii: PiiConfig | None) -> dict[PiiKind, tuple[str, ...]]:
         if "*" not in path and path not in out.get(kind, ()):
             out[kind] = (*out.get(kind, ()), path)
     return out
+
+
+def identity_properties(sources: Mapping[PiiKind, Sequence[str]]) -> set[str]:
+    """The top-level ``properties`` keys among ``sources``: identifiers that go in the API's
+    user data (hashed), never in clear among the event's parameters."""
+    return {
+        p.split(".", 1)[1]
+        for paths in sources.values()
+        for p in paths
+        if p.startswith("properties.") and p.count(".") == 1
+    }
 
 
 def get_path(event: Mapping[str, Any], path: str) -> Any:

@@ -40,7 +40,7 @@ from ._base import (
 )
 from ._ga4_params import SCALARS, event_params, truncate_value
 from ._http import HttpDestinationBase, HttpRequest
-from ._identity import first_value, get_path, identity_sources
+from ._identity import first_value, get_path, identity_properties, identity_sources
 
 __all__ = ["GA4Destination", "GA4Options"]
 
@@ -125,12 +125,7 @@ class GA4Destination(HttpDestinationBase):
         self._params = {"measurement_id": opts.measurement_id, "api_secret": opts.api_secret}
         self._sources = identity_sources(pii)
         # identifiers go in user_data (hashed); GA4 forbids personal data in parameters
-        self._identity_props = {
-            p.split(".", 1)[1]
-            for paths in self._sources.values()
-            for p in paths
-            if p.startswith("properties.") and p.count(".") == 1
-        }
+        self._identity_props = identity_properties(self._sources)
         self._rejected = Rejections()
         self._adjusted = Rejections()
 

@@ -44,7 +44,7 @@ from ._base import (
     privacy_policy,
 )
 from ._http import HttpDestinationBase, HttpRequest, chunk_by_size, classify_status
-from ._identity import first_value, get_path, identity_sources
+from ._identity import first_value, get_path, identity_properties, identity_sources
 
 __all__ = ["MetaCapiDestination", "MetaCapiOptions"]
 
@@ -162,12 +162,7 @@ class MetaCapiDestination(HttpDestinationBase):
         self.url = f"{opts.base_url.rstrip('/')}/{opts.api_version}/{opts.pixel_id}/events"
         self._sources = identity_sources(pii)
         # identifiers go in user_data (hashed), never in clear in custom_data
-        self._identity_props = {
-            p.split(".", 1)[1]
-            for paths in self._sources.values()
-            for p in paths
-            if p.startswith("properties.") and p.count(".") == 1
-        } | {"fbp", "fbc"}
+        self._identity_props = identity_properties(self._sources) | {"fbp", "fbc"}
         self._rejected = Rejections()
         tail = b"}"
         if opts.test_event_code:

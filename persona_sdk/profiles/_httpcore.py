@@ -19,7 +19,7 @@ import time
 import weakref
 from collections.abc import Generator, Mapping
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 import httpx
 import msgspec
@@ -185,12 +185,60 @@ def _build(
     )
 
 
-def _step(flow: Flow, reply: HttpReply | None) -> HttpCall | FetchResult:
-    # Advance the flow: the next call to make, or its final result.
+def _step(flow: Flow, reply: HttpReply | FetchResult | None) -> HttpCall | FetchResult:
+    # Advance the flow: the next call to make, or its final result (a failed exchange is it).
+    if isinstance(reply, FetchResult):
+        return reply
     try:
         return next(flow) if reply is None else flow.send(reply)
     except StopIteration as stop:
         return stop.value  # type: ignore[no-any-return]
+
+
+def _reply(response: httpx.Response, body: bytearray) -> HttpReply:
+    return HttpReply(status=response.status_code, headers=response.headers, body=bytes(body))
+
+
+def _exchange_sync(
+    client: httpx.Client, call: HttpCall, deadline: float, max_body: int
+) -> HttpReply | FetchResult:
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        return _timeout("deadline passed before the request")
+    try:
+        response = client.send(_build(client, call, remaining), stream=True)
+        try:
+            body = bytearray()
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > max_body:
+                    return _too_large(max_body)
+                if time.monotonic() > deadline:
+                    return _timeout("deadline passed while reading the body")
+        finally:
+            response.close()
+    except httpx.HTTPError as exc:
+        return _transport_error(exc)
+    return _reply(response, body)
+
+
+async def _exchange_async(
+    client: httpx.AsyncClient, call: HttpCall, max_body: int
+) -> HttpReply | FetchResult:
+    try:
+        # the outer wait_for owns the deadline; this per-phase timeout is a backstop
+        response = await client.send(_build(client, call, 60.0), stream=True)
+        try:
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > max_body:
+                    return _too_large(max_body)
+        finally:
+            await response.aclose()
+    except httpx.HTTPError as exc:
+        return _transport_error(exc)
+    return _reply(response, body)
 
 
 def run_sync(flow: Flow, client: httpx.Client, timeout: float, max_body: int) -> FetchResult:
@@ -199,27 +247,7 @@ def run_sync(flow: Flow, client: httpx.Client, timeout: float, max_body: int) ->
     try:
         step = _step(flow, None)
         while isinstance(step, HttpCall):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return _timeout("deadline passed before the request")
-            try:
-                response = client.send(_build(client, step, remaining), stream=True)
-                try:
-                    body = bytearray()
-                    for chunk in response.iter_bytes():
-                        body += chunk
-                        if len(body) > max_body:
-                            return _too_large(max_body)
-                        if time.monotonic() > deadline:
-                            return _timeout("deadline passed while reading the body")
-                finally:
-                    response.close()
-            except httpx.HTTPError as exc:
-                return _transport_error(exc)
-            step = _step(
-                flow,
-                HttpReply(status=response.status_code, headers=response.headers, body=bytes(body)),
-            )
+            step = _step(flow, _exchange_sync(client, step, deadline, max_body))
         return step
     finally:
         flow.close()
@@ -229,23 +257,7 @@ async def _run_async(flow: Flow, client: httpx.AsyncClient, max_body: int) -> Fe
     try:
         step = _step(flow, None)
         while isinstance(step, HttpCall):
-            try:
-                # the outer wait_for owns the deadline; this per-phase timeout is a backstop
-                response = await client.send(_build(client, step, 60.0), stream=True)
-                try:
-                    body = bytearray()
-                    async for chunk in response.aiter_bytes():
-                        body += chunk
-                        if len(body) > max_body:
-                            return _too_large(max_body)
-                finally:
-                    await response.aclose()
-            except httpx.HTTPError as exc:
-                return _transport_error(exc)
-            step = _step(
-                flow,
-                HttpReply(status=response.status_code, headers=response.headers, body=bytes(body)),
-            )
+            step = _step(flow, await _exchange_async(client, step, max_body))
         return step
     finally:
         flow.close()
@@ -374,3 +386,40 @@ class HttpSourceBase:
             client, self._client = self._client, None
         if client is not None:
             client.close()
+
+
+class _SourceOptions(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def max_body_bytes(self) -> int: ...
+
+
+_OptionsT = TypeVar("_OptionsT", bound=_SourceOptions)
+
+
+class OptionsHttpSource(HttpSourceBase, Generic[_OptionsT]):
+    """An ``HttpSourceBase`` built from one options object (``name``, ``max_body_bytes``).
+
+    Keeps it as ``self.options``; a subclass sets up the rest in ``_configure``.
+    """
+
+    def __init__(
+        self,
+        options: _OptionsT,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        async_transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        super().__init__(
+            max_body_bytes=options.max_body_bytes,
+            transport=transport,
+            async_transport=async_transport,
+        )
+        self.options = options
+        self.name = options.name
+        self._configure(options)
+
+    def _configure(self, options: _OptionsT) -> None:
+        """Derive the source's own state from ``options`` (called once, by ``__init__``)."""

@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-import httpx
 from attrs import Factory, frozen
 
 from .._errors import ConfigError
@@ -16,7 +15,7 @@ from ._httpcore import (
     Flow,
     HttpCall,
     HttpReply,
-    HttpSourceBase,
+    OptionsHttpSource,
     check_status,
     compile_pointer,
     decode_json,
@@ -91,7 +90,7 @@ def _fill_raw(value: Any, profile_id: str, id_type: str) -> Any:
     return value
 
 
-class HttpSource(HttpSourceBase):
+class HttpSource(OptionsHttpSource[HttpSourceOptions]):
     """A generic HTTP profile source (``type = "http"``); see ``HttpSourceOptions``.
 
     Usage::
@@ -100,20 +99,7 @@ class HttpSource(HttpSourceBase):
         result = source.get("u-1", timeout=0.05)   # FetchResult
     """
 
-    def __init__(
-        self,
-        options: HttpSourceOptions,
-        *,
-        transport: httpx.BaseTransport | None = None,
-        async_transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        super().__init__(
-            max_body_bytes=options.max_body_bytes,
-            transport=transport,
-            async_transport=async_transport,
-        )
-        self.options = options
-        self.name = options.name
+    def _configure(self, options: HttpSourceOptions) -> None:
         problems: list[str] = []
         self._root = self._pointer(options.root, "root", problems)
         self._traits = {

@@ -14,12 +14,11 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-import httpx
 from attrs import Factory, frozen
 
 from .._errors import ConfigError
 from ..config._load import structure
-from ._httpcore import Flow, HttpCall, HttpReply, HttpSourceBase, check_status, decode_json
+from ._httpcore import Flow, HttpCall, HttpReply, OptionsHttpSource, check_status, decode_json
 from ._types import FetchErrorKind, FetchResult
 
 __all__ = ["SegmentSource", "SegmentSourceOptions"]
@@ -73,7 +72,7 @@ class SegmentSourceOptions:
             raise ConfigError(problems)
 
 
-class SegmentSource(HttpSourceBase):
+class SegmentSource(OptionsHttpSource[SegmentSourceOptions]):
     """Segment Profile API source (``type = "segment"``); see ``SegmentSourceOptions``.
 
     Usage::
@@ -82,20 +81,7 @@ class SegmentSource(HttpSourceBase):
         source.get("u-1", id_type="user_id", timeout=0.05)
     """
 
-    def __init__(
-        self,
-        options: SegmentSourceOptions,
-        *,
-        transport: httpx.BaseTransport | None = None,
-        async_transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        super().__init__(
-            max_body_bytes=options.max_body_bytes,
-            transport=transport,
-            async_transport=async_transport,
-        )
-        self.options = options
-        self.name = options.name
+    def _configure(self, options: SegmentSourceOptions) -> None:
         token = base64.b64encode(f"{options.access_token}:".encode()).decode("ascii")
         self._headers = {"authorization": f"Basic {token}", "accept": "application/json"}
         self._base = (

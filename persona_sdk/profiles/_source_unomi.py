@@ -18,12 +18,11 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-import httpx
 from attrs import Factory, field, frozen
 
 from .._errors import ConfigError
 from ..config._load import structure
-from ._httpcore import Flow, HttpCall, HttpReply, HttpSourceBase, check_status, decode_json
+from ._httpcore import Flow, HttpCall, HttpReply, OptionsHttpSource, check_status, decode_json
 from ._types import FetchErrorKind, FetchResult
 
 __all__ = ["UnomiMode", "UnomiSource", "UnomiSourceOptions"]
@@ -72,7 +71,7 @@ class UnomiSourceOptions:
             raise ConfigError(problems)
 
 
-class UnomiSource(HttpSourceBase):
+class UnomiSource(OptionsHttpSource[UnomiSourceOptions]):
     """Apache Unomi source (``type = "unomi"``); see ``UnomiSourceOptions``.
 
     Usage::
@@ -81,20 +80,7 @@ class UnomiSource(HttpSourceBase):
                                                 username="karaf", password="karaf"))
     """
 
-    def __init__(
-        self,
-        options: UnomiSourceOptions,
-        *,
-        transport: httpx.BaseTransport | None = None,
-        async_transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        super().__init__(
-            max_body_bytes=options.max_body_bytes,
-            transport=transport,
-            async_transport=async_transport,
-        )
-        self.options = options
-        self.name = options.name
+    def _configure(self, options: UnomiSourceOptions) -> None:
         self._base = options.base_url.rstrip("/")
         headers = {"accept": "application/json", **options.headers}
         if options.username is not None:

@@ -186,6 +186,20 @@ class VisitorResolver:
         """The ``Set-Cookie`` header value that stores ``anonymous_id``."""
         return f"{self.options.cookie_name}={anonymous_id}; {self._cookie_tail}"
 
+    def set_cookie(self, response: Any, anonymous_id: str) -> None:
+        """Store ``anonymous_id`` with a response's ``set_cookie`` (Django's and Flask's)."""
+        o = self.options
+        response.set_cookie(
+            o.cookie_name,
+            anonymous_id,
+            max_age=o.cookie_max_age_days * 86400,
+            path=o.cookie_path,
+            domain=o.cookie_domain,
+            secure=o.cookie_secure,
+            httponly=o.cookie_httponly,
+            samesite=o.cookie_samesite,
+        )
+
     def excluded(self, path: str) -> bool:
         """Whether ``path`` gets no visitor (one of ``exclude_paths``)."""
         return path.startswith(self.options.exclude_paths) if self.options.exclude_paths else False

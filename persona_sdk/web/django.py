@@ -116,20 +116,9 @@ class PersonaMiddleware:
             markcoroutinefunction(self)
 
     def _set_cookie(self, response: Any, args: VisitorArgs) -> None:
-        o = self._resolver.options
-        name = o.cookie_name
-        if args.set_cookie is None or name in response.cookies:
+        if args.set_cookie is None or self._resolver.options.cookie_name in response.cookies:
             return  # the view set the cookie itself: its value wins
-        response.set_cookie(
-            name,
-            args.anonymous_id,
-            max_age=o.cookie_max_age_days * 86400,
-            path=o.cookie_path,
-            domain=o.cookie_domain,
-            secure=o.cookie_secure,
-            httponly=o.cookie_httponly,
-            samesite=o.cookie_samesite,
-        )
+        self._resolver.set_cookie(response, args.anonymous_id)
 
     def __call__(self, request: Any) -> Any:
         if self._async:

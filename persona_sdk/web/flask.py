@@ -97,17 +97,7 @@ class PersonaExtension:
         def after(response: Any) -> Any:
             args: VisitorArgs | None = g.pop("_persona_args", None)
             if args is not None and args.set_cookie is not None:
-                o = resolver.options
-                response.set_cookie(
-                    o.cookie_name,
-                    args.anonymous_id,
-                    max_age=o.cookie_max_age_days * 86400,
-                    path=o.cookie_path,
-                    domain=o.cookie_domain,
-                    secure=o.cookie_secure,
-                    httponly=o.cookie_httponly,
-                    samesite=o.cookie_samesite,
-                )
+                resolver.set_cookie(response, args.anonymous_id)
             return response
 
         def bootstrap(features: Iterable[str] = (), nonce: str | None = None) -> Any:
