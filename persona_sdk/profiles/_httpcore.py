@@ -121,6 +121,21 @@ def check_status(
     return None
 
 
+def read_document(reply: HttpReply, not_found: frozenset[int] = frozenset({404})) -> Any:
+    """The parsed JSON body of a profile answer, or the ``FetchResult`` it already settles:
+    a shared status (``check_status``), an empty body or a JSON ``null`` (both not found), or
+    bad JSON."""
+    early = check_status(reply, not_found)
+    if early is not None:
+        return early
+    if not reply.body.strip():
+        return FetchResult.not_found("empty body")
+    doc = decode_json(reply.body)
+    if doc is None:
+        return FetchResult.not_found("null body")
+    return doc
+
+
 def decode_json(body: bytes) -> Any:
     """The parsed body, or a ``BAD_JSON`` ``FetchResult``."""
     try:

@@ -16,9 +16,8 @@ from ._httpcore import (
     HttpCall,
     HttpReply,
     OptionsHttpSource,
-    check_status,
     compile_pointer,
-    decode_json,
+    read_document,
     resolve_pointer,
 )
 from ._types import FetchErrorKind, FetchResult
@@ -140,16 +139,9 @@ class HttpSource(OptionsHttpSource[HttpSourceOptions]):
 
     def parse(self, reply: HttpReply) -> FetchResult:
         """Normalize one response (the sans-I/O half; tests call it directly)."""
-        early = check_status(reply, self._not_found_status)
-        if early is not None:
-            return early
-        if not reply.body.strip():
-            return FetchResult.not_found("empty body")
-        doc = decode_json(reply.body)
+        doc = read_document(reply, self._not_found_status)
         if isinstance(doc, FetchResult):
             return doc
-        if doc is None:
-            return FetchResult.not_found("null body")
         if self._not_found_when and all(
             resolve_pointer(doc, tokens) == value for tokens, value in self._not_found_when
         ):

@@ -22,7 +22,15 @@ from attrs import Factory, field, frozen
 
 from .._errors import ConfigError
 from ..config._load import structure
-from ._httpcore import Flow, HttpCall, HttpReply, OptionsHttpSource, check_status, decode_json
+from ._httpcore import (
+    Flow,
+    HttpCall,
+    HttpReply,
+    OptionsHttpSource,
+    check_status,
+    decode_json,
+    read_document,
+)
 from ._types import FetchErrorKind, FetchResult
 
 __all__ = ["UnomiMode", "UnomiSource", "UnomiSourceOptions"]
@@ -137,16 +145,9 @@ class UnomiSource(OptionsHttpSource[UnomiSourceOptions]):
 
     def parse_profile(self, reply: HttpReply) -> FetchResult:
         """Normalize a ``GET /cxs/profiles/{id}`` answer."""
-        early = check_status(reply, frozenset({204, 404}))
-        if early is not None:
-            return early
-        if not reply.body.strip():
-            return FetchResult.not_found("empty body")
-        doc = decode_json(reply.body)
+        doc = read_document(reply, frozenset({204, 404}))
         if isinstance(doc, FetchResult):
             return doc
-        if doc is None:
-            return FetchResult.not_found("null body")
         if not isinstance(doc, dict):
             return FetchResult.failed(FetchErrorKind.BAD_RESPONSE, "profile is not an object")
         traits = self._traits(doc.get("properties"), doc.get("segments"), doc.get("scores"))
