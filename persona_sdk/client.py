@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from attrs import frozen
+from attrs import Factory, field, frozen
 
 from ._errors import ClosedError, ConfigError, EventValidationError
 from .config import Container, load_container
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from .delivery import Delivery
     from .profiles import ProfileResolver, Segments
     from .rules import OperatorRegistry
-    from .tags import Router
+    from .tags import Route, Router
 
 __all__ = ["Persona"]
 
@@ -34,6 +34,10 @@ class _Runtime:
     router: Router
     engine: Engine
     segments: Segments
+    #: ``router.route``, bound once: the hot path hands it over with every message
+    route: Callable[[Message], Sequence[Route]] = field(
+        default=Factory(lambda self: self.router.route, takes_self=True), init=False
+    )
 
 
 class Persona:
@@ -163,13 +167,14 @@ class Persona:
             raise ClosedError("this Persona is closed")
 
     def _emit(self, msg: Message) -> str:
-        # One routed message: observe (computed traits, identity), route, enqueue. No I/O.
+        # observe (identity, computed traits: read-your-writes for the next visitor), then
+        # hand over; the delivery thread routes it through the tags. No I/O, no lock.
         if self._closed:
             raise ClosedError("this Persona is closed")
-        self._profiles.observe(msg)
-        enqueue = self._delivery.enqueue
-        for destination, render in self._runtime.router.route(msg):
-            enqueue(destination, msg, render)
+        profiles = self._profiles
+        if msg.type in profiles.observes:
+            profiles.observe(msg)
+        self._delivery.submit(msg, self._runtime.route)
         return msg.message_id
 
     def _message(
@@ -215,8 +220,15 @@ class Persona:
 
         Raises ``EventValidationError`` naming the bad field.
         """
-        # The hot path of the write side, so built inline rather than through _message.
-        if properties is not None and not isinstance(properties, Mapping):
+        # The hot path of the write side, so built inline rather than through _message and
+        # _emit: every step here is paid on the caller's thread.
+        if properties is None:
+            props: dict[str, Any] = {}
+        elif type(properties) is dict:  # the usual case, without an ABC isinstance check
+            props = properties.copy()
+        elif isinstance(properties, Mapping):
+            props = dict(properties)
+        else:
             raise EventValidationError("properties", "expected a mapping")
         ctx: dict[str, Any] = dict(context) if context else {}
         if consent is not None:
@@ -227,13 +239,18 @@ class Persona:
             anonymous_id=anonymous_id,
             user_id=user_id,
             event=event,
-            properties=dict(properties) if properties else {},
+            properties=props,
             context=ctx,
             timestamp=self._clock() if timestamp is None else timestamp,
         )
         if not (anonymous_id or user_id) or not event or type(event) is not str:
             check_message(msg)  # raises, naming the field
-        return self._emit(msg)
+        if self._closed:
+            raise ClosedError("this Persona is closed")
+        if "track" in self._profiles.observes:
+            self._profiles.observe(msg)
+        self._delivery.submit(msg, self._runtime.route)
+        return msg.message_id
 
     def identify(
         self,

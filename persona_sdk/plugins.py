@@ -105,6 +105,11 @@ class Destination(Protocol):
     otherwise on the delivery thread); its output is JSON-encoded once and what ``send``
     receives are those encoded items, ready to be joined into a request body. ``send`` runs on
     the single delivery thread's event loop and must not block it.
+
+    A destination whose ``transform`` returns its input unchanged may say so with a true
+    ``passthrough`` attribute: when no tag mapping or router-side PII rule changes the event
+    either, ``transform`` is skipped and the event's Segment JSON is encoded once and shared
+    by every such destination.
     """
 
     name: str

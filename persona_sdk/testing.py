@@ -70,6 +70,9 @@ class CaptureDestination:
         self._script: deque[SendResult] = deque()
         self.closed = False
 
+    #: ``transform`` returns its input: what is captured is what the router rendered
+    passthrough = True
+
     def transform(self, event: dict[str, Any]) -> dict[str, Any] | None:
         """Events are captured as routed (after the tag's mapping and the PII policy)."""
         return event

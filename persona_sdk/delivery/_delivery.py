@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import collections
+import logging
 import random
 import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from ..events import MAX_EVENT_BYTES
+from ..events import MAX_EVENT_BYTES, UnencodableEvent
 from ._config import DeliveryConfig, SpoolMode
-from ._outbox import Item, Outbox, Render, validate
+from ._outbox import Item, Outbox, Render, Routed, validate
 from ._process import LIVE, import_network_stack, inherit, install_process_hooks
 from ._spool import Spool
 from ._spooling import forget as forget_on_loop
@@ -25,20 +27,28 @@ if TYPE_CHECKING:
     from ..events import Message
     from ..plugins import Destination
 
-__all__ = ["Delivery"]
+__all__ = ["Delivery", "RouteFn"]
+
+log = logging.getLogger("persona_sdk.delivery")
+
+#: Routes one message: its ``(destination, render)`` pairs (``Router.route``).
+RouteFn = Callable[["Message"], Iterable[tuple[str, Render]]]
+_NEVER = 1 << 62
+_ROUTE_CHUNK = 256  #: messages routed per hold of the routing lock
 
 class Delivery:
     """Per-destination outboxes drained by one background thread.
 
-    ``enqueue`` (the hot path) appends to a deque and returns; the delivery thread, started
-    on the first event, renders and encodes each event once, batches, sends, retries and
-    counts. See ``docs/delivery.md``.
+    ``submit`` (the hot path) appends a message and its router to one intake deque and
+    returns; the delivery thread, started on the first event, routes it into the outbox of
+    each destination it goes to (``enqueue``), renders and encodes each event once, batches,
+    sends, retries and counts. See ``docs/delivery.md``.
 
     Usage::
 
         delivery = Delivery(DeliveryConfig())
         delivery.configure({"http": destination}, container)
-        delivery.enqueue("http", message, render)
+        delivery.submit(message, router.route)   # or enqueue("http", message, render)
         delivery.flush(timeout=5.0)
         delivery.close()
 
@@ -78,8 +88,17 @@ class Delivery:
         self._flushing = 0
         self._closed = False
         self._close_result = True
+        # The intake: messages tracked but not yet routed. Routing happens on the delivery
+        # thread (or wherever stats/flush/forget need it done now), under ``_route_lock``.
+        self._intake: collections.deque[Routed] = collections.deque()
+        self._intake_limit = config.max_queue_events  #: beyond it callers route themselves
+        self._intake_wake_n = 0  #: a submit finding this many queued wakes the thread
+        self._route_lock = threading.Lock()
+        self._route_errors = 0
         if self._sync:
             self.enqueue = self._enqueue_sync  # type: ignore[method-assign]
+            # the spool needs the routed, encoded event before the caller returns
+            self._intake_limit = 0
         LIVE.add(self)
 
     # -- configuration ----------------------------------------------------------------------
@@ -99,6 +118,8 @@ class Delivery:
             if self._closed:
                 return
             self._settings = settings
+            if not self._sync:
+                self._intake_limit = settings.max_queue_events
             boxes: dict[str, Outbox] = {}
             for name, destination in destinations.items():
                 cfg = container.destinations.get(name)
@@ -122,6 +143,64 @@ class Delivery:
 
     # -- the hot path -----------------------------------------------------------------------
 
+    def submit(self, msg: Message, route: RouteFn) -> None:
+        """Hand ``msg`` over for routing by ``route`` and delivery; never blocks on I/O.
+
+        One append (and, at most once per burst, a wake-up of the delivery thread). When the
+        intake is full (the thread is behind) or in ``sync`` spool mode, the caller routes
+        the message itself, so each outbox's caps and overflow policy apply as usual.
+        """
+        intake = self._intake
+        n = len(intake)
+        if n < self._intake_limit:
+            intake.append(Routed(msg, route))
+            if n >= self._intake_wake_n:
+                self._wake_intake()
+        else:
+            self._route(msg, route)
+
+    def _route(self, msg: Message, route: RouteFn) -> None:
+        try:
+            for destination, render in route(msg):
+                self.enqueue(destination, msg, render)
+        except Exception:  # a trigger plugin failed: count it, never lose the others' events
+            self._route_failed()
+
+    def _route_failed(self) -> None:
+        # called from an except block: log.exception reports the plugin's traceback
+        self._route_errors += 1
+        if self._route_errors == 1:
+            log.exception("persona-sdk: routing an event failed (counted from now on)")
+
+    def route_pending(self, limit: int = _NEVER) -> int:
+        """Route up to ``limit`` messages waiting in the intake, on the calling thread;
+        returns how many were routed."""
+        intake = self._intake
+        pop = intake.popleft
+        enqueue = self.enqueue
+        done = 0
+        while intake and done < limit:
+            with self._route_lock:
+                for _ in range(min(_ROUTE_CHUNK, limit - done)):
+                    try:
+                        item = pop()
+                    except IndexError:
+                        break
+                    done += 1
+                    msg = item.msg
+                    try:  # _route, inlined: this loop runs for every event
+                        for destination, render in item.fn(msg):
+                            enqueue(destination, msg, render)
+                    except Exception:
+                        self._route_failed()
+        return done
+
+    def _wake_intake(self) -> None:
+        self._intake_wake_n = _NEVER
+        worker = self._worker or self._start()
+        if worker is not None:
+            worker.wake_intake()
+
     def enqueue(self, destination: str, msg: Message, render: Render) -> None:
         """Queue ``msg`` for ``destination``; ``render(msg)`` runs later on the delivery thread.
 
@@ -136,10 +215,10 @@ class Delivery:
         inbox = box.inbox
         n = len(inbox)
         if n < box.limit:
-            inbox.append((msg, render))
+            inbox.append(Routed(msg, render))
             if n >= box.wake_n:
                 self._wake(box)
-        elif box.overflow((msg, render)) and len(inbox) > box.wake_n:
+        elif box.overflow(Routed(msg, render)) and len(inbox) > box.wake_n:
             self._wake(box)
 
     def _enqueue_sync(self, destination: str, msg: Message, render: Render) -> None:
@@ -154,17 +233,21 @@ class Delivery:
             return
         try:
             doc = render(msg)
-        except Exception:
-            box.end_on_caller(box.rejected, "render_error")
+        except Exception as exc:
+            reason = "encode_error" if isinstance(exc, UnencodableEvent) else "render_error"
+            box.end_on_caller(box.rejected, reason)
             return
         if doc is None:
             box.end_on_caller(box.rejected, "skipped")
             return
-        try:
-            data = msgspec.json.encode(doc)
-        except (TypeError, ValueError, OverflowError):
-            box.end_on_caller(box.rejected, "encode_error")
-            return
+        if doc.__class__ is bytes:  # already encoded (and shared between destinations)
+            data: bytes = doc
+        else:
+            try:
+                data = msgspec.json.encode(doc)
+            except (TypeError, ValueError, OverflowError):
+                box.end_on_caller(box.rejected, "encode_error")
+                return
         if len(data) > MAX_EVENT_BYTES:
             box.end_on_caller(box.rejected, "too_large")
             return
@@ -220,13 +303,26 @@ class Delivery:
     def stats(self) -> dict[str, dict[str, Any]]:
         """Counters per destination, each set taken at one instant; for each destination
         ``tracked == delivered + queued + spooled + in_flight + dropped_total +
-        rejected_total + dead_lettered``."""
+        rejected_total + dead_lettered``.
+
+        Messages submitted but not yet routed are routed first, so every event tracked
+        before the call is counted."""
+        self.route_pending()
         out = {name: box.snapshot(self._sync) for name, box in list(self._all.items())}
         for name, n in list(self._unknown.items()):
             out.setdefault(name, _unknown_stats(n))
         return out
 
+    @property
+    def route_errors(self) -> int:
+        """Messages whose routing raised (a trigger plugin failed); they went nowhere."""
+        return self._route_errors
+
     def _all_idle(self) -> bool:
+        # intake before the lock: a message popped from the intake is being routed under
+        # the lock, and is in an outbox by the time the lock is free again
+        if self._intake or self._route_lock.locked():
+            return False
         return all(box.idle() for box in list(self._all.values()))
 
     # -- flush and close --------------------------------------------------------------------
@@ -235,6 +331,7 @@ class Delivery:
         """Send everything queued now; return whether all of it was delivered in ``timeout``
         (nothing left queued, spooled or in flight, and nothing dead-lettered meanwhile)."""
         deadline = time.monotonic() + timeout
+        self.route_pending()
         worker = self._worker
         if self._closed and (worker is None or not worker.thread.is_alive()):
             return self._all_idle()  # nothing will move any more
@@ -280,6 +377,7 @@ class Delivery:
             worker = self._worker
             if worker is None:
                 self._closed = True
+                self._intake_limit = 0
         if worker is None:
             for box in list(self._all.values()):
                 for dest in (box.destination, *box.old_destinations):
@@ -293,7 +391,8 @@ class Delivery:
         ok = self.flush(timeout)
         with self._lock:
             self._closed = True
-            self._boxes = {}  # late events are counted as dropped "closed"
+            self._intake_limit = 0  # late events are routed on the caller...
+            self._boxes = {}  # ...and counted as dropped "closed"
         worker.stop(max(0.5, deadline - time.monotonic()))
         self._close_result = ok
         return ok
@@ -331,6 +430,7 @@ class Delivery:
         wanted = frozenset(i for i in ids if i)
         if not wanted:
             return 0
+        self.route_pending()
         worker = self._worker
         if worker is not None and worker.thread.is_alive():
             async def run() -> int:
@@ -360,6 +460,9 @@ class Delivery:
         self._idle = threading.Condition()
         self._flushing = 0
         self._unknown = {}
+        self._intake = collections.deque()
+        self._intake_wake_n = 0
+        self._route_lock = threading.Lock()
         if self._spool is not None:
             self._spool.abandon()
         fresh: dict[str, Outbox] = {}

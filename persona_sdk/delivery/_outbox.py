@@ -16,6 +16,8 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from .._errors import ConfigError
 from ._config import BatchConfig, DeliveryConfig, DestinationConfig, Overflow
 from ._retry import CircuitBreaker
@@ -24,30 +26,43 @@ if TYPE_CHECKING:
     from ..events import Message
     from ..plugins import Destination
 
-__all__ = ["Item", "Outbox", "Render"]
+__all__ = ["Item", "Outbox", "Render", "Routed"]
 
-Render = Callable[["Message"], "dict[str, Any] | None"]
+Render = Callable[["Message"], "dict[str, Any] | bytes | None"]
 
 #: Item states (``Item.state``).
 PENDING, IN_FLIGHT, DONE = 0, 1, 2
 
 
-class Item:
+class Routed(msgspec.Struct, gc=False, eq=False):
+    """A message on its way, with what processes it next: its router while it waits in the
+    intake, the tag's render once in an outbox's inbox.
+
+    Not tracked by the cyclic garbage collector (a tuple holding a function would be, and
+    the queues hold up to hundreds of thousands of these): nothing it refers to can lead
+    back to it.
+    """
+
+    msg: Any
+    fn: Any
+
+
+class Item(msgspec.Struct, gc=False, eq=False):
     """One encoded event: the payload a destination's ``send`` receives, plus what the spool
-    and ``forget`` need."""
+    and ``forget`` need.
 
-    __slots__ = ("aid", "data", "mid", "restored", "rowid", "state", "uid")
+    Not tracked by the cyclic garbage collector (it only ever holds bytes, strings and
+    numbers): queues of hundreds of thousands of items would otherwise make every full
+    collection walk them all.
+    """
 
-    def __init__(
-        self, data: bytes, mid: str, uid: str | None, aid: str | None, rowid: int | None = None
-    ) -> None:
-        self.data = data
-        self.mid = mid
-        self.uid = uid
-        self.aid = aid
-        self.rowid = rowid
-        self.state = PENDING
-        self.restored = False
+    data: bytes
+    mid: str
+    uid: str | None
+    aid: str | None
+    rowid: int | None = None
+    state: int = 0  #: PENDING, IN_FLIGHT or DONE
+    restored: bool = False
 
 
 _NEVER = 1 << 62

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import msgspec
 
-from ..events import MAX_EVENT_BYTES
+from ..events import MAX_EVENT_BYTES, UnencodableEvent
 from ._outbox import DONE, IN_FLIGHT, Item, Outbox, bump
 from ._retry import Backoff
 from ._send import deliver
@@ -34,6 +34,9 @@ log = logging.getLogger("persona_sdk.delivery")
 
 _NEVER = 1 << 62
 _CHUNK = 512  #: events moved out of an inbox per lock hold
+#: While events flow, the intake is routed this often (seconds) without any wake-up call
+#: from the callers; once it stays empty, the next event wakes the thread itself.
+_INTAKE_TICK = 0.005
 
 
 class Worker:
@@ -57,6 +60,7 @@ class Worker:
         self.stop_event: asyncio.Event | None = None
         self.commit_event: asyncio.Event | None = None
         self.closed: set[int] = set()  #: ids of destinations already closed
+        self.intake_event: asyncio.Event | None = None
         self.resume: threading.Event | None = None  #: set to end a fork-time park
 
     # -- caller threads ---------------------------------------------------------------------
@@ -79,6 +83,14 @@ class Worker:
     def wake_all(self) -> None:
         """Wake every pump (flush, close)."""
         self.call(self._wake_all)
+
+    def wake_intake(self) -> None:
+        """Wake the intake router (the hot path calls this once per burst, not per event)."""
+        self.call(self._set_intake)
+
+    def _set_intake(self) -> None:
+        if self.intake_event is not None:
+            self.intake_event.set()
 
     def park(self, timeout: float = 2.0) -> None:
         """Before a fork: hold the loop thread at a safe point (between callbacks), so that it
@@ -139,14 +151,48 @@ class Worker:
                     log.exception("persona-sdk spool %s could not be opened", d._spool.path)
                 writer = self.loop.create_task(committer(self))
             self.sync_boxes()
+            self.intake_event = asyncio.Event()
+            router = self.loop.create_task(self._route_intake())
             self.ready.set()
             await self.stop_event.wait()
+            router.cancel()
         finally:
             await self._shutdown(writer)
 
     def _wake_all(self) -> None:
+        self._set_intake()
         for box in self.pumps:
             _set_event(box)
+
+    async def _route_intake(self) -> None:
+        # Routes what callers submitted into the outboxes, a chunk at a time so that sends
+        # in flight are served in between. Callers never pay a wake-up while events flow:
+        # a timer tick picks them up; only the first event after a quiet tick wakes us.
+        d = self.d
+        event = self.intake_event
+        assert event is not None
+        loop = self.loop
+        while True:
+            event.clear()
+            d._intake_wake_n = _NEVER
+            routed = 0
+            while d._intake:
+                routed += d.route_pending(_CHUNK)
+                await asyncio.sleep(0)
+            if routed:
+                d._notify()  # a flush may be waiting on events that no tag routed
+                d._intake_wake_n = _CHUNK  # armed for a burst; the tick covers the rest
+                timer = loop.call_later(_INTAKE_TICK, event.set)
+            else:
+                d._intake_wake_n = 0
+                timer = None
+            if d._intake:  # submitted between the last pop and arming
+                if timer is not None:
+                    timer.cancel()
+                continue
+            await event.wait()
+            if timer is not None:
+                timer.cancel()
 
     def _request_stop(self) -> None:
         self.stopping = True
@@ -264,20 +310,25 @@ class Worker:
         append = items.append
         size = 0
         rejects: dict[str, int] = {}
-        for msg, render in raw:
+        for routed in raw:
+            msg = routed.msg
             try:
-                doc = render(msg)
-            except Exception:
-                rejects["render_error"] = rejects.get("render_error", 0) + 1
+                doc = routed.fn(msg)
+            except Exception as exc:
+                reason = "encode_error" if isinstance(exc, UnencodableEvent) else "render_error"
+                rejects[reason] = rejects.get(reason, 0) + 1
                 continue
             if doc is None:
                 rejects["skipped"] = rejects.get("skipped", 0) + 1
                 continue
-            try:
-                data = encode(doc)
-            except (TypeError, ValueError, OverflowError):
-                rejects["encode_error"] = rejects.get("encode_error", 0) + 1
-                continue
+            if doc.__class__ is bytes:  # already encoded (and shared between destinations)
+                data: bytes = doc
+            else:
+                try:
+                    data = encode(doc)
+                except (TypeError, ValueError, OverflowError):
+                    rejects["encode_error"] = rejects.get("encode_error", 0) + 1
+                    continue
             n = len(data)
             if n > limit:
                 rejects["too_large"] = rejects.get("too_large", 0) + 1
@@ -368,6 +419,7 @@ class Worker:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        self.d.route_pending()
         boxes = list(self.d._all.values())
         for box in boxes:
             self.drain(box)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import time
-import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,7 +25,7 @@ from ..delivery._config import BatchConfig
 from ..events import format_ts
 from ..privacy import PiiConfig
 from ._base import PrivacyOptions, load_options, option_errors, privacy_policy
-from ._http import HttpDestinationBase, HttpRequest, chunk_by_size
+from ._http import HttpDestinationBase, HttpRequest, chunk_by_size, gzip_body
 
 __all__ = ["HttpDestination", "HttpOptions"]
 
@@ -39,8 +38,9 @@ class HttpOptions(PrivacyOptions):
     """Options of the ``http`` destination.
 
     ``url`` is the batch endpoint; a bare origin (``https://api.segment.io``) gets
-    ``/v1/batch`` appended. ``gzip_level`` trades CPU for bytes (1 is fast and already
-    shrinks JSON events about 5x).
+    ``/v1/batch`` appended. ``gzip_level`` (1-9) trades CPU for bytes (1 is fast and already
+    shrinks batches of JSON events 30-45x). With the ``speedups`` extra, ISA-L compresses
+    about 6x faster than zlib (its levels 1-3 stand for 1, 2-5 and 6-9).
     """
 
     url: str
@@ -60,12 +60,6 @@ def _endpoint(url: str) -> str:
     if parts.path in ("", "/"):
         return url.rstrip("/") + "/v1/batch"
     return url
-
-
-def _gzip(body: bytes, level: int) -> bytes:
-    # zlib with a gzip wrapper (wbits 31): one call, no file object
-    c = zlib.compressobj(level, zlib.DEFLATED, 31)
-    return c.compress(body) + c.flush()
 
 
 class HttpDestination(HttpDestinationBase):
@@ -115,6 +109,12 @@ class HttpDestination(HttpDestinationBase):
             headers["content-encoding"] = "gzip"
         self._headers = headers
 
+    @property
+    def passthrough(self) -> bool:
+        """``transform`` returns the event unchanged (no privacy rule applies): the router may
+        hand over the Segment JSON encoded once for every destination that gets it."""
+        return self.policy.is_noop
+
     def transform(self, event: dict[str, Any]) -> dict[str, Any] | None:
         """The Segment event as is, after this destination's privacy policy."""
         return self.policy.apply(event)
@@ -131,7 +131,11 @@ class HttpDestination(HttpDestinationBase):
             max_items=opts.max_events,
             overhead=len(head) + len(tail),
         ):
-            body = head + b",".join(chunk) + tail
+            # one copy of the body: the brackets ride on the first and last events
+            parts = list(chunk)
+            parts[0] = head + parts[0]
+            parts[-1] = parts[-1] + tail
+            body = b",".join(parts)
             if opts.gzip:
-                body = _gzip(body, opts.gzip_level)
+                body = gzip_body(body, opts.gzip_level)
             yield HttpRequest(url=self.endpoint, content=body, headers=self._headers)

@@ -92,6 +92,12 @@ class JsonlDestination:
         """The file being written (``{pid}`` resolved for this process)."""
         return Path(self.options.path.replace("{pid}", str(os.getpid())))
 
+    @property
+    def passthrough(self) -> bool:
+        """``transform`` returns the event unchanged (no privacy rule applies): the router may
+        hand over the Segment JSON encoded once for every destination that gets it."""
+        return self.policy.is_noop
+
     def transform(self, event: dict[str, Any]) -> dict[str, Any] | None:
         """The Segment event, after this destination's privacy policy."""
         return self.policy.apply(event)

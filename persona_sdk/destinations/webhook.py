@@ -162,6 +162,12 @@ class WebhookDestination(HttpDestinationBase):
         self._keys = keys
         self._base_headers = {"content-type": "application/json", **opts.headers}
 
+    @property
+    def passthrough(self) -> bool:
+        """``transform`` returns the event unchanged (no privacy rule applies): the router may
+        hand over the Segment JSON encoded once for every destination that gets it."""
+        return self.policy.is_noop
+
     def transform(self, event: dict[str, Any]) -> dict[str, Any] | None:
         """The Segment event, after this destination's privacy policy."""
         return self.policy.apply(event)

@@ -5,10 +5,12 @@ from ._model import (
     MAX_EVENT_BYTES,
     EventType,
     Message,
+    UnencodableEvent,
     consent_of,
     format_ts,
     new_message_id,
     to_segment,
+    to_segment_json,
 )
 
 __all__ = [
@@ -16,6 +18,7 @@ __all__ = [
     "EventType",
     "IngestResult",
     "Message",
+    "UnencodableEvent",
     "check_message",
     "consent_of",
     "decode_messages",
@@ -23,4 +26,5 @@ __all__ = [
     "format_ts",
     "new_message_id",
     "to_segment",
+    "to_segment_json",
 ]

@@ -187,6 +187,10 @@ class ComputedTraits:
                         by_type[t].append(s)
         self._by_event = {k: tuple(v) for k, v in by_event.items()}
         self._by_type = {k: tuple(v) for k, v in by_type.items()}
+        #: the message types some trait may learn from (the others need no look at all)
+        self.fed_by: frozenset[str] = frozenset(
+            [t for t, v in by_type.items() if v] + (["track"] if by_event else [])
+        )
 
     @classmethod
     def compile(cls, traits: Mapping[str, ComputedTraitConfig]) -> ComputedTraits:

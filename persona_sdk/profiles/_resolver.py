@@ -11,7 +11,7 @@ import asyncio
 import concurrent.futures
 import itertools
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -19,6 +19,9 @@ from ..events import Message, new_message_id
 from ._computed import VisitorState
 from ._readpath import ReadPath
 from ._settings import Settings
+
+if TYPE_CHECKING:
+    from ..config import Container
 
 __all__ = ["ProfileResolver"]
 
@@ -51,6 +54,15 @@ class ProfileResolver(ReadPath):
     """
 
     # -- the write path: events -----------------------------------------------------------
+
+    #: The message types ``observe`` learns from under the current container; a caller on a
+    #: hot path may skip ``observe`` for the others (it would do nothing with them).
+    observes: frozenset[str] = frozenset({"identify", "alias"})
+
+    def configure(self, container: Container) -> None:
+        """As ``ReadPath.configure``; also notes which message types ``observe`` needs."""
+        super().configure(container)
+        self.observes = frozenset({"identify", "alias"}) | self._s.computed.fed_by
 
     def observe(self, msg: Message) -> None:
         """Learn from one event: stitch ids (identify/alias), keep identify traits, update

@@ -7,7 +7,9 @@ each tag's trigger and consent once, and returns ``(destination, render)`` for e
 fires; no logging, no serialization, no locks. ``render(msg)`` runs later (on the delivery
 thread, or on the caller's in ``sync`` spool mode): Segment wire dict (built once per message
 and shared between its tags), then the tag's mapping, then the privacy policy when the
-destination does not apply its own, then the destination's ``transform``.
+destination does not apply its own, then the destination's ``transform``. When none of these
+changes the event (a ``passthrough`` destination, no mapping, no router-side PII rule), the
+render is the message's Segment JSON, encoded once and shared.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from .._errors import ConfigError
-from ..events import Message, format_ts, to_segment
+from ..events import Message, format_ts, to_segment, to_segment_json
 from ..privacy import ConsentRequirement, PrivacyPolicy, check_pii_config, check_purposes
 from ._mapping import Mapper, compile_mapping
 
@@ -28,8 +30,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Render", "Route", "Router"]
 
-#: Shapes one message for a destination: its payload dict, or ``None`` to skip it.
-Render = Callable[[Message], "dict[str, Any] | None"]
+#: Shapes one message for a destination: its payload dict, its payload already encoded as
+#: JSON ``bytes``, or ``None`` to skip it.
+Render = Callable[[Message], "dict[str, Any] | bytes | None"]
 #: One routing decision: the destination's name and how to render the message for it.
 Route = tuple[str, Render]
 
@@ -105,38 +108,47 @@ class _Counter:
         return int(repr(self._count)[6:-1])
 
 
-class _SegmentCache:
-    """``to_segment`` once per message, shared by all the tags that render it.
+class _PerMessage:
+    """``make(msg)`` once per message, shared by all the tags that render it.
 
     Keyed by identity (the message is kept alongside, so a recycled ``id`` cannot hit); it
     is cleared whole when full, which costs nothing per call. Races between threads only
     cost a recomputation: every read and write is a single dict operation.
     """
 
-    __slots__ = ("_entries",)
+    __slots__ = ("_entries", "_make", "make", "users")
 
-    def __init__(self) -> None:
-        self._entries: dict[int, tuple[Message, dict[str, Any]]] = {}
+    def __init__(self, make: Callable[[Message], Any]) -> None:
+        self._entries: dict[int, tuple[Message, Any]] = {}
+        self._make = self.make = make
+        self.users = 0  #: renders built on it (with one, the cache is pure overhead)
 
-    def __call__(self, msg: Message) -> dict[str, Any]:
+    def __call__(self, msg: Message) -> Any:
         entries = self._entries
         hit = entries.get(id(msg))
         if hit is not None and hit[0] is msg:
             return hit[1]
-        seg = to_segment(msg)
+        value = self._make(msg)
         if len(entries) >= _SEGMENT_CACHE_SIZE:
             entries.clear()
-        entries[id(msg)] = (msg, seg)
-        return seg
+        entries[id(msg)] = (msg, value)
+        return value
 
 
 def _make_render(
     segment: Callable[[Message], dict[str, Any]],
+    wire: Callable[[Message], bytes],
     mapper: Mapper | None,
     policy: PrivacyPolicy | None,
-    transform: Callable[[dict[str, Any]], dict[str, Any] | None],
+    destination: Destination,
 ) -> Render:
     apply = policy.apply if policy is not None and not policy.is_noop else None
+    if mapper is None and apply is None and getattr(destination, "passthrough", False) is True:
+        # Nothing changes the Segment event on its way: its JSON, encoded once, is shared by
+        # every destination in the same case (no dict, no transform, no encode per tag).
+        wire.users += 1  # type: ignore[attr-defined]
+        return wire
+    transform = destination.transform
 
     def render(msg: Message) -> dict[str, Any] | None:
         event = segment(msg)
@@ -210,7 +222,8 @@ class Router:
         errors: list[str] = check_pii_config(container.pii)
         for name, dcfg in container.destinations.items():
             errors.extend(check_purposes(dcfg.consent, consent, f"destinations.{name}.consent"))
-        segment = _SegmentCache()
+        segment = _PerMessage(to_segment)
+        wire = _PerMessage(to_segment_json)
         policies: dict[str, PrivacyPolicy | None] = {}
         known = set(destinations) | set(container.destinations)
         seen: dict[str, int] = {}
@@ -269,11 +282,15 @@ class Router:
                     tag.destination,
                     trigger,
                     ConsentRequirement.build(needed, consent),
-                    _make_render(segment, mapper, policies[tag.destination], dest.transform),
+                    _make_render(segment, wire, mapper, policies[tag.destination], dest),
                 )
             )
         if errors:
             raise ConfigError(errors)
+        if wire.users == 1:  # nothing to share: encode directly, no cache lookup per event
+            for t in tags:
+                if t.route[1] is wire:
+                    t.route = (t.destination, wire.make)
         return cls(tags, view_keys=view_keys)
 
     @property

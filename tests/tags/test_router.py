@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tag_helpers import message  # type: ignore[import-not-found]
 
 from persona_sdk import ConfigError, Container
-from persona_sdk.events import Message
+from persona_sdk.events import Message, to_segment
 from persona_sdk.privacy import sha256_hex
 from persona_sdk.rules import OperatorRegistry
 from persona_sdk.tags import Router, _router
@@ -225,13 +227,49 @@ def test_render_builds_the_segment_dict_once_per_message(monkeypatch: Any) -> No
     assert outs[0]["properties"] == {"revenue": 42.0}
     assert outs[1]["event"] == "Order Completed"
     assert outs[1]["properties"] == {}
-    assert outs[2]["event"] == "Order Completed"
-    assert outs[2]["properties"] == {"revenue": 42.0}
+    # no mapping, a passthrough destination: the Segment JSON itself, encoded once
+    assert isinstance(outs[2], bytes)
+    assert msgspec.json.decode(outs[2]) == to_segment(msg)
     assert msg.properties == {"revenue": 42.0}
+
+
+def test_passthrough_renders_share_one_encoding(monkeypatch: Any) -> None:
+    """Tags whose destinations change nothing (passthrough, no mapping, no router-side PII
+    rule) get the message's Segment JSON encoded once, the same bytes for all of them; a
+    destination that transforms still gets its own dict."""
+    calls: list[str] = []
+    real = _router.to_segment_json
+
+    def counting(msg: Message) -> bytes:
+        calls.append(msg.message_id)
+        return real(msg)
+
+    class Shaping(CaptureDestination):
+        passthrough = False
+
+        def transform(self, event: dict[str, Any]) -> dict[str, Any] | None:
+            return {**event, "shaped": True}
+
+    monkeypatch.setattr(_router, "to_segment_json", counting)
+    container = Container.from_dict({
+        "destinations": {"a": {"type": "capture"}, "b": {"type": "capture"},
+                         "c": {"type": "capture"}},
+        "tags": [{"name": n, "destination": n} for n in "abc"],
+    })  # fmt: skip
+    router = Router.build(
+        container, {"a": CaptureDestination("a"), "b": CaptureDestination("b"), "c": Shaping("c")}
+    )
+    msg = message()
+    outs = {d: render(msg) for d, render in router.route(msg)}
+    assert calls == ["m-1"]
+    assert outs["a"] is outs["b"]
+    assert msgspec.json.decode(outs["a"]) == to_segment(msg)
+    assert outs["c"] == {**to_segment(msg), "shaped": True}
 
 
 class _SelfHashing(CaptureDestination):
     handles_pii = True
+    passthrough = False  # its transform would hash (here it keeps the event as mapped)
 
 
 def test_pii_policy_applies_to_destinations_that_do_not_handle_it() -> None:
