@@ -134,17 +134,21 @@ class GrowthBookHash:
     def _v2(seed: str) -> Bucketer:
         if _fnv_bytes_c is not None:
             c = _fnv_bytes_c
-            seed_bytes = seed.encode("ascii") if seed.isascii() else None
+            if seed.isascii():
+                seed_bytes = seed.encode()
 
-            def v2_c(value: str) -> float:
-                # ASCII text is its own UTF-8 (and UTF-16 code units): encode() is exact
-                if seed_bytes is not None and value.isascii():
-                    first = c(seed_bytes + value.encode())
-                else:
-                    first = fnv1a32_py(seed + value)
-                return (c(b"%d" % first) % 10000) / 10000
+                def v2_c(value: str) -> float:
+                    # ASCII text is its own UTF-8 (and UTF-16 code units): encode() is exact
+                    if value.isascii():
+                        return (c(b"%d" % c(seed_bytes + value.encode())) % 10000) / 10000
+                    return (c(b"%d" % fnv1a32_py(seed + value)) % 10000) / 10000
 
-            return v2_c
+                return v2_c
+
+            def v2_c_unicode_seed(value: str) -> float:
+                return (c(b"%d" % fnv1a32_py(seed + value)) % 10000) / 10000
+
+            return v2_c_unicode_seed
 
         # seed + value: the seed is a prefix, so its FNV state is computed once here.
         state = fnv1a32_py(seed)

@@ -147,6 +147,11 @@ def compile_experiment(
     e.variation_keys = tuple(str(m.get("key") or i) for i, m in enumerate(metas))
     e.variation_names = tuple(m.get("name") or None for m in metas)
     e.passthrough = tuple(bool(m.get("passthrough")) for m in metas)
+    e.picks = tuple(
+        (start, end, i, e.variations[i], e.variation_keys[i], e.variation_names[i],
+         e.passthrough[i], e.truthy[i])
+        for i, (start, end) in enumerate(e.ranges[: e.n])
+    )  # fmt: skip
     e.meta_index = {}
     for i, m in enumerate(meta):
         if isinstance(m.get("key"), str):
@@ -185,13 +190,13 @@ def compile_experiment(
         )
     e.fast = (
         e.n >= 2
+        and len(e.ranges) == e.n
         and e.bandit is None
         and e.url_targeted is None
         and e.active
         and not e.stopped
         and not e.dotted
         and not e.filters
-        and e.namespace is None
         and not e.parents
         and not e.has_force
         and e.bucketer is not None
@@ -276,6 +281,10 @@ def _rule(b: Builder, feature_key: str, spec: Any, path: str) -> Rule | None:
     r.experiment = exp = compile_experiment(b, exp_spec, path, definition, feature_key)
     if exp is not None and exp.fast and not r.parents and not r.filters:
         r.fast = exp
+        r.no_hash = (exp, Reason.NO_HASH_ATTRIBUTE, feature_key)
+        r.outside = (exp, Reason.NAMESPACE, feature_key)
+        r.unmatched = (exp, Reason.CONDITION, feature_key)
+        r.uncovered = (exp, Reason.COVERAGE, feature_key)
     return r
 
 

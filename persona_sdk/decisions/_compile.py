@@ -145,6 +145,7 @@ class Experiment:
         "parents",
         "passthrough",
         "persist_query_string",
+        "picks",
         "ranges",
         "sticky_id",
         "stopped",
@@ -162,6 +163,9 @@ class Experiment:
     truthy: tuple[bool, ...]
     n: int
     ranges: tuple[tuple[float, float], ...]
+    #: per range: (start, end, index, value, key, name, passthrough, truthy), so the fast
+    #: path unpacks a variation in one step
+    picks: tuple[tuple[float, float, int, Any, str, str | None, bool, bool], ...]
     hash_attribute: str
     fallback_attribute: str | None
     dotted: bool
@@ -208,10 +212,14 @@ class Rule:
         "hash_attribute",
         "id",
         "is_force",
+        "no_hash",
+        "outside",
         "parents",
         "range",
         "result",
         "rollout",
+        "uncovered",
+        "unmatched",
     )
 
     id: str
@@ -222,6 +230,11 @@ class Rule:
     dotted: bool
     disable_sticky: bool
     bucketer: Bucketer | None
+    #: with ``fast``: the (experiment, reason, feature) misses the fast path records
+    no_hash: tuple[Experiment, Reason, str]
+    outside: tuple[Experiment, Reason, str]
+    unmatched: tuple[Experiment, Reason, str]
+    uncovered: tuple[Experiment, Reason, str]
 
     def __init__(self) -> None:
         self.parents: tuple[Parent, ...] = ()

@@ -3,7 +3,7 @@ writes on the context's in-memory documents (loading and saving them is the call
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -13,10 +13,11 @@ from ._compile import js_truthy
 
 if TYPE_CHECKING:
     from ._compile import Experiment
-    from ._results import ExperimentResult
+    from ._results import ExperimentResult, FeatureResult
 
 __all__ = [
     "EvalContext",
+    "Mode",
     "hash_string",
     "remember",
     "resolve",
@@ -27,6 +28,37 @@ __all__ = [
 _encode = msgspec.json.encode
 
 
+class Mode:
+    """What besides hashing decides for a visitor: forced variations and sticky buckets
+    (``store``: the sticky-bucket store, if the visitor has one). Immutable: visitors with
+    no overrides share their engine's.
+
+    ``fast`` is True only when nothing visitor-specific can override hashing (see
+    ``Evaluator.run``); ``features`` then holds the generated functions of the features
+    that have one (``_fastpath``), else it is empty.
+    """
+
+    __slots__ = ("fast", "features", "forced", "sticky_on", "store")
+
+    def __init__(
+        self,
+        *,
+        forced: Mapping[str, Any],
+        sticky_on: bool,
+        fast: bool,
+        store: Any = None,
+        features: Mapping[str, Callable[[EvalContext], FeatureResult[Any]]] | None = None,
+    ) -> None:
+        self.forced = forced
+        self.sticky_on = sticky_on
+        self.fast = fast
+        self.store = store
+        self.features = features if fast and features is not None else {}
+
+
+_NO_MODE = Mode(forced={}, sticky_on=False, fast=False)
+
+
 class EvalContext:
     """One visitor's evaluation state: attributes, URL, forced variations, sticky documents,
     and what happened (experiment results, exposures to log, documents to save).
@@ -35,37 +67,28 @@ class EvalContext:
     visitor (``engine.context(attributes)``).
     """
 
-    __slots__ = (
-        "_attrs",
-        "_dirty",
-        "_docs",
-        "_exposures",
-        "_fast",
-        "_forced",
-        "_results",
-        "_sticky_on",
-        "url",
-    )
+    __slots__ = ("_attrs", "_dirty", "_docs", "_exposures", "_mode", "_results", "url")
 
     def __init__(
         self,
         attrs: dict[str, Any],
         url: str | None = None,
-        forced: Mapping[str, Any] | None = None,
-        sticky_on: bool = False,
+        mode: Mode = _NO_MODE,
         docs: dict[str, StickyAssignments] | None = None,
     ) -> None:
         self._attrs = attrs
         self.url = url
-        self._forced = forced or {}
-        self._sticky_on = sticky_on
+        self._mode = mode
         self._docs: dict[str, StickyAssignments] = docs if docs is not None else {}
         self._dirty: dict[str, StickyAssignments] = {}
         self._exposures: list[tuple[ExperimentResult[Any], Experiment]] = []
         #: experiment key -> result, or (experiment, reason, feature) for a miss
         self._results: dict[str, Any] = {}
-        # True only when nothing visitor-specific can override hashing (see Evaluator.run)
-        self._fast = False
+
+    def _exposed(self, res: ExperimentResult[Any], exp: Experiment) -> None:
+        """Note an exposure to log (``Visitor`` logs it, or holds it until its sticky
+        documents are saved)."""
+        self._exposures.append((res, exp))
 
 
 def resolve(attrs: Mapping[str, Any], name: str, dotted: bool) -> Any:

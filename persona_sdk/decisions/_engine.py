@@ -10,14 +10,15 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from attrs import frozen
+from attrs import field, frozen
 
 from .._errors import ConfigError
 from ._build import compile_experiment, compile_feature
 from ._compile import Builder, Experiment, Feature, js_truthy
 from ._config import DecisionsConfig
-from ._context import EvalContext, resolve, sticky_string
+from ._context import EvalContext, Mode, resolve, sticky_string
 from ._evaluate import Evaluator
+from ._fastpath import FastFeature, fast_feature
 from ._results import ExperimentResult, Reason
 
 if TYPE_CHECKING:
@@ -53,6 +54,17 @@ class Engine(Evaluator):
     uses_segments: bool
     exposure_event: str
     config: DecisionsConfig
+    #: the generated functions of the features that have one, for visitors in fast mode
+    fast_features: Mapping[str, FastFeature]
+    #: the mode of a visitor with no overrides of its own (most visitors): made once
+    mode: Mode = field(init=False)
+    #: whether such a visitor's results are the engine's as they are (no sticky store, no
+    #: segments to compute first)
+    direct: bool = field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "mode", self.mode_for(None, None, self.sticky_store))
+        object.__setattr__(self, "direct", self.sticky_store is None and not self.uses_segments)
 
     @classmethod
     def build(cls, container: Container, operators: Any = None, sticky_store: Any = None) -> Engine:
@@ -142,6 +154,9 @@ class Engine(Evaluator):
             uses_segments=b.uses_segments,
             exposure_event=config.exposure_event,
             config=config,
+            fast_features={
+                key: fast for key, feat in features.items() if (fast := fast_feature(feat))
+            },
         )
 
     def context(
@@ -154,9 +169,20 @@ class Engine(Evaluator):
         """A fresh evaluation context (what a ``Visitor`` holds)."""
         forced = self.forced if forced is None else forced
         sticky = self.sticky_store is not None if sticky_on is None else sticky_on
-        ctx = EvalContext(attrs, url, forced, sticky)
-        ctx._fast = self.fast_for(url, forced, sticky)
-        return ctx
+        fast = self.fast_for(url, forced, sticky)
+        return EvalContext(attrs, url, Mode(forced=forced, sticky_on=sticky, fast=fast))
+
+    def mode_for(
+        self, url: str | None, forced_variations: Mapping[str, int] | None, store: Any
+    ) -> Mode:
+        """The mode of a visitor with this URL, forced variations and sticky-bucket store
+        (``forced_variations`` add to the container's)."""
+        forced = {**self.forced, **forced_variations} if forced_variations else self.forced
+        sticky = store is not None
+        fast = self.fast_for(url, forced, sticky)
+        return Mode(
+            forced=forced, sticky_on=sticky, fast=fast, store=store, features=self.fast_features
+        )
 
     def fast_for(self, url: str | None, forced: Mapping[str, Any], sticky_on: bool) -> bool:
         """Whether a visitor with these overrides can take the hashing fast path."""

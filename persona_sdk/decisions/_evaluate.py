@@ -27,9 +27,6 @@ _SPLIT = Reason.SPLIT
 _STICKY = Reason.STICKY_BUCKET
 _REASONS = {r: (r,) for r in Reason}
 _SPLIT_REASONS = _REASONS[_SPLIT]
-_NO_HASH = Reason.NO_HASH_ATTRIBUTE
-_CONDITION = Reason.CONDITION
-_COVERAGE = Reason.COVERAGE
 # Outcomes of a rule's prerequisites.
 _PASS, _SKIP, _GATED, _CYCLE = object(), object(), object(), object()
 
@@ -75,43 +72,44 @@ class Evaluator:
                 reasons=(Reason.UNKNOWN_FEATURE,),
             )
         attrs = ctx._attrs
-        fast = ctx._fast
+        fast = ctx._mode.fast
         inner: tuple[str, ...] | None = None
         for rule in feat.rules:
             exp = rule.fast
             if exp is not None and fast:
                 # The common case in fewer steps, with the same outcome as ``run``: no
-                # override, sticky bucket, bandit, URL targeting, filter, namespace or
-                # prerequisite is in play.
-                # A miss is recorded as (experiment, reason, feature): its result is built
-                # only if someone asks (visitor.experiment), the visitor staying the same.
+                # override, sticky bucket, bandit, URL targeting, filter or prerequisite
+                # is in play.
+                # A miss is recorded as (experiment, reason, feature), made once per rule:
+                # its result is built only if someone asks (visitor.experiment), the
+                # visitor staying the same.
                 value = attrs.get(exp.hash_attribute, "")
                 if value.__class__ is str:
                     cond = exp.condition
                     if not value:
-                        ctx._results[exp.key] = (exp, _NO_HASH, key)
+                        ctx._results[exp.key] = rule.no_hash
+                    elif exp.namespace is not None and not in_namespace(value, exp.namespace):
+                        ctx._results[exp.key] = rule.outside
                     elif cond is not None and not cond(attrs):
-                        ctx._results[exp.key] = (exp, _CONDITION, key)
+                        ctx._results[exp.key] = rule.unmatched
                     else:
                         n = exp.bucketer(value)
-                        for i, (start, end) in enumerate(exp.ranges):
+                        for start, end, i, variation, vkey, vname, passthrough, on in exp.picks:
                             if start <= n < end:
                                 res = ExperimentResult(
-                                    exp.key, exp.variations[i], True, i, exp.variation_keys[i],
-                                    _SPLIT, exp.variation_names[i], exp.name, key, True,
-                                    exp.hash_attribute, value, n, False, exp.passthrough[i],
+                                    exp.key, variation, True, i, vkey, _SPLIT, vname, exp.name,
+                                    key, True, exp.hash_attribute, value, n, False, passthrough,
                                 )  # fmt: skip
-                                ctx._exposures.append((res, exp))
                                 ctx._results[exp.key] = res
-                                if exp.passthrough[i]:
+                                ctx._exposed(res, exp)
+                                if passthrough:
                                     break
                                 return FeatureResult(
-                                    key, res.value, exp.truthy[i], _EXPERIMENT, _SPLIT_REASONS,
-                                    rule.id, exp.definition, res,
+                                    key, variation, on, _EXPERIMENT, _SPLIT_REASONS, rule.id,
+                                    exp.definition, res,
                                 )  # fmt: skip
                         else:
-                            ctx._results[exp.key] = (exp, _COVERAGE, key)
-                        continue
+                            ctx._results[exp.key] = rule.uncovered
                     continue
             if rule.parents:
                 if inner is None:
@@ -176,7 +174,7 @@ class Evaluator:
         attrs = ctx._attrs
         value = resolve(attrs, rule.hash_attribute, rule.dotted)
         fallback = rule.fallback_attribute
-        if not js_truthy(value) and fallback and ctx._sticky_on and not rule.disable_sticky:
+        if not js_truthy(value) and fallback and ctx._mode.sticky_on and not rule.disable_sticky:
             value = resolve(attrs, fallback, rule.dotted)
         if not js_truthy(value) or rule.bucketer is None:
             return False
@@ -208,7 +206,7 @@ class Evaluator:
             qs = get_query_string_override(key, url, exp.n)
             if qs is not None:
                 return self._pick(exp, ctx, feature_id, qs, Reason.URL_OVERRIDE), definition
-        forced = ctx._forced
+        forced = ctx._mode.forced
         if forced and key in forced:
             return self._pick(exp, ctx, feature_id, forced[key], Reason.FORCED), definition
         if not exp.active:
@@ -216,7 +214,7 @@ class Evaluator:
         attrs = ctx._attrs
         attr = exp.hash_attribute
         value = resolve(attrs, attr, True) if exp.dotted else attrs.get(attr, "")
-        sticky = ctx._sticky_on and not exp.disable_sticky
+        sticky = ctx._mode.sticky_on and not exp.disable_sticky
         present = value != "" if value.__class__ is str else js_truthy(value)
         if not present and sticky and exp.fallback_attribute:
             fallback_value = resolve(attrs, exp.fallback_attribute, exp.dotted)
@@ -284,7 +282,9 @@ class Evaluator:
             )
         if sticky:
             remember(exp, ctx, attr, value, res.variation_key)
-        ctx._exposures.append((res, exp))
+        # recorded before it is logged: an exposure hook may ask visitor.experiment(key)
+        ctx._results[key] = res
+        ctx._exposed(res, exp)
         return res, definition
 
     def _excluded(
@@ -310,7 +310,7 @@ class Evaluator:
         value = resolve(ctx._attrs, attr, exp.dotted)
         if (
             exp.fallback_attribute
-            and ctx._sticky_on
+            and ctx._mode.sticky_on
             and not exp.disable_sticky
             and not js_truthy(value)
         ):

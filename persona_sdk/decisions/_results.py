@@ -63,7 +63,9 @@ class Reason(str, enum.Enum):
     STICKY_UNAVAILABLE = "sticky_unavailable"  #: the sticky-bucket store could not be used
 
 
-class ExperimentResult(msgspec.Struct, Generic[T], frozen=True):
+# Both result types are gc=False: made on every decision, untracked structs are cheaper to make
+# and free, and no cycle can go through one: a result holds only container values and results.
+class ExperimentResult(msgspec.Struct, Generic[T], frozen=True, gc=False):
     """A visitor's assignment in one experiment.
 
     ``value`` is the assigned variation's value (the control's when ``in_experiment`` is
@@ -117,7 +119,7 @@ class ExperimentResult(msgspec.Struct, Generic[T], frozen=True):
         return out
 
 
-class FeatureResult(msgspec.Struct, Generic[T], frozen=True):
+class FeatureResult(msgspec.Struct, Generic[T], frozen=True, gc=False):
     """A feature's value for one visitor, and why.
 
     ``on`` follows JavaScript truthiness as GrowthBook does (``0``, ``""``, ``None`` and

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from ._compile import Experiment
 from ._context import EvalContext
 from ._engine import Engine
 from ._flow import LOAD as _LOAD
@@ -66,6 +67,7 @@ class Visitor(EvalContext):
 
     # Only what every visitor needs is set at construction; the rest when first used.
     __slots__ = (
+        "_direct",
         "_engine",
         "_extra",
         "_hooks",
@@ -77,7 +79,6 @@ class Visitor(EvalContext):
         "_segments",
         "_segments_engine",
         "_sticky_ok",
-        "_store",
         "_xmemo",
         "anonymous_id",
         "consent",
@@ -105,8 +106,8 @@ class Visitor(EvalContext):
         forced_variations: Mapping[str, int] | None = None,
         sticky_store: Any = _UNSET,
     ) -> None:
-        # Everything a decision needs is set up here, in one go: visitors are made per
-        # request and nearly always asked for a feature next.
+        # Made per request: every store here is paid on every request, so the state only
+        # some visitors need (sticky buckets, segments) is set up only for them.
         self._engine = engine
         self._segments_engine = segments
         self._persona = persona
@@ -116,22 +117,21 @@ class Visitor(EvalContext):
         self.consent = consent
         self.profile = profile
         self.url = url
-        store = engine.sticky_store if sticky_store is _UNSET else sticky_store
-        self._store = store
         self._memo: dict[str, FeatureResult[Any]] = {}
-        self._exposures = []
         self._results = {}
+        extra: tuple[Reason, ...]
         if profile is None:
-            attrs = dict(attributes) if attributes else {}
+            # dict.copy() is the cheapest copy of the usual plain dict
+            attrs = attributes.copy() if attributes.__class__ is dict else dict(attributes or ())
             ident = user_id or anonymous_id
-            self._extra: tuple[Reason, ...] = ()
+            extra = ()
         else:
             traits = getattr(profile, "targeting_traits", None)
             attrs = dict(traits) if traits else {}
             if attributes:
                 attrs.update(attributes)
             ident = getattr(profile, "canonical_id", None) or user_id or anonymous_id
-            self._extra = _profile_reasons(profile)
+            extra = _profile_reasons(profile)
         if ident is not None:
             attrs["id"] = ident
         if anonymous_id is not None:
@@ -139,23 +139,22 @@ class Visitor(EvalContext):
         if user_id is not None:
             attrs["userId"] = user_id
         self._attrs = attrs
-        self._forced = (
-            {**engine.forced, **forced_variations} if forced_variations else engine.forced
-        )
-        self._sticky_on = self._pending_load = store is not None
-        if store is not None:
-            self._sticky_ok = True
-            self._docs = {}
-            self._dirty = {}
-        # fast_base already excludes disabled, QA mode and container-forced variations
-        self._fast = (
-            engine.fast_base
-            and store is None
-            and not forced_variations
-            and not (url and engine.url_overrides)
-        )
+        self._extra = extra
         # conditions that read segments need them in the attributes: computed on first use
         self._ready = not engine.uses_segments
+        if sticky_store is _UNSET and forced_variations is None and url is None:
+            self._mode = engine.mode
+            # feature() may hand the engine's result back as it is
+            self._direct = engine.direct and not extra
+        else:
+            store = engine.sticky_store if sticky_store is _UNSET else sticky_store
+            self._mode = engine.mode_for(url, forced_variations, store)
+            self._direct = store is None and self._ready and not extra
+        if self._mode.store is not None:
+            self._pending_load = self._sticky_ok = True
+            self._docs = {}
+            self._dirty = {}
+            self._exposures = []  # logged once the flow has saved the sticky documents
 
     # -- identity and attributes ---------------------------------------------------------
 
@@ -170,6 +169,7 @@ class Visitor(EvalContext):
         # Only for engines whose conditions read segments (see __init__).
         self._attrs["segments"] = sorted(self._segments_of(self._attrs))
         self._ready = True
+        self._direct = self._mode.store is None and not self._extra
 
     @property
     def attributes(self) -> Mapping[str, Any]:
@@ -208,31 +208,32 @@ class Visitor(EvalContext):
 
     def feature(self, key: str) -> FeatureResult[Any]:
         """The feature's value, source, rule, experiment, variation and reasons."""
-        found = self._memo.get(key)
+        memo = self._memo
+        found = memo.get(key)
         if found is not None:
             return found
+        if self._direct:  # nothing to load, save or add: the engine's result as it is
+            fast = self._mode.features.get(key)
+            result = fast(self) if fast is not None else self._engine.eval_feature(key, self)
+            memo[key] = result
+            hooks = self._hooks
+            if hooks is not None and hooks.on_feature_usage is not None:
+                hooks.feature_usage(self, result)
+            return result
         if not self._ready:
             self._prepare()
-        if self._store is None:  # nothing to load or save: skip the flow machinery
+        if self._mode.store is None:  # nothing to load or save: skip the flow machinery
             result = self._engine.eval_feature(key, self)
-            if self._exposures:
-                self._expose()
         else:
             result = self._drive(self._flow(lambda ctx: self._engine.eval_feature(key, ctx)))
-        if self._extra:
-            result = _replace(result, reasons=result.reasons + self._extra)
-        self._memo[key] = result
-        hooks = self._hooks
-        if hooks is not None and hooks.on_feature_usage is not None:
-            hooks.feature_usage(self, result)
-        return result
+        return self._keep(key, result)
 
     async def afeature(self, key: str) -> FeatureResult[Any]:
         """The asyncio form of ``feature`` (uses the sticky store's async form)."""
         found = self._memo.get(key)
         if found is not None:
             return found
-        if self._store is None:
+        if self._mode.store is None:
             return self.feature(key)
         if not self._ready:
             self._prepare()
@@ -339,6 +340,8 @@ class Visitor(EvalContext):
     # -- sticky-bucket I/O: one flow, two drivers -------------------------------------------
 
     def _flow(self, evaluate: Callable[[EvalContext], R]) -> Flow[R]:
+        if self._mode.store is None:  # exposures were logged as they happened
+            return evaluate(self)
         if self._pending_load:
             self._pending_load = False
             ids = self._engine.sticky_identifiers(self._attrs)
@@ -349,15 +352,18 @@ class Visitor(EvalContext):
                 else:
                     self._docs.update(docs)
         result = evaluate(self)
-        if self._sticky_on and self._dirty:
+        if self._dirty:
             changed = list(self._dirty.values())
             self._dirty.clear()
             if self._sticky_ok:
                 saved = yield _SAVE, changed
                 if not saved:
                     self._sticky_failed()
-        if self._exposures:
-            self._expose()
+        exposures = self._exposures
+        if exposures:
+            self._exposures = []
+            for res, exp in exposures:
+                self._exposed(res, exp, True)
         return result
 
     def _sticky_failed(self) -> None:
@@ -366,10 +372,10 @@ class Visitor(EvalContext):
             self._extra = (*self._extra, Reason.STICKY_UNAVAILABLE)
 
     def _drive(self, flow: Flow[R]) -> R:
-        return drive(self._store, flow)
+        return drive(self._mode.store, flow)
 
     async def _adrive(self, flow: Flow[R]) -> R:
-        return await adrive(self._store, flow)
+        return await adrive(self._mode.store, flow)
 
     # -- exposures and events -------------------------------------------------------------
 
@@ -379,36 +385,38 @@ class Visitor(EvalContext):
             hooks = self._hooks = HookSet()
         return hooks
 
-    def _expose(self) -> None:
-        exposures = self._exposures
-        self._exposures = []
+    def _exposed(self, res: ExperimentResult[Any], exp: Experiment, now: bool = False) -> None:
+        # Logged at once, unless sticky documents are to be saved first (``_flow`` then
+        # logs them with ``now``).
+        if not now and self._mode.store is not None:
+            self._exposures.append((res, exp))
+            return
         hooks = self._hooks or self._own_hooks()
-        persona = self._persona
         user_id, anonymous_id = self.user_id, self.anonymous_id
-        for res, exp in exposures:
-            seen: tuple[Any, ...]
-            if user_id is None and anonymous_id is None:
-                seen = (res.hash_attribute, str(res.hash_value), exp.key, res.variation_id)
-            else:
-                seen = (user_id, anonymous_id, exp.key, res.variation_id)
-            if not hooks.first_exposure(seen):
-                continue
-            if persona is not None:
-                props = exp.exposure_props[res.variation_id]
-                if res.hash_attribute != exp.hash_attribute:  # the fallback attribute hashed
-                    props = {**props, "hash_attribute": res.hash_attribute}
-                try:
-                    persona.track(
-                        self._engine.exposure_event,
-                        anonymous_id=anonymous_id,
-                        user_id=user_id,
-                        properties=props,
-                        consent=self.consent,
-                    )
-                except Exception:
-                    hooks.track_failed()
-            if hooks.on_exposure is not None:
-                hooks.exposure(self, res)
+        seen: tuple[Any, ...]
+        if user_id is None and anonymous_id is None:
+            seen = (res.hash_attribute, str(res.hash_value), exp.key, res.variation_id)
+        else:
+            seen = (user_id, anonymous_id, exp.key, res.variation_id)
+        if not hooks.first_exposure(seen):
+            return
+        persona = self._persona
+        if persona is not None:
+            props = exp.exposure_props[res.variation_id]
+            if res.hash_attribute != exp.hash_attribute:  # the fallback attribute hashed
+                props = {**props, "hash_attribute": res.hash_attribute}
+            try:
+                persona.track(
+                    self._engine.exposure_event,
+                    anonymous_id=anonymous_id,
+                    user_id=user_id,
+                    properties=props,
+                    consent=self.consent,
+                )
+            except Exception:
+                hooks.track_failed()
+        if hooks.on_exposure is not None:
+            hooks.exposure(self, res)
 
     def track(
         self,

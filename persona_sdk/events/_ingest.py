@@ -59,13 +59,6 @@ _batch_decoder = msgspec.json.Decoder(_Batch)
 _any_decoder = msgspec.json.Decoder()
 
 
-def _id(value: str | int | None) -> str | None:
-    # Segment's libraries accept numeric ids and send them as strings.
-    if value is None:
-        return None
-    return str(value)
-
-
 def check_message(msg: Message, prefix: str = "") -> None:
     """Raise ``EventValidationError`` naming the field when ``msg`` breaks the Segment spec."""
     if msg.type not in _TYPES:
@@ -86,26 +79,31 @@ def check_message(msg: Message, prefix: str = "") -> None:
 
 
 def _from_wire(w: _Wire, received_at: float, prefix: str) -> Message:
+    # once per ingested event: locals and inline conversions rather than helper calls
     ts = w.timestamp or w.original_timestamp
+    sent = w.sent_at
+    aid, uid, gid, pid = w.anonymous_id, w.user_id, w.group_id, w.previous_id
     msg = Message(
         type=w.type,
         message_id=w.message_id or new_message_id(),
-        anonymous_id=_id(w.anonymous_id),
-        user_id=_id(w.user_id),
+        # Segment's libraries accept numeric ids and send them as strings
+        anonymous_id=aid if aid is None or aid.__class__ is str else str(aid),
+        user_id=uid if uid is None or uid.__class__ is str else str(uid),
         event=w.event,
         name=w.name,
         category=w.category,
-        group_id=_id(w.group_id),
-        previous_id=_id(w.previous_id),
+        group_id=gid if gid is None or gid.__class__ is str else str(gid),
+        previous_id=pid if pid is None or pid.__class__ is str else str(pid),
         properties=w.properties,
         traits=w.traits,
         context=w.context,
         integrations=w.integrations,
         timestamp=ts.timestamp() if ts is not None and ts.tzinfo else received_at,
-        sent_at=w.sent_at.timestamp() if w.sent_at is not None and w.sent_at.tzinfo else None,
+        sent_at=sent.timestamp() if sent is not None and sent.tzinfo else None,
         received_at=received_at,
     )
-    check_message(msg, prefix)
+    if msg.type != "track" or not (msg.anonymous_id or msg.user_id) or not msg.event:
+        check_message(msg, prefix)  # raises, naming the field (a valid track never gets here)
     return msg
 
 
@@ -128,6 +126,10 @@ def decode_one(raw: bytes | Mapping[str, Any], received_at: float, prefix: str) 
                 raise PayloadTooLarge(prefix.rstrip(".") or "event", len(raw), MAX_EVENT_BYTES)
             wire = _wire_decoder.decode(raw)
         else:
+            data = msgspec.json.encode(raw)  # the per-event cap counts encoded bytes
+            if len(data) > MAX_EVENT_BYTES:
+                raise PayloadTooLarge(prefix.rstrip(".") or "event", len(data), MAX_EVENT_BYTES)
+            # structured from the objects at hand: no second JSON parse
             wire = msgspec.convert(raw, _Wire)
     except msgspec.ValidationError as exc:
         raise _path(prefix, exc) from None
@@ -168,13 +170,10 @@ def decode_messages(
             batch = payload["batch"]
             if not isinstance(batch, list):
                 raise EventValidationError("batch", "expected a list of messages")
-            items = []
-            for m in batch:
-                # encoded once, only to enforce the per-event cap on mapping input
-                items.append(msgspec.json.encode(m) if isinstance(m, dict) else m)
+            items = batch
             prefixes = [f"batch[{i}]." for i in range(len(items))]
         else:
-            items, prefixes = [msgspec.json.encode(dict(payload))], [""]
+            items, prefixes = [dict(payload)], [""]
     else:  # untyped callers (the collector passes what it read)
         kind = type(payload).__name__  # type: ignore[unreachable]
         raise EventValidationError("body", f"expected bytes or a mapping, got {kind}")
@@ -182,7 +181,11 @@ def decode_messages(
     messages: list[Message | None] = []
     results: list[IngestResult] = []
     for i, (item, prefix) in enumerate(zip(items, prefixes, strict=False)):
-        raw = bytes(item) if isinstance(item, (bytes, bytearray, msgspec.Raw)) else None
+        raw: bytes | dict[str, Any] | None
+        if isinstance(item, (bytes, bytearray, msgspec.Raw)):
+            raw = bytes(item)
+        else:
+            raw = item if isinstance(item, dict) else None
         try:
             if raw is None:
                 raise EventValidationError(prefix.rstrip(".") or "body", "expected a JSON object")

@@ -1,0 +1,156 @@
+"""One generated function per feature, for visitors whose assignments only hashing decides.
+
+A request usually asks a new visitor for a few features, so what a feature costs beyond
+its conditions and hashes is the interpreter walking the rules: loading each rule's
+attributes, testing which kind it is, packing and unpacking. Here each feature whose rules
+are all simple (forced values with an optional condition and rollout, and experiments that
+hashing alone decides: ``Rule.fast``) becomes one function with its rules unrolled and
+everything it reads bound as a constant. It decides exactly as ``Evaluator.eval_feature``
+does for a visitor whose mode is ``fast`` (``tests/decisions/test_fastpath.py`` checks it).
+
+Safety: the generated source holds only names made here and fixed templates. Keys, values,
+conditions and every other part of the container are passed to a factory as arguments,
+never formatted into source text. Factories are cached by source text, which depends only
+on the shape of the feature's rules, so features of the same shape share one ``exec``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
+
+from ..allocation import in_namespace
+from ._compile import Experiment, Feature, Rule, js_truthy
+from ._context import EvalContext, hash_string
+from ._evaluate import Evaluator
+from ._results import ExperimentResult, FeatureResult, FeatureSource, Reason
+
+__all__ = ["FastFeature", "fast_feature"]
+
+#: Decides one feature for a visitor in ``fast`` mode.
+FastFeature = Callable[[EvalContext], FeatureResult[Any]]
+
+
+def _hash_text(value: Any) -> str:
+    # A non-string hash value as run() reads it: "" (no value) unless JavaScript-truthy.
+    return hash_string(value) if js_truthy(value) else ""
+
+
+#: What every generated function may read, by the names the templates use.
+_GLOBALS: dict[str, Any] = {
+    "ER": ExperimentResult,
+    "FR": FeatureResult,
+    "EXPERIMENT": FeatureSource.EXPERIMENT,
+    "SPLIT": Reason.SPLIT,
+    "SPLIT_REASONS": (Reason.SPLIT,),
+    "hash_text": _hash_text,
+    "in_namespace": in_namespace,
+}
+
+#: The context attributes generated code reads, as (local name, attribute).
+_LOCALS = (("attrs", "_attrs"), ("results", "_results"))
+
+_EXPERIMENT_RULE = """\
+value = attrs.get({attr}, "")
+text = value if value.__class__ is str else hash_text(value)
+if not text:
+    results[{key}] = {no_hash}
+{checks}else:
+    n = {bucketer}(text)
+    for start, end, i, variation, vkey, vname, passthrough, on in {picks}:
+        if start <= n < end:
+            res = ER({key}, variation, True, i, vkey, SPLIT, vname, {name}, feature_key, True,
+                     {attr}, value, n, False, passthrough)
+            results[{key}] = res
+            ctx._exposed(res, {exp})
+            if not passthrough:
+                return FR(feature_key, variation, on, EXPERIMENT, SPLIT_REASONS, {rule_id},
+                          {definition}, res)
+            break
+    else:
+        results[{key}] = {uncovered}"""
+
+
+def _simple(rule: Rule) -> bool:
+    # Prerequisites need the evaluator (and the chain, for cycles); rule filters skip the
+    # rule without a recorded result, as only the general loop does.
+    if rule.parents or rule.filters:
+        return False
+    return rule.is_force or rule.experiment is None or rule.fast is not None
+
+
+def fast_feature(feature: Feature) -> FastFeature | None:
+    """The generated function deciding ``feature`` in fast mode, or None when one of its
+    rules needs the general evaluation (prerequisites, filters, bandits...)."""
+    if not all(_simple(rule) for rule in feature.rules):
+        return None
+    values: list[Any] = []
+
+    def const(value: Any) -> str:
+        values.append(value)
+        return f"c{len(values) - 1}"
+
+    body: list[str] = []
+    for rule in feature.rules:
+        if rule.is_force:
+            guards = []
+            if rule.condition is not None:
+                guards.append(f"{const(rule.condition)}(attrs)")
+            if rule.rollout:
+                guards.append(f"{const(Evaluator._in_rollout)}({const(rule)}, ctx)")
+            test = " and ".join(guards)
+            if not test:  # applies to everyone: the later rules are never reached
+                body.append(f"return {const(rule.result)}")
+                break
+            body += [f"if {test}:", f"    return {const(rule.result)}"]
+        elif rule.fast is not None:
+            body += _experiment_rule(rule, rule.fast, const).splitlines()
+    else:
+        body.append(f"return {const(feature.default)}")
+    code = "\n".join(body)
+    # only what the rules read is loaded from the context (the names occur in no constant)
+    head = [f"{name} = ctx.{attr}" for name, attr in _LOCALS if name in code]
+    names = ", ".join(f"c{i}" for i in range(len(values)))
+    source = "\n".join(
+        [f"def factory(feature_key, {names}):", "    def evaluate(ctx):"]
+        + [f"        {line}" for line in head + body]
+        + ["    return evaluate"]
+    )
+    return _factory(source)(feature.key, *values)
+
+
+def _experiment_rule(rule: Rule, exp: Experiment, const: Callable[[Any], str]) -> str:
+    key = const(exp.key)
+    checks = ""
+    if exp.namespace is not None:
+        checks += (
+            f"elif not in_namespace(text, {const(exp.namespace)}):\n"
+            f"    results[{key}] = {const(rule.outside)}\n"
+        )
+    if exp.condition is not None:
+        checks += (
+            f"elif not {const(exp.condition)}(attrs):\n"
+            f"    results[{key}] = {const(rule.unmatched)}\n"
+        )
+    return _EXPERIMENT_RULE.format(
+        attr=const(exp.hash_attribute),
+        key=key,
+        no_hash=const(rule.no_hash),
+        checks=checks,
+        bucketer=const(exp.bucketer),
+        picks=const(exp.picks),
+        name=const(exp.name),
+        exp=const(exp),
+        rule_id=const(rule.id),
+        definition=const(exp.definition),
+        uncovered=const(rule.uncovered),
+    )
+
+
+@lru_cache(maxsize=256)
+def _factory(source: str) -> Callable[..., FastFeature]:
+    namespace = dict(_GLOBALS)
+    exec(compile(source, "<persona_sdk feature>", "exec"), namespace)
+    factory: Callable[..., FastFeature] = namespace["factory"]
+    return factory
