@@ -47,6 +47,7 @@ class Discard:
     # the cheapest real destination: batches are rendered and encoded, then dropped
     name = "discard"
     batch = BatchConfig(max_events=500, max_bytes=5_000_000, interval=0.05, gzip=False)
+    passthrough = True  # transform returns the event as is, as the http destination's does
 
     def transform(self, event):
         return event
