@@ -456,10 +456,12 @@ class Persona:
 
     def stats(self) -> dict[str, Any]:
         """Counters per destination (tracked, delivered, queued, spooled, dropped by reason,
-        rejected, retried, dead-lettered, in flight, filtered) and for profiles."""
+        rejected, retried, dead-lettered, in flight, filtered), events whose routing raised
+        (``routing.errors``: a trigger plugin failed), and for profiles and decisions."""
         out: dict[str, Any] = {"destinations": self._delivery.stats()}
         for name, filtered in self._runtime.router.filtered().items():
             out["destinations"].setdefault(name, {})["filtered"] = filtered
+        out["routing"] = {"errors": self._delivery.route_errors}
         out["profiles"] = self._profiles.stats()
         out["decisions"] = self._hooks.stats()
         return out

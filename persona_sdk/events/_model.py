@@ -181,24 +181,15 @@ def to_segment(msg: Message, *, sent_at: float | None = None) -> dict[str, Any]:
     return out
 
 
-class _WireOut(msgspec.Struct, rename="camel", omit_defaults=True, gc=False):
-    # to_segment's dict, as a Struct msgspec encodes in C: same keys, same order, same values
-    type: str
-    message_id: str
-    anonymous_id: str | None = None
-    user_id: str | None = None
-    event: str | None = None
-    name: str | None = None
-    category: str | None = None
-    group_id: str | None = None
-    previous_id: str | None = None
-    properties: dict[str, Any] | None = None
-    traits: dict[str, Any] | None = None
-    context: dict[str, Any] | None = None
-    integrations: dict[str, Any] | None = None
-    timestamp: str | None = None
-    sent_at: str | None = None
-    received_at: str | None = None
+# to_segment's dict as a Struct msgspec encodes in C: Message's fields, in Message's order,
+# with camelCase names; None (an absent field) is omitted, timestamps arrive as strings.
+_WireOut: Any = msgspec.defstruct(
+    "_WireOut",
+    [(name, Any, None) for name in Message.__struct_fields__],
+    rename="camel",
+    omit_defaults=True,
+    gc=False,
+)
 
 
 _astuple = msgspec.structs.astuple

@@ -168,3 +168,35 @@ def test_closed_delivery_counts_late_submissions() -> None:
     s = d.stats()["cap"]
     assert s["dropped"].get("closed") == 1
     assert identity_holds(s)
+
+
+def test_persona_stats_count_events_a_failing_trigger_could_not_route() -> None:
+    """A trigger operator that raises costs its event, counted under ``routing.errors``;
+    ``track`` itself never raises for it and other tags' events still go out."""
+
+    class Broken:
+        name = "$broken"
+
+        def compile(self, operand: Any, path: str) -> Callable[[Any], bool]:
+            def test(value: Any) -> bool:
+                if value == "Boom":
+                    raise RuntimeError("plugin bug")
+                return True
+
+            return test
+
+    registry = OperatorRegistry()
+    registry.register(Broken())
+    cap = CaptureDestination("cap")
+    persona = Persona(
+        {"destinations": {"cap": {"type": "capture"}},
+         "tags": [{"name": "t", "destination": "cap", "trigger": {"event": {"$broken": 1}}}]},
+        destinations={"cap": cap}, operators=registry,
+    )  # fmt: skip
+    persona.track("Fine", anonymous_id="a-1")
+    persona.track("Boom", anonymous_id="a-1")
+    persona.track("Fine again", anonymous_id="a-1")
+    assert persona.flush(10)
+    assert persona.stats()["routing"] == {"errors": 1}
+    assert [e["event"] for e in cap.events] == ["Fine", "Fine again"]
+    persona.close()
