@@ -86,20 +86,19 @@ def gunzip(body: bytes, limit: int) -> bytes:
 
 def _too_deep(obj: Any, limit: int) -> bool:
     # Level by level, containers only, no recursion: a hostile body cannot exhaust the Python
-    # stack here, and the list comprehensions keep the common shallow case cheap.
+    # stack here. One comprehension per level (not one per container) keeps the common wide,
+    # shallow batch cheap.
     level: list[Any] = [obj]
     depth = 1
     while level:
         if depth > limit:
             return True
-        below: list[Any] = []
-        for node in level:
-            below += [
-                v
-                for v in (node.values() if type(node) is dict else node)
-                if type(v) is dict or type(v) is list
-            ]
-        level = below
+        level = [
+            v
+            for node in level
+            for v in (node.values() if type(node) is dict else node)
+            if type(v) is dict or type(v) is list
+        ]
         depth += 1
     return False
 
