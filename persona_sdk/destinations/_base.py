@@ -81,6 +81,23 @@ def privacy_policy(
     )
 
 
+class PolicyTransform:
+    """For destinations whose ``transform`` is their privacy policy and nothing else: the
+    Segment event as is once the policy applied; ``passthrough`` when no rule applies."""
+
+    policy: PrivacyPolicy
+
+    @property
+    def passthrough(self) -> bool:
+        """``transform`` returns the event unchanged (no privacy rule applies): the router may
+        hand over the Segment JSON encoded once for every destination that gets it."""
+        return self.policy.is_noop
+
+    def transform(self, event: dict[str, Any]) -> dict[str, Any] | None:
+        """The Segment event, after this destination's privacy policy."""
+        return self.policy.apply(event)
+
+
 class Rejections:
     """Events a destination refused to send (``transform`` returned ``None``), by reason.
 

@@ -24,7 +24,7 @@ from .._errors import ConfigError
 from ..delivery._config import BatchConfig
 from ..events import format_ts
 from ..privacy import PiiConfig
-from ._base import PrivacyOptions, load_options, option_errors, privacy_policy
+from ._base import PolicyTransform, PrivacyOptions, load_options, option_errors, privacy_policy
 from ._http import HttpDestinationBase, HttpRequest, chunk_by_size, gzip_body
 
 __all__ = ["HttpDestination", "HttpOptions"]
@@ -62,7 +62,7 @@ def _endpoint(url: str) -> str:
     return url
 
 
-class HttpDestination(HttpDestinationBase):
+class HttpDestination(PolicyTransform, HttpDestinationBase):
     """Sends Segment-spec events to a Segment-compatible ``/v1/batch`` endpoint.
 
     .. versionadded:: 0.1.0
@@ -108,16 +108,6 @@ class HttpDestination(HttpDestinationBase):
         if opts.gzip:
             headers["content-encoding"] = "gzip"
         self._headers = headers
-
-    @property
-    def passthrough(self) -> bool:
-        """``transform`` returns the event unchanged (no privacy rule applies): the router may
-        hand over the Segment JSON encoded once for every destination that gets it."""
-        return self.policy.is_noop
-
-    def transform(self, event: dict[str, Any]) -> dict[str, Any] | None:
-        """The Segment event as is, after this destination's privacy policy."""
-        return self.policy.apply(event)
 
     def requests(self, items: Sequence[bytes]) -> Iterable[HttpRequest]:
         """One ``{"batch": [...], "sentAt": ...}`` request per 500 KB of events."""

@@ -31,7 +31,7 @@ from .._errors import ConfigError
 from ..delivery._config import BatchConfig
 from ..plugins import SendResult
 from ..privacy import PiiConfig
-from ._base import PrivacyOptions, load_options, option_errors, privacy_policy
+from ._base import PolicyTransform, PrivacyOptions, load_options, option_errors, privacy_policy
 
 __all__ = ["JsonlDestination", "JsonlOptions"]
 
@@ -49,7 +49,7 @@ class JsonlOptions(PrivacyOptions):
     max_events: int = 1000
 
 
-class JsonlDestination:
+class JsonlDestination(PolicyTransform):
     """Appends events to a JSON-lines file with size and time rotation.
 
     .. versionadded:: 0.1.0
@@ -91,16 +91,6 @@ class JsonlDestination:
     def path(self) -> Path:
         """The file being written (``{pid}`` resolved for this process)."""
         return Path(self.options.path.replace("{pid}", str(os.getpid())))
-
-    @property
-    def passthrough(self) -> bool:
-        """``transform`` returns the event unchanged (no privacy rule applies): the router may
-        hand over the Segment JSON encoded once for every destination that gets it."""
-        return self.policy.is_noop
-
-    def transform(self, event: dict[str, Any]) -> dict[str, Any] | None:
-        """The Segment event, after this destination's privacy policy."""
-        return self.policy.apply(event)
 
     def _open(self) -> int:
         path = self.path

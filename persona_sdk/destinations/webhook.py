@@ -33,7 +33,7 @@ from .._errors import ConfigError
 from ..delivery._config import BatchConfig
 from ..plugins import SendOutcome, SendResult
 from ..privacy import PiiConfig
-from ._base import PrivacyOptions, load_options, option_errors, privacy_policy
+from ._base import PolicyTransform, PrivacyOptions, load_options, option_errors, privacy_policy
 from ._http import HttpDestinationBase, HttpRequest, perform
 
 __all__ = ["WebhookDestination", "WebhookMode", "WebhookOptions", "sign_webhook"]
@@ -120,7 +120,7 @@ def _combine(results: Iterable[SendResult]) -> SendResult:
     return results[-1] if results else SendResult.ok()
 
 
-class WebhookDestination(HttpDestinationBase):
+class WebhookDestination(PolicyTransform, HttpDestinationBase):
     """POSTs events to a URL, signed per the Standard Webhooks spec.
 
     .. versionadded:: 0.1.0
@@ -161,16 +161,6 @@ class WebhookDestination(HttpDestinationBase):
         self.policy = privacy_policy(opts, pii)
         self._keys = keys
         self._base_headers = {"content-type": "application/json", **opts.headers}
-
-    @property
-    def passthrough(self) -> bool:
-        """``transform`` returns the event unchanged (no privacy rule applies): the router may
-        hand over the Segment JSON encoded once for every destination that gets it."""
-        return self.policy.is_noop
-
-    def transform(self, event: dict[str, Any]) -> dict[str, Any] | None:
-        """The Segment event, after this destination's privacy policy."""
-        return self.policy.apply(event)
 
     def signed(self, msg_id: str, body: bytes) -> HttpRequest:
         """The request for one body, signed now."""
