@@ -17,7 +17,17 @@ from persona_sdk.rules._codegen import Field, fuse, with_inline
 from persona_sdk.rules._js import ARRAY_TYPES, js_json, js_number, js_str, js_truthy
 from persona_sdk.rules._ops import VALUE_OPERATORS, numeric_range
 from persona_sdk.rules._ops_text import version_range
-from persona_sdk.rules._preds import ALWAYS, NEVER, Pred, all_preds, is_operator_object, kind, quote
+from persona_sdk.rules._preds import (
+    ALWAYS,
+    NEVER,
+    Pred,
+    all_preds,
+    any_preds,
+    is_operator_object,
+    kind,
+    negate,
+    quote,
+)
 from persona_sdk.rules._registry import OperatorRegistry, default_registry
 
 __all__ = ["Compiler", "Condition", "check_condition", "compile_condition"]
@@ -26,14 +36,6 @@ __all__ = ["Compiler", "Condition", "check_condition", "compile_condition"]
 Condition = Callable[[Mapping[str, Any]], bool]
 
 _LOGICAL: Final = ("$and", "$or", "$nor")
-
-
-def _always(attributes: Mapping[str, Any]) -> bool:
-    return True
-
-
-def _never(attributes: Mapping[str, Any]) -> bool:
-    return False
 
 
 class Compiler:
@@ -60,40 +62,40 @@ class Compiler:
         """Compile a condition object: every key must pass (logical keys or attribute paths)."""
         if not isinstance(cond, Mapping):
             self.problem(path, f"expected a condition object, got {kind(cond)}")
-            return _never
+            return NEVER
         fields: list[Field] = []
         parts: list[Condition] = []
         for key, value in cond.items():
             if not isinstance(key, str):
                 self.problem(path, f"condition keys must be strings, got {key!r}")
-                parts.append(_never)
+                parts.append(NEVER)
                 continue
             sub = f"{path}.{key}" if path else key
             if key in _LOGICAL:
                 parts.append(self._logical(key, value, sub))
             elif key == "$not":
-                parts.append(_negate(self.condition(value, sub)))
+                parts.append(negate(self.condition(value, sub)))
             else:
                 fields.append(Field(tuple(key.split(".")), self.value(value, sub)))
-        if any(f.pred is NEVER for f in fields) or any(p is _never for p in parts):
-            return _never
+        if any(f.pred is NEVER for f in fields) or any(p is NEVER for p in parts):
+            return NEVER
         fields = [f for f in fields if f.pred is not ALWAYS]
-        parts = [p for p in parts if p is not _always]
+        parts = [p for p in parts if p is not ALWAYS]
         if not fields:
-            return _all_conditions(*parts)
+            return all_preds(parts)
         return fuse(fields, parts)
 
     def _logical(self, key: str, value: Any, path: str) -> Condition:
         if not isinstance(value, ARRAY_TYPES):
             self.problem(path, f"{key} expects a list of conditions, got {kind(value)}")
-            return _never
+            return NEVER
         subs = [self.condition(c, f"{path}[{i}]") for i, c in enumerate(value)]
         if key == "$and":
-            return _all_conditions(*subs)
+            return all_preds(subs)
         if key == "$or":
-            return _any_condition(subs) if subs else _always
+            return any_preds(subs) if subs else ALWAYS
         # $nor is "not $or", and JS's $or over an empty list passes, so an empty $nor fails.
-        return _negate(_any_condition(subs)) if subs else _never
+        return negate(any_preds(subs)) if subs else NEVER
 
     def value(self, cond: Any, path: str) -> Pred:
         """Compile the test applied to one attribute value (a literal or an operator object)."""
@@ -180,77 +182,6 @@ def _is_null(v: Any) -> bool:
     return v is None
 
 
-def _negate(c: Condition) -> Condition:
-    if c is _always:
-        return _never
-    if c is _never:
-        return _always
-
-    def negated(a: Mapping[str, Any]) -> bool:
-        return not c(a)
-
-    return negated
-
-
-def _all_conditions(*conds: Condition) -> Condition:
-    if any(c is _never for c in conds):
-        return _never
-    items = [c for c in conds if c is not _always]
-    if not items:
-        return _always
-    if len(items) == 1:
-        return items[0]
-    if len(items) == 2:
-        c0, c1 = items
-
-        def both(a: Mapping[str, Any]) -> bool:
-            return c0(a) and c1(a)
-
-        return both
-    if len(items) == 3:
-        c0, c1, c2 = items
-
-        def all3(a: Mapping[str, Any]) -> bool:
-            return c0(a) and c1(a) and c2(a)
-
-        return all3
-    chain = tuple(items)
-
-    def every(a: Mapping[str, Any]) -> bool:
-        for c in chain:  # noqa: SIM110 - a plain loop, no generator per call
-            if not c(a):
-                return False
-        return True
-
-    return every
-
-
-def _any_condition(conds: list[Condition]) -> Condition:
-    if any(c is _always for c in conds):
-        return _always
-    items = [c for c in conds if c is not _never]
-    if not items:
-        return _never
-    if len(items) == 1:
-        return items[0]
-    if len(items) == 2:
-        c0, c1 = items
-
-        def either(a: Mapping[str, Any]) -> bool:
-            return c0(a) or c1(a)
-
-        return either
-    chain = tuple(items)
-
-    def some(a: Mapping[str, Any]) -> bool:
-        for c in chain:  # noqa: SIM110 - a plain loop, no generator per call
-            if c(a):
-                return True
-        return False
-
-    return some
-
-
 def compile_condition(
     condition: Mapping[str, Any] | None,
     *,
@@ -284,7 +215,7 @@ def compile_condition(
     .. versionadded:: 0.1.0
     """
     if condition is None or (isinstance(condition, Mapping) and not condition):
-        return _always
+        return ALWAYS
     compiler = Compiler(strict=strict, saved_groups=saved_groups, operators=operators)
     try:
         compiled = compiler.condition(condition, path)

@@ -13,6 +13,7 @@ __all__ = [
     "NEVER",
     "Pred",
     "all_preds",
+    "any_preds",
     "is_operator_object",
     "kind",
     "negate",
@@ -48,6 +49,13 @@ def all_preds(preds: Sequence[Pred]) -> Pred:
             return p0(v) and p1(v)
 
         return both
+    if len(preds) == 3:
+        p0, p1, p2 = preds
+
+        def all3(v: Any) -> bool:
+            return p0(v) and p1(v) and p2(v)
+
+        return all3
     items = tuple(preds)
 
     def every(v: Any) -> bool:
@@ -57,6 +65,33 @@ def all_preds(preds: Sequence[Pred]) -> Pred:
         return True
 
     return every
+
+
+def any_preds(preds: Sequence[Pred]) -> Pred:
+    """OR of predicates, folding constants."""
+    if any(p is ALWAYS for p in preds):
+        return ALWAYS
+    preds = [p for p in preds if p is not NEVER]
+    if not preds:
+        return NEVER
+    if len(preds) == 1:
+        return preds[0]
+    if len(preds) == 2:
+        p0, p1 = preds
+
+        def either(v: Any) -> bool:
+            return p0(v) or p1(v)
+
+        return either
+    items = tuple(preds)
+
+    def some(v: Any) -> bool:
+        for p in items:  # noqa: SIM110 - a plain loop, no generator per call
+            if p(v):
+                return True
+        return False
+
+    return some
 
 
 def negate(p: Pred) -> Pred:
