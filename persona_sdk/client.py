@@ -13,10 +13,12 @@ from attrs import Factory, field, frozen
 
 from ._errors import ClosedError, ConfigError, EventValidationError
 from .config import Container, load_container
+from .decisions._visitor import UNSET
 from .events import IngestResult, Message, check_message, decode_messages, new_message_id
 
 if TYPE_CHECKING:
-    from .decisions import Engine, Visitor
+    from .decisions import Engine
+    from .decisions._visitor import Visitor
     from .delivery import Delivery
     from .profiles import ProfileResolver, Segments
     from .rules import OperatorRegistry
@@ -204,10 +206,9 @@ class Persona:
         check_message(msg)
         return msg
 
-    def track(
+    def track(  # noqa: PLR0917 - see the docstring
         self,
         event: str,
-        *,
         anonymous_id: str | None = None,
         user_id: str | None = None,
         properties: Mapping[str, Any] | None = None,
@@ -219,6 +220,9 @@ class Persona:
         """Record an action; returns its ``messageId`` once it is queued (never waits on I/O).
 
         Raises ``EventValidationError`` naming the bad field.
+
+        Pass the arguments after ``event`` by keyword. They are not keyword-only because
+        CPython 3.11 looks each omitted keyword-only default up in a dict, on every call.
         """
         # The hot path of the write side, so built inline rather than through _message and
         # _emit: every step here is paid on the caller's thread.
@@ -382,31 +386,14 @@ class Persona:
         forced_variations: Mapping[str, int] | None,
         sticky_store: Any | None,
     ) -> Visitor:
-        from .decisions import Visitor
-
         rt = self._runtime
-        extra: dict[str, Any] = {}
-        if forced_variations is not None:
-            extra["forced_variations"] = forced_variations
-        if sticky_store is not None:
-            extra["sticky_store"] = sticky_store
-        return Visitor(
-            **extra,
-            engine=rt.engine,
-            segments=rt.segments,
-            persona=self,
-            hooks=self._hooks,
-            anonymous_id=anonymous_id,
-            user_id=user_id,
-            attributes=attributes,
-            consent=consent,
-            profile=profile,
-            url=url,
+        return rt.engine.visitor(
+            anonymous_id, user_id, attributes, consent, self, self._hooks, rt.segments, profile,
+            url, forced_variations, UNSET if sticky_store is None else sticky_store,
         )
 
-    def visitor(
+    def visitor(  # noqa: PLR0917 - see visitor()
         self,
-        *,
         anonymous_id: str | None = None,
         user_id: str | None = None,
         attributes: Mapping[str, Any] | None = None,
@@ -416,7 +403,10 @@ class Persona:
         sticky_store: Any | None = None,
     ) -> Visitor:
         """Resolve the visitor's profile (bounded by the profile deadline) and return a
-        ``Visitor`` that decides features. Never raises because a remote system failed."""
+        ``Visitor`` that decides features. Never raises because a remote system failed.
+
+        Pass the arguments by keyword. They are not keyword-only because CPython 3.11 looks
+        each omitted keyword-only default up in a dict, on every call."""
         profile = self._profiles.resolve(
             anonymous_id=anonymous_id, user_id=user_id, consent=consent
         )
@@ -426,9 +416,8 @@ class Persona:
             sticky_store=sticky_store,
         )
 
-    async def avisitor(
+    async def avisitor(  # noqa: PLR0917 - see visitor()
         self,
-        *,
         anonymous_id: str | None = None,
         user_id: str | None = None,
         attributes: Mapping[str, Any] | None = None,

@@ -11,6 +11,7 @@ optional C accelerator ``fnv-hash-fast`` can hash them. Without it a pure-Python
 from __future__ import annotations
 
 import sys
+import weakref
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
@@ -42,6 +43,20 @@ except ImportError:  # pragma: no cover - exercised when the extra is absent
 
 #: Maps a hash value (the visitor's attribute, as a string) to a number in [0, 1).
 Bucketer = Callable[[str], float]
+
+#: The C-accelerated version-2 bucketers and their (ASCII) seeds, for code generated to
+#: compute the same hash inline (``v2_seed``).
+_V2_SEEDS: weakref.WeakKeyDictionary[Bucketer, bytes] = weakref.WeakKeyDictionary()
+
+
+def v2_seed(bucketer: Bucketer) -> tuple[Callable[[bytes], int], bytes] | None:
+    """For a GrowthBook version-2 bucketer computed with the C FNV-1a: that function and the
+    seed's bytes, so that for an ASCII ``value`` the bucket is
+    ``(fnv(b"%d" % fnv(seed + value.encode())) % 10000) / 10000``; else None."""
+    seed = _V2_SEEDS.get(bucketer)
+    if seed is None or _fnv_bytes_c is None:
+        return None
+    return _fnv_bytes_c, seed
 
 
 def _fnv_units(units: bytes | memoryview, h: int = _FNV_OFFSET) -> int:
@@ -143,6 +158,7 @@ class GrowthBookHash:
                         return (c(b"%d" % c(seed_bytes + value.encode())) % 10000) / 10000
                     return (c(b"%d" % fnv1a32_py(seed + value)) % 10000) / 10000
 
+                _V2_SEEDS[v2_c] = seed_bytes
                 return v2_c
 
             def v2_c_unicode_seed(value: str) -> float:

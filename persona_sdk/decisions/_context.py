@@ -19,6 +19,7 @@ __all__ = [
     "EvalContext",
     "Mode",
     "hash_string",
+    "new_context",
     "remember",
     "resolve",
     "sticky_string",
@@ -69,26 +70,40 @@ class EvalContext:
 
     __slots__ = ("_attrs", "_dirty", "_docs", "_exposures", "_mode", "_results", "url")
 
-    def __init__(
-        self,
-        attrs: dict[str, Any],
-        url: str | None = None,
-        mode: Mode = _NO_MODE,
-        docs: dict[str, StickyAssignments] | None = None,
-    ) -> None:
-        self._attrs = attrs
-        self.url = url
-        self._mode = mode
-        self._docs: dict[str, StickyAssignments] = docs if docs is not None else {}
-        self._dirty: dict[str, StickyAssignments] = {}
-        self._exposures: list[tuple[ExperimentResult[Any], Experiment]] = []
-        #: experiment key -> result, or (experiment, reason, feature) for a miss
-        self._results: dict[str, Any] = {}
+    _attrs: dict[str, Any]
+    url: str | None
+    _mode: Mode
+    _docs: dict[str, StickyAssignments]
+    _dirty: dict[str, StickyAssignments]
+    _exposures: list[tuple[ExperimentResult[Any], Experiment]]
+    #: experiment key -> result, or (experiment, reason, feature) for a miss
+    _results: dict[str, Any]
+
+    # No __init__: ``Visitor`` (a subclass) is built by ``engine_visitor``, and a bare
+    # context by ``new_context``; a class call with keywords would cost a visitor twice.
 
     def _exposed(self, res: ExperimentResult[Any], exp: Experiment) -> None:
         """Note an exposure to log (``Visitor`` logs it, or holds it until its sticky
         documents are saved)."""
         self._exposures.append((res, exp))
+
+
+def new_context(
+    attrs: dict[str, Any],
+    url: str | None = None,
+    mode: Mode = _NO_MODE,
+    docs: dict[str, StickyAssignments] | None = None,
+) -> EvalContext:
+    """A fresh evaluation context over ``attrs`` (what ``engine.context`` returns)."""
+    ctx: EvalContext = object.__new__(EvalContext)
+    ctx._attrs = attrs
+    ctx.url = url
+    ctx._mode = mode
+    ctx._docs = docs if docs is not None else {}
+    ctx._dirty = {}
+    ctx._exposures = []
+    ctx._results = {}
+    return ctx
 
 
 def resolve(attrs: Mapping[str, Any], name: str, dotted: bool) -> Any:

@@ -16,10 +16,11 @@ from .._errors import ConfigError
 from ._build import compile_experiment, compile_feature
 from ._compile import Builder, Experiment, Feature, js_truthy
 from ._config import DecisionsConfig
-from ._context import EvalContext, Mode, resolve, sticky_string
+from ._context import EvalContext, Mode, new_context, resolve, sticky_string
 from ._evaluate import Evaluator
 from ._fastpath import FastFeature, fast_feature
 from ._results import ExperimentResult, Reason
+from ._visitor import engine_visitor
 
 if TYPE_CHECKING:
     from ..config import Container
@@ -35,7 +36,7 @@ class Engine(Evaluator):
     Usage::
 
         engine = Engine.build(container)            # ConfigError lists every bad path
-        visitor = Visitor(engine=engine, attributes={"id": "v-1", "country": "FR"})
+        visitor = engine.visitor(anonymous_id="v-1", attributes={"country": "FR"})
         visitor.feature("hero-banner").value
     """
 
@@ -52,6 +53,12 @@ class Engine(Evaluator):
     sticky_store: Any
     sticky_attributes: tuple[str, ...]
     uses_segments: bool
+    #: whether any condition, hash or fallback attribute could read ``anonymousId`` or
+    #: ``userId``: the container names them somewhere. A visitor adds each to the
+    #: attributes conditions see only when it could be read (the full set is still what
+    #: ``visitor.attributes`` and segments see).
+    reads_anonymous_id: bool
+    reads_user_id: bool
     exposure_event: str
     config: DecisionsConfig
     #: the generated functions of the features that have one, for visitors in fast mode
@@ -137,6 +144,7 @@ class Engine(Evaluator):
         errors.extend(b.errors)
         if errors:
             raise ConfigError(errors)
+        text = repr((container.features, container.experiments, saved_groups))
         return cls(
             # plain dicts: read on every decision, never exposed for writing
             features=features,
@@ -152,12 +160,20 @@ class Engine(Evaluator):
             sticky_store=sticky_store,
             sticky_attributes=tuple(identifiers),
             uses_segments=b.uses_segments,
+            # by the container's text: a superset of the attributes read (a path, a hash or
+            # fallback attribute, a sticky identifier is always written out in it)
+            reads_anonymous_id="anonymousId" in text,
+            reads_user_id="userId" in text,
             exposure_event=config.exposure_event,
             config=config,
             fast_features={
                 key: fast for key, feat in features.items() if (fast := fast_feature(feat))
             },
         )
+
+    #: ``engine.visitor(anonymous_id=..., attributes=...)``: a new ``Visitor`` deciding with
+    #: this engine (see ``engine_visitor``).
+    visitor = engine_visitor
 
     def context(
         self,
@@ -170,7 +186,7 @@ class Engine(Evaluator):
         forced = self.forced if forced is None else forced
         sticky = self.sticky_store is not None if sticky_on is None else sticky_on
         fast = self.fast_for(url, forced, sticky)
-        return EvalContext(attrs, url, Mode(forced=forced, sticky_on=sticky, fast=fast))
+        return new_context(attrs, url, Mode(forced=forced, sticky_on=sticky, fast=fast))
 
     def mode_for(
         self, url: str | None, forced_variations: Mapping[str, int] | None, store: Any

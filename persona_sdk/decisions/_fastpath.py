@@ -21,6 +21,7 @@ from functools import lru_cache
 from typing import Any
 
 from ..allocation import in_namespace
+from ..allocation._hashing import v2_seed
 from ._compile import Experiment, Feature, Rule, js_truthy
 from ._context import EvalContext, hash_string
 from ._evaluate import Evaluator
@@ -57,7 +58,7 @@ text = value if value.__class__ is str else hash_text(value)
 if not text:
     results[{key}] = {no_hash}
 {checks}else:
-    n = {bucketer}(text)
+    {bucket}
     for start, end, i, variation, vkey, vname, passthrough, on in {picks}:
         if start <= n < end:
             res = ER({key}, variation, True, i, vkey, SPLIT, vname, {name}, feature_key, True,
@@ -133,12 +134,21 @@ def _experiment_rule(rule: Rule, exp: Experiment, const: Callable[[Any], str]) -
             f"elif not {const(exp.condition)}(attrs):\n"
             f"    results[{key}] = {const(rule.unmatched)}\n"
         )
+    inline = v2_seed(exp.bucketer) if exp.bucketer is not None else None
+    if inline is None:
+        bucket = f"n = {const(exp.bucketer)}(text)"
+    else:  # GrowthBook's hash v2, as the bucketer computes it, without the call
+        fnv, seed = const(inline[0]), const(inline[1])
+        bucket = (
+            f"n = ({fnv}(b'%d' % {fnv}({seed} + text.encode())) % 10000) / 10000 "
+            f"if text.isascii() else {const(exp.bucketer)}(text)"
+        )
     return _EXPERIMENT_RULE.format(
         attr=const(exp.hash_attribute),
         key=key,
         no_hash=const(rule.no_hash),
         checks=checks,
-        bucketer=const(exp.bucketer),
+        bucket=bucket,
         picks=const(exp.picks),
         name=const(exp.name),
         exp=const(exp),

@@ -64,13 +64,17 @@ class HookSet:
             self._deduplicated += 1
             return False
         seen[key] = None
-        if len(seen) > self.max_exposures:
-            try:
-                seen.popitem(last=False)
-            except KeyError:  # pragma: no cover - emptied by another thread
-                pass
         self._exposures += 1
+        if len(seen) > self.max_exposures:
+            self.forget_oldest()
         return True
+
+    def forget_oldest(self) -> None:
+        """Drop the least recently seen triple (the memory is over ``max_exposures``)."""
+        try:
+            self._seen.popitem(last=False)
+        except KeyError:  # pragma: no cover - emptied by another thread
+            pass
 
     def exposure(self, visitor: Visitor, result: ExperimentResult[Any]) -> None:
         """Call ``on_exposure`` (errors are counted, never raised)."""

@@ -10,24 +10,28 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
 from ._compile import Experiment
 from ._context import EvalContext
-from ._engine import Engine
 from ._flow import LOAD as _LOAD
 from ._flow import SAVE as _SAVE
 from ._flow import Flow, adrive, drive
 from ._hooks import HookSet
 from ._results import ExperimentResult, FeatureResult, Reason
 
-__all__ = ["Visitor"]
+if TYPE_CHECKING:
+    from ._engine import Engine
+
+__all__ = ["UNSET", "Visitor", "engine_visitor"]
 
 T = TypeVar("T")
 R = TypeVar("R")
-_UNSET: Any = object()
+#: ``sticky_store`` not given: the engine's store applies.
+UNSET: Any = object()
+new_instance = object.__new__
 _replace = msgspec.structs.replace
 
 
@@ -86,12 +90,26 @@ class Visitor(EvalContext):
         "user_id",
     )
 
+    anonymous_id: str | None
+    user_id: str | None
+    consent: Mapping[str, bool] | None
+    profile: Any
+    _engine: Engine
+    _segments_engine: Any
+    _persona: Any
+    _hooks: HookSet | None
+    _extra: tuple[Reason, ...]
+    _ready: bool
+    _direct: bool
+    _pending_load: bool
+    _sticky_ok: bool
+    _memo: dict[str, FeatureResult[Any]]
     _redirect: tuple[str, ExperimentResult[Any]] | None
     _segments: frozenset[str]
     _xmemo: dict[str, ExperimentResult[Any]]
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         *,
         engine: Engine,
         segments: Any = None,
@@ -104,57 +122,15 @@ class Visitor(EvalContext):
         profile: Any = None,
         url: str | None = None,
         forced_variations: Mapping[str, int] | None = None,
-        sticky_store: Any = _UNSET,
-    ) -> None:
-        # Made per request: every store here is paid on every request, so the state only
-        # some visitors need (sticky buckets, segments) is set up only for them.
-        self._engine = engine
-        self._segments_engine = segments
-        self._persona = persona
-        self._hooks = hooks
-        self.anonymous_id = anonymous_id
-        self.user_id = user_id
-        self.consent = consent
-        self.profile = profile
-        self.url = url
-        self._memo: dict[str, FeatureResult[Any]] = {}
-        self._results = {}
-        extra: tuple[Reason, ...]
-        if profile is None:
-            # dict.copy() is the cheapest copy of the usual plain dict
-            attrs = attributes.copy() if attributes.__class__ is dict else dict(attributes or ())
-            ident = user_id or anonymous_id
-            extra = ()
-        else:
-            traits = getattr(profile, "targeting_traits", None)
-            attrs = dict(traits) if traits else {}
-            if attributes:
-                attrs.update(attributes)
-            ident = getattr(profile, "canonical_id", None) or user_id or anonymous_id
-            extra = _profile_reasons(profile)
-        if ident is not None:
-            attrs["id"] = ident
-        if anonymous_id is not None:
-            attrs["anonymousId"] = anonymous_id
-        if user_id is not None:
-            attrs["userId"] = user_id
-        self._attrs = attrs
-        self._extra = extra
-        # conditions that read segments need them in the attributes: computed on first use
-        self._ready = not engine.uses_segments
-        if sticky_store is _UNSET and forced_variations is None and url is None:
-            self._mode = engine.mode
-            # feature() may hand the engine's result back as it is
-            self._direct = engine.direct and not extra
-        else:
-            store = engine.sticky_store if sticky_store is _UNSET else sticky_store
-            self._mode = engine.mode_for(url, forced_variations, store)
-            self._direct = store is None and self._ready and not extra
-        if self._mode.store is not None:
-            self._pending_load = self._sticky_ok = True
-            self._docs = {}
-            self._dirty = {}
-            self._exposures = []  # logged once the flow has saved the sticky documents
+        sticky_store: Any = UNSET,
+    ) -> Visitor:
+        # Built by the one constructor body, engine_visitor (what ``engine.visitor`` is).
+        if cls is not Visitor:
+            raise TypeError("Visitor is final: wrap a visitor rather than subclassing it")
+        return engine_visitor(
+            engine, anonymous_id, user_id, attributes, consent, persona, hooks, segments,
+            profile, url, forced_variations, sticky_store,
+        )
 
     # -- identity and attributes ---------------------------------------------------------
 
@@ -166,22 +142,40 @@ class Visitor(EvalContext):
         return canonical or self.user_id or self.anonymous_id
 
     def _prepare(self) -> None:
-        # Only for engines whose conditions read segments (see __init__).
-        self._attrs["segments"] = sorted(self._segments_of(self._attrs))
+        # Only for engines whose conditions read segments (see engine_visitor).
+        self._attrs["segments"] = sorted(self.segments)
         self._ready = True
         self._direct = self._mode.store is None and not self._extra
 
+    def _all_attributes(self) -> dict[str, Any]:
+        # The evaluation attributes with both ids, which the engine leaves out when no rule
+        # reads them (Engine.reads_user_id).
+        attrs = self._attrs
+        anonymous_id, user_id = self.anonymous_id, self.user_id
+        if (anonymous_id is None or "anonymousId" in attrs) and (
+            user_id is None or "userId" in attrs
+        ):
+            return attrs
+        attrs = dict(attrs)
+        if anonymous_id is not None:
+            attrs["anonymousId"] = anonymous_id
+        if user_id is not None:
+            attrs["userId"] = user_id
+        return attrs
+
     @property
     def attributes(self) -> Mapping[str, Any]:
-        """The attributes conditions see (read-only)."""
+        """The attributes conditions see (read-only): the profile's targeting traits, then
+        ``attributes``, then ``id``, ``anonymousId``, ``userId`` (and ``segments`` when a
+        condition reads them)."""
         if not self._ready:
             self._prepare()
-        return MappingProxyType(self._attrs)
+        return MappingProxyType(self._all_attributes())
 
     @property
     def segments(self) -> frozenset[str]:
         """The segments the visitor is in (computed once, on first use)."""
-        return self._segments_of(self._attrs)
+        return self._segments_of(self._all_attributes())
 
     def _segments_of(self, attrs: Mapping[str, Any]) -> frozenset[str]:
         try:
@@ -398,8 +392,16 @@ class Visitor(EvalContext):
             seen = (res.hash_attribute, str(res.hash_value), exp.key, res.variation_id)
         else:
             seen = (user_id, anonymous_id, exp.key, res.variation_id)
-        if not hooks.first_exposure(seen):
+        # HookSet.first_exposure inlined for the new exposure (one per new visitor); a
+        # repeat goes through it, to be counted and refreshed
+        remembered = hooks._seen
+        if seen in remembered:
+            hooks.first_exposure(seen)
             return
+        remembered[seen] = None
+        hooks._exposures += 1
+        if len(remembered) > hooks.max_exposures:
+            hooks.forget_oldest()
         persona = self._persona
         if persona is not None:
             props = exp.exposure_props[res.variation_id]
@@ -448,3 +450,92 @@ class Visitor(EvalContext):
             f"Visitor(user_id={self.user_id!r}, anonymous_id={self.anonymous_id!r}, "
             f"features={len(self._memo)})"
         )
+
+
+def engine_visitor(  # noqa: PLR0917 - see the docstring
+    engine: Engine,
+    anonymous_id: str | None = None,
+    user_id: str | None = None,
+    attributes: Mapping[str, Any] | None = None,
+    consent: Mapping[str, bool] | None = None,
+    persona: Any = None,
+    hooks: HookSet | None = None,
+    segments: Any = None,
+    profile: Any = None,
+    url: str | None = None,
+    forced_variations: Mapping[str, int] | None = None,
+    sticky_store: Any = UNSET,
+) -> Visitor:
+    """A new ``Visitor`` deciding with ``engine``: ``engine.visitor(...)`` (this function
+    is that method) and ``Visitor(engine=engine, ...)`` with the same arguments.
+
+    Args:
+        anonymous_id, user_id, consent: the visitor's ids and consent, as on events.
+        attributes: request attributes for conditions (country, device, ...).
+        persona: where exposures and ``track`` go (its ``track`` method).
+        hooks: the long-lived ``HookSet`` (exposure dedupe memory and hooks).
+        segments: what computes ``visitor.segments`` (``persona_sdk.profiles.Segments``).
+        profile: the resolved profile (``traits``, ``targeting_traits``, ``source``...).
+        url: the page URL, for URL targeting, redirects and ``?<experiment>=<n>``.
+        forced_variations: ``{experiment key: variation index}`` for this visitor only.
+        sticky_store: a sticky-bucket store for this visitor (default: the engine's).
+
+    Pass the arguments by keyword. They are not keyword-only because CPython 3.11 looks each
+    omitted keyword-only default up in a dict, on every call; and this is not the class's
+    ``__init__`` because calling a class with keywords packs them into a dict and unpacks
+    them again. Both costs are paid per request, and were most of what a new visitor cost.
+    """
+    # Every store here is paid on every request: the state only some visitors need (sticky
+    # buckets, segments) is set up only for them.
+    visitor: Visitor = new_instance(Visitor)
+    visitor._engine = engine
+    visitor._segments_engine = segments
+    visitor._persona = persona
+    visitor._hooks = hooks
+    visitor.anonymous_id = anonymous_id
+    visitor.user_id = user_id
+    visitor.consent = consent
+    visitor.profile = profile
+    visitor.url = url
+    visitor._memo = {}
+    visitor._results = {}
+    extra: tuple[Reason, ...]
+    if profile is None:
+        # dict.copy() is the cheapest copy of the usual plain dict
+        attrs = attributes.copy() if attributes.__class__ is dict else dict(attributes or ())
+        ident = user_id or anonymous_id
+        visitor._extra = extra = ()
+    else:
+        traits = getattr(profile, "targeting_traits", None)
+        attrs = dict(traits) if traits else {}
+        if attributes:
+            attrs.update(attributes)
+        ident = getattr(profile, "canonical_id", None) or user_id or anonymous_id
+        visitor._extra = extra = _profile_reasons(profile)
+    if ident is not None:
+        attrs["id"] = ident
+    # only when a rule could read them: a sixth key costs the usual dict a resize
+    if anonymous_id is not None and engine.reads_anonymous_id:
+        attrs["anonymousId"] = anonymous_id
+    if user_id is not None and engine.reads_user_id:
+        attrs["userId"] = user_id
+    visitor._attrs = attrs
+    # conditions that read segments need them in the attributes: computed on first use
+    visitor._ready = ready = not engine.uses_segments
+    if sticky_store is UNSET and forced_variations is None and url is None:
+        mode = visitor._mode = engine.mode
+        # feature() may hand the engine's result back as it is
+        if engine.direct and not extra:
+            visitor._direct = True  # and so no sticky store: nothing more to set up
+            return visitor
+        visitor._direct = False
+    else:
+        store = engine.sticky_store if sticky_store is UNSET else sticky_store
+        mode = visitor._mode = engine.mode_for(url, forced_variations, store)
+        visitor._direct = store is None and ready and not extra
+    if mode.store is not None:
+        visitor._pending_load = visitor._sticky_ok = True
+        visitor._docs = {}
+        visitor._dirty = {}
+        visitor._exposures = []  # logged once the flow has saved the sticky documents
+    return visitor

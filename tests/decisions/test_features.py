@@ -333,3 +333,74 @@ def test_fast_and_general_paths_agree(make_engine: EngineFactory) -> None:
             engine=general, anonymous_id=f"v{i}", attributes=attrs, url="https://x.example/"
         ).feature("hero")
         assert a == b
+
+
+def test_conditions_on_the_visitor_ids(make_engine: EngineFactory) -> None:
+    """Conditions and hashing read ``userId`` and ``anonymousId`` (plain and as a dotted
+    path's root) from the visitor's ids, not from a same-named request attribute."""
+    engine = make_engine(
+        features={
+            "by-user": {"defaultValue": 0, "rules": [{"condition": {"userId": "u-1"}, "force": 1}]},
+            "by-anon": {
+                "defaultValue": 0,
+                "rules": [{"condition": {"anonymousId": {"$regex": "^a-"}}, "force": 1}],
+            },
+        }
+    )
+    assert (engine.reads_user_id, engine.reads_anonymous_id) == (True, True)
+    visitor = engine.visitor(user_id="u-1", anonymous_id="a-1", attributes={"userId": "x"})
+    assert visitor.get("by-user", None) == 1
+    assert visitor.get("by-anon", None) == 1
+    other = engine.visitor(user_id="u-2", anonymous_id="b-1")
+    assert (other.get("by-user", None), other.get("by-anon", None)) == (0, 0)
+    rule = ab_rule("t", hashAttribute="userId")
+    hashed = make_engine(features={"f": {"defaultValue": 0, "rules": [rule]}})
+    assert hashed.reads_user_id
+    assert not hashed.reads_anonymous_id
+    result = hashed.visitor(user_id="u-1", anonymous_id="a-1").feature("f")
+    assert result.variation is not None
+    assert (result.variation.hash_attribute, result.variation.hash_value) == ("userId", "u-1")
+
+
+def test_ids_no_rule_reads_are_still_visible(make_engine: EngineFactory) -> None:
+    """An engine whose rules never name ``userId``/``anonymousId`` leaves them out of what
+    its conditions see, but ``visitor.attributes`` and segments still get both."""
+    engine = make_engine(features={"f": {"defaultValue": 1}})
+    assert (engine.reads_user_id, engine.reads_anonymous_id) == (False, False)
+    seen: list[dict[str, Any]] = []
+
+    class Segments:
+        def evaluate(self, attributes: Any) -> frozenset[str]:
+            seen.append(dict(attributes))
+            return frozenset({"known"} if attributes.get("userId") else set())
+
+    visitor = engine.visitor(
+        user_id="u-1", anonymous_id="a-1", attributes={"plan": "pro"}, segments=Segments()
+    )
+    assert visitor.feature("f").value == 1
+    assert dict(visitor.attributes) == {
+        "plan": "pro", "id": "u-1", "anonymousId": "a-1", "userId": "u-1"
+    }
+    assert visitor.segments == frozenset({"known"})
+    assert seen[0]["userId"] == "u-1"
+
+
+def test_engine_visitor_is_the_visitor_constructor(make_engine: EngineFactory) -> None:
+    """``engine.visitor(...)`` and ``Visitor(engine=engine, ...)`` build the same visitor;
+    ``Visitor`` is final."""
+    engine = make_engine(
+        features={"f": {"defaultValue": 0, "rules": [ab_rule("t")]}},
+    )
+    for i in range(50):
+        kwargs: dict[str, Any] = {"anonymous_id": f"a-{i}", "attributes": {"n": i}}
+        built = Visitor(engine=engine, **kwargs)
+        made = engine.visitor(**kwargs)
+        assert type(built) is type(made) is Visitor
+        assert dict(built.attributes) == dict(made.attributes)
+        assert built.feature("f") == made.feature("f")
+
+    class Mine(Visitor):
+        pass
+
+    with pytest.raises(TypeError, match="final"):
+        Mine(engine=engine)
