@@ -15,6 +15,7 @@ from ._errors import ClosedError, ConfigError, EventValidationError
 from .config import Container, load_container
 from .decisions._visitor import UNSET
 from .events import IngestResult, Message, check_message, decode_messages, new_message_id
+from .events._ingest import decode_checked
 
 if TYPE_CHECKING:
     from .decisions import Engine
@@ -371,6 +372,19 @@ class Persona:
             if msg is not None:
                 self._emit(msg)
         return results
+
+    def _ingest_checked(
+        self, items: list[Any], received_at: float, oversized: Mapping[int, int]
+    ) -> tuple[int, list[tuple[int, str]]]:
+        # The collector's batch path: the messages were decoded, depth- and duplicate-checked
+        # and sized by the collector (events.decode_checked). Returns how many were accepted
+        # and the errors of the others.
+        self._check_open()
+        messages, errors = decode_checked(items, received_at, oversized)
+        emit = self._emit
+        for msg in messages:
+            emit(msg)
+        return len(messages), errors
 
     # -- read path ------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ import base64
 import binascii
 import json
 import zlib
+from itertools import repeat
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -20,7 +21,9 @@ from ._collector_http import Reject
 __all__ = [
     "check_content_encoding",
     "check_content_type",
+    "check_duplicates",
     "decode_json_object",
+    "encode_batch",
     "gunzip",
     "pixel_message",
 ]
@@ -124,26 +127,54 @@ def _duplicate_key(body: bytes) -> str | None:
     return found[0] if found else None
 
 
-def _find_duplicate(body: bytes, obj: Any) -> tuple[bool, str | None]:
-    """Whether ``body`` wrote a key twice in one object (msgspec keeps only the last), and
-    which key.
-
-    Every ':' in compact re-encoded JSON is one surviving key or a ':' inside a string; in
-    the body it is one per key *written*, or one inside a string. So the body has more colons
-    exactly when keys were collapsed, unless it spelled a colon as ``\\u003a`` inside a
-    string (rare; then the exact, slower check runs).
-    """
-    raw = body.count(b":")
+def check_duplicates(body: bytes, obj: Any, kept: int | None = None) -> None:
+    """Raise ``Reject`` (400) when ``body`` wrote a key twice in one object; ``kept`` is the
+    colon count of ``obj`` re-encoded, when the caller has it (see ``encode_batch``)."""
+    written = body.count(b":")
     if b"\\u003" in body and (b"\\u003a" in body or b"\\u003A" in body):
         key = _duplicate_key(body)
-        return key is not None, key
-    if raw == 0 or raw == _encode(obj).count(b":"):
-        return False, None
-    return True, _duplicate_key(body)
+        duplicate = key is not None
+    elif written == 0 or written == (_encode(obj).count(b":") if kept is None else kept):
+        return
+    else:
+        duplicate, key = True, _duplicate_key(body)
+    if duplicate:
+        raise Reject(
+            400,
+            f"duplicate key {key!r} in a JSON object" if key else "duplicate key in a JSON object",
+            key if key is not None else "body",
+            "duplicate_key",
+        )
 
 
-def decode_json_object(body: bytes, max_depth: int, field: str = "body") -> dict[str, Any]:
-    """Decode ``body`` as one JSON object, or raise ``Reject`` (400) saying what is wrong."""
+def encode_batch(body: bytes, payload: dict[str, Any], batch: list[Any]) -> list[bytes]:
+    """Each message of ``batch`` (``payload["batch"]``) encoded once, as msgspec writes it:
+    its length is what the per-event cap counts, and the colons of all of them (with the
+    rest of ``payload``) are what the duplicate-key check compares ``body`` with, so the
+    body is not encoded a second time for that. Raises ``Reject`` on a duplicate key."""
+    encoded = list(map(_encode, batch))
+    # A body that is exactly the compact encoding of what it decoded to (what JSON.stringify
+    # and msgspec write) wrote each key once: a key written twice would be in the body and
+    # not in the encoding. Checked with one comparison, the body's envelope re-encoded
+    # around the messages' encodings (msgspec writes Raw as it is).
+    whole = _encode({**payload, "batch": msgspec.Raw(b"[" + b",".join(encoded) + b"]")})
+    if whole == body:
+        return encoded
+    # Otherwise count colons (see check_duplicates); the envelope's own, plus the one
+    # after "batch".
+    rest = {k: v for k, v in payload.items() if k != "batch"}
+    kept = sum(map(bytes.count, encoded, repeat(b":"))) + _encode(rest).count(b":") + 1
+    check_duplicates(body, payload, kept)
+    return encoded
+
+
+def decode_json_object(
+    body: bytes, max_depth: int, field: str = "body", *, duplicates: bool = True
+) -> dict[str, Any]:
+    """Decode ``body`` as one JSON object, or raise ``Reject`` (400) saying what is wrong.
+
+    With ``duplicates=False`` the duplicate-key check is left to the caller
+    (``check_duplicates``, or ``encode_batch`` for a batch)."""
     if not body:
         raise Reject(400, "the body is empty; expected a JSON object", field, "invalid_json")
     try:
@@ -159,14 +190,8 @@ def decode_json_object(body: bytes, max_depth: int, field: str = "body") -> dict
         raise Reject(400, f"expected a JSON object, got {_kind(obj)}", field, "invalid_type")
     if _too_deep(obj, max_depth):
         raise Reject(400, f"JSON nested deeper than {max_depth} levels", field, "too_deep")
-    duplicate, key = _find_duplicate(body, obj)
-    if duplicate:
-        raise Reject(
-            400,
-            f"duplicate key {key!r} in a JSON object" if key else "duplicate key in a JSON object",
-            key if key is not None else field,
-            "duplicate_key",
-        )
+    if duplicates:
+        check_duplicates(body, obj)
     return obj
 
 

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from .._errors import ClosedError, EventValidationError
-from ._collector_body import decode_json_object, gunzip
+from ..events import MAX_EVENT_BYTES
+from ._collector_body import check_duplicates, decode_json_object, encode_batch, gunzip
 from ._collector_http import CollectorResponse, CorsPolicy, Reject, RequestHead
 from ._collector_stamp import RequestFacts, stamp_messages
 from ._config import CollectorConfig
@@ -18,7 +19,6 @@ from ._cookie import cookie_attributes, parse_cookies, valid_visitor_id
 from ._ratelimit import TokenBucketLimiter
 
 if TYPE_CHECKING:
-    from ..events import IngestResult
     from ._collector import Collector
 
 __all__ = [
@@ -135,21 +135,28 @@ class PendingBody:
             raise Reject(413, f"the body is over the {self.limit}-byte limit", "body", "too_large")
         if self.gzip:
             body = gunzip(body, self.limit)
-        payload = decode_json_object(body, cfg.max_depth)
-        key = payload.pop("writeKey", None)
-        if self.write_key is None and isinstance(key, str):
-            self.write_key = key
+        payload = decode_json_object(body, cfg.max_depth, duplicates=False)
         if self._kind == "batch" or (self._kind == "beacon" and "batch" in payload):
             batch = payload.get("batch")
             if not isinstance(batch, list):
+                check_duplicates(body, payload)
                 raise Reject(400, "batch must be an array of messages", "batch", "invalid_type")
-            return self.ingest_batch(batch, payload)
+            encoded = encode_batch(body, payload, batch)
+            self._take_write_key(payload)
+            return self.ingest_batch(batch, payload, encoded)
+        check_duplicates(body, payload)
+        self._take_write_key(payload)
         if self._msg_type is not None:
             declared = payload.setdefault("type", self._msg_type)
             if declared != self._msg_type:
                 raise Reject(400, f"this endpoint takes {self._msg_type} calls", "type",
                              "invalid_type")
         return self.ingest(payload)
+
+    def _take_write_key(self, payload: dict[str, Any]) -> None:
+        key = payload.pop("writeKey", None)
+        if self.write_key is None and isinstance(key, str):
+            self.write_key = key
 
     def _check_key(self) -> None:
         check_write_key(self._settings, self.write_key)
@@ -185,23 +192,25 @@ class PendingBody:
             raise Reject(400, exc.reason, exc.field, "invalid_event") from None
         except (UnicodeError, RecursionError):
             raise Reject(400, "a value cannot be encoded as JSON", None, "invalid_event") from None
-        return self._answer(results, facts, single=True)
+        errors = [(r.index, r.error or "") for r in results if not r.ok]
+        return self._answer(len(results) - len(errors), errors, facts, single=True)
 
-    def ingest_batch(self, batch: list[Any], envelope: dict[str, Any]) -> CollectorResponse:
-        """Stamp and ingest a ``{"batch": [...]}`` envelope; partial acceptance is a 200."""
+    def ingest_batch(
+        self, batch: list[Any], envelope: dict[str, Any], encoded: list[bytes]
+    ) -> CollectorResponse:
+        """Stamp and ingest a ``{"batch": [...]}`` envelope, given each message as
+        ``encode_batch`` encoded it (for the per-event cap); partial acceptance is a 200."""
         self._check_key()
         facts = self._facts()
         if facts.is_bot():
             return self._bot()
+        oversized = {i: len(raw) for i, raw in enumerate(encoded) if len(raw) > MAX_EVENT_BYTES}
         stamp_messages(batch, facts, envelope)
         collector = self._collector
-        try:
-            results = collector._persona.ingest({"batch": batch}, received_at=collector._clock())
-        except EventValidationError as exc:
-            raise Reject(400, exc.reason, exc.field, "invalid_event") from None
-        except (UnicodeError, RecursionError):
-            raise Reject(400, "a value cannot be encoded as JSON", None, "invalid_event") from None
-        return self._answer(results, facts, single=False)
+        accepted, errors = collector._persona._ingest_checked(
+            batch, collector._clock(), oversized
+        )
+        return self._answer(accepted, errors, facts, single=False)
 
     def _bot(self) -> CollectorResponse:
         # A bot gets the answer a browser would, so it has nothing to adapt to.
@@ -218,14 +227,12 @@ class PendingBody:
         return CollectorResponse(200, headers, body)
 
     def _answer(
-        self, results: list[IngestResult], facts: RequestFacts, *, single: bool
+        self, accepted: int, failures: list[tuple[int, str]], facts: RequestFacts, *, single: bool
     ) -> CollectorResponse:
         errors = []
-        for r in results:
-            if not r.ok:
-                field, _, reason = (r.error or "").partition(": ")
-                errors.append({"index": r.index, "error": reason or field, "field": field})
-        accepted = len(results) - len(errors)
+        for index, error in failures:
+            field, _, reason = error.partition(": ")
+            errors.append({"index": index, "error": reason or field, "field": field})
         self._collector._count(accepted=accepted, rejected=len(errors))
         set_cookie = None
         if facts.cookie_value is not None:

@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from persona_sdk.web._collector_body import Reject, decode_json_object
+from persona_sdk.web._collector_body import Reject, decode_json_object, encode_batch
 
 _TEXT = st.text(alphabet=st.sampled_from(['a', 'b', ':', '"', '\\', ' ', 'é', '/']), max_size=6)
 _SPACES = st.sampled_from(["", " ", "\t", "\n"])
@@ -74,3 +75,44 @@ def test_duplicate_check_agrees_with_an_exact_parse(doc: str) -> None:
         assert rejected.code == "duplicate_key"
     else:
         assert rejected is None, (body, rejected)
+
+
+@st.composite
+def _batch_body(draw: Any) -> str:
+    # A batch envelope: messages written by hand (spacing, escapes, maybe a key twice), or
+    # as the compact encoding msgspec and JSON.stringify write (the comparison fast path).
+    items = []
+    for _ in range(draw(st.integers(0, 3))):
+        if draw(st.booleans()):
+            items.append(draw(_value(1)))
+        else:
+            data = draw(st.dictionaries(_TEXT, st.one_of(_TEXT, st.integers(-9, 9)), max_size=3))
+            items.append(msgspec.json.encode(data).decode())
+    envelope = ['"batch":[' + ",".join(items) + "]"]
+    if draw(st.booleans()):
+        envelope.append(f'"sentAt":{_string(draw, draw(_TEXT))}')
+    if draw(st.booleans()):  # the envelope's own key written twice
+        envelope.append('"batch":[]')
+    if draw(st.booleans()):
+        envelope.reverse()
+    return "{" + ",".join(envelope) + "}"
+
+
+@settings(max_examples=400, deadline=None)
+@given(_batch_body())
+def test_batch_duplicate_check_agrees_with_an_exact_parse(doc: str) -> None:
+    """``encode_batch`` (per-message encodings, compared or counted) rejects exactly the
+    batch bodies that wrote a key twice in one object."""
+    body = doc.encode()
+    payload = decode_json_object(body, 32, duplicates=False)
+    try:
+        encoded = encode_batch(body, payload, payload["batch"])
+        rejected = None
+    except Reject as exc:
+        rejected = exc
+    if _exact_duplicate(body):
+        assert rejected is not None
+        assert rejected.code == "duplicate_key"
+    else:
+        assert rejected is None, (body, rejected)
+        assert encoded == [msgspec.json.encode(m) for m in payload["batch"]]
