@@ -6,8 +6,8 @@ never reaches the caller: the error is counted and evaluation carries on.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -26,8 +26,9 @@ class HookSet:
     """Hooks called on exposures and feature usage, and the exposure dedupe memory.
 
     ``max_exposures`` bounds the memory of (visitor, experiment, variation) triples already
-    logged: the least recently seen are forgotten first, so memory stays bounded however
-    many visitors come, and a forgotten triple at worst logs one more exposure.
+    logged: the least recently seen are forgotten first (a sixteenth of the memory at a
+    time), so memory stays bounded however many visitors come, and a forgotten triple at
+    worst logs one more exposure.
 
     Usage::
 
@@ -46,7 +47,9 @@ class HookSet:
         self.on_exposure = on_exposure
         self.on_feature_usage = on_feature_usage
         self.max_exposures = max_exposures
-        self._seen: OrderedDict[Hashable, None] = OrderedDict()
+        # A plain dict in recency order (cheaper per new key than an OrderedDict): a repeat
+        # moves to the end, the front is the least recently seen.
+        self._seen: dict[Hashable, None] = {}
         self._exposures = 0
         self._deduplicated = 0
         self._hook_errors = 0
@@ -58,9 +61,10 @@ class HookSet:
         seen = self._seen
         if key in seen:
             try:
-                seen.move_to_end(key)
+                del seen[key]
             except KeyError:  # evicted meanwhile by another thread
                 pass
+            seen[key] = None
             self._deduplicated += 1
             return False
         seen[key] = None
@@ -70,11 +74,12 @@ class HookSet:
         return True
 
     def forget_oldest(self) -> None:
-        """Drop the least recently seen triple (the memory is over ``max_exposures``)."""
-        try:
-            self._seen.popitem(last=False)
-        except KeyError:  # pragma: no cover - emptied by another thread
-            pass
+        """Drop the least recently seen sixteenth of the memory (it is over
+        ``max_exposures``). In bulk, because finding a dict's oldest keys walks past the
+        ones deleted since it was last resized."""
+        seen = self._seen
+        for key in list(islice(seen, max(1, self.max_exposures // 16))):
+            seen.pop(key, None)
 
     def exposure(self, visitor: Visitor, result: ExperimentResult[Any]) -> None:
         """Call ``on_exposure`` (errors are counted, never raised)."""

@@ -79,6 +79,20 @@ def test_dedupe_memory_is_bounded() -> None:
     assert (stats["remembered"], stats["exposures"], stats["deduplicated"]) == (2, 4, 2)
 
 
+def test_dedupe_memory_forgets_in_bulk_and_keeps_the_recent() -> None:
+    """A large memory forgets its least recently seen sixteenth at a time: it never holds
+    more than max_exposures, and what was seen last (or seen again) is still remembered."""
+    hooks = HookSet(max_exposures=64)
+    for i in range(1_000):
+        assert hooks.first_exposure(("v", i))
+        if i % 10 == 0:
+            assert not hooks.first_exposure(("v", 0))  # kept fresh, never forgotten
+        assert hooks.stats()["remembered"] <= 64
+    assert not hooks.first_exposure(("v", 0))
+    assert all(not hooks.first_exposure(("v", i)) for i in range(990, 1_000))
+    assert hooks.first_exposure(("v", 1))  # long forgotten: logged again
+
+
 def test_forced_variations_are_not_exposures(
     persona: ps.Persona, capture: CaptureDestination
 ) -> None:
