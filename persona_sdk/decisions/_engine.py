@@ -144,7 +144,7 @@ class Engine(Evaluator):
         errors.extend(b.errors)
         if errors:
             raise ConfigError(errors)
-        text = repr((container.features, container.experiments, saved_groups))
+        text = repr((container.features, container.experiments, saved_groups, config))
         return cls(
             # plain dicts: read on every decision, never exposed for writing
             features=features,
