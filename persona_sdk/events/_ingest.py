@@ -130,12 +130,20 @@ def decode_one(raw: bytes | Mapping[str, Any], received_at: float, prefix: str) 
             data = msgspec.json.encode(raw)  # the per-event cap counts encoded bytes
             if len(data) > MAX_EVENT_BYTES:
                 raise PayloadTooLarge(prefix.rstrip(".") or "event", len(data), MAX_EVENT_BYTES)
-            # structured from the objects at hand: no second JSON parse
-            wire = msgspec.convert(raw, _Wire)
+            return _structure(raw, received_at, prefix)
     except msgspec.ValidationError as exc:
         raise _path(prefix, exc) from None
     except msgspec.DecodeError as exc:
         raise EventValidationError(prefix.rstrip(".") or "body", f"invalid JSON: {exc}") from None
+    return _from_wire(wire, received_at, prefix)
+
+
+def _structure(item: Mapping[str, Any], received_at: float, prefix: str) -> Message:
+    # Structured from the objects at hand (no second JSON parse), then validated.
+    try:
+        wire = msgspec.convert(item, _Wire)
+    except msgspec.ValidationError as exc:
+        raise _path(prefix, exc) from None
     return _from_wire(wire, received_at, prefix)
 
 
@@ -209,18 +217,13 @@ def decode_checked(
     reason")`` for each rejected one."""
     accepted: list[Message] = []
     errors: list[tuple[int, str]] = []
-    convert = msgspec.convert
     for i, item in enumerate(items):
         try:
             if item.__class__ is not dict:
                 raise EventValidationError(f"batch[{i}]", "expected a JSON object")
             if oversized and i in oversized:
                 raise PayloadTooLarge(f"batch[{i}]", oversized[i], MAX_EVENT_BYTES)
-            try:
-                wire = convert(item, _Wire)
-            except msgspec.ValidationError as exc:
-                raise _path(f"batch[{i}].", exc) from None
-            accepted.append(_from_wire(wire, received_at, f"batch[{i}]."))
+            accepted.append(_structure(item, received_at, f"batch[{i}]."))
         except EventValidationError as exc:
             errors.append((i, str(exc)))
     return accepted, errors
