@@ -10,9 +10,22 @@ from typing import Any
 import msgspec
 
 from .._errors import EventValidationError, PayloadTooLarge
-from ._model import MAX_EVENT_BYTES, Message, new_message_id
+from ._model import MAX_EVENT_BYTES, Message, UnencodableEvent, new_message_id, to_segment_json
 
-__all__ = ["IngestResult", "check_message", "decode_checked", "decode_messages"]
+__all__ = [
+    "WIRE_GROWTH",
+    "IngestResult",
+    "check_message",
+    "decode_checked",
+    "decode_messages",
+    "measure",
+]
+
+#: The most bytes a message's wire form (``to_segment_json``, what destinations get) can gain
+#: over the message as received: ``receivedAt``, a re-rendered ``timestamp`` and ``sentAt``, a
+#: minted ``messageId``, an empty ``context``, numeric ids turned into strings. A message whose
+#: received size plus this is under the cap needs no exact measure.
+WIRE_GROWTH = 512
 
 _TYPES = frozenset({"track", "identify", "page", "screen", "group", "alias"})
 
@@ -108,6 +121,20 @@ def _from_wire(w: _Wire, received_at: float, prefix: str) -> Message:
     return msg
 
 
+def measure(msg: Message, prefix: str) -> None:
+    """Raise ``PayloadTooLarge`` when ``msg`` as it will be sent (its Segment JSON, with every
+    stamp) is over the per-event cap: the one place the limit is checked for ingested events,
+    so that what is accepted is never refused later as ``too_large``."""
+    try:
+        n = len(to_segment_json(msg))
+    except UnencodableEvent:
+        raise EventValidationError(
+            prefix.rstrip(".") or "event", "a value cannot be encoded as JSON"
+        ) from None
+    if n > MAX_EVENT_BYTES:
+        raise PayloadTooLarge(prefix.rstrip(".") or "event", n, MAX_EVENT_BYTES)
+
+
 def _path(prefix: str, err: msgspec.ValidationError) -> EventValidationError:
     # msgspec reports "Expected `str`, got `int` - at `$.event`"; rewrite to "prefix.event: ...".
     text = str(err)
@@ -121,21 +148,22 @@ def _path(prefix: str, err: msgspec.ValidationError) -> EventValidationError:
 
 def decode_one(raw: bytes | Mapping[str, Any], received_at: float, prefix: str) -> Message:
     """Decode and validate one wire message (bytes or an already-parsed mapping)."""
+    # The per-event cap counts the message as it will be sent (``measure``), stamps included.
     try:
         if isinstance(raw, (bytes, bytearray, memoryview)):
-            if len(raw) > MAX_EVENT_BYTES:
-                raise PayloadTooLarge(prefix.rstrip(".") or "event", len(raw), MAX_EVENT_BYTES)
             wire = _wire_decoder.decode(raw)
         else:
-            data = msgspec.json.encode(raw)  # the per-event cap counts encoded bytes
-            if len(data) > MAX_EVENT_BYTES:
-                raise PayloadTooLarge(prefix.rstrip(".") or "event", len(data), MAX_EVENT_BYTES)
-            return _structure(raw, received_at, prefix)
+            msg = _structure(raw, received_at, prefix)
+            measure(msg, prefix)
+            return msg
     except msgspec.ValidationError as exc:
         raise _path(prefix, exc) from None
     except msgspec.DecodeError as exc:
         raise EventValidationError(prefix.rstrip(".") or "body", f"invalid JSON: {exc}") from None
-    return _from_wire(wire, received_at, prefix)
+    msg = _from_wire(wire, received_at, prefix)
+    if len(raw) + WIRE_GROWTH > MAX_EVENT_BYTES:
+        measure(msg, prefix)
+    return msg
 
 
 def _structure(item: Mapping[str, Any], received_at: float, prefix: str) -> Message:
@@ -211,19 +239,21 @@ def decode_messages(
 def decode_checked(
     items: list[Any], received_at: float, oversized: Mapping[int, int]
 ) -> tuple[list[Message], list[tuple[int, str]]]:
-    """Validate a batch whose messages were already decoded, and encoded once to size them
-    (the collector's path): ``oversized`` maps the index of each message over the cap to
-    its encoded size. Returns the accepted messages, and ``(index, "batch[i].field:
-    reason")`` for each rejected one."""
+    """Validate a batch whose messages were already decoded, stamped, and encoded once to size
+    them (the collector's path): ``oversized`` holds the index of each message that may be
+    over the cap once stamped (its size as received plus what the stamp can add, plus
+    ``WIRE_GROWTH``); those are measured as they will be sent (``measure``). Returns the
+    accepted messages, and ``(index, "batch[i].field: reason")`` for each rejected one."""
     accepted: list[Message] = []
     errors: list[tuple[int, str]] = []
     for i, item in enumerate(items):
         try:
             if item.__class__ is not dict:
                 raise EventValidationError(f"batch[{i}]", "expected a JSON object")
+            msg = _structure(item, received_at, f"batch[{i}].")
             if oversized and i in oversized:
-                raise PayloadTooLarge(f"batch[{i}]", oversized[i], MAX_EVENT_BYTES)
-            accepted.append(_structure(item, received_at, f"batch[{i}]."))
+                measure(msg, f"batch[{i}]")
+            accepted.append(msg)
         except EventValidationError as exc:
             errors.append((i, str(exc)))
     return accepted, errors

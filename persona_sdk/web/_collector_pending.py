@@ -11,9 +11,10 @@ import msgspec
 
 from .._errors import ClosedError, EventValidationError
 from ..events import MAX_EVENT_BYTES
+from ..events._ingest import WIRE_GROWTH
 from ._collector_body import check_duplicates, decode_json_object, encode_batch, gunzip
 from ._collector_http import CollectorResponse, CorsPolicy, Reject, RequestHead
-from ._collector_stamp import RequestFacts, stamp_messages
+from ._collector_stamp import RequestFacts, stamp_messages, stamp_room
 from ._config import CollectorConfig
 from ._cookie import cookie_attributes, parse_cookies, valid_visitor_id
 from ._ratelimit import TokenBucketLimiter
@@ -204,7 +205,10 @@ class PendingBody:
         facts = self._facts()
         if facts.is_bot():
             return self._bot()
-        oversized = {i: len(raw) for i, raw in enumerate(encoded) if len(raw) > MAX_EVENT_BYTES}
+        # The cap counts each message as it will be sent, after the stamp: those that may be
+        # over it once stamped are measured exactly (the rest need no second encoding).
+        near = MAX_EVENT_BYTES - WIRE_GROWTH - stamp_room(facts, envelope)
+        oversized = {i: len(raw) for i, raw in enumerate(encoded) if len(raw) > near}
         stamp_messages(batch, facts, envelope)
         collector = self._collector
         accepted, errors = collector._persona._ingest_checked(

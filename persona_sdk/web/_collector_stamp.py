@@ -6,6 +6,8 @@ import ipaddress
 from functools import lru_cache
 from typing import Any
 
+import msgspec
+
 from ..privacy import truncate_ip
 from ._collector_http import RequestHead
 from ._config import CollectorConfig
@@ -13,7 +15,7 @@ from ._consent import gpc_enabled, read_consent_cookie
 from ._cookie import new_visitor_id
 from ._ua import is_bot
 
-__all__ = ["RequestFacts", "client_address", "rate_key", "stamp_messages"]
+__all__ = ["RequestFacts", "client_address", "rate_key", "stamp_messages", "stamp_room"]
 
 
 @lru_cache(maxsize=4096)
@@ -172,3 +174,18 @@ def stamp_messages(
             msg["sentAt"] = sent_at
         if shared_int is not None and "integrations" not in msg:
             msg["integrations"] = shared_int
+
+
+#: An ``anonymousId`` the stamp may add (a visitor id from the cookie or a minted one), key
+#: and quotes included, with room to spare.
+_ANONYMOUS_ID_ROOM = 96
+
+
+def stamp_room(facts: RequestFacts, envelope: dict[str, Any] | None) -> int:
+    """The most bytes ``stamp_messages`` can add to one message's JSON for this request: an
+    empty message with a user id stamped the same way, measured, plus room for an
+    ``anonymousId`` (the stamp only adds keys a message lacks, or replaces an IP with a
+    shorter one)."""
+    probe: dict[str, Any] = {"userId": "u"}  # a user id: nothing is minted for the probe
+    stamp_messages([probe], facts, envelope)
+    return len(msgspec.json.encode(probe)) + _ANONYMOUS_ID_ROOM
