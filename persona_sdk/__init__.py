@@ -17,6 +17,8 @@ from ._errors import (
     PayloadTooLarge,
     PersonaError,
     PluginError,
+    SpoolError,
+    SpoolFullError,
 )
 from .allocation import InMemoryStickyBucketStore
 from .client import Persona
@@ -50,6 +52,8 @@ __all__ = [
     "Reason",
     "SendOutcome",
     "SendResult",
+    "SpoolError",
+    "SpoolFullError",
     "SpoolMode",
     "Visitor",
 ]

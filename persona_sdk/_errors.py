@@ -7,6 +7,8 @@ The tree::
     ├── EventValidationError (also ValueError) an event is malformed; names the field
     │   └── PayloadTooLarge                   an event or body is over its byte cap
     ├── PluginError                           a plugin could not be found, loaded or verified
+    ├── SpoolError (also OSError)             ``sync`` spool mode: an event could not be put on disk
+    │   └── SpoolFullError                    the spool is at its byte cap (``spool_max_bytes``)
     └── ClosedError (also RuntimeError)       the client was used after ``close()``
 
 The read path (``visitor``, ``feature``, ``decide``) never raises because something remote
@@ -24,6 +26,8 @@ __all__ = [
     "PayloadTooLarge",
     "PersonaError",
     "PluginError",
+    "SpoolError",
+    "SpoolFullError",
 ]
 
 
@@ -69,6 +73,19 @@ class PayloadTooLarge(EventValidationError):
 
 class PluginError(PersonaError):
     """A plugin could not be found, loaded or verified; the message names plugin and group."""
+
+
+class SpoolError(PersonaError, OSError):
+    """``sync`` spool mode: an event could not be written to the spool, so no id is returned.
+
+    Destinations already written keep their row (delivered at least once); retrying the call
+    with the same ``message_id`` is safe, since receivers deduplicate by ``messageId``.
+    """
+
+
+class SpoolFullError(SpoolError):
+    """``sync`` spool mode: the spool holds ``delivery.spool_max_bytes`` already (a long
+    outage); the event was not accepted. Nothing was written for it."""
 
 
 class ClosedError(PersonaError, RuntimeError):

@@ -83,3 +83,6 @@ class DeliveryConfig:
     group_commit_interval: float = 0.05
     #: fsync every spool commit (survives power loss, not only ``kill -9``; slower).
     spool_fsync: bool = False
+    #: The spool file's cap (bytes of SQLite pages in use). In ``sync`` mode the spool is the
+    #: buffer: at the cap ``track()`` raises ``SpoolFullError`` instead of returning an id.
+    spool_max_bytes: int = 1 << 30

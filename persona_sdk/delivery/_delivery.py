@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from .._errors import SpoolError, SpoolFullError
 from ..events import MAX_EVENT_BYTES, UnencodableEvent
 from ._config import DeliveryConfig, SpoolMode
 from ._outbox import Item, Outbox, Render, Routed, validate
@@ -97,6 +98,7 @@ class Delivery:
         self._route_errors = 0
         if self._sync:
             self.enqueue = self._enqueue_sync  # type: ignore[method-assign]
+            self.submit = self._submit_sync  # type: ignore[method-assign]
             # the spool needs the routed, encoded event before the caller returns
             self._intake_limit = 0
         LIVE.add(self)
@@ -158,6 +160,36 @@ class Delivery:
                 self._wake_intake()
         else:
             self._route(msg, route)
+
+    def _submit_sync(self, msg: Message, route: RouteFn) -> None:
+        # sync spool mode: the spool is the buffer. Refuse when it is full, before anything is
+        # written; raise when a row could not be written, after trying every destination.
+        spool = self._spool
+        assert spool is not None
+        try:
+            if not spool.is_open:
+                spool.open()
+            room = spool.has_room(self._settings.spool_max_bytes)
+        except Exception as exc:
+            raise SpoolError(f"the spool {spool.path} cannot be used: {exc}") from exc
+        if not room:
+            raise SpoolFullError(
+                f"the spool {spool.path} is full (delivery.spool_max_bytes = "
+                f"{self._settings.spool_max_bytes}); the event was not accepted"
+            )
+        try:
+            routes = list(route(msg))
+        except Exception:
+            self._route_failed()
+            return
+        failed: SpoolError | None = None
+        for destination, render in routes:
+            try:
+                self._enqueue_sync(destination, msg, render)
+            except SpoolError as exc:
+                failed = exc
+        if failed is not None:
+            raise failed
 
     def _route(self, msg: Message, route: RouteFn) -> None:
         try:
@@ -222,14 +254,12 @@ class Delivery:
             self._wake(box)
 
     def _enqueue_sync(self, destination: str, msg: Message, render: Render) -> None:
-        # sync spool mode: render, encode and commit before returning (survives kill -9)
+        # sync spool mode: render, encode and commit before returning (survives kill -9). The
+        # row is written under the outbox lock, so that what is on disk only (the memory
+        # queue was full) is exactly this destination's rows above ``disk_after``.
         box = self._boxes.get(destination)
         if box is None:
             self._unrouted(destination)
-            return
-        full = len(box.inbox) >= box.limit and not box.fits()
-        if full and not box.drop_oldest:
-            box.overflow(None)  # counts the drop
             return
         try:
             doc = render(msg)
@@ -254,20 +284,39 @@ class Delivery:
         item = Item(data, msg.message_id, msg.user_id, msg.anonymous_id)
         spool = self._spool
         assert spool is not None
-        try:
-            if not spool.is_open:
-                spool.open()
-            item.rowid = spool.insert(destination, item)
-        except Exception:  # the disk failed: keep the event in memory rather than lose it
-            box.last_error = "spool insert failed"
-        if full:
-            box.overflow(item)
-        else:
-            with box.lock:
+        wake = False
+        with box.lock:
+            try:
+                if not spool.is_open:
+                    spool.open()
+                rowid = spool.insert(destination, item)
+            except Exception as exc:
+                # the disk failed: keep the event in memory, and say no (no id returned)
+                box.last_error = f"spool insert failed: {type(exc).__name__}: {exc}"
                 box.inbox.append(item)
-                if item.rowid is not None:
+                failed = exc
+            else:
+                failed = None
+                item.rowid = rowid
+                if box.disk_only or len(box.inbox) + box.held >= box.max_events or (
+                        box.held_bytes >= box.max_bytes):
+                    # the memory queue is full: the row waits on disk only, and is loaded
+                    # when the queue has room again (the spool is the buffer)
+                    if not box.disk_only:
+                        box.disk_after = max(box.last_rowid, spool.restore_max)
+                        wake = True
+                    box.disk_only += 1
+                    box.entered += 1
+                else:
+                    box.inbox.append(item)
                     box.inbox_spooled += 1
-        if len(box.inbox) > box.wake_n:
+                    box.last_rowid = rowid
+        if failed is not None:
+            raise SpoolError(
+                f"destination {destination!r}: the event could not be written to the spool "
+                f"({type(failed).__name__}: {failed}); it is queued in memory only"
+            ) from failed
+        if wake or len(box.inbox) > box.wake_n:
             self._wake(box)
 
     def _unrouted(self, destination: str) -> None:

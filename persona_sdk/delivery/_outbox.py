@@ -73,8 +73,8 @@ class Outbox:
 
     __slots__ = (
         "backlog", "batch", "breaker", "breaker_changed", "busy", "concurrency", "cursor",
-        "dead_lettered", "delivered", "dest_cfg", "destination", "drop_oldest", "dropped",
-        "entered", "event",
+        "dead_lettered", "delivered", "dest_cfg", "destination", "disk_after", "disk_only",
+        "drop_oldest", "dropped", "entered", "event", "last_rowid",
         "first_at", "front_restored", "held", "held_bytes", "hot", "in_flight", "inbox",
         "inbox_spooled", "last_error", "limit", "lock", "max_bytes", "max_events",
         "max_retries", "name", "old_destinations", "orphan_rows", "pending", "pending_spooled",
@@ -115,6 +115,11 @@ class Outbox:
         self.inbox_spooled = 0  #: sync mode: inbox events already committed
         self.pending_spooled = 0
         self.backlog = 0  #: restored rows still on disk only
+        #: sync mode: rows written while the memory queue was full, on disk only; they are
+        #: the rows of this destination with an id above ``disk_after``
+        self.disk_only = 0
+        self.disk_after = 0
+        self.last_rowid = 0  #: sync mode: the newest row also held in memory
         self.in_flight = 0
         self.delivered = 0
         self.retried = 0
@@ -222,7 +227,7 @@ class Outbox:
             inbox_spooled = self.inbox_spooled if sync_spool else 0
             queued = (n_inbox - inbox_spooled) + self.transit + (
                 len(self.pending) - self.pending_spooled)
-            spooled = inbox_spooled + self.pending_spooled + self.backlog
+            spooled = inbox_spooled + self.pending_spooled + self.backlog + self.disk_only
             dropped = dict(self.dropped)
             rejected = dict(self.rejected)
             return {
@@ -244,7 +249,8 @@ class Outbox:
 
     def idle(self) -> bool:
         """Nothing waits here: no event queued, spooled on disk or in flight."""
-        return not self.inbox and not self.held and not self.in_flight and not self.backlog
+        return (not self.inbox and not self.held and not self.in_flight and not self.backlog
+                and not self.disk_only)
 
 
 def bump(counter: dict[str, int], reason: str, n: int = 1) -> None:
@@ -262,7 +268,7 @@ def validate(settings: DeliveryConfig) -> None:
     """Reject nonsensical delivery settings with paths (``delivery.max_queue_events: ...``)."""
     errors: list[str] = []
     for field in ("max_queue_events", "max_queue_bytes", "concurrency", "breaker_threshold",
-                  "request_timeout", "group_commit_interval", "backoff_max"):
+                  "request_timeout", "group_commit_interval", "backoff_max", "spool_max_bytes"):
         check_positive(errors, f"delivery.{field}", getattr(settings, field))
     if settings.max_retries < 0:
         errors.append("delivery.max_retries: must not be negative")

@@ -94,6 +94,10 @@ class Spool:
         self._conn: sqlite3.Connection | None = None
         self.owner = ""
         self.restore_max = 0
+        #: bytes in use when last measured, plus what was inserted since (an upper bound
+        #: until deletes are measured again)
+        self._used = 0
+        self._unmeasured = 0
 
     def open(self) -> None:
         """Open (idempotent): create the schema, register as an owner, take orphaned rows."""
@@ -134,6 +138,26 @@ class Spool:
                 raise
             self.restore_max = int(row[0])
             self._conn = conn
+            self._used = self._measure(conn)
+
+    @staticmethod
+    def _measure(conn: sqlite3.Connection) -> int:
+        # pages in use (the file's pages minus the free list), in bytes: cheap header reads
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        free = conn.execute("PRAGMA freelist_count").fetchone()[0]
+        size = conn.execute("PRAGMA page_size").fetchone()[0]
+        return int((pages - free) * size)
+
+    def has_room(self, cap: int) -> bool:
+        """Whether the spool uses less than ``cap`` bytes. Measured exactly every 256 inserts
+        and whenever the running estimate (which only grows between measures) reaches
+        ``cap``, so the common call costs a comparison."""
+        with self.lock:
+            if self._used < cap and self._unmeasured < 256:
+                return True
+            self._used = self._measure(self._c())
+            self._unmeasured = 0
+            return self._used < cap
 
     @property
     def is_open(self) -> bool:
@@ -155,7 +179,21 @@ class Spool:
                 " created) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (dest, item.mid, item.uid, item.aid, item.data, self.owner, time.time()),
             )
+            # a row costs its payload plus its ids and the index entry, roughly
+            self._used += len(item.data) + 128
+            self._unmeasured += 1
             return int(cur.lastrowid or 0)
+
+    def load_after(self, dest: str, after: int, limit: int) -> list[Item]:
+        """The next ``limit`` rows of ``dest`` this process wrote with an id above ``after``
+        (``sync`` mode: rows waiting on disk only while the memory queue was full)."""
+        with self.lock:
+            rows = self._c().execute(
+                "SELECT id, message_id, user_id, anonymous_id, payload FROM outbox"
+                " WHERE owner = ? AND dest = ? AND id > ? ORDER BY id LIMIT ?",
+                (self.owner, dest, max(after, self.restore_max), limit),
+            ).fetchall()
+        return [Item(bytes(p), mid, uid, aid, rowid) for rowid, mid, uid, aid, p in rows]
 
     def write(
         self,

@@ -12,7 +12,7 @@ from ._outbox import DONE, IN_FLIGHT, Item, Outbox, bump
 if TYPE_CHECKING:
     from ._worker import Worker
 
-__all__ = ["commit", "committer", "forget", "refill"]
+__all__ = ["commit", "committer", "forget", "refill", "refill_disk"]
 
 log = logging.getLogger("persona_sdk.delivery")
 
@@ -45,6 +45,35 @@ def refill(w: Worker, box: Outbox) -> None:
         box.held += k
         box.held_bytes += sum(len(it.data) for it in items)
         box.room()
+
+
+def refill_disk(w: Worker, box: Outbox) -> None:
+    """``sync`` mode: load rows that wait on disk only (written while the memory queue was
+    full) to the back of the queue, as far as it has room. Runs under the outbox lock, as
+    the writers do, so the count of such rows stays exact."""
+    spool = w.d._spool
+    if spool is None or not spool.is_open:
+        return
+    with box.lock:
+        room = box.max_events - box.held - len(box.inbox)
+        if room <= 0 or not box.disk_only:
+            return
+        limit = min(room, box.batch.max_events, box.disk_only)
+        try:
+            items = spool.load_after(box.name, box.disk_after, limit)
+        except sqlite3.Error:
+            log.exception("persona-sdk spool read failed")
+            return
+        if len(items) < limit:  # the others are gone (forgotten, by us or another process)
+            bump(box.dropped, "forgotten", box.disk_only - len(items))
+            box.disk_only = len(items)
+        if not items:
+            return
+        box.disk_after = items[-1].rowid or box.disk_after
+        box.disk_only -= len(items)
+        if not box.disk_only:  # back to memory: later rows are queued as they are written
+            box.last_rowid = box.disk_after
+        w._add(box, items, len(items))
 
 
 async def committer(w: Worker) -> None:

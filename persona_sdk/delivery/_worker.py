@@ -23,7 +23,7 @@ from ..events import MAX_EVENT_BYTES, UnencodableEvent
 from ._outbox import DONE, IN_FLIGHT, Item, Outbox, bump
 from ._retry import Backoff
 from ._send import deliver
-from ._spooling import commit, committer, refill
+from ._spooling import commit, committer, refill, refill_disk
 
 if TYPE_CHECKING:
     from ._delivery import Delivery
@@ -229,6 +229,8 @@ class Worker:
             self.drain(box, _CHUNK)
             if box.backlog and not box.front_restored:
                 refill(self, box)
+            if box.disk_only and not box.inbox:
+                refill_disk(self, box)
             now = loop.time()
             urgent = d._flushing > 0 or self.stopping
             while box.pending and box.busy < box.concurrency and (
