@@ -285,6 +285,7 @@ class Delivery:
         spool = self._spool
         assert spool is not None
         wake = False
+        failed: Exception | None = None
         with box.lock:
             try:
                 if not spool.is_open:
@@ -296,7 +297,6 @@ class Delivery:
                 box.inbox.append(item)
                 failed = exc
             else:
-                failed = None
                 item.rowid = rowid
                 if box.disk_only or len(box.inbox) + box.held >= box.max_events or (
                         box.held_bytes >= box.max_bytes):

@@ -21,7 +21,7 @@ from persona_sdk import Persona, SpoolFullError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from servers.sink import Reply  # noqa: E402
+from servers.sink import Reply
 
 CHILD = Path(__file__).parent / "apps" / "sync_buffer_child.py"
 
@@ -44,8 +44,8 @@ def _run_child(spool: Path, n: int, cap: int) -> list[str]:
     lines: list[str] = []
     try:
         assert proc.stdout is not None
-        for line in proc.stdout:
-            line = line.strip()
+        for raw in proc.stdout:
+            line = raw.strip()
             if line == "done":
                 break
             lines.append(line)
