@@ -6,6 +6,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,7 @@ from .config import Container, load_container
 from .decisions._visitor import UNSET
 from .events import IngestResult, Message, check_message, decode_messages, new_message_id
 from .events._ingest import decode_checked
+from .events._values import check_finite, has_nonfinite, to_epoch  # noqa: F401
 
 if TYPE_CHECKING:
     from .decisions import Engine
@@ -188,11 +190,14 @@ class Persona:
         user_id: str | None,
         context: Mapping[str, Any] | None,
         consent: Mapping[str, bool] | None,
-        timestamp: float | None,
+        timestamp: float | datetime | str | None,
         message_id: str | None,
         **fields: Any,
     ) -> Message:
         ctx: dict[str, Any] = dict(context) if context else {}
+        check_finite(ctx, "context")
+        for name in ("properties", "traits"):
+            check_finite(fields.get(name), name)
         if consent is not None:
             ctx["consent"] = {"categoryPreferences": dict(consent)}
         msg = Message(
@@ -201,7 +206,7 @@ class Persona:
             anonymous_id=anonymous_id,
             user_id=user_id,
             context=ctx,
-            timestamp=self._clock() if timestamp is None else timestamp,
+            timestamp=self._clock() if timestamp is None else to_epoch(timestamp),
             **fields,
         )
         check_message(msg)
@@ -215,12 +220,18 @@ class Persona:
         properties: Mapping[str, Any] | None = None,
         context: Mapping[str, Any] | None = None,
         consent: Mapping[str, bool] | None = None,
-        timestamp: float | None = None,
+        timestamp: float | datetime | str | None = None,
         message_id: str | None = None,
     ) -> str:
-        """Record an action; returns its ``messageId`` once it is queued (never waits on I/O).
+        """Record an action; returns its ``messageId`` once it is queued (never waits on I/O;
+        in ``sync`` spool mode, once it is on disk).
 
-        Raises ``EventValidationError`` naming the bad field.
+        ``timestamp`` is when it happened: epoch seconds, a ``datetime`` (naive means UTC) or
+        an ISO 8601 string; by default, now.
+
+        Raises ``EventValidationError`` naming the bad field (an unreadable ``timestamp``, a
+        NaN or ±Infinity anywhere in ``properties`` or ``context``); in ``sync`` spool mode,
+        ``SpoolFullError`` when the spool is at its byte cap.
 
         Pass the arguments after ``event`` by keyword. They are not keyword-only because
         CPython 3.11 looks each omitted keyword-only default up in a dict, on every call.
@@ -235,7 +246,19 @@ class Persona:
             props = dict(properties)
         else:
             raise EventValidationError("properties", "expected a mapping")
+        # NaN and ±Infinity are not JSON: refused here, not turned into null on the way out.
+        # Inlined (one class test per value) rather than a call: this runs on every track.
+        for v in props.values():
+            t = v.__class__
+            if t is float:
+                if v - v != 0.0:  # 0.0 for every finite float; NaN for NaN and infinities
+                    check_finite(props, "properties")  # raises, naming the path
+            elif t is dict or t is list or t is tuple:
+                check_finite(props, "properties")  # nested: the full walk
+                break
         ctx: dict[str, Any] = dict(context) if context else {}
+        if ctx and has_nonfinite(ctx):
+            check_finite(ctx, "context")
         if consent is not None:
             ctx["consent"] = {"categoryPreferences": dict(consent)}
         msg = Message(
@@ -246,7 +269,7 @@ class Persona:
             event=event,
             properties=props,
             context=ctx,
-            timestamp=self._clock() if timestamp is None else timestamp,
+            timestamp=self._clock() if timestamp is None else to_epoch(timestamp),
         )
         if not (anonymous_id or user_id) or not event or type(event) is not str:
             check_message(msg)  # raises, naming the field
@@ -265,7 +288,7 @@ class Persona:
         anonymous_id: str | None = None,
         context: Mapping[str, Any] | None = None,
         consent: Mapping[str, bool] | None = None,
-        timestamp: float | None = None,
+        timestamp: float | datetime | str | None = None,
         message_id: str | None = None,
     ) -> str:
         """Tie a user id to traits (and to ``anonymous_id``, stitching identities)."""
@@ -286,7 +309,7 @@ class Persona:
         properties: Mapping[str, Any] | None = None,
         context: Mapping[str, Any] | None = None,
         consent: Mapping[str, bool] | None = None,
-        timestamp: float | None = None,
+        timestamp: float | datetime | str | None = None,
         message_id: str | None = None,
     ) -> str:
         """Record a page view."""
@@ -307,7 +330,7 @@ class Persona:
         properties: Mapping[str, Any] | None = None,
         context: Mapping[str, Any] | None = None,
         consent: Mapping[str, bool] | None = None,
-        timestamp: float | None = None,
+        timestamp: float | datetime | str | None = None,
         message_id: str | None = None,
     ) -> str:
         """Record a mobile screen view."""
@@ -327,7 +350,7 @@ class Persona:
         user_id: str | None = None,
         context: Mapping[str, Any] | None = None,
         consent: Mapping[str, bool] | None = None,
-        timestamp: float | None = None,
+        timestamp: float | datetime | str | None = None,
         message_id: str | None = None,
     ) -> str:
         """Associate the visitor with a group (company, account)."""
@@ -345,7 +368,7 @@ class Persona:
         previous_id: str,
         context: Mapping[str, Any] | None = None,
         consent: Mapping[str, bool] | None = None,
-        timestamp: float | None = None,
+        timestamp: float | datetime | str | None = None,
         message_id: str | None = None,
     ) -> str:
         """Merge ``previous_id`` into ``user_id``."""

@@ -11,6 +11,7 @@ import msgspec
 
 from .._errors import EventValidationError, PayloadTooLarge
 from ._model import MAX_EVENT_BYTES, Message, UnencodableEvent, new_message_id, to_segment_json
+from ._values import check_finite
 
 __all__ = [
     "WIRE_GROWTH",
@@ -154,6 +155,10 @@ def decode_one(raw: bytes | Mapping[str, Any], received_at: float, prefix: str) 
             wire = _wire_decoder.decode(raw)
         else:
             msg = _structure(raw, received_at, prefix)
+            # Python objects (JSON text cannot hold them): NaN and ±Infinity are refused
+            check_finite(msg.properties, f"{prefix}properties")
+            check_finite(msg.traits, f"{prefix}traits")
+            check_finite(msg.context, f"{prefix}context")
             measure(msg, prefix)
             return msg
     except msgspec.ValidationError as exc:

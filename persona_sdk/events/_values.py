@@ -1,0 +1,114 @@
+"""What a call may pass as an event's values: finite numbers, and timestamps Segment takes.
+
+JSON has no NaN or ±Infinity (an encoder writes ``null``, a Segment endpoint refuses them),
+and ``timestamp`` is epoch seconds, a ``datetime`` or an ISO 8601 string. Both are checked on
+the caller's thread, so the call raises instead of returning an id for an event that every
+destination would then refuse.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+import msgspec
+
+from .._errors import EventValidationError
+
+__all__ = ["check_finite", "has_nonfinite", "to_epoch"]
+
+_NOT_JSON = "NaN and ±Infinity are not valid JSON numbers"
+
+
+def has_nonfinite(values: dict[str, Any]) -> bool:
+    """Whether a NaN or an infinity sits anywhere in ``values`` (nested dicts and lists too).
+
+    The hot path's check: one type test per value. ``v - v`` is ``0.0`` for every finite
+    float and NaN for NaN and both infinities.
+    """
+    for v in values.values():
+        t = v.__class__
+        if t is float:
+            if v - v != 0.0:
+                return True
+        elif t is dict:
+            if v and has_nonfinite(v):
+                return True
+        elif (t is list or t is tuple) and v and _seq_nonfinite(v):
+            return True
+    return False
+
+
+def _seq_nonfinite(values: list[Any] | tuple[Any, ...]) -> bool:
+    for v in values:
+        t = v.__class__
+        if t is float:
+            if v - v != 0.0:
+                return True
+        elif t is dict:
+            if v and has_nonfinite(v):
+                return True
+        elif (t is list or t is tuple) and v and _seq_nonfinite(v):
+            return True
+    return False
+
+
+def _where(value: Any, path: str) -> str | None:
+    # the slow walk, only once a bad value is known to be there: its path, for the error
+    if isinstance(value, float):
+        return None if math.isfinite(value) else path
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            found = _where(v, f"{path}.{k}")
+            if found is not None:
+                return found
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            found = _where(v, f"{path}[{i}]")
+            if found is not None:
+                return found
+    return None
+
+
+def check_finite(values: dict[str, Any] | None, field: str) -> None:
+    """Raise ``EventValidationError`` naming the path (``properties.cart[2].price``) of the
+    first NaN or infinity in ``values``."""
+    if values and has_nonfinite(values):
+        raise EventValidationError(_where(values, field) or field, _NOT_JSON)
+
+
+def to_epoch(value: Any, field: str = "timestamp") -> float:
+    """A call's ``timestamp`` as epoch seconds.
+
+    Takes epoch seconds (``int`` or ``float``), a ``datetime`` (a naive one is read as UTC,
+    never as local time) or an ISO 8601 / RFC 3339 string (``"2026-12-04T10:00:00Z"``; without
+    an offset, UTC). Anything else raises ``EventValidationError``.
+    """
+    cls = value.__class__
+    if cls is float or cls is int:
+        if value - value != 0:
+            raise EventValidationError(field, _NOT_JSON)
+        return float(value)
+    if isinstance(value, datetime):
+        return _epoch(value)
+    if isinstance(value, str):
+        try:
+            return _epoch(msgspec.convert(value, datetime))
+        except msgspec.ValidationError:
+            raise EventValidationError(
+                field, f"{value[:64]!r} is not an ISO 8601 timestamp"
+            ) from None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return to_epoch(float(value), field)  # int and float subclasses (numpy scalars)
+    raise EventValidationError(
+        field,
+        f"expected a datetime, an ISO 8601 string or epoch seconds, got {cls.__name__}",
+    )
+
+
+def _epoch(dt: datetime) -> float:
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.timestamp()
