@@ -17,7 +17,7 @@ from .config import Container, load_container
 from .decisions._visitor import UNSET
 from .events import IngestResult, Message, check_message, decode_messages, new_message_id
 from .events._ingest import decode_checked
-from .events._values import check_finite, has_nonfinite, to_epoch  # noqa: F401
+from .events._values import check_finite, has_nonfinite, to_epoch
 
 if TYPE_CHECKING:
     from .decisions import Engine
@@ -482,13 +482,17 @@ class Persona:
 
     def stats(self) -> dict[str, Any]:
         """Counters per destination (tracked, delivered, queued, spooled, dropped by reason,
-        rejected, retried, dead-lettered, in flight, filtered), events whose routing raised
-        (``routing.errors``: a trigger plugin failed), and for profiles and decisions."""
+        rejected, retried, dead-lettered, in flight, filtered, and the ``last_error``), events
+        whose routing raised (``routing.errors``: a trigger plugin failed), and for profiles
+        (``segment_errors``: segment conditions that raised) and decisions (hook and
+        exposure-track errors, with their ``last_error``). Each counted error is also logged,
+        the first of each kind with its traceback, then a count at most once a minute."""
         out: dict[str, Any] = {"destinations": self._delivery.stats()}
         for name, filtered in self._runtime.router.filtered().items():
             out["destinations"].setdefault(name, {})["filtered"] = filtered
         out["routing"] = {"errors": self._delivery.route_errors}
         out["profiles"] = self._profiles.stats()
+        out["profiles"]["segment_errors"] = self._runtime.segments.errors
         out["decisions"] = self._hooks.stats()
         return out
 

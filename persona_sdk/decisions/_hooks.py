@@ -6,15 +6,21 @@ never reaches the caller: the error is counted and evaluation carries on.
 
 from __future__ import annotations
 
+import logging
+import sys
 from collections.abc import Callable, Hashable
 from itertools import islice
 from typing import TYPE_CHECKING, Any
+
+from .._logonce import LogOnce
 
 if TYPE_CHECKING:
     from ._results import ExperimentResult, FeatureResult
     from ._visitor import Visitor
 
 __all__ = ["ExposureHook", "FeatureUsageHook", "HookSet"]
+
+log = logging.getLogger("persona_sdk.decisions")
 
 #: ``on_exposure(visitor, result)``: a visitor was exposed to a variation (once).
 ExposureHook = Callable[["Visitor", "ExperimentResult[Any]"], object]
@@ -54,6 +60,15 @@ class HookSet:
         self._deduplicated = 0
         self._hook_errors = 0
         self._track_errors = 0
+        self._last_error = ""
+        #: hook and exposure-track failures, logged once per kind (then a periodic count)
+        self.errors = LogOnce(log)
+
+    def _failed(self, kind: str, what: str) -> None:
+        # called from an except block: the exception being handled is the one to report
+        exc = sys.exc_info()[1]
+        self._last_error = f"{what}: {type(exc).__name__}: {exc}" if exc is not None else what
+        self.errors(kind, self._last_error, exc)
 
     def first_exposure(self, key: Hashable) -> bool:
         """Record an exposure; False when ``key`` was already recorded (a duplicate)."""
@@ -89,6 +104,7 @@ class HookSet:
                 hook(visitor, result)
             except Exception:
                 self._hook_errors += 1
+                self._failed("on_exposure", "the on_exposure hook raised")
 
     def feature_usage(self, visitor: Visitor, result: FeatureResult[Any]) -> None:
         """Call ``on_feature_usage`` (errors are counted, never raised)."""
@@ -98,18 +114,22 @@ class HookSet:
                 hook(visitor, result)
             except Exception:
                 self._hook_errors += 1
+                self._failed("on_feature_usage", "the on_feature_usage hook raised")
 
     def track_failed(self) -> None:
-        """Count an exposure event that could not be recorded (closed client, bad ids)."""
+        """Count an exposure event that could not be recorded (closed client, bad ids);
+        called from the ``except`` block that caught why."""
         self._track_errors += 1
+        self._failed("exposure_track", "an exposure event could not be tracked")
 
-    def stats(self) -> dict[str, int]:
+    def stats(self) -> dict[str, Any]:
         """``exposures`` logged, ``deduplicated`` exposures skipped, ``remembered``
-        triples, ``hook_errors`` and ``track_errors``."""
+        triples, ``hook_errors``, ``track_errors`` and the ``last_error`` of either."""
         return {
             "exposures": self._exposures,
             "deduplicated": self._deduplicated,
             "remembered": len(self._seen),
             "hook_errors": self._hook_errors,
             "track_errors": self._track_errors,
+            "last_error": self._last_error,
         }

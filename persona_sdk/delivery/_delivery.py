@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from .._errors import SpoolError, SpoolFullError
+from .._logonce import LogOnce
 from ..events import MAX_EVENT_BYTES, UnencodableEvent
 from ._config import DeliveryConfig, SpoolMode
 from ._outbox import Item, Outbox, Render, Routed, validate
@@ -96,6 +97,8 @@ class Delivery:
         self._intake_wake_n = 0  #: a submit finding this many queued wakes the thread
         self._route_lock = threading.Lock()
         self._route_errors = 0
+        #: every counted error, logged once per kind (then a periodic count)
+        self.errors = LogOnce(log)
         if self._sync:
             self.enqueue = self._enqueue_sync  # type: ignore[method-assign]
             self.submit = self._submit_sync  # type: ignore[method-assign]
@@ -179,8 +182,8 @@ class Delivery:
             )
         try:
             routes = list(route(msg))
-        except Exception:
-            self._route_failed()
+        except Exception as exc:
+            self._route_failed(exc)
             return
         failed: SpoolError | None = None
         for destination, render in routes:
@@ -195,14 +198,28 @@ class Delivery:
         try:
             for destination, render in route(msg):
                 self.enqueue(destination, msg, render)
-        except Exception:  # a trigger plugin failed: count it, never lose the others' events
-            self._route_failed()
+        except Exception as exc:  # a trigger plugin failed: count it, never lose the others'
+            self._route_failed(exc)
 
-    def _route_failed(self) -> None:
-        # called from an except block: log.exception reports the plugin's traceback
+    def _route_failed(self, exc: BaseException) -> None:
         self._route_errors += 1
-        if self._route_errors == 1:
-            log.exception("persona-sdk: routing an event failed (counted from now on)")
+        self.errors("route_error", f"routing an event failed: {type(exc).__name__}: {exc}", exc)
+
+    def note_rejected(
+        self, box: Outbox, reason: str, msg: Message, exc: BaseException | None, size: int = 0
+    ) -> None:
+        """Note an event ``box``'s destination refused (counted by the caller): its last
+        error in ``stats()``, and a log line for the first of each kind (with the traceback
+        of a failing render or ``transform``), then a periodic count."""
+        if exc is not None:
+            what = f"{reason}: {type(exc).__name__}: {exc}"
+        elif reason == "too_large":
+            what = f"too_large: {size} bytes is over the {MAX_EVENT_BYTES}-byte limit"
+        else:
+            what = reason
+        box.last_error = f"{what} (messageId {msg.message_id})"
+        self.errors(f"{reason}:{box.name}",
+                    f"destination {box.name!r} rejected an event: {box.last_error}", exc)
 
     def route_pending(self, limit: int = _NEVER) -> int:
         """Route up to ``limit`` messages waiting in the intake, on the calling thread;
@@ -223,8 +240,8 @@ class Delivery:
                     try:  # _route, inlined: this loop runs for every event
                         for destination, render in item.fn(msg):
                             enqueue(destination, msg, render)
-                    except Exception:
-                        self._route_failed()
+                    except Exception as exc:
+                        self._route_failed(exc)
         return done
 
     def _wake_intake(self) -> None:
@@ -266,6 +283,7 @@ class Delivery:
         except Exception as exc:
             reason = "encode_error" if isinstance(exc, UnencodableEvent) else "render_error"
             box.end_on_caller(box.rejected, reason)
+            self.note_rejected(box, reason, msg, exc)
             return
         if doc is None:
             box.end_on_caller(box.rejected, "skipped")
@@ -275,11 +293,13 @@ class Delivery:
         else:
             try:
                 data = msgspec.json.encode(doc)
-            except (TypeError, ValueError, OverflowError):
+            except (TypeError, ValueError, OverflowError) as exc:
                 box.end_on_caller(box.rejected, "encode_error")
+                self.note_rejected(box, "encode_error", msg, exc)
                 return
         if len(data) > MAX_EVENT_BYTES:
             box.end_on_caller(box.rejected, "too_large")
+            self.note_rejected(box, "too_large", msg, None, len(data))
             return
         item = Item(data, msg.message_id, msg.user_id, msg.anonymous_id)
         spool = self._spool
@@ -312,6 +332,8 @@ class Delivery:
                     box.inbox_spooled += 1
                     box.last_rowid = rowid
         if failed is not None:
+            self.errors(f"spool_insert:{box.name}",
+                        f"destination {box.name!r}: {box.last_error}", failed)
             raise SpoolError(
                 f"destination {destination!r}: the event could not be written to the spool "
                 f"({type(failed).__name__}: {failed}); it is queued in memory only"

@@ -291,7 +291,7 @@ class Worker:
                 box.held += n
                 box.room()
             moved += n
-            items, size, rejects = self._encode(raw)
+            items, size, rejects = self._encode(raw, box)
             with box.lock:
                 box.transit -= n
                 box.held -= n
@@ -304,7 +304,7 @@ class Worker:
                 assert self.commit_event is not None
                 self.commit_event.set()
 
-    def _encode(self, raw: list[Any]) -> tuple[list[Item], int, dict[str, int]]:
+    def _encode(self, raw: list[Any], box: Outbox) -> tuple[list[Item], int, dict[str, int]]:
         # the per-event loop of the delivery thread: keep it lean (locals, no attribute hops)
         encode = self.encode
         limit = MAX_EVENT_BYTES
@@ -319,6 +319,7 @@ class Worker:
             except Exception as exc:
                 reason = "encode_error" if isinstance(exc, UnencodableEvent) else "render_error"
                 rejects[reason] = rejects.get(reason, 0) + 1
+                self.d.note_rejected(box, reason, msg, exc)
                 continue
             if doc is None:
                 rejects["skipped"] = rejects.get("skipped", 0) + 1
@@ -328,12 +329,14 @@ class Worker:
             else:
                 try:
                     data = encode(doc)
-                except (TypeError, ValueError, OverflowError):
+                except (TypeError, ValueError, OverflowError) as exc:
                     rejects["encode_error"] = rejects.get("encode_error", 0) + 1
+                    self.d.note_rejected(box, "encode_error", msg, exc)
                     continue
             n = len(data)
             if n > limit:
                 rejects["too_large"] = rejects.get("too_large", 0) + 1
+                self.d.note_rejected(box, "too_large", msg, None, n)
                 continue
             size += n
             append(Item(data, msg.message_id, msg.user_id, msg.anonymous_id))

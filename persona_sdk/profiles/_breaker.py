@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import collections
 import enum
+import logging
 import threading
 from collections.abc import Callable
 from typing import Any
 
 from ._config import BreakerConfig
+from ._log import errors
 from ._types import ProfileReason
 
 __all__ = ["BreakerState", "CircuitBreaker"]
@@ -120,10 +122,14 @@ class CircuitBreaker:
             self._held_until = max(self._held_until, until)
 
     def _open(self, now: float) -> None:
+        why = (f"{self._failures} failed and {self._slow} slow of the last {len(self._calls)} "
+               "calls" if self._state is BreakerState.CLOSED else "a half-open probe failed")
         self._state = BreakerState.OPEN
         self._opened_at = now
         self.opened += 1
         self._reset_window()
+        errors("breaker_open", f"the profile source's circuit breaker opened ({why}); "
+               f"fallback profiles for {self._cfg.open_for:g} s", level=logging.WARNING)
 
     def _reset_window(self) -> None:
         self._calls.clear()

@@ -19,6 +19,7 @@ from attrs import frozen
 
 from ._breaker import CircuitBreaker
 from ._config import ProfilesConfig
+from ._log import errors
 from ._store import WireEntry, decode_entry
 from ._types import (
     EMPTY,
@@ -222,7 +223,9 @@ def _failed(reason: ProfileReason, stale: Entry | None, peers: dict[str, Any] | 
 
 
 def _internal(exc: BaseException) -> FetchResult:
-    return FetchResult.failed(FetchErrorKind.INTERNAL, f"{type(exc).__name__}: {exc}")
+    detail = f"{type(exc).__name__}: {exc}"
+    errors("internal", f"the profile source raised (a fallback profile is used): {detail}", exc)
+    return FetchResult.failed(FetchErrorKind.INTERNAL, detail)
 
 
 async def drive_async(gen: Plan, ctx: PlanContext) -> Outcome:

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._errors import ConfigError
+from ._log import errors as _log_errors
 
 if TYPE_CHECKING:
     from ..config import Container
@@ -29,7 +30,7 @@ class Segments:
     condition that raises while evaluating counts as not matching.
     """
 
-    __slots__ = ("_compiled", "descriptions")
+    __slots__ = ("_compiled", "descriptions", "errors")
 
     def __init__(
         self,
@@ -37,6 +38,8 @@ class Segments:
         descriptions: Mapping[str, str] | None = None,
     ) -> None:
         self._compiled = compiled
+        #: evaluations whose condition raised (counted as not a member)
+        self.errors = 0
         self.descriptions: Mapping[str, str] = dict(descriptions or {})
 
     @classmethod
@@ -78,8 +81,13 @@ class Segments:
             try:
                 if condition(attributes):
                     members.append(name)
-            except Exception:
-                # a hostile or odd attribute value must not break the request
+            except Exception as exc:
+                # a hostile or odd attribute value must not break the request: counted, and
+                # logged once per segment
+                self.errors += 1
+                _log_errors(f"segment:{name}",
+                            f"segment {name!r}: its condition raised ({type(exc).__name__}: "
+                            f"{exc}); counted as not a member", exc)
                 continue
         return frozenset(members) if members else _NONE
 
