@@ -460,13 +460,47 @@ class Delivery:
                 self._spool.close()
             return True
         ok = self.flush(timeout)
+        closed_before = {name: box.dropped.get("closed", 0) for name, box in self._all.items()}
         with self._lock:
             self._closed = True
             self._intake_limit = 0  # late events are routed on the caller...
             self._boxes = {}  # ...and counted as dropped "closed"
-        worker.stop(max(0.5, deadline - time.monotonic()))
+        # at least 2 s to stop: the shutdown's final spool commit and its count must not be
+        # cut short by a flush that used the whole timeout
+        worker.stop(max(2.0, deadline - time.monotonic()))
         self._close_result = ok
+        self.errors.report()
+        if not ok:
+            self._report_left(closed_before, stopped=not worker.thread.is_alive())
         return ok
+
+    def _report_left(self, closed_before: Mapping[str, int], *, stopped: bool) -> None:
+        # Say what close could not deliver, per destination: lost (no spool), or kept in the
+        # spool for the next start.
+        lost: list[str] = []
+        kept: list[str] = []
+        for name, box in list(self._all.items()):
+            snap = box.snapshot(self._sync)
+            gone = (snap["dropped"].get("closed", 0) - closed_before.get(name, 0)
+                    + snap["queued"] + snap["in_flight"])
+            why = f", last error: {snap['last_error']}" if snap["last_error"] else ""
+            if gone:
+                lost.append(f"{name}: {gone}{why}")
+            if snap["spooled"]:
+                kept.append(f"{name}: {snap['spooled']}{why}")
+        if lost:
+            log.error(
+                "persona-sdk: closed with events not delivered, %s (%s). To keep them "
+                "across restarts, turn the spool on (delivery.spool = \"group\" or \"sync\"; "
+                "see docs/delivery.md)",
+                "now lost" if stopped else "lost unless the delivery thread, still stopping, "
+                "spools them", "; ".join(lost),
+            )
+        if kept:
+            log.warning(
+                "persona-sdk: closed with events not delivered, kept in the spool %s for the "
+                "next start (%s)", self._spool.path if self._spool else "", "; ".join(kept),
+            )
 
     async def aclose(self, timeout: float = 5.0) -> bool:
         """The asyncio form of ``close``."""
