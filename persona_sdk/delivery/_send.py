@@ -22,6 +22,7 @@ async def deliver(w: Worker, box: Outbox, items: list[Item], destination: Any) -
     """Send ``items`` until delivered, dead or out of retries (waiting out backoff,
     ``Retry-After`` and an open breaker with ``w.sleep``)."""
     assert w.client is not None
+    w.unstarted.pop(id(items), None)
     payload = [it.data for it in items]
     breaker = box.breaker
     attempt = 0

@@ -22,7 +22,7 @@ import msgspec
 from ..events import MAX_EVENT_BYTES, UnencodableEvent
 from ._outbox import DONE, IN_FLIGHT, Item, Outbox, bump
 from ._retry import Backoff
-from ._send import deliver
+from ._send import abandon, deliver
 from ._spooling import commit, committer, refill, refill_disk
 
 if TYPE_CHECKING:
@@ -62,6 +62,10 @@ class Worker:
         self.closed: set[int] = set()  #: ids of destinations already closed
         self.intake_event: asyncio.Event | None = None
         self.resume: threading.Event | None = None  #: set to end a fork-time park
+        #: batches launched whose send has not started yet (by ``id`` of the item list): a
+        #: task cancelled before it runs never reaches its own ``except``, so shutdown puts
+        #: these back itself
+        self.unstarted: dict[int, tuple[Outbox, list[Item]]] = {}
 
     # -- caller threads ---------------------------------------------------------------------
 
@@ -400,6 +404,7 @@ class Worker:
             box.room()
             box.in_flight += k
             box.busy += 1
+        self.unstarted[id(items)] = (box, items)
         self.loop.create_task(deliver(self, box, items, box.destination))
 
     def _close_old(self, box: Outbox, everything: bool = False) -> None:
@@ -424,6 +429,10 @@ class Worker:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        for box, items in self.unstarted.values():
+            abandon(self, box, items)
+            box.busy -= 1
+        self.unstarted.clear()
         self.d.route_pending()
         boxes = list(self.d._all.values())
         for box in boxes:

@@ -75,3 +75,16 @@ def test_process_exit_without_close_reports_the_loss(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                          env=env, timeout=60, check=True)
     assert "now lost (warehouse: 7" in out.stderr
+
+
+def test_close_right_after_track_keeps_every_event_accounted(caplog, tmp_path: Path) -> None:
+    """A batch launched by close()'s flush but cancelled before its send started goes back
+    to the queue: in sync mode it stays spooled (reported as kept, not lost), and nothing is
+    left counted as in flight."""
+    caplog.set_level(logging.WARNING, logger="persona_sdk")
+    persona = ps.Persona(_container(spool="sync", spool_path=str(tmp_path / "s.sqlite3")))
+    persona.track("E", anonymous_id="a")
+    assert persona.close(timeout=0.1) is False
+    stats = persona.stats()["destinations"]["warehouse"]
+    assert (stats["spooled"], stats["in_flight"], stats["dropped_total"]) == (1, 0, 0)
+    assert not [r for r in caplog.records if "lost" in r.getMessage()]
