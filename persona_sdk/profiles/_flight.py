@@ -8,9 +8,8 @@ sources). Remote lookups from sync and async callers therefore share one algorit
 
 from __future__ import annotations
 
-import math
-
 import asyncio
+import math
 import time
 from collections.abc import Callable, Generator, Mapping
 from types import MappingProxyType
