@@ -15,6 +15,7 @@ from ._errors import ClosedError, ConfigError, EventValidationError
 from .config import Container, load_container
 from .decisions._visitor import UNSET
 from .events import IngestResult, Message, check_message, decode_messages, new_message_id
+from .events._ids import check_integrations, coerce_id
 from .events._ingest import decode_checked
 
 if TYPE_CHECKING:
@@ -190,8 +191,19 @@ class Persona:
         consent: Mapping[str, bool] | None,
         timestamp: float | None,
         message_id: str | None,
+        integrations: Mapping[str, Any] | None = None,
         **fields: Any,
     ) -> Message:
+        if anonymous_id is not None and anonymous_id.__class__ is not str:
+            anonymous_id = coerce_id("anonymousId", anonymous_id)
+        if user_id is not None and user_id.__class__ is not str:
+            user_id = coerce_id("userId", user_id)
+        for key, name in (("group_id", "groupId"), ("previous_id", "previousId")):
+            value = fields.get(key)
+            if value is not None and value.__class__ is not str:
+                fields[key] = coerce_id(name, value)
+        if integrations is not None:
+            fields["integrations"] = check_integrations(integrations)
         ctx: dict[str, Any] = dict(context) if context else {}
         if consent is not None:
             ctx["consent"] = {"categoryPreferences": dict(consent)}
@@ -217,10 +229,14 @@ class Persona:
         consent: Mapping[str, bool] | None = None,
         timestamp: float | None = None,
         message_id: str | None = None,
+        integrations: Mapping[str, Any] | None = None,
     ) -> str:
         """Record an action; returns its ``messageId`` once it is queued (never waits on I/O).
 
-        Raises ``EventValidationError`` naming the bad field.
+        Raises ``EventValidationError`` naming the bad field. Numeric ids are sent as
+        strings (``user_id=123`` goes out as ``"123"``), as Segment's libraries do.
+        ``integrations`` is Segment's object (``{"All": False, "Mixpanel": True}``): it
+        limits which destinations get the event, matched by destination name.
 
         Pass the arguments after ``event`` by keyword. They are not keyword-only because
         CPython 3.11 looks each omitted keyword-only default up in a dict, on every call.
@@ -235,6 +251,10 @@ class Persona:
             props = dict(properties)
         else:
             raise EventValidationError("properties", "expected a mapping")
+        if anonymous_id is not None and anonymous_id.__class__ is not str:
+            anonymous_id = coerce_id("anonymousId", anonymous_id)
+        if user_id is not None and user_id.__class__ is not str:
+            user_id = coerce_id("userId", user_id)
         ctx: dict[str, Any] = dict(context) if context else {}
         if consent is not None:
             ctx["consent"] = {"categoryPreferences": dict(consent)}
@@ -248,6 +268,8 @@ class Persona:
             context=ctx,
             timestamp=self._clock() if timestamp is None else timestamp,
         )
+        if integrations is not None:
+            msg.integrations = check_integrations(integrations)
         if not (anonymous_id or user_id) or not event or type(event) is not str:
             check_message(msg)  # raises, naming the field
         if self._closed:
@@ -267,11 +289,12 @@ class Persona:
         consent: Mapping[str, bool] | None = None,
         timestamp: float | None = None,
         message_id: str | None = None,
+        integrations: Mapping[str, Any] | None = None,
     ) -> str:
         """Tie a user id to traits (and to ``anonymous_id``, stitching identities)."""
         msg = self._message(
             "identify", anonymous_id=anonymous_id, user_id=user_id, context=context,
-            consent=consent, timestamp=timestamp, message_id=message_id,
+            consent=consent, timestamp=timestamp, message_id=message_id, integrations=integrations,
             traits=dict(traits) if traits else {},
         )
         return self._emit(msg)
@@ -288,11 +311,12 @@ class Persona:
         consent: Mapping[str, bool] | None = None,
         timestamp: float | None = None,
         message_id: str | None = None,
+        integrations: Mapping[str, Any] | None = None,
     ) -> str:
         """Record a page view."""
         msg = self._message(
             "page", anonymous_id=anonymous_id, user_id=user_id, context=context,
-            consent=consent, timestamp=timestamp, message_id=message_id,
+            consent=consent, timestamp=timestamp, message_id=message_id, integrations=integrations,
             name=name, category=category, properties=dict(properties) if properties else {},
         )
         return self._emit(msg)
@@ -309,11 +333,12 @@ class Persona:
         consent: Mapping[str, bool] | None = None,
         timestamp: float | None = None,
         message_id: str | None = None,
+        integrations: Mapping[str, Any] | None = None,
     ) -> str:
         """Record a mobile screen view."""
         msg = self._message(
             "screen", anonymous_id=anonymous_id, user_id=user_id, context=context,
-            consent=consent, timestamp=timestamp, message_id=message_id,
+            consent=consent, timestamp=timestamp, message_id=message_id, integrations=integrations,
             name=name, category=category, properties=dict(properties) if properties else {},
         )
         return self._emit(msg)
@@ -329,11 +354,12 @@ class Persona:
         consent: Mapping[str, bool] | None = None,
         timestamp: float | None = None,
         message_id: str | None = None,
+        integrations: Mapping[str, Any] | None = None,
     ) -> str:
         """Associate the visitor with a group (company, account)."""
         msg = self._message(
             "group", anonymous_id=anonymous_id, user_id=user_id, context=context,
-            consent=consent, timestamp=timestamp, message_id=message_id,
+            consent=consent, timestamp=timestamp, message_id=message_id, integrations=integrations,
             group_id=group_id, traits=dict(traits) if traits else {},
         )
         return self._emit(msg)
@@ -347,11 +373,12 @@ class Persona:
         consent: Mapping[str, bool] | None = None,
         timestamp: float | None = None,
         message_id: str | None = None,
+        integrations: Mapping[str, Any] | None = None,
     ) -> str:
         """Merge ``previous_id`` into ``user_id``."""
         msg = self._message(
             "alias", anonymous_id=None, user_id=user_id, context=context,
-            consent=consent, timestamp=timestamp, message_id=message_id,
+            consent=consent, timestamp=timestamp, message_id=message_id, integrations=integrations,
             previous_id=previous_id,
         )
         return self._emit(msg)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import enum
 from typing import Any
 
 from attrs import Factory, field, frozen
 
 from .._errors import ConfigError
+from .._strenum import StrEnum
 
 __all__ = [
     "BreakerConfig",
@@ -27,7 +27,7 @@ class SegmentConfig:
     description: str = ""
 
 
-class ComputedKind(str, enum.Enum):
+class ComputedKind(StrEnum):
     """What a computed trait holds."""
 
     COUNT = "count"  #: how many matching events (within ``window`` when given)
@@ -96,7 +96,7 @@ class ComputedTraitConfig:
             raise ConfigError(problems)
 
 
-class MergePolicy(str, enum.Enum):
+class MergePolicy(StrEnum):
     """How computed traits combine with the remote profile's traits of the same name."""
 
     COMPUTED_WINS = "computed_wins"  #: the in-process value overrides the remote one
