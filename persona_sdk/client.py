@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +43,19 @@ class _Runtime:
     route: Callable[[Message], Sequence[Route]] = field(
         default=Factory(lambda self: self.router.route, takes_self=True), init=False
     )
+
+
+@contextmanager
+def _naming_source(container: Any) -> Iterator[None]:
+    # Every ConfigError about a container read from a file names the file, whichever step
+    # found it (structuring, building destinations, compiling rules): the same message
+    # from from_file, Persona(path), reload(path) and `persona validate`.
+    try:
+        yield
+    except ConfigError as exc:
+        if exc.source is None and isinstance(container, (str, os.PathLike)):
+            raise ConfigError(exc.errors, source=os.fspath(container)) from None
+        raise
 
 
 class Persona:
@@ -85,19 +99,21 @@ class Persona:
         self._hooks = HookSet(on_exposure=on_exposure, on_feature_usage=on_feature_usage)
         self._lock = threading.Lock()
         self._closed = False
-        cont = load_container(container if container is not None else Container(), env=env)
-        self._delivery: Delivery = Delivery(cont.delivery)
-        self._profiles: ProfileResolver = ProfileResolver(
-            cont, source=profile_source, store=profile_store, emit=self._emit, clock=clock
-        )
-        self._runtime: _Runtime = self._build(cont)
+        with _naming_source(container):
+            cont = load_container(container if container is not None else Container(), env=env)
+            self._delivery: Delivery = Delivery(cont.delivery)
+            self._profiles: ProfileResolver = ProfileResolver(
+                cont, source=profile_source, store=profile_store, emit=self._emit, clock=clock
+            )
+            self._runtime: _Runtime = self._build(cont)
 
     # -- construction ---------------------------------------------------------------------
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str], **kwargs: Any) -> Persona:
-        """Load a TOML or JSON container file."""
-        return cls(Container.load(path, env=kwargs.get("env")), **kwargs)
+        """Load a TOML or JSON container file (relative file paths in it resolve against
+        the file's directory)."""
+        return cls(os.fspath(path), **kwargs)
 
     @classmethod
     def from_growthbook(
@@ -159,7 +175,7 @@ class Persona:
 
         Raises ``ConfigError`` listing every problem of the refused container.
         """
-        with self._lock:
+        with self._lock, _naming_source(container):
             self._check_open()
             new = self._build(load_container(container, env=self._env))
             self._runtime = new
