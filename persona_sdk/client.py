@@ -500,6 +500,18 @@ class Persona:
         """The container in force."""
         return self._runtime.container
 
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """What the container in force has that a strict container would refuse, one
+        ``path: message`` line each: unknown fields and weights that do not fit, in features,
+        rules and experiments that a GrowthBook import (``from_growthbook``, or
+        ``decisions.strict_conditions = false``) lets through, as GrowthBook's SDKs do.
+        Empty for a strict container, which refuses them instead.
+
+        .. versionadded:: 0.1
+        """
+        return self._runtime.engine.warnings
+
     def stats(self) -> dict[str, Any]:
         """Counters per destination (tracked, delivered, queued, spooled, dropped by reason,
         rejected, retried, dead-lettered, in flight, filtered), events whose routing raised

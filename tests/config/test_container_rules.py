@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -169,3 +170,82 @@ def test_error_prefixes_are_the_same_across_entry_points(
     with pytest.raises(ConfigError) as info:
         Persona(read_document(path), env={})
     assert str(info.value) == messages[0].replace(f" in {path}", "")
+
+
+# -- strict containers, lenient GrowthBook imports -----------------------------------------
+
+TYPOS: list[tuple[dict[str, Any], str]] = [
+    ({"features": {"f": {"defaultvalue": 1}}}, "features.f.defaultvalue: unknown field"),
+    (
+        {"features": {"f": {"defaultValue": 0, "rules": [{"variatons": [0, 1]}]}}},
+        "features.f.rules[0].variatons: unknown field",
+    ),
+    (
+        {"features": {"f": {"defaultValue": 0, "rules": [{"force": 1, "enabled": False}]}}},
+        "features.f.rules[0].enabled: unknown field",
+    ),
+    (
+        {"experiments": [{"key": "e", "variations": [0, 1], "wieghts": [0.5, 0.5]}]},
+        "experiments[0].wieghts: unknown field",
+    ),
+    (
+        {"experiments": [{"key": "e", "variations": [0, 1], "weights": [0.5, 0.6]}]},
+        "experiments[0].weights: the weights sum to 1.1, not 1",
+    ),
+    (
+        {"experiments": [{"key": "e", "variations": [0, 1, 2], "weights": [0.5, 0.5]}]},
+        "experiments[0].weights: 2 weights for 3 variations",
+    ),
+    (
+        {"features": {"f": {"defaultValue": 0, "rules": [
+            {"key": "e", "variations": [0, 1], "weights": [0.2, 0.2]}]}}},
+        "features.f.rules[0].weights: the weights sum to 0.4, not 1",
+    ),
+    ({"collector": {"write_key": ["k"]}}, "collector.write_key: unknown field"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("doc", "error"), TYPOS)
+def test_containers_are_strict(doc: dict[str, Any], error: str) -> None:
+    """An unknown field anywhere (inside features, rules and experiments too) and weights
+    that do not sum to 1 or do not match the variations are errors with their path."""
+    with pytest.raises(ConfigError) as info:
+        Persona(doc)
+    assert error in info.value.errors, info.value.errors
+
+
+def test_weights_summing_to_1_within_rounding_are_accepted() -> None:
+    """Weights written as rounded fractions (three thirds) are accepted (within 1e-6)."""
+    third = 1 / 3
+    doc = {"experiments": [{"key": "e", "variations": [0, 1, 2], "weights": [third] * 3}]}
+    with Persona(doc) as persona:
+        assert persona.warnings == ()
+
+
+@pytest.mark.parametrize(("doc", "error"), TYPOS[:-1])
+def test_growthbook_imports_stay_lenient_and_expose_warnings(
+    doc: dict[str, Any], error: str
+) -> None:
+    """``Persona.from_growthbook`` accepts what GrowthBook's SDKs ignore, and lists each
+    problem in ``persona.warnings``."""
+    with Persona.from_growthbook(doc) as persona:
+        assert error in persona.warnings
+
+
+def test_persona_validate_prints_growthbook_warnings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``persona validate --growthbook payload.json [base.toml]`` imports leniently, prints
+    each warning, then ``ok``; a strict container with the same typo is refused."""
+    payload = tmp_path / "payload.json"
+    payload.write_text(json.dumps({"features": {"f": {"defaultvalue": 1}}}))
+    base = tmp_path / "base.toml"
+    base.write_text('[destinations.lake]\ntype = "jsonl"\noptions = { path = "e.jsonl" }\n')
+    assert main(["validate", "--growthbook", str(payload), str(base)]) == 0
+    out = capsys.readouterr()
+    assert "warning: features.f.defaultvalue: unknown field" in out.err
+    assert "ok (1 destinations, 0 tags, 1 features, 0 segments, 1 warnings)" in out.out
+    strict = tmp_path / "strict.json"
+    strict.write_text(payload.read_text())
+    assert main(["validate", str(strict)]) == 1
+    assert "features.f.defaultvalue: unknown field" in capsys.readouterr().err
