@@ -63,8 +63,8 @@ class Container:
         """Structure a parsed document, resolving ``${env:NAME}`` references first.
 
         With ``base_dir``, relative file paths in the container (``delivery.spool_path``, and
-        every option named ``path`` or ending in ``_path`` of a destination, the profile
-        source or the profile store) resolve against it; ``Container.load`` passes the
+        the ``path`` option of a destination, the profile source or the profile store)
+        resolve against it; ``Container.load`` passes the
         container file's directory. Without it they stay relative to the working directory.
 
         Raises ``ConfigError`` listing every problem with its path.
@@ -94,10 +94,6 @@ class Container:
         )
 
 
-def _is_path_key(key: Any) -> bool:
-    return isinstance(key, str) and (key == "path" or key.endswith("_path"))
-
-
 def _resolved(value: str, base: Path) -> str:
     # SQLite's ":memory:", URIs and absolute paths stay as written
     if not value or value.startswith(":") or "://" in value or Path(value).is_absolute():
@@ -107,7 +103,8 @@ def _resolved(value: str, base: Path) -> str:
 
 def _resolve_options(options: Mapping[str, Any], base: Path) -> dict[str, Any]:
     return {
-        k: _resolved(v, base) if _is_path_key(k) and isinstance(v, str) else v
+        # only ``path``: other ``*_path`` options are event paths (ga4's client_id_path)
+        k: _resolved(v, base) if k == "path" and isinstance(v, str) else v
         for k, v in options.items()
     }
 

@@ -133,6 +133,13 @@ def test_a_dict_container_keeps_paths_relative_to_the_working_directory_or_base_
     assert resolved == str(tmp_path / "s.sqlite3")
     memory = Container.from_dict({"delivery": {"spool_path": ":memory:"}}, base_dir=tmp_path)
     assert memory.delivery.spool_path == ":memory:"
+    ga4 = {"type": "ga4", "options": {"client_id_path": "context.cid", "path": "e.jsonl"}}
+    options = Container.from_dict({"destinations": {"g": ga4}}, base_dir=tmp_path)
+    # an event path is not a file: only ``path`` options are resolved
+    assert options.destinations["g"].options == {
+        "client_id_path": "context.cid",
+        "path": str(tmp_path / "e.jsonl"),
+    }
 
 
 # -- one error wording across entry points -------------------------------------------------
