@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
 __all__ = ["Persona"]
 
 _MISSING: Any = object()
+
+log = logging.getLogger("persona_sdk.config")
 
 
 @frozen
@@ -168,6 +171,13 @@ class Persona:
         # refusal must leave the running delivery untouched
         self._profiles.configure(container)
         self._delivery.configure(destinations, container)
+        if engine.warnings:
+            # once per load: what a lenient (GrowthBook) import let through
+            log.warning(
+                "container loaded with %d warning(s) (see Persona.warnings): %s",
+                len(engine.warnings),
+                "; ".join(engine.warnings[:5]) + ("; ..." if len(engine.warnings) > 5 else ""),
+            )
         return _Runtime(container, router, engine, segments)
 
     def reload(self, container: Container | Mapping[str, Any] | str | os.PathLike[str]) -> None:

@@ -36,6 +36,8 @@ RULE_KEYS = _SHARED_KEYS | {"id", "range", "tracks", "contextualVariations"}
 EXPERIMENT_KEYS = _SHARED_KEYS | {
     "active", "status", "urlPatterns", "persistQueryString", "changeId", "changeType", "manual",
 }  # fmt: skip
+#: the fields of a variation's ``meta`` entry
+_META_KEYS = frozenset({"key", "name", "passthrough"})
 #: how far from 1 the weights may sum (float rounding of hand-written fractions)
 _WEIGHT_SUM_TOLERANCE = 1e-6
 
@@ -165,6 +167,8 @@ def compile_experiment(
     if not isinstance(meta, list) or not all(isinstance(m, Mapping) for m in meta):
         b.problem(f"{path}.meta", "expected a list of objects")
         meta = []
+    for i, m in enumerate(meta):
+        b.known_keys(m, _META_KEYS, f"{path}.meta[{i}]")
     metas = [meta[i] if i < len(meta) else {} for i in range(e.n)]
     e.variation_keys = tuple(str(m.get("key") or i) for i, m in enumerate(metas))
     e.variation_names = tuple(m.get("name") or None for m in metas)

@@ -39,6 +39,10 @@ _TRUTHY_KEYS = (
 )
 
 
+#: the fields of a filter (GrowthBook's ``filters`` entries)
+_FILTER_KEYS = frozenset({"seed", "ranges", "hashVersion", "attribute"})
+
+
 def js_truthy(v: Any) -> bool:
     """JavaScript truthiness of a JSON value (``[]`` and ``{}`` are truthy)."""
     if isinstance(v, str):
@@ -426,6 +430,7 @@ class Builder:
             if not isinstance(f, Mapping):
                 self.problem(p, "expected {seed, ranges, hashVersion?, attribute?}")
                 continue
+            self.known_keys(f, _FILTER_KEYS, p)
             seed = self.get(f, "seed", p, str, "a string") or ""
             version = self.get(f, "hashVersion", p, int, "an integer") or 2
             ranges = self.ranges(f.get("ranges", []), f"{p}.ranges") or ()

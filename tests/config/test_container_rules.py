@@ -208,6 +208,16 @@ TYPOS: list[tuple[dict[str, Any], str]] = [
             {"key": "e", "variations": [0, 1], "weights": [0.2, 0.2]}]}}},
         "features.f.rules[0].weights: the weights sum to 0.4, not 1",
     ),
+    (
+        {"experiments": [{"key": "e", "variations": [0, 1],
+                          "meta": [{"key": "a"}, {"key": "b", "passtrough": True}]}]},
+        "experiments[0].meta[1].passtrough: unknown field",
+    ),
+    (
+        {"experiments": [{"key": "e", "variations": [0, 1],
+                          "filters": [{"seed": "s", "ranges": [[0, 0.5]], "atribute": "id"}]}]},
+        "experiments[0].filters[0].atribute: unknown field",
+    ),
     ({"collector": {"write_key": ["k"]}}, "collector.write_key: unknown field"),
 ]  # fmt: skip
 
@@ -237,6 +247,22 @@ def test_growthbook_imports_stay_lenient_and_expose_warnings(
     problem in ``persona.warnings``."""
     with Persona.from_growthbook(doc) as persona:
         assert error in persona.warnings
+
+
+def test_growthbook_warnings_are_logged_once_at_load(caplog: pytest.LogCaptureFixture) -> None:
+    """A lenient import logs its warnings once, when it is loaded (not per decision)."""
+    doc = {"features": {"f": {"defaultvalue": 1}}}
+    with (
+        caplog.at_level("WARNING", logger="persona_sdk.config"),
+        Persona.from_growthbook(doc) as persona,
+    ):
+        persona.visitor(anonymous_id="a-1").feature("f")
+        persona.visitor(anonymous_id="a-2").feature("f")
+    lines = [r.getMessage() for r in caplog.records if r.name == "persona_sdk.config"]
+    assert lines == [
+        "container loaded with 1 warning(s) (see Persona.warnings): "
+        "features.f.defaultvalue: unknown field"
+    ]
 
 
 def test_persona_validate_prints_growthbook_warnings(
