@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from .._errors import ClosedError, EventValidationError
+from .._errors import ClosedError, EventValidationError, SpoolError
 from ..events import MAX_EVENT_BYTES
 from ..events._ingest import WIRE_GROWTH
 from ._collector_body import check_duplicates, decode_json_object, encode_batch, gunzip
@@ -123,6 +123,14 @@ class PendingBody:
         except ClosedError:
             return self._collector._reject(
                 Reject(503, "the collector is shutting down", None, "unavailable"), self._cors
+            )
+        except SpoolError as exc:
+            # sync spool mode: the events could not be put on disk (the spool is full, or the
+            # disk failed), so no 200. Messages of a batch written before it are kept; a
+            # client's retry sends them again under the same messageId (receivers dedupe).
+            return self._collector._reject(
+                Reject(503, f"events cannot be stored now ({exc}); retry later", None,
+                       "unavailable", headers=[("retry-after", "30")]), self._cors
             )
         except Exception:  # pragma: no cover - a bug, never bad input; fuzzing guards this
             log.exception("collector failed on %s %s", self._head.method, self._head.path)

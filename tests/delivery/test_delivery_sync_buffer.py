@@ -133,3 +133,33 @@ def test_spool_full_error_is_in_the_error_tree() -> None:
     assert issubclass(SpoolError, OSError)
     with pytest.raises(PersonaError):
         raise SpoolFullError("full")
+
+
+def test_collector_answers_503_when_the_sync_spool_is_full(tmp_path: Path) -> None:
+    """Through the collector, a full sync spool is a 503 with Retry-After (the client keeps
+    and retries its events), never a 200 for events that were not stored, nor a 500."""
+    from persona_sdk.web import Collector, RequestHead
+
+    persona = Persona({
+        "delivery": {"spool": "sync", "spool_path": str(tmp_path / "s.sqlite3"),
+                     "max_queue_events": 10, "spool_max_bytes": 100_000},
+        "destinations": {"w": {"type": "http", "options": {"url": _dead_url()}}},
+        "tags": [{"name": "all", "destination": "w"}],
+    })
+    collector = Collector(persona)
+    body = b'{"type": "track", "event": "E", "userId": "u", "properties": {"pad": "%s"}}' % (
+        b"x" * 2000)
+    statuses = []
+    try:
+        for _ in range(200):
+            r = collector.handle(RequestHead("POST", "/v1/track", headers={
+                "content-type": "application/json"}, client="203.0.113.7"), body)
+            statuses.append(r.status)
+            if r.status != 200:
+                break
+    finally:
+        persona.close(timeout=0.1)
+    assert statuses[0] == 200
+    assert statuses[-1] == 503
+    assert r.json()["code"] == "unavailable"
+    assert r.header("retry-after") == "30"
