@@ -60,10 +60,12 @@ def test_a_small_gzipped_request_of_250000_bad_items_gets_a_small_answer(world) 
     assert r.status == 413, r.body
     assert len(r.body) < 300
     doc = r.json()
-    assert doc["code"] == "too_large" and doc["field"] == "batch"
+    assert doc["code"] == "too_large"
+    assert doc["field"] == "batch"
     assert "2500-message limit" in doc["message"]
     stats = c.stats()
-    assert "rejected" not in stats and "accepted" not in stats  # no message was looked at
+    assert "rejected" not in stats
+    assert "accepted" not in stats  # no message was looked at
     assert persona.stats()["destinations"]["capture"]["tracked"] == 0
 
 
@@ -93,8 +95,10 @@ def test_partial_acceptance_is_summarised_too(world) -> None:
     r = c.handle(head("POST", "/v1/batch"), enc({"batch": [good] * 5 + [1] * 100}))
     assert r.status == 200, r.body
     doc = r.json()
-    assert doc["accepted"] == 5 and doc["rejected"] == 100
-    assert len(doc["errors"]) == MAX_LISTED_ERRORS and doc["errors"][0]["index"] == 5
+    assert doc["accepted"] == 5
+    assert doc["rejected"] == 100
+    assert len(doc["errors"]) == MAX_LISTED_ERRORS
+    assert doc["errors"][0]["index"] == 5
     assert list(doc["reasons"].values()) == [100]
 
 
@@ -106,8 +110,10 @@ def test_max_batch_items_is_configurable(world) -> None:
     good = {"type": "track", "event": "E", "anonymousId": "a"}
     assert c.handle(head("POST", "/v1/batch"), enc({"batch": [good] * 3})).status == 200
     r = c.handle(head("POST", "/v1/batch"), enc({"batch": [good] * 4}))
-    assert r.status == 413 and "3-message limit" in r.json()["message"]
-    assert persona.flush(5) and capture.wait_for(3, timeout=5)
+    assert r.status == 413
+    assert "3-message limit" in r.json()["message"]
+    assert persona.flush(5)
+    assert capture.wait_for(3, timeout=5)
     assert len(capture.events) == 3
 
 
@@ -125,4 +131,5 @@ def test_the_rate_limit_counts_messages_not_requests(world) -> None:
     assert dict(r.headers)["retry-after"] == "6"  # 1 token left, 7 more needed, 1 per second
     clock.now += 60  # the bucket refills
     r = c.handle(head("POST", "/v1/batch"), enc({"batch": [good] * 11}))
-    assert r.status == 413 and "burst of 10" in r.json()["message"]
+    assert r.status == 413
+    assert "burst of 10" in r.json()["message"]
