@@ -133,3 +133,24 @@ def test_the_rate_limit_counts_messages_not_requests(world) -> None:
     r = c.handle(head("POST", "/v1/batch"), enc({"batch": [good] * 11}))
     assert r.status == 413
     assert "burst of 10" in r.json()["message"]
+
+
+def test_a_message_id_that_cannot_be_a_header_is_refused_at_the_collector(world) -> None:
+    """A batch message whose ``messageId`` holds CR/LF is refused alone with a reason naming
+    ``batch[1].messageId``; its neighbours are accepted and delivered with their ids."""
+    persona, capture = world
+    c = Collector(persona, CollectorConfig(rate_limit_per_second=0), clock=Clock())
+    good = {"type": "track", "event": "E", "anonymousId": "a"}
+    batch = [{**good, "messageId": "m-1"}, {**good, "messageId": "x\r\ny"},
+             {**good, "messageId": "m-3"}]  # fmt: skip
+    r = c.handle(head("POST", "/v1/batch"), enc({"batch": batch}))
+    assert r.status == 200, r.body
+    doc = r.json()
+    assert doc["accepted"] == 2
+    assert doc["errors"][0]["field"] == "batch[1].messageId"
+    assert persona.flush(5)
+    assert capture.wait_for(2, timeout=5)
+    assert sorted(e["messageId"] for e in capture.events) == ["m-1", "m-3"]
+    r = c.handle(head("POST", "/v1/track"), enc({**good, "messageId": "caf\u00e9"}))
+    assert r.status == 400
+    assert r.json()["field"] == "messageId"
