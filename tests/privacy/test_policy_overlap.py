@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import itertools
+import os
 import random
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ from persona_sdk.destinations.jsonl import JsonlDestination
 from persona_sdk.destinations.webhook import WebhookDestination
 from persona_sdk.privacy import PiiConfig, PrivacyPolicy, hash_pii
 
+# A few seconds in the normal suite; PERSONA_FUZZ=full runs ten times as many examples.
+SCALE = 10 if os.environ.get("PERSONA_FUZZ") == "full" else 1
 SECRET = "whsec_" + base64.b64encode(b"k" * 24).decode()
 
 
@@ -178,7 +181,7 @@ def _rendered(event: dict[str, Any], rules: dict[str, Any], tmp: Path) -> list[b
     return out
 
 
-@settings(max_examples=150, deadline=None, database=None,
+@settings(max_examples=100 * SCALE, deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(rule_sets, events)
 def test_no_configured_value_is_ever_rendered_raw(
