@@ -2,9 +2,10 @@
 
 Each Hypothesis example carries a list of inputs (to keep generation overhead small). In the
 normal suite the quotas below add up to 2,000 inputs, a few seconds per test;
-``PERSONA_FUZZ=full`` multiplies them by five, to the 10,000-input campaign. Invariants checked on every one: no answer is ≥ 500,
-every error is a JSON `{"error", "field"}`, and afterwards events accepted before, during and
-after the fuzzing are all delivered, unchanged, and nothing else is.
+``PERSONA_FUZZ=full`` multiplies them by five, to the 10,000-input campaign. Invariants checked
+on every one: no answer is ≥ 500, every error is a JSON `{"error", "field"}`, and afterwards
+events accepted before, during and after the fuzzing are all delivered, unchanged, and nothing
+else is.
 """
 
 from __future__ import annotations
@@ -241,8 +242,8 @@ request_parts = st.tuples(st.sampled_from(PATHS), st.sampled_from(METHODS), head
 @settings(FUZZ, max_examples=100 * SCALE)
 @given(request_parts, st.randoms(use_true_random=False))
 def test_fuzz_sans_io_core(fuzzed: Fuzzed, parts, rnd) -> None:
-    """1,000 (full: 5,000) random requests (path, method, headers, query, body and mutations of it) through
-    the sans-I/O core: never ≥ 500, errors always JSON with a field."""
+    """1,000 (full: 5,000) random requests (path, method, headers, query, body and mutations
+    of it) through the sans-I/O core: never ≥ 500, errors always JSON with a field."""
     path, method, headers, query, body = parts
     for _ in range(PER_EXAMPLE):
         req = _request(path, method, headers, query)
@@ -267,7 +268,8 @@ def test_fuzz_bodies_with_valid_headers(fuzzed: Fuzzed, path, body, rnd) -> None
 @settings(FUZZ, max_examples=40 * SCALE)
 @given(query_strategy, headers_strategy, st.randoms(use_true_random=False))
 def test_fuzz_pixel_queries(fuzzed: Fuzzed, query, headers, rnd) -> None:
-    """400 (full: 2,000) random pixel query strings (and mutations) with random headers on `/p.gif`."""
+    """400 (full: 2,000) random pixel query strings (and mutations) with random headers on
+    `/p.gif`."""
     for _ in range(PER_EXAMPLE):
         req = RequestHead("GET", "/p.gif", query=mutate_query(query, rnd), headers=headers,
                           client="192.0.2.1")
@@ -277,7 +279,8 @@ def test_fuzz_pixel_queries(fuzzed: Fuzzed, query, headers, rnd) -> None:
 @settings(FUZZ, max_examples=20 * SCALE)
 @given(request_parts, st.randoms(use_true_random=False))
 def test_fuzz_through_the_asgi_adapter(fuzzed: Fuzzed, parts, rnd) -> None:
-    """200 (full: 1,000) random requests through the ASGI app itself, bodies split in random chunks."""
+    """200 (full: 1,000) random requests through the ASGI app itself, bodies split in random
+    chunks."""
     path, method, headers, query, body = parts
     for _ in range(PER_EXAMPLE):
         req = _request(path, method, headers, query)
@@ -286,8 +289,8 @@ def test_fuzz_through_the_asgi_adapter(fuzzed: Fuzzed, parts, rnd) -> None:
 
 
 def test_queued_data_is_intact_after_fuzzing(fuzzed: Fuzzed) -> None:
-    """After the fuzzing (2,000 inputs when the whole module runs; full: 10,000), events sent before and
-    after are delivered unchanged, and exactly the accepted ones were delivered."""
+    """After the fuzzing (2,000 inputs when the whole module runs; full: 10,000), events sent
+    before and after are delivered unchanged, and exactly the accepted ones were delivered."""
     fuzzed.send_known("after")
     fuzzed.verify()
     print(f"fuzzed inputs: {fuzzed.inputs}, accepted events: {fuzzed.accepted}")
