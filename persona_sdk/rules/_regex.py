@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import importlib
 import re
+from collections.abc import Callable
 from typing import Any, Final, NamedTuple, Protocol
 
 __all__ = [
@@ -476,16 +477,36 @@ def fallback_input_limit(unbounded: int, backrefs: int, choices: int) -> int:
     return min(n, FALLBACK_MAX_INPUT)
 
 
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+
+
+class _Re2Search:
+    """An RE2 pattern searching ``str`` values. RE2 works on UTF-8, which cannot hold a lone
+    surrogate (Python strings can, e.g. from ``surrogateescape``): such code points are
+    searched as U+FFFD, which every pattern treats as the same kind of character."""
+
+    __slots__ = ("_search",)
+
+    def __init__(self, compiled: Any) -> None:
+        self._search: Callable[[str], object | None] = compiled.search
+
+    def search(self, string: str, /) -> object | None:
+        try:
+            return self._search(string)
+        except UnicodeEncodeError:
+            return self._search(_SURROGATE.sub("\ufffd", string))
+
+
 def _compile_re2(pattern: str, ignore_case: bool) -> Searcher | None:
     options = _re2.Options()
     options.log_errors = False  # a refused pattern falls back; RE2 must not print
     options.never_capture = True  # only "does it match" is asked
     options.case_sensitive = not ignore_case
     try:
-        compiled: Searcher = _re2.compile(pattern, options)
+        compiled = _re2.compile(pattern, options)
     except _re2.error:
         return None  # e.g. a repetition count above RE2's limit of 1,000
-    return compiled
+    return _Re2Search(compiled)
 
 
 def translate(pattern: str, *, ignore_case: bool = False, use_re2: bool | None = None) -> JsRegex:

@@ -120,3 +120,13 @@ def test_a_repeated_group_of_plain_atoms_is_not_nested_repetition() -> None:
     translate("^(-[a-z])+$", use_re2=False)
     with pytest.raises(UnsafeRegexError, match="contains a repetition"):
         translate("^(-[a-z]+)+$", use_re2=False)
+
+
+@pytest.mark.parametrize("use_re2", [True, False], ids=["re2-if-installed", "re"])
+def test_values_with_lone_surrogates_are_searched_not_raised(use_re2: bool) -> None:
+    """A value holding a lone surrogate (possible in a Python str, not in UTF-8) is searched
+    on either engine, never raising: ``.`` matches it as one character."""
+    compiled = translate("^a.c$", use_re2=use_re2)
+    assert compiled.regex.search("a\ud800c") is not None
+    assert compiled.regex.search("a\ud800\udc00c") is None
+    assert compile_condition({"ua": {"$regex": "a.c"}})({"ua": "a\udc80c"}) is True
