@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import enum
 import hashlib
 import hmac
 import logging
@@ -35,6 +34,7 @@ import msgspec
 from attrs import Factory, field, frozen
 
 from .._errors import ConfigError
+from .._strenum import StrEnum
 from ..delivery._config import BatchConfig
 from ..events import message_id_problem
 from ..plugins import SendOutcome, SendResult
@@ -54,7 +54,7 @@ __all__ = ["WebhookDestination", "WebhookMode", "WebhookOptions", "sign_webhook"
 log = logging.getLogger("persona_sdk.destinations.webhook")
 
 
-class WebhookMode(str, enum.Enum):
+class WebhookMode(StrEnum):
     """One request per event, or one per batch."""
 
     EVENT = "event"
