@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .decisions._feed import FlagFeed
     from .decisions._visitor import Visitor
     from .delivery import Delivery
+    from .events._plan import TrackingPlan
     from .profiles import ProfileResolver, Segments
     from .rules import OperatorRegistry
     from .tags import Route, Router
@@ -38,6 +39,7 @@ class _Runtime:
     router: Router
     engine: Engine
     segments: Segments
+    plan: TrackingPlan
     #: ``router.route``, bound once: the hot path hands it over with every message
     route: Callable[[Message], Sequence[Route]] = field(
         default=Factory(lambda self: self.router.route, takes_self=True), init=False
@@ -179,7 +181,7 @@ class Persona:
                 container, operators=self._operators, sticky_store=self._sticky_store
             )
             segments = Segments.build(container, operators=self._operators)
-            self._runtime = _Runtime(container, old.router, engine, segments)
+            self._runtime = _Runtime(container, old.router, engine, segments, old.plan)
         changed = _changed_keys(old.container.features, container.features)
         if changed:
             for listener in tuple(self._flag_listeners):
@@ -220,10 +222,14 @@ class Persona:
             destinations = build_destinations(container, extra=self._extra_destinations)
         except ConfigError as exc:
             errors.extend(exc.errors)
-        router = engine = segments = None
-        for build in ("router", "engine", "segments"):
+        from .events._plan import TrackingPlan
+
+        router = engine = segments = plan = None
+        for build in ("router", "engine", "segments", "plan"):
             try:
-                if build == "router":
+                if build == "plan":
+                    plan = TrackingPlan(container.tracking_plan)
+                elif build == "router":
                     router = Router.build(container, destinations, operators=self._operators)
                 elif build == "engine":
                     engine = Engine.build(
@@ -238,11 +244,12 @@ class Persona:
         assert router is not None
         assert engine is not None
         assert segments is not None
+        assert plan is not None
         # profiles first: it checks its source options before changing anything, and a
         # refusal must leave the running delivery untouched
         self._profiles.configure(container)
         self._delivery.configure(destinations, container)
-        return _Runtime(container, router, engine, segments)
+        return _Runtime(container, router, engine, segments, plan)
 
     def reload(
         self,
@@ -283,6 +290,9 @@ class Persona:
         # hand over; the delivery thread routes it through the tags. No I/O, no lock.
         if self._closed:
             raise ClosedError("this Persona is closed")
+        plan = self._runtime.plan
+        if plan.active:  # raises for a blocked event, before any id is handed out
+            plan.check(msg)
         profiles = self._profiles
         if msg.type in profiles.observes:
             profiles.observe(msg)
@@ -361,9 +371,12 @@ class Persona:
             check_message(msg)  # raises, naming the field
         if self._closed:
             raise ClosedError("this Persona is closed")
+        runtime = self._runtime
+        if runtime.plan.active:  # raises for a blocked event, before any id is handed out
+            runtime.plan.check(msg)
         if "track" in self._profiles.observes:
             self._profiles.observe(msg)
-        self._delivery.submit(msg, self._runtime.route)
+        self._delivery.submit(msg, runtime.route)
         return msg.message_id
 
     def identify(
@@ -477,9 +490,13 @@ class Persona:
         messages, results = decode_messages(
             payload, received_at=self._clock() if received_at is None else received_at
         )
-        for msg in messages:
-            if msg is not None:
+        for i, msg in enumerate(messages):
+            if msg is None:
+                continue
+            try:
                 self._emit(msg)
+            except EventValidationError as exc:  # refused by the tracking plan
+                results[i] = IngestResult(index=results[i].index, ok=False, error=str(exc))
         return results
 
     def _ingest_checked(
@@ -491,9 +508,22 @@ class Persona:
         self._check_open()
         messages, errors = decode_checked(items, received_at, oversized)
         emit = self._emit
-        for msg in messages:
-            emit(msg)
-        return len(messages), errors
+        if not self._runtime.plan.active:
+            for msg in messages:
+                emit(msg)
+            return len(messages), errors
+        # the decoded messages are the items without an error, in order
+        refused = {index for index, _ in errors}
+        indices = (i for i in range(len(items)) if i not in refused)
+        accepted = 0
+        for index, msg in zip(indices, messages, strict=False):
+            try:
+                emit(msg)
+                accepted += 1
+            except EventValidationError as exc:  # refused by the tracking plan
+                errors.append((index, str(exc)))
+        errors.sort()
+        return accepted, errors
 
     # -- read path ------------------------------------------------------------------------
 
@@ -576,6 +606,8 @@ class Persona:
         out["routing"] = {"errors": self._delivery.route_errors}
         out["profiles"] = self._profiles.stats()
         out["decisions"] = self._hooks.stats()
+        if self._runtime.plan.active:
+            out["tracking_plan"] = self._runtime.plan.stats()
         if self._feed is not None:
             out["flags"] = self._feed.stats()
         return out

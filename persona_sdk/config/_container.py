@@ -10,6 +10,7 @@ from attrs import Factory, frozen
 
 from ..decisions._config import DecisionsConfig
 from ..delivery._config import DeliveryConfig, DestinationConfig
+from ..events._plan import TrackingPlanConfig
 from ..privacy._config import ConsentConfig, PiiConfig
 from ..profiles._config import ComputedTraitConfig, ProfilesConfig, SegmentConfig
 from ..tags._config import TagConfig
@@ -47,6 +48,7 @@ class Container:
     experiments: list[Any] = Factory(list)
     saved_groups: dict[str, Any] = Factory(dict)
     collector: CollectorConfig = Factory(CollectorConfig)
+    tracking_plan: TrackingPlanConfig = Factory(TrackingPlanConfig)
 
     @classmethod
     def from_dict(
