@@ -72,6 +72,9 @@ class CollectorConfig:
             (``X-Forwarded-For``: the right-most entry is used, the one the proxy added).
         script_max_age: ``Cache-Control`` max-age (seconds) for ``/persona.js``.
         path_prefix: where the collector is mounted (``/t``) when the server passes full paths.
+        metrics: serve ``GET /metrics``: ``persona.stats()`` and the collector's counters as
+            Prometheus text (needs the ``metrics`` extra).
+        metrics_token: when set, ``/metrics`` requires ``Authorization: Bearer <token>``.
 
     .. versionadded:: 0.1
     """
@@ -98,3 +101,5 @@ class CollectorConfig:
     client_ip_header: str | None = None
     script_max_age: int = field(default=3600, validator=_not_negative)
     path_prefix: str = field(default="", validator=_prefix)
+    metrics: bool = False
+    metrics_token: str | None = field(default=None, repr=False)
