@@ -24,6 +24,7 @@ from ._results import ExperimentResult, FeatureResult, Reason
 
 if TYPE_CHECKING:
     from ._engine import Engine
+    from ._snapshot import FlagSnapshot
 
 __all__ = ["UNSET", "Visitor", "engine_visitor"]
 
@@ -33,6 +34,18 @@ R = TypeVar("R")
 UNSET: Any = object()
 new_instance = object.__new__
 _replace = msgspec.structs.replace
+
+
+class _ExposureRecorder:
+    # Stands in for the persona during ``evaluate_all``: keeps what would have been tracked.
+    __slots__ = ("events",)
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, Any]]] = []
+
+    def track(self, event: str, *, properties: Mapping[str, Any], **_: Any) -> str:
+        self.events.append((event, dict(properties)))
+        return ""
 
 
 def _profile_reasons(profile: Any) -> tuple[Reason, ...]:
@@ -242,6 +255,33 @@ class Visitor(EvalContext):
         if hooks is not None and hooks.on_feature_usage is not None:
             hooks.feature_usage(self, result)
         return result
+
+    def is_off(self, key: str) -> bool:
+        """Whether the feature is off (the opposite of ``is_on``)."""
+        return not self.feature(key).on
+
+    def evaluate_all(self) -> FlagSnapshot:
+        """Every feature's result, evaluated now without logging exposures or usage: they
+        are logged for a flag only when it is used (``snapshot[key]``, ``snapshot.use``, or
+        the JS tag reading a bootstrapped flag). See ``FlagSnapshot``."""
+        from ._snapshot import FlagSnapshot
+
+        saved = self._persona, self._hooks, self._memo
+        recorder = _ExposureRecorder()
+        exposures: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        results: dict[str, FeatureResult[Any]] = {}
+        # a silent pass: exposures go to the recorder, the dedupe memory and the memo are
+        # throwaway ones, so the flag's first real use logs as if nothing had happened
+        self._persona, self._hooks, self._memo = recorder, HookSet(), {}
+        try:
+            for key in self._engine.feature_keys():
+                recorder.events = []
+                results[key] = self.feature(key)
+                if recorder.events:
+                    exposures[key] = recorder.events
+        finally:
+            self._persona, self._hooks, self._memo = saved
+        return FlagSnapshot(self, results, exposures)
 
     def is_on(self, key: str) -> bool:
         """Whether the feature is on (its value is truthy, JavaScript-style)."""
