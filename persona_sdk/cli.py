@@ -1,47 +1,29 @@
-"""The ``persona`` command: validate containers and show what they configure."""
+"""The ``persona`` command: validate, eval, explain, send, spool, import, report, tail, serve.
+
+Built on Typer and rich (``pip install 'persona-sdk[cli]'``); ``persona --help`` lists every
+command with its purpose, and every command takes ``--json``.
+"""
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
-
-from ._errors import PersonaError
 
 __all__ = ["main"]
 
 
-def _validate(path: str) -> int:
-    from .client import Persona
-
-    try:
-        persona = Persona.from_file(path)
-    except PersonaError as exc:
-        print(exc, file=sys.stderr)
-        return 1
-    c = persona.container
-    persona.close()
-    print(
-        f"{path}: ok ({len(c.destinations)} destinations, {len(c.tags)} tags, "
-        f"{len(c.features)} features, {len(c.segments)} segments)"
-    )
-    return 0
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``persona`` command."""
-    parser = argparse.ArgumentParser(prog="persona", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    check = sub.add_parser("validate", help="load a container and report every problem")
-    check.add_argument("container", help="TOML or JSON container file")
-    sub.add_parser("version", help="print the installed version")
-    args = parser.parse_args(argv)
-    if args.command == "validate":
-        return _validate(args.container)
-    from importlib.metadata import version
-
-    print(version("persona-sdk"))
-    return 0
+    """Entry point of the ``persona`` command; returns the exit status."""
+    try:
+        from ._cli._app import main as run
+    except ImportError as exc:  # the cli extra is not installed
+        print(
+            f"the persona command needs the cli extra ({exc.name} is missing): "
+            "pip install 'persona-sdk[cli]'",
+            file=sys.stderr,
+        )
+        return 1
+    return run(list(sys.argv[1:] if argv is None else argv))
 
 
 if __name__ == "__main__":  # pragma: no cover
