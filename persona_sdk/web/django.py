@@ -163,7 +163,8 @@ def persona_context(request: Any) -> dict[str, Any]:
     """Template context processor: ``persona`` (the visitor) and ``persona_bootstrap``.
 
     ``{{ persona_bootstrap }}`` renders the ``<script>`` bootstrap for the features listed in
-    ``settings.PERSONA_BOOTSTRAP_FEATURES`` (evaluated only when the template uses it).
+    ``settings.PERSONA_BOOTSTRAP_FEATURES`` (evaluated only when the template uses it); the
+    value ``"__all__"`` bootstraps every feature with exposures deferred to first use.
     """
     visitor = getattr(request, "persona", None)
     if visitor is None:
@@ -175,6 +176,9 @@ def persona_context(request: Any) -> dict[str, Any]:
 
         features = getattr(settings, "PERSONA_BOOTSTRAP_FEATURES", ())
         nonce = getattr(request, "csp_nonce", None)
-        return mark_safe(render_bootstrap(visitor, features, nonce=nonce))  # escaped JSON
+        every = features == "__all__"  # every feature, exposures deferred to first use
+        return mark_safe(  # escaped JSON
+            render_bootstrap(visitor, () if every else features, nonce=nonce, all_features=every)
+        )
 
     return {"persona": visitor, "persona_bootstrap": bootstrap}
