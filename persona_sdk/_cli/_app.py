@@ -132,9 +132,12 @@ def _detect(doc: Mapping[str, Any]) -> str:
 
 @app.command()
 def validate(
-    path: Annotated[Path, typer.Argument(help="A container (TOML/JSON), or a GrowthBook or "
-                                              "Unleash payload (JSON).", exists=True,
-                                         dir_okay=False)],
+    path: Annotated[Path | None, typer.Argument(
+        help="A container (TOML/JSON), or a GrowthBook or Unleash payload (JSON); with "
+             "--growthbook, the base container.", exists=True, dir_okay=False)] = None,
+    growthbook: Annotated[Path | None, typer.Option(
+        "--growthbook", help="A GrowthBook SDK payload to import on top of the container.",
+        exists=True, dir_okay=False)] = None,
     kind: Annotated[str, typer.Option(help="container | growthbook | unleash | auto")] = "auto",
     env_file: EnvFile = None,
     placeholders: Annotated[bool, typer.Option(
@@ -144,26 +147,71 @@ def validate(
     """Load a container or payload and report every problem with its path."""
     from ..config import read_document
 
+    if path is None and growthbook is None:
+        raise fail("validate needs a container file, --growthbook PAYLOAD, or both", code=2)
+    name = path if path is not None else growthbook
     try:
         env = read_env(env_file, placeholders)
-        doc = read_document(path)
-        detected = _detect(doc) if kind == "auto" else kind
-        summary, warnings = _check(path, detected, doc, env)
+        if growthbook is not None:
+            detected = "growthbook"
+            summary, warnings = _check_growthbook(growthbook, path, env)
+        else:
+            assert path is not None
+            doc = read_document(path)
+            detected = _detect(doc) if kind == "auto" else kind
+            if detected == "growthbook":
+                summary, warnings = _check_growthbook(path, None, env)
+            else:
+                summary, warnings = _check(path, detected, doc, env)
     except PersonaError as exc:
         problems = list(getattr(exc, "errors", ())) or [str(exc)]
         if as_json:
-            emit_json({"ok": False, "path": str(path), "errors": problems})
+            emit_json({"ok": False, "path": str(name), "errors": problems})
         else:
             err.print(str(exc), markup=False)
         raise typer.Exit(1) from None
     if as_json:
-        emit_json({"ok": True, "path": str(path), "kind": detected, **summary,
+        emit_json({"ok": True, "path": str(name), "kind": detected, **summary,
                    "warnings": warnings})
         return
-    counts = ", ".join(f"{n} {name}" for name, n in summary.items())
-    out.print(f"{path}: ok ({counts})", markup=False)
     for warning in warnings:
         err.print(f"warning: {warning}", markup=False)
+    counts = ", ".join(f"{n} {what}" for what, n in summary.items())
+    tail = f", {len(warnings)} warnings" if warnings else ""
+    out.print(f"{name}: ok ({counts}{tail})", markup=False)
+
+
+def _counts(container: Any) -> dict[str, int]:
+    return {"destinations": len(container.destinations), "tags": len(container.tags),
+            "features": len(container.features), "segments": len(container.segments)}
+
+
+def _check_growthbook(
+    payload: Path, base: Path | None, env: Mapping[str, str]
+) -> tuple[dict[str, int], list[str]]:
+    # imported leniently, as GrowthBook's SDKs read it: its problems are warnings
+    from ..client import Persona
+    from ..config import Container
+
+    try:
+        raw = payload.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {payload}: {exc.strerror or exc}") from None
+    container = Container.load(base, env=env) if base is not None else None
+    from ..rules import check_condition
+
+    persona = Persona.from_growthbook(raw, base=container, env=env)
+    try:
+        warnings = list(persona.warnings)
+        # conditions a lenient import compiles JavaScript-style (an unknown operator is false)
+        for key, feature in persona.container.features.items():
+            for i, rule in enumerate(feature.get("rules") or ()):
+                if isinstance(rule, Mapping) and "condition" in rule:
+                    warnings += [f"features.{key}.rules[{i}].condition: {problem}"
+                                 for problem in check_condition(rule["condition"])]
+        return _counts(persona.container), warnings
+    finally:
+        persona.close()
 
 
 def _check(
@@ -174,25 +222,10 @@ def _check(
 
         toggles = UnleashToggles.from_payload(doc)
         return {"toggles": len(toggles)}, list(toggles.warnings)
-    if kind == "growthbook":
-        from ..decisions import container_from_growthbook
-        from ..rules import check_condition
-
-        container = container_from_growthbook(doc)
-        warnings = []
-        for key, feature in container.features.items():
-            for i, rule in enumerate(feature.get("rules") or ()):
-                if isinstance(rule, Mapping) and "condition" in rule:
-                    warnings += [f"features.{key}.rules[{i}].condition: {p}"
-                                 for p in check_condition(rule["condition"])]
-        return {"features": len(container.features),
-                "experiments": len(container.experiments)}, warnings
     if kind != "container":
         raise ConfigError(f"--kind: expected container, growthbook, unleash or auto, not {kind!r}")
     with open_persona(path, env) as persona:
-        c = persona.container
-        return {"destinations": len(c.destinations), "tags": len(c.tags),
-                "features": len(c.features), "segments": len(c.segments)}, []
+        return _counts(persona.container), list(persona.warnings)
 
 
 def _version() -> str:

@@ -104,7 +104,7 @@ def test_validate_growthbook_and_unleash_payloads(tmp_path: Path) -> None:
         {"condition": {"x": {"$bogus": 1}}, "force": 2}]}}, "savedGroups": {}})
     done = persona("validate", str(gb))
     assert done.returncode == 0
-    assert "ok (1 features, 0 experiments)" in done.stdout
+    assert "ok (0 destinations, 0 tags, 1 features, 0 segments, 1 warnings)" in done.stdout
     assert "features.f.rules[0].condition" in done.stderr
     un = _write(tmp_path / "un.json", {"version": 2, "features": [
         {"name": "t", "enabled": True, "strategies": [{"name": "nope"}]}]})
