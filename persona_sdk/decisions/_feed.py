@@ -41,6 +41,10 @@ MAX_PAYLOAD_BYTES = 16 * 1024 * 1024
 #: the longest wait before following a stream again after it ended
 RECONNECT_DELAY = 5.0
 
+#: jitter from the OS, never the application's global ``random`` state
+_JITTER = random.SystemRandom().random
+
+
 
 class SseParser:
     """Server-sent events from a stream of lines (the W3C EventSource rules that matter
@@ -82,7 +86,7 @@ class FeedPolicy:
         *,
         poll_interval: float,
         max_backoff: float,
-        rand: Callable[[], float] = random.random,
+        rand: Callable[[], float] = _JITTER,
     ) -> None:
         self.poll_interval = poll_interval
         self.max_backoff = max_backoff

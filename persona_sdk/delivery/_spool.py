@@ -14,7 +14,7 @@ child registers its own token, so it never sends rows its (living) parent spoole
 from __future__ import annotations
 
 import os
-import random
+import secrets
 import sqlite3
 import threading
 import time
@@ -107,7 +107,7 @@ class Spool:
             conn.execute(f"PRAGMA synchronous={'FULL' if self.fsync else 'NORMAL'}")
             conn.executescript(_SCHEMA)
             pid = os.getpid()
-            self.owner = f"{pid}-{random.getrandbits(48):012x}"
+            self.owner = f"{pid}-{secrets.randbits(48):012x}"
             conn.execute("BEGIN IMMEDIATE")
             try:
                 gone = [

@@ -27,6 +27,10 @@ MAX_ITEMS = 10_000  # strategies, constraints, values or variants in one list
 
 StrategyTest = Callable[[Ctx], bool]
 
+#: for random stickiness and rollouts: the OS's randomness, not the global ``random`` state
+_RANDOM = random.SystemRandom()
+
+
 
 @attrs.frozen
 class UnleashVariant:
@@ -79,7 +83,7 @@ def normalized_hash(identifier: str, group: str, normalizer: int = 100, seed: in
 
 
 def _random_id() -> str:
-    return str(random.randint(1, 1_000_000))
+    return str(_RANDOM.randint(1, 1_000_000))
 
 
 def _stickiness(ctx: Ctx, stickiness: str, fallbacks: tuple[str, ...]) -> str | None:
@@ -191,7 +195,7 @@ class _Compiler:
             return sticky
         if name == "gradualRolloutRandom":
             percentage = _percentage(params.get("percentage"))
-            return lambda _ctx: percentage > 0 and random.randint(1, 100) <= percentage
+            return lambda _ctx: percentage > 0 and _RANDOM.randint(1, 100) <= percentage
         if name == "flexibleRollout":
             rollout = _percentage(params.get("rollout"))
             stickiness = str(params.get("stickiness") or "default")
