@@ -30,6 +30,7 @@ import msgspec
 from attrs import Factory, field, frozen
 
 from .._errors import ConfigError
+from ..config._secret import Secret
 from ..delivery._config import BatchConfig
 from ..plugins import SendOutcome, SendResult
 from ..privacy import PiiConfig
@@ -56,13 +57,13 @@ class WebhookOptions(PrivacyOptions):
     """
 
     url: str
-    secret: str = field(repr=False)
-    additional_secrets: list[str] = field(factory=list, repr=False)
+    secret: Secret = field(repr=False)
+    additional_secrets: list[Secret] = field(factory=list, repr=False)
     mode: WebhookMode = WebhookMode.EVENT
     concurrency: int = 8
     timeout: float = 10.0
     max_events: int = 100
-    headers: dict[str, str] = Factory(dict)
+    headers: dict[str, Secret] = Factory(dict)
 
 
 class _Ids(msgspec.Struct):

@@ -10,6 +10,7 @@ from attrs import Factory, frozen
 
 from .._errors import ConfigError
 from ..config._load import structure
+from ..config._secret import Secret
 from ._httpcore import (
     MISSING,
     Flow,
@@ -48,7 +49,7 @@ class HttpSourceOptions:
 
     url: str
     method: str = "GET"
-    headers: dict[str, str] = Factory(dict)
+    headers: dict[str, Secret] = Factory(dict)
     params: dict[str, str] = Factory(dict)
     body: dict[str, Any] | None = None
     root: str = ""
