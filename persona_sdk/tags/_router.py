@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Final
 from .._errors import ConfigError
 from ..events import Message, format_ts, to_segment, to_segment_json
 from ..privacy import ConsentRequirement, PrivacyPolicy, check_pii_config, check_purposes
-from ._mapping import Mapper, compile_mapping
+from ._mapping import Mapper, compile_mapping, moved_policy
 
 if TYPE_CHECKING:
     from ..config import Container
@@ -141,8 +141,11 @@ def _make_render(
     mapper: Mapper | None,
     policy: PrivacyPolicy | None,
     destination: Destination,
+    *,
+    moved: PrivacyPolicy | None = None,
 ) -> Render:
     apply = policy.apply if policy is not None and not policy.is_noop else None
+    before = moved.apply if moved is not None else None
     if mapper is None and apply is None and getattr(destination, "passthrough", False) is True:
         # Nothing changes the Segment event on its way: its JSON, encoded once, is shared by
         # every destination in the same case (no dict, no transform, no encode per tag).
@@ -152,6 +155,8 @@ def _make_render(
 
     def render(msg: Message) -> dict[str, Any] | None:
         event = segment(msg)
+        if before is not None:  # personal data a rename moves is treated where it was
+            event = before(event)
         if mapper is not None:
             event = mapper(event)
         if apply is not None:
@@ -274,6 +279,13 @@ class Router:
                 policies[tag.destination] = (
                     None if handles else PrivacyPolicy.from_config(container.pii)
                 )
+            # a rename must not carry PII past the policy, which names the original paths
+            own = getattr(dest, "policy", None)
+            moved = moved_policy(
+                tag.mapping,
+                own if isinstance(own, PrivacyPolicy)
+                else policies[tag.destination] or PrivacyPolicy.from_config(container.pii),
+            )  # fmt: skip
             declared = container.destinations.get(tag.destination)
             needed = [*tag.consent, *(declared.consent if declared is not None else ())]
             tags.append(
@@ -282,7 +294,9 @@ class Router:
                     tag.destination,
                     trigger,
                     ConsentRequirement.build(needed, consent),
-                    _make_render(segment, wire, mapper, policies[tag.destination], dest),
+                    _make_render(
+                        segment, wire, mapper, policies[tag.destination], dest, moved=moved
+                    ),
                 )
             )
         if errors:
