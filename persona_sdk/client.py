@@ -270,8 +270,13 @@ class Persona:
     ) -> str:
         """Tie a user id to traits (and to ``anonymous_id``, stitching identities)."""
         msg = self._message(
-            "identify", anonymous_id=anonymous_id, user_id=user_id, context=context,
-            consent=consent, timestamp=timestamp, message_id=message_id,
+            "identify",
+            anonymous_id=anonymous_id,
+            user_id=user_id,
+            context=context,
+            consent=consent,
+            timestamp=timestamp,
+            message_id=message_id,
             traits=dict(traits) if traits else {},
         )
         return self._emit(msg)
@@ -291,9 +296,16 @@ class Persona:
     ) -> str:
         """Record a page view."""
         msg = self._message(
-            "page", anonymous_id=anonymous_id, user_id=user_id, context=context,
-            consent=consent, timestamp=timestamp, message_id=message_id,
-            name=name, category=category, properties=dict(properties) if properties else {},
+            "page",
+            anonymous_id=anonymous_id,
+            user_id=user_id,
+            context=context,
+            consent=consent,
+            timestamp=timestamp,
+            message_id=message_id,
+            name=name,
+            category=category,
+            properties=dict(properties) if properties else {},
         )
         return self._emit(msg)
 
@@ -312,9 +324,16 @@ class Persona:
     ) -> str:
         """Record a mobile screen view."""
         msg = self._message(
-            "screen", anonymous_id=anonymous_id, user_id=user_id, context=context,
-            consent=consent, timestamp=timestamp, message_id=message_id,
-            name=name, category=category, properties=dict(properties) if properties else {},
+            "screen",
+            anonymous_id=anonymous_id,
+            user_id=user_id,
+            context=context,
+            consent=consent,
+            timestamp=timestamp,
+            message_id=message_id,
+            name=name,
+            category=category,
+            properties=dict(properties) if properties else {},
         )
         return self._emit(msg)
 
@@ -332,9 +351,15 @@ class Persona:
     ) -> str:
         """Associate the visitor with a group (company, account)."""
         msg = self._message(
-            "group", anonymous_id=anonymous_id, user_id=user_id, context=context,
-            consent=consent, timestamp=timestamp, message_id=message_id,
-            group_id=group_id, traits=dict(traits) if traits else {},
+            "group",
+            anonymous_id=anonymous_id,
+            user_id=user_id,
+            context=context,
+            consent=consent,
+            timestamp=timestamp,
+            message_id=message_id,
+            group_id=group_id,
+            traits=dict(traits) if traits else {},
         )
         return self._emit(msg)
 
@@ -350,8 +375,13 @@ class Persona:
     ) -> str:
         """Merge ``previous_id`` into ``user_id``."""
         msg = self._message(
-            "alias", anonymous_id=None, user_id=user_id, context=context,
-            consent=consent, timestamp=timestamp, message_id=message_id,
+            "alias",
+            anonymous_id=None,
+            user_id=user_id,
+            context=context,
+            consent=consent,
+            timestamp=timestamp,
+            message_id=message_id,
             previous_id=previous_id,
         )
         return self._emit(msg)
@@ -399,12 +429,25 @@ class Persona:
         url: str | None,
         forced_variations: Mapping[str, int] | None,
         sticky_store: Any | None,
+        gpc: bool = False,
     ) -> Visitor:
         rt = self._runtime
-        return rt.engine.visitor(
-            anonymous_id, user_id, attributes, consent, self, self._hooks, rt.segments, profile,
-            url, forced_variations, UNSET if sticky_store is None else sticky_store,
+        visitor = rt.engine.visitor(
+            anonymous_id,
+            user_id,
+            attributes,
+            consent,
+            self,
+            self._hooks,
+            rt.segments,
+            profile,
+            url,
+            forced_variations,
+            UNSET if sticky_store is None else sticky_store,
         )
+        if gpc:
+            visitor.mark_gpc()
+        return visitor
 
     def visitor(  # noqa: PLR0917 - see visitor()
         self,
@@ -415,9 +458,15 @@ class Persona:
         url: str | None = None,
         forced_variations: Mapping[str, int] | None = None,
         sticky_store: Any | None = None,
+        gpc: bool = False,
     ) -> Visitor:
         """Resolve the visitor's profile (bounded by the profile deadline) and return a
         ``Visitor`` that decides features. Never raises because a remote system failed.
+
+        ``gpc=True`` says the request carried a Global Privacy Control signal: the events the
+        visitor tracks (exposures too) carry ``context.gpc``, so no destination needing a
+        purpose marked ``sale_sharing`` in the container in force gets them (the web
+        middlewares pass it from ``Sec-GPC``).
 
         Pass the arguments by keyword. They are not keyword-only because CPython 3.11 looks
         each omitted keyword-only default up in a dict, on every call."""
@@ -425,9 +474,15 @@ class Persona:
             anonymous_id=anonymous_id, user_id=user_id, consent=consent
         )
         return self._visitor(
-            profile, anonymous_id=anonymous_id, user_id=user_id, attributes=attributes,
-            consent=consent, url=url, forced_variations=forced_variations,
+            profile,
+            anonymous_id=anonymous_id,
+            user_id=user_id,
+            attributes=attributes,
+            consent=consent,
+            url=url,
+            forced_variations=forced_variations,
             sticky_store=sticky_store,
+            gpc=gpc,
         )
 
     async def avisitor(  # noqa: PLR0917 - see visitor()
@@ -439,15 +494,22 @@ class Persona:
         url: str | None = None,
         forced_variations: Mapping[str, int] | None = None,
         sticky_store: Any | None = None,
+        gpc: bool = False,
     ) -> Visitor:
         """The asyncio form of ``visitor``; never blocks the event loop."""
         profile = await self._profiles.aresolve(
             anonymous_id=anonymous_id, user_id=user_id, consent=consent
         )
         return self._visitor(
-            profile, anonymous_id=anonymous_id, user_id=user_id, attributes=attributes,
-            consent=consent, url=url, forced_variations=forced_variations,
+            profile,
+            anonymous_id=anonymous_id,
+            user_id=user_id,
+            attributes=attributes,
+            consent=consent,
+            url=url,
+            forced_variations=forced_variations,
             sticky_store=sticky_store,
+            gpc=gpc,
         )
 
     # -- lifecycle ------------------------------------------------------------------------

@@ -74,6 +74,7 @@ class Visitor(EvalContext):
         "_direct",
         "_engine",
         "_extra",
+        "_gpc",
         "_hooks",
         "_memo",
         "_pending_load",
@@ -99,6 +100,7 @@ class Visitor(EvalContext):
     _persona: Any
     _hooks: HookSet | None
     _extra: tuple[Reason, ...]
+    _gpc: bool
     _ready: bool
     _direct: bool
     _pending_load: bool
@@ -128,8 +130,18 @@ class Visitor(EvalContext):
         if cls is not Visitor:
             raise TypeError("Visitor is final: wrap a visitor rather than subclassing it")
         return engine_visitor(
-            engine, anonymous_id, user_id, attributes, consent, persona, hooks, segments,
-            profile, url, forced_variations, sticky_store,
+            engine,
+            anonymous_id,
+            user_id,
+            attributes,
+            consent,
+            persona,
+            hooks,
+            segments,
+            profile,
+            url,
+            forced_variations,
+            sticky_store,
         )
 
     # -- identity and attributes ---------------------------------------------------------
@@ -414,11 +426,25 @@ class Visitor(EvalContext):
                     user_id=user_id,
                     properties=props,
                     consent=self.consent,
+                    context={"gpc": True} if self.gpc else None,
                 )
             except Exception:
                 hooks.track_failed()
         if hooks.on_exposure is not None:
             hooks.exposure(self, res)
+
+    @property
+    def gpc(self) -> bool:
+        """Whether the request carried a Global Privacy Control signal (``persona.visitor(...,
+        gpc=True)``): then every event this visitor tracks carries ``context.gpc``."""
+        try:
+            return self._gpc
+        except AttributeError:  # not set on the usual visitor: nothing to pay per request
+            return False
+
+    def mark_gpc(self) -> None:
+        """Record a Global Privacy Control signal (see :attr:`gpc`)."""
+        self._gpc = True
 
     def track(
         self,
@@ -434,6 +460,8 @@ class Visitor(EvalContext):
         persona = self._persona
         if persona is None:
             raise RuntimeError("this Visitor was built without a Persona to track with")
+        if self.gpc:
+            context = {**(context or {}), "gpc": True}
         return persona.track(  # type: ignore[no-any-return]
             event,
             anonymous_id=self.anonymous_id,
