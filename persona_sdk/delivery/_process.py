@@ -34,8 +34,14 @@ def import_network_stack() -> None:
         return
     import importlib
 
-    for name in ("httpcore", "httpcore._backends.auto", "httpcore._backends.anyio",
-                 "anyio._backends._asyncio", "h11", "sniffio"):
+    for name in (
+        "httpcore",
+        "httpcore._backends.auto",
+        "httpcore._backends.anyio",
+        "anyio._backends._asyncio",
+        "h11",
+        "sniffio",
+    ):
         try:
             importlib.import_module(name)
         except ImportError:  # pragma: no cover - depends on httpx's own optional bits
@@ -50,20 +56,33 @@ def install_process_hooks() -> None:
     if _HOOKS:
         return
     _HOOKS = True
-    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
-                        after_in_child=_after_fork_in_child)
+    os.register_at_fork(
+        before=_before_fork,
+        after_in_parent=_after_fork_in_parent,
+        after_in_child=_after_fork_in_child,
+    )
     atexit.register(_drain_at_exit)
 
 
 def _before_fork() -> None:
-    for delivery in list(LIVE):
+    # The delivery thread first (it may be waiting for a spool lock), then every spool writer
+    # (caller threads write the spool themselves in sync mode).
+    live = list(LIVE)
+    for delivery in live:
         worker = delivery._worker
         if worker is not None:
             worker.park()
+    for delivery in live:
+        spool = delivery._spool
+        if spool is not None:
+            spool.hold_for_fork()
 
 
 def _after_fork_in_parent() -> None:
     for delivery in list(LIVE):
+        spool = delivery._spool
+        if spool is not None:
+            spool.release_after_fork()
         worker = delivery._worker
         if worker is not None:
             worker.unpark()

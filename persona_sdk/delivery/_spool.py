@@ -91,6 +91,7 @@ class Spool:
         self.path = path
         self.fsync = fsync
         self.lock = threading.Lock()
+        self._held = False  # the lock is held across a fork (see hold_for_fork)
         self._conn: sqlite3.Connection | None = None
         self.owner = ""
         self.restore_max = 0
@@ -111,9 +112,11 @@ class Spool:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 gone = [
-                    token for token, opid, started in conn.execute(
+                    token
+                    for token, opid, started in conn.execute(
                         "SELECT token, pid, started FROM owners"
-                    ) if not _alive(opid, started)
+                    )
+                    if not _alive(opid, started)
                 ]
                 conn.executemany("DELETE FROM owners WHERE token = ?", [(t,) for t in gone])
                 conn.execute(
@@ -199,20 +202,25 @@ class Spool:
         """Rows taken over at open, per destination."""
         with self.lock:
             return {
-                dest: int(n) for dest, n in self._c().execute(
-                    "SELECT dest, COUNT(*) FROM outbox WHERE owner = ? AND id <= ?"
-                    " GROUP BY dest", (self.owner, self.restore_max),
+                dest: int(n)
+                for dest, n in self._c().execute(
+                    "SELECT dest, COUNT(*) FROM outbox WHERE owner = ? AND id <= ? GROUP BY dest",
+                    (self.owner, self.restore_max),
                 )
             }
 
     def load(self, dest: str, after: int, limit: int) -> list[Item]:
         """The next ``limit`` taken-over rows of ``dest`` with an id above ``after``."""
         with self.lock:
-            rows = self._c().execute(
-                "SELECT id, message_id, user_id, anonymous_id, payload FROM outbox"
-                " WHERE owner = ? AND dest = ? AND id > ? AND id <= ? ORDER BY id LIMIT ?",
-                (self.owner, dest, after, self.restore_max, limit),
-            ).fetchall()
+            rows = (
+                self._c()
+                .execute(
+                    "SELECT id, message_id, user_id, anonymous_id, payload FROM outbox"
+                    " WHERE owner = ? AND dest = ? AND id > ? AND id <= ? ORDER BY id LIMIT ?",
+                    (self.owner, dest, after, self.restore_max, limit),
+                )
+                .fetchall()
+            )
         return [Item(bytes(p), mid, uid, aid, rowid) for rowid, mid, uid, aid, p in rows]
 
     def dead_letters(self, dest: str | None = None) -> list[tuple[str, str, bytes, str]]:
@@ -222,8 +230,9 @@ class Spool:
             args: tuple[str, ...] = ()
             if dest is not None:
                 sql, args = sql + " WHERE dest = ?", (dest,)
-            return [(d, m, bytes(p), r) for d, m, p, r in self._c().execute(sql + " ORDER BY id",
-                                                                             args)]
+            return [
+                (d, m, bytes(p), r) for d, m, p, r in self._c().execute(sql + " ORDER BY id", args)
+            ]
 
     def forget(self, ids: Sequence[str]) -> list[tuple[str, int]]:
         """Delete every row (queued or dead-lettered, any owner) of these user/anonymous ids.
@@ -263,11 +272,28 @@ class Spool:
             finally:
                 conn.close()
 
+    def hold_for_fork(self, timeout: float = 10.0) -> None:
+        """Before a fork: wait until no thread is inside SQLite through this spool and keep
+        it so until :meth:`release_after_fork` (in the parent) or :meth:`abandon` (in the
+        child). In ``sync`` mode caller threads write the spool themselves; a child forked
+        while one of them is mid-statement inherits SQLite's mutexes held forever, and its
+        own first ``open`` hangs. Bounded: a writer stuck longer than ``timeout`` (a locked
+        database) does not stall the fork for good."""
+        self._held = self.lock.acquire(timeout=timeout)
+
+    def release_after_fork(self) -> None:
+        """After a fork, in the parent: writers may go on."""
+        if self._held:
+            self._held = False
+            self.lock.release()
+
     def abandon(self) -> None:
-        """In a forked child: forget the parent's connection without touching it."""
+        """In a forked child: forget the parent's connection without touching it (SQLite
+        forbids using or closing it across a fork); the next write opens a fresh one."""
         if self._conn is not None:
             _INHERITED.append(self._conn)
         self._conn = None
+        self._held = False
         self.lock = threading.Lock()
         self.owner = ""
         self.restore_max = 0
