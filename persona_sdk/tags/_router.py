@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Final
 from .._errors import ConfigError
 from ..events import Message, format_ts, to_segment, to_segment_json
 from ..privacy import ConsentRequirement, PrivacyPolicy, check_pii_config, check_purposes
+from ..privacy._consent import gpc_signal
 from ._mapping import Mapper, compile_mapping, moved_policy
 
 if TYPE_CHECKING:
@@ -38,7 +39,6 @@ Route = tuple[str, Render]
 
 _NO_ROUTES: Final[tuple[Route, ...]] = ()
 _SEGMENT_CACHE_SIZE: Final = 256
-_GPC_ON: Final = frozenset({1, "1", "true"})
 #: Segment key -> ``Message`` attribute, for the condition view.
 _VIEW_FIELDS: Final = {
     "type": "type", "event": "event", "name": "name", "category": "category",
@@ -317,8 +317,8 @@ class Router:
 
         A tag fires when its trigger matches and every consent purpose it needs (its own and
         its destination's) is granted; unknown consent is not granted, and a GPC signal
-        (``context.gpc`` true, or ``1``/``"1"``/``"true"``) revokes the purposes marked
-        ``sale_sharing``.
+        (``context.gpc`` of any value but an explicit no; see ``gpc_signal``) revokes the
+        purposes marked ``sale_sharing``.
         """
         view = self._view(msg) if self._view is not None else None
         prefs: Mapping[str, Any] | None = None
@@ -332,8 +332,8 @@ class Router:
                     if type(p) is dict:
                         prefs = p
                 g = ctx.get("gpc")
-                # the header's "1" may arrive unparsed from other collectors; err on privacy
-                gpc = g is True or (type(g) in (int, str) and g in _GPC_ON)
+                # "1", "True", 1.0 arrive from other collectors; a doubtful value is a signal
+                gpc = g is True or (g is not None and g is not False and gpc_signal(g))
         out: list[Route] | None = None
         for t in self._tags:
             trigger = t.trigger
