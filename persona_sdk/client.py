@@ -270,13 +270,8 @@ class Persona:
     ) -> str:
         """Tie a user id to traits (and to ``anonymous_id``, stitching identities)."""
         msg = self._message(
-            "identify",
-            anonymous_id=anonymous_id,
-            user_id=user_id,
-            context=context,
-            consent=consent,
-            timestamp=timestamp,
-            message_id=message_id,
+            "identify", anonymous_id=anonymous_id, user_id=user_id, context=context,
+            consent=consent, timestamp=timestamp, message_id=message_id,
             traits=dict(traits) if traits else {},
         )
         return self._emit(msg)
@@ -296,16 +291,9 @@ class Persona:
     ) -> str:
         """Record a page view."""
         msg = self._message(
-            "page",
-            anonymous_id=anonymous_id,
-            user_id=user_id,
-            context=context,
-            consent=consent,
-            timestamp=timestamp,
-            message_id=message_id,
-            name=name,
-            category=category,
-            properties=dict(properties) if properties else {},
+            "page", anonymous_id=anonymous_id, user_id=user_id, context=context,
+            consent=consent, timestamp=timestamp, message_id=message_id,
+            name=name, category=category, properties=dict(properties) if properties else {},
         )
         return self._emit(msg)
 
@@ -324,16 +312,9 @@ class Persona:
     ) -> str:
         """Record a mobile screen view."""
         msg = self._message(
-            "screen",
-            anonymous_id=anonymous_id,
-            user_id=user_id,
-            context=context,
-            consent=consent,
-            timestamp=timestamp,
-            message_id=message_id,
-            name=name,
-            category=category,
-            properties=dict(properties) if properties else {},
+            "screen", anonymous_id=anonymous_id, user_id=user_id, context=context,
+            consent=consent, timestamp=timestamp, message_id=message_id,
+            name=name, category=category, properties=dict(properties) if properties else {},
         )
         return self._emit(msg)
 
@@ -351,15 +332,9 @@ class Persona:
     ) -> str:
         """Associate the visitor with a group (company, account)."""
         msg = self._message(
-            "group",
-            anonymous_id=anonymous_id,
-            user_id=user_id,
-            context=context,
-            consent=consent,
-            timestamp=timestamp,
-            message_id=message_id,
-            group_id=group_id,
-            traits=dict(traits) if traits else {},
+            "group", anonymous_id=anonymous_id, user_id=user_id, context=context,
+            consent=consent, timestamp=timestamp, message_id=message_id,
+            group_id=group_id, traits=dict(traits) if traits else {},
         )
         return self._emit(msg)
 
@@ -375,13 +350,8 @@ class Persona:
     ) -> str:
         """Merge ``previous_id`` into ``user_id``."""
         msg = self._message(
-            "alias",
-            anonymous_id=None,
-            user_id=user_id,
-            context=context,
-            consent=consent,
-            timestamp=timestamp,
-            message_id=message_id,
+            "alias", anonymous_id=None, user_id=user_id, context=context,
+            consent=consent, timestamp=timestamp, message_id=message_id,
             previous_id=previous_id,
         )
         return self._emit(msg)
@@ -474,13 +444,8 @@ class Persona:
             anonymous_id=anonymous_id, user_id=user_id, consent=consent
         )
         return self._visitor(
-            profile,
-            anonymous_id=anonymous_id,
-            user_id=user_id,
-            attributes=attributes,
-            consent=consent,
-            url=url,
-            forced_variations=forced_variations,
+            profile, anonymous_id=anonymous_id, user_id=user_id, attributes=attributes,
+            consent=consent, url=url, forced_variations=forced_variations,
             sticky_store=sticky_store,
             gpc=gpc,
         )
@@ -501,13 +466,8 @@ class Persona:
             anonymous_id=anonymous_id, user_id=user_id, consent=consent
         )
         return self._visitor(
-            profile,
-            anonymous_id=anonymous_id,
-            user_id=user_id,
-            attributes=attributes,
-            consent=consent,
-            url=url,
-            forced_variations=forced_variations,
+            profile, anonymous_id=anonymous_id, user_id=user_id, attributes=attributes,
+            consent=consent, url=url, forced_variations=forced_variations,
             sticky_store=sticky_store,
             gpc=gpc,
         )

@@ -130,18 +130,8 @@ class Visitor(EvalContext):
         if cls is not Visitor:
             raise TypeError("Visitor is final: wrap a visitor rather than subclassing it")
         return engine_visitor(
-            engine,
-            anonymous_id,
-            user_id,
-            attributes,
-            consent,
-            persona,
-            hooks,
-            segments,
-            profile,
-            url,
-            forced_variations,
-            sticky_store,
+            engine, anonymous_id, user_id, attributes, consent, persona, hooks, segments,
+            profile, url, forced_variations, sticky_store,
         )
 
     # -- identity and attributes ---------------------------------------------------------

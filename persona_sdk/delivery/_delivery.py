@@ -36,7 +36,6 @@ RouteFn = Callable[["Message"], Iterable[tuple[str, Render]]]
 _NEVER = 1 << 62
 _ROUTE_CHUNK = 256  #: messages routed per hold of the routing lock
 
-
 class Delivery:
     """Per-destination outboxes drained by one background thread.
 
@@ -77,8 +76,8 @@ class Delivery:
         mode = SpoolMode(config.spool)
         self._sync = mode is SpoolMode.SYNC
         self._group = mode is SpoolMode.GROUP
-        self._spool = (
-            None if mode is SpoolMode.OFF else Spool(config.spool_path, fsync=config.spool_fsync)
+        self._spool = None if mode is SpoolMode.OFF else Spool(
+            config.spool_path, fsync=config.spool_fsync
         )
         self._lock = threading.Lock()
         self._idle = threading.Condition()
@@ -350,7 +349,9 @@ class Delivery:
         try:
             worker.wake_all()
             with self._idle:
-                done = self._idle.wait_for(self._all_idle, max(0.0, deadline - time.monotonic()))
+                done = self._idle.wait_for(
+                    self._all_idle, max(0.0, deadline - time.monotonic())
+                )
         finally:
             with self._lock:
                 self._flushing -= 1
@@ -405,9 +406,7 @@ class Delivery:
         return self
 
     def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         self.close(self._settings.shutdown_timeout)
@@ -416,9 +415,7 @@ class Delivery:
         return self
 
     async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         await self.aclose(self._settings.shutdown_timeout)
@@ -437,7 +434,6 @@ class Delivery:
         self.route_pending()
         worker = self._worker
         if worker is not None and worker.thread.is_alive():
-
             async def run() -> int:
                 return forget_on_loop(worker, wanted)
 
@@ -472,25 +468,16 @@ class Delivery:
             self._spool.abandon()
         fresh: dict[str, Outbox] = {}
         for name, box in self._boxes.items():
-            fresh[name] = Outbox(name, box.destination, self._settings, box.dest_cfg, self._clock)
+            fresh[name] = Outbox(name, box.destination, self._settings, box.dest_cfg,
+                                 self._clock)
         self._boxes = fresh
         self._all = dict(fresh)
 
 
 def _unknown_stats(n: int) -> dict[str, Any]:
     return {
-        "tracked": n,
-        "delivered": 0,
-        "queued": 0,
-        "spooled": 0,
-        "in_flight": 0,
-        "retried": 0,
-        "dead_lettered": 0,
-        "dropped": {"unknown_destination": n},
-        "dropped_total": n,
-        "rejected": {},
-        "rejected_total": 0,
-        "restored": 0,
-        "breaker": "closed",
-        "last_error": "",
+        "tracked": n, "delivered": 0, "queued": 0, "spooled": 0, "in_flight": 0,
+        "retried": 0, "dead_lettered": 0, "dropped": {"unknown_destination": n},
+        "dropped_total": n, "rejected": {}, "rejected_total": 0, "restored": 0,
+        "breaker": "closed", "last_error": "",
     }

@@ -72,47 +72,13 @@ class Outbox:
     """The queue and counters of one destination (see the module docstring for ownership)."""
 
     __slots__ = (
-        "backlog",
-        "batch",
-        "breaker",
-        "breaker_changed",
-        "busy",
-        "concurrency",
-        "cursor",
-        "dead_lettered",
-        "delivered",
-        "dest_cfg",
-        "destination",
-        "drop_oldest",
-        "dropped",
-        "entered",
-        "event",
-        "first_at",
-        "front_restored",
-        "held",
-        "held_bytes",
-        "hot",
-        "in_flight",
-        "inbox",
-        "inbox_spooled",
-        "last_error",
-        "limit",
-        "lock",
-        "max_bytes",
-        "max_events",
-        "max_retries",
-        "name",
-        "old_destinations",
-        "orphan_rows",
-        "pending",
-        "pending_spooled",
-        "rejected",
-        "restored",
-        "retired",
-        "retried",
-        "transit",
-        "uncommitted",
-        "wake_n",
+        "backlog", "batch", "breaker", "breaker_changed", "busy", "concurrency", "cursor",
+        "dead_lettered", "delivered", "dest_cfg", "destination", "drop_oldest", "dropped",
+        "entered", "event",
+        "first_at", "front_restored", "held", "held_bytes", "hot", "in_flight", "inbox",
+        "inbox_spooled", "last_error", "limit", "lock", "max_bytes", "max_events",
+        "max_retries", "name", "old_destinations", "orphan_rows", "pending", "pending_spooled",
+        "rejected", "restored", "retired", "retried", "transit", "uncommitted", "wake_n",
     )
 
     def __init__(
@@ -172,12 +138,10 @@ class Outbox:
         self.dest_cfg = dest_cfg
         batch = (dest_cfg.batch if dest_cfg else None) or getattr(destination, "batch", None)
         self.batch: BatchConfig = batch if isinstance(batch, BatchConfig) else BatchConfig()
-        self.max_events = max(
-            1, (dest_cfg.max_queue_events if dest_cfg else None) or settings.max_queue_events
-        )
-        self.max_bytes = max(
-            1, (dest_cfg.max_queue_bytes if dest_cfg else None) or settings.max_queue_bytes
-        )
+        self.max_events = max(1, (dest_cfg.max_queue_events if dest_cfg else None)
+                              or settings.max_queue_events)
+        self.max_bytes = max(1, (dest_cfg.max_queue_bytes if dest_cfg else None)
+                             or settings.max_queue_bytes)
         overflow = (dest_cfg.overflow if dest_cfg else None) or settings.overflow
         self.drop_oldest = Overflow(overflow) is Overflow.DROP_OLDEST
         self.max_retries = settings.max_retries
@@ -188,9 +152,8 @@ class Outbox:
             self.old_destinations.append(current)
         self.destination: Destination = destination
         if not hasattr(self, "breaker"):
-            self.breaker = CircuitBreaker(
-                settings.breaker_threshold, settings.breaker_cooldown, clock
-            )
+            self.breaker = CircuitBreaker(settings.breaker_threshold, settings.breaker_cooldown,
+                                          clock)
         else:
             self.breaker.threshold = max(1, settings.breaker_threshold)
             self.breaker.cooldown = settings.breaker_cooldown
@@ -241,9 +204,8 @@ class Outbox:
     def fits(self) -> bool:
         """Whether one more event fits (exact, under the lock; the rare path's check)."""
         with self.lock:
-            return (
-                self.held_bytes < self.max_bytes and len(self.inbox) + self.held < self.max_events
-            )
+            return (self.held_bytes < self.max_bytes
+                    and len(self.inbox) + self.held < self.max_events)
 
     def end_on_caller(self, counter: dict[str, int], reason: str) -> None:
         """Count an event that ended on the caller's thread (rejected or dropped there)."""
@@ -258,11 +220,8 @@ class Outbox:
         with self.lock:
             n_inbox = len(self.inbox)
             inbox_spooled = self.inbox_spooled if sync_spool else 0
-            queued = (
-                (n_inbox - inbox_spooled)
-                + self.transit
-                + (len(self.pending) - self.pending_spooled)
-            )
+            queued = (n_inbox - inbox_spooled) + self.transit + (
+                len(self.pending) - self.pending_spooled)
             spooled = inbox_spooled + self.pending_spooled + self.backlog
             dropped = dict(self.dropped)
             rejected = dict(self.rejected)
@@ -302,15 +261,8 @@ def check_positive(errors: list[str], path: str, value: float) -> None:
 def validate(settings: DeliveryConfig) -> None:
     """Reject nonsensical delivery settings with paths (``delivery.max_queue_events: ...``)."""
     errors: list[str] = []
-    for field in (
-        "max_queue_events",
-        "max_queue_bytes",
-        "concurrency",
-        "breaker_threshold",
-        "request_timeout",
-        "group_commit_interval",
-        "backoff_max",
-    ):
+    for field in ("max_queue_events", "max_queue_bytes", "concurrency", "breaker_threshold",
+                  "request_timeout", "group_commit_interval", "backoff_max"):
         check_positive(errors, f"delivery.{field}", getattr(settings, field))
     if settings.max_retries < 0:
         errors.append("delivery.max_retries: must not be negative")

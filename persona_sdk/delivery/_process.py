@@ -34,14 +34,8 @@ def import_network_stack() -> None:
         return
     import importlib
 
-    for name in (
-        "httpcore",
-        "httpcore._backends.auto",
-        "httpcore._backends.anyio",
-        "anyio._backends._asyncio",
-        "h11",
-        "sniffio",
-    ):
+    for name in ("httpcore", "httpcore._backends.auto", "httpcore._backends.anyio",
+                 "anyio._backends._asyncio", "h11", "sniffio"):
         try:
             importlib.import_module(name)
         except ImportError:  # pragma: no cover - depends on httpx's own optional bits
@@ -56,11 +50,8 @@ def install_process_hooks() -> None:
     if _HOOKS:
         return
     _HOOKS = True
-    os.register_at_fork(
-        before=_before_fork,
-        after_in_parent=_after_fork_in_parent,
-        after_in_child=_after_fork_in_child,
-    )
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
+                        after_in_child=_after_fork_in_child)
     atexit.register(_drain_at_exit)
 
 

@@ -40,9 +40,8 @@ async def deliver(w: Worker, box: Outbox, items: list[Item], destination: Any) -
                 finish(w, box, items, dead, result)
                 return
             if breaker.failure():
-                log.warning(
-                    "persona-sdk destination %r: circuit breaker open (%s)", box.name, result.detail
-                )
+                log.warning("persona-sdk destination %r: circuit breaker open (%s)",
+                            box.name, result.detail)
             _changed(box)
             box.last_error = result.detail
             if attempt >= box.max_retries:
@@ -78,7 +77,9 @@ async def send_once(w: Worker, destination: Any, payload: Sequence[bytes]) -> Se
     return result
 
 
-def finish(w: Worker, box: Outbox, items: list[Item], dead: str | None, result: SendResult) -> None:
+def finish(
+    w: Worker, box: Outbox, items: list[Item], dead: str | None, result: SendResult
+) -> None:
     """Count a batch as delivered (``dead`` is None) or dead-lettered; tell the spool."""
     n = len(items)
     with box.lock:
@@ -92,13 +93,8 @@ def finish(w: Worker, box: Outbox, items: list[Item], dead: str | None, result: 
         for it in items:
             it.state = DONE
     if dead is not None:
-        log.warning(
-            "persona-sdk destination %r: dead-lettered %d events (%s: %s)",
-            box.name,
-            n,
-            dead,
-            result.detail,
-        )
+        log.warning("persona-sdk destination %r: dead-lettered %d events (%s: %s)",
+                    box.name, n, dead, result.detail)
     if w.d._spool is not None and w.commit_event is not None:
         w.deletes.extend(it.rowid for it in items if it.rowid is not None)
         if dead is not None:

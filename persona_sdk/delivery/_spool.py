@@ -112,11 +112,9 @@ class Spool:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 gone = [
-                    token
-                    for token, opid, started in conn.execute(
+                    token for token, opid, started in conn.execute(
                         "SELECT token, pid, started FROM owners"
-                    )
-                    if not _alive(opid, started)
+                    ) if not _alive(opid, started)
                 ]
                 conn.executemany("DELETE FROM owners WHERE token = ?", [(t,) for t in gone])
                 conn.execute(
@@ -212,15 +210,11 @@ class Spool:
     def load(self, dest: str, after: int, limit: int) -> list[Item]:
         """The next ``limit`` taken-over rows of ``dest`` with an id above ``after``."""
         with self.lock:
-            rows = (
-                self._c()
-                .execute(
-                    "SELECT id, message_id, user_id, anonymous_id, payload FROM outbox"
-                    " WHERE owner = ? AND dest = ? AND id > ? AND id <= ? ORDER BY id LIMIT ?",
-                    (self.owner, dest, after, self.restore_max, limit),
-                )
-                .fetchall()
-            )
+            rows = self._c().execute(
+                "SELECT id, message_id, user_id, anonymous_id, payload FROM outbox"
+                " WHERE owner = ? AND dest = ? AND id > ? AND id <= ? ORDER BY id LIMIT ?",
+                (self.owner, dest, after, self.restore_max, limit),
+            ).fetchall()
         return [Item(bytes(p), mid, uid, aid, rowid) for rowid, mid, uid, aid, p in rows]
 
     def dead_letters(self, dest: str | None = None) -> list[tuple[str, str, bytes, str]]:
@@ -230,9 +224,8 @@ class Spool:
             args: tuple[str, ...] = ()
             if dest is not None:
                 sql, args = sql + " WHERE dest = ?", (dest,)
-            return [
-                (d, m, bytes(p), r) for d, m, p, r in self._c().execute(sql + " ORDER BY id", args)
-            ]
+            return [(d, m, bytes(p), r) for d, m, p, r in self._c().execute(sql + " ORDER BY id",
+                                                                             args)]
 
     def forget(self, ids: Sequence[str]) -> list[tuple[str, int]]:
         """Delete every row (queued or dead-lettered, any owner) of these user/anonymous ids.

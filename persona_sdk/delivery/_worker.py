@@ -231,16 +231,10 @@ class Worker:
                 refill(self, box)
             now = loop.time()
             urgent = d._flushing > 0 or self.stopping
-            while (
-                box.pending
-                and box.busy < box.concurrency
-                and (
-                    urgent
-                    or box.front_restored
-                    or box.held >= box.batch.max_events
-                    or box.held_bytes >= box.batch.max_bytes
-                    or now - box.first_at >= box.batch.interval
-                )
+            while box.pending and box.busy < box.concurrency and (
+                urgent or box.front_restored or box.held >= box.batch.max_events
+                or box.held_bytes >= box.batch.max_bytes
+                or now - box.first_at >= box.batch.interval
             ):
                 self.launch(box)
                 if box.backlog and not box.front_restored:

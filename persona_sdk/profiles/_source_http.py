@@ -31,10 +31,11 @@ class HttpSourceOptions:
     """Options of the ``http`` source.
 
     ``{id}`` and ``{id_type}`` are substituted in ``url`` (the id URL-quoted), ``params`` values
-    (encoded once, as query values) and string values of ``body``. ``traits`` maps a trait name to a JSON pointer into the
-    response; without it, the object at ``root`` is the traits. The profile is *not found*
-    on a ``not_found_status``, an empty body, a JSON ``null``, a missing or empty ``root``,
-    or when every pointer of ``not_found_when`` holds its value (an error body).
+    (encoded once, as query values) and string values of ``body``. ``traits`` maps a trait
+    name to a JSON pointer into the response; without it, the object at ``root`` is the
+    traits. The profile is *not found* on a ``not_found_status``, an empty body, a JSON
+    ``null``, a missing or empty ``root``, or when every pointer of ``not_found_when`` holds
+    its value (an error body).
 
     Usage (TOML)::
 

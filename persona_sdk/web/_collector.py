@@ -63,7 +63,6 @@ _ROUTES: dict[str, tuple[str, str | None]] = {
 }
 _METHODS = {"script": ("GET", "HEAD"), "pixel": ("GET",)}
 
-
 # A transparent 1x1 GIF (43 bytes).
 class Collector:
     """The first-party collector for one ``Persona``: an ASGI app (``collector.asgi``), a WSGI
@@ -104,7 +103,9 @@ class Collector:
         #: The WSGI application (``gunicorn 'app:collector.wsgi'``).
         self.wsgi: WSGIApp = make_wsgi(self)
 
-    async def __call__(self, scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
+    async def __call__(
+        self, scope: MutableMapping[str, Any], receive: Receive, send: Send
+    ) -> None:
         """The collector is itself an ASGI app (``Mount("/t", app=collector)``); the same as
         ``collector.asgi``."""
         await self.asgi(scope, receive, send)
@@ -172,13 +173,8 @@ class Collector:
         if head.method == "OPTIONS":
             return self._preflight(s, head, origin)
         if head.method not in allowed:
-            raise Reject(
-                405,
-                f"use {' or '.join(allowed)}",
-                "method",
-                "method_not_allowed",
-                headers=[("allow", ", ".join((*allowed, "OPTIONS")))],
-            )
+            raise Reject(405, f"use {' or '.join(allowed)}", "method", "method_not_allowed",
+                         headers=[("allow", ", ".join((*allowed, "OPTIONS")))])
         if kind == "script":
             return self._script.respond(head, cfg.script_max_age)
         if origin is not None:
@@ -190,32 +186,21 @@ class Collector:
         if s.limiter is not None:
             wait = s.limiter.acquire(rate_key(client))
             if wait:
-                raise Reject(
-                    429,
-                    "too many requests",
-                    None,
-                    "rate_limited",
-                    headers=[("retry-after", str(max(1, math.ceil(wait))))],
-                )
+                raise Reject(429, "too many requests", None, "rate_limited",
+                             headers=[("retry-after", str(max(1, math.ceil(wait))))])
         auth_key = basic_auth_user(head.headers.get("authorization"))
         if kind == "pixel":
             if len(head.query) > cfg.max_beacon_bytes:
-                raise Reject(
-                    413,
-                    f"the query is over the {cfg.max_beacon_bytes}-byte limit",
-                    "query",
-                    "too_large",
-                )
+                raise Reject(413, f"the query is over the {cfg.max_beacon_bytes}-byte limit",
+                             "query", "too_large")
             message, query_key = pixel_message(head.query, cfg.max_depth)
             pending = PendingBody(
                 self, s, head=head, kind=kind, msg_type=None, limit=0, client=client, cors=cors
             )
             pending.write_key = auth_key or query_key
             return pending.guard(lambda: pending.ingest(message))
-        limit = (
-            cfg.max_batch_bytes
-            if kind == "batch"
-            else (cfg.max_beacon_bytes if kind == "beacon" else cfg.max_message_bytes)
+        limit = cfg.max_batch_bytes if kind == "batch" else (
+            cfg.max_beacon_bytes if kind == "beacon" else cfg.max_message_bytes
         )
         length = head.headers.get("content-length")
         if length is not None:
@@ -227,13 +212,7 @@ class Collector:
                 raise Reject(413, f"the body is over the {limit}-byte limit", "body", "too_large")
         check_content_type(head.headers.get("content-type"))
         pending = PendingBody(
-            self,
-            s,
-            head=head,
-            kind=kind,
-            msg_type=msg_type,
-            limit=limit,
-            client=client,
+            self, s, head=head, kind=kind, msg_type=msg_type, limit=limit, client=client,
             cors=cors,
         )
         pending.gzip = check_content_encoding(head.headers.get("content-encoding"))

@@ -82,12 +82,8 @@ def gunzip(body: bytes, limit: int) -> bytes:
             413, f"the decompressed body is over the {limit}-byte limit", "body", "too_large"
         )
     if not d.eof or d.unused_data:
-        raise Reject(
-            400,
-            "the gzip stream is truncated or has trailing data",
-            "Content-Encoding",
-            "invalid_gzip",
-        )
+        raise Reject(400, "the gzip stream is truncated or has trailing data",
+                     "Content-Encoding", "invalid_gzip")
     return out
 
 
@@ -186,9 +182,8 @@ def decode_json_object(
     except UnicodeDecodeError:
         raise Reject(400, "the body is not valid UTF-8", field, "invalid_utf8") from None
     except RecursionError:
-        raise Reject(
-            400, f"JSON nested deeper than {max_depth} levels", field, "too_deep"
-        ) from None
+        raise Reject(400, f"JSON nested deeper than {max_depth} levels", field,
+                     "too_deep") from None
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise Reject(400, f"invalid JSON: {exc}", field, "invalid_json") from None
     if type(obj) is not dict:
@@ -215,16 +210,8 @@ def _kind(obj: Any) -> str:
 
 
 # Query parameters a pixel may carry as plain text, by their Segment field names.
-_PIXEL_FIELDS = (
-    "type",
-    "event",
-    "name",
-    "category",
-    "userId",
-    "anonymousId",
-    "messageId",
-    "timestamp",
-)
+_PIXEL_FIELDS = ("type", "event", "name", "category", "userId", "anonymousId", "messageId",
+                 "timestamp")
 _PIXEL_PAGE = ("url", "path", "referrer", "title", "search")
 _MAX_PARAMS = 64
 
@@ -250,13 +237,13 @@ def pixel_message(query: str, max_depth: int) -> tuple[dict[str, Any], str | Non
     except UnicodeError:
         raise Reject(400, "the query string is not valid UTF-8", "query", "invalid_utf8") from None
     except ValueError:
-        raise Reject(
-            400, f"more than {_MAX_PARAMS} query parameters", "query", "invalid_query"
-        ) from None
+        raise Reject(400, f"more than {_MAX_PARAMS} query parameters", "query",
+                     "invalid_query") from None
     params: dict[str, str] = {}
     for key, value in pairs:
         if key in params:
-            raise Reject(400, f"duplicate query parameter {key[:64]!r}", key[:64], "duplicate_key")
+            raise Reject(400, f"duplicate query parameter {key[:64]!r}", key[:64],
+                         "duplicate_key")
         params[key] = value
     write_key = params.get("writeKey") or None
     if "data" in params:

@@ -169,10 +169,8 @@ class CorsPolicy:
         if self._any:
             return True
         for scheme, suffix in self._suffixes:
-            if (
-                low.startswith(scheme)
-                and low.endswith(suffix)
-                and len(low) > len(scheme) + len(suffix)
+            if low.startswith(scheme) and low.endswith(suffix) and len(low) > len(scheme) + len(
+                suffix
             ):
                 label = low[len(scheme) : -len(suffix)]
                 if "/" not in label and "@" not in label:

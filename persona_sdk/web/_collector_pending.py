@@ -82,16 +82,8 @@ class PendingBody:
     """A routed request waiting for its body; ``limit`` is the most bytes worth reading."""
 
     __slots__ = (
-        "_collector",
-        "_cors",
-        "_head",
-        "_kind",
-        "_msg_type",
-        "_settings",
-        "client",
-        "gzip",
-        "limit",
-        "write_key",
+        "_collector", "_cors", "_head", "_kind", "_msg_type", "_settings", "client", "gzip",
+        "limit", "write_key",
     )
 
     def __init__(
@@ -157,9 +149,8 @@ class PendingBody:
         if self._msg_type is not None:
             declared = payload.setdefault("type", self._msg_type)
             if declared != self._msg_type:
-                raise Reject(
-                    400, f"this endpoint takes {self._msg_type} calls", "type", "invalid_type"
-                )
+                raise Reject(400, f"this endpoint takes {self._msg_type} calls", "type",
+                             "invalid_type")
         return self.ingest(payload)
 
     def _take_write_key(self, payload: dict[str, Any]) -> None:
@@ -187,9 +178,8 @@ class PendingBody:
         """Stamp and ingest one message (single endpoints, single beacons, the pixel)."""
         self._check_key()
         if "batch" in message:
-            raise Reject(
-                400, "this endpoint takes one message, not a batch", "batch", "invalid_type"
-            )
+            raise Reject(400, "this endpoint takes one message, not a batch", "batch",
+                         "invalid_type")
         message.pop("writeKey", None)
         facts = self._facts()
         if facts.is_bot():
@@ -217,7 +207,9 @@ class PendingBody:
         oversized = {i: len(raw) for i, raw in enumerate(encoded) if len(raw) > MAX_EVENT_BYTES}
         stamp_messages(batch, facts, envelope)
         collector = self._collector
-        accepted, errors = collector._persona._ingest_checked(batch, collector._clock(), oversized)
+        accepted, errors = collector._persona._ingest_checked(
+            batch, collector._clock(), oversized
+        )
         return self._answer(accepted, errors, facts, single=False)
 
     def _bot(self) -> CollectorResponse:
@@ -248,13 +240,8 @@ class PendingBody:
             set_cookie = f"{s.config.cookie_name}={facts.cookie_value}; {s.cookie_tail}"
         if errors and (single or accepted == 0):
             first = errors[0]
-            raise Reject(
-                400,
-                str(first["error"]),
-                str(first["field"]),
-                "invalid_event",
-                extra=None if single else {"errors": errors},
-            )
+            raise Reject(400, str(first["error"]), str(first["field"]), "invalid_event",
+                         extra=None if single else {"errors": errors})
         doc: dict[str, Any] = {"success": True, "accepted": accepted}
         if errors:
             doc["rejected"] = len(errors)

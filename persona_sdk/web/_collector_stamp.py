@@ -72,15 +72,8 @@ class RequestFacts:
     """Per-request facts stamped onto every message the request carries."""
 
     __slots__ = (
-        "_config",
-        "_consent",
-        "_consent_cookie",
-        "cookie_value",
-        "gpc",
-        "ip",
-        "minted",
-        "user_agent",
-        "visitor_id",
+        "_config", "_consent", "_consent_cookie", "cookie_value", "gpc", "ip", "minted",
+        "user_agent", "visitor_id",
     )
 
     def __init__(
@@ -127,7 +120,9 @@ class RequestFacts:
         return self.minted
 
 
-def stamp_messages(batch: list[Any], facts: RequestFacts, envelope: dict[str, Any] | None) -> None:
+def stamp_messages(
+    batch: list[Any], facts: RequestFacts, envelope: dict[str, Any] | None
+) -> None:
     """Fill each message (in place) from the request and the batch envelope.
 
     Adds ``anonymousId`` from the visitor cookie, ``context.ip`` (truncated when configured,

@@ -109,18 +109,12 @@ class PersonaMiddleware:
         # Explicit keywords (not **kwargs): type checkers can then match the class against
         # Starlette's Middleware(...) signature.
         given = {
-            "get_user_id": get_user_id,
-            "cookie_name": cookie_name,
-            "cookie_domain": cookie_domain,
-            "cookie_max_age_days": cookie_max_age_days,
-            "cookie_secure": cookie_secure,
-            "cookie_httponly": cookie_httponly,
-            "cookie_samesite": cookie_samesite,
-            "cookie_path": cookie_path,
-            "adopt_cookies": adopt_cookies,
-            "country_header": country_header,
-            "consent_cookie": consent_cookie,
-            "exclude_paths": exclude_paths,
+            "get_user_id": get_user_id, "cookie_name": cookie_name,
+            "cookie_domain": cookie_domain, "cookie_max_age_days": cookie_max_age_days,
+            "cookie_secure": cookie_secure, "cookie_httponly": cookie_httponly,
+            "cookie_samesite": cookie_samesite, "cookie_path": cookie_path,
+            "adopt_cookies": adopt_cookies, "country_header": country_header,
+            "consent_cookie": consent_cookie, "exclude_paths": exclude_paths,
             "refresh_cookie": refresh_cookie,
         }
         overrides = {k: v for k, v in given.items() if v is not _UNSET}

@@ -30,14 +30,12 @@ CONTAINER: dict[str, Any] = {
     "features": {
         "hero-banner": {
             "defaultValue": "classic",
-            "rules": [
-                {
-                    "key": "hero-test",
-                    "hashAttribute": "id",
-                    "variations": ["classic", "sale", "new"],
-                    "weights": [0.34, 0.33, 0.33],
-                }
-            ],
+            "rules": [{
+                "key": "hero-test",
+                "hashAttribute": "id",
+                "variations": ["classic", "sale", "new"],
+                "weights": [0.34, 0.33, 0.33],
+            }],
         },
         "vip": {"defaultValue": False, "rules": [{"condition": {"country": "CH"}, "force": True}]},
     },
@@ -66,14 +64,12 @@ def exposures(persona: Persona, capture: CaptureDestination) -> list[dict[str, A
 async def describe(request: Request) -> Response:
     visitor = request.state.persona
     hero = visitor.feature("hero-banner")
-    return JSONResponse(
-        {
-            "anonymous_id": visitor.anonymous_id,
-            "user_id": visitor.user_id,
-            "hero": hero.value,
-            "vip": visitor.is_on("vip"),
-        }
-    )
+    return JSONResponse({
+        "anonymous_id": visitor.anonymous_id,
+        "user_id": visitor.user_id,
+        "hero": hero.value,
+        "vip": visitor.is_on("vip"),
+    })
 
 
 async def page(request: Request) -> Response:
@@ -184,9 +180,8 @@ async def test_gpc_is_read_from_the_request(persona: Persona) -> None:
         captured.update(request.state.persona.consent or {})
         return Response()
 
-    app = Starlette(
-        routes=[Route("/", consent)], middleware=[Middleware(PersonaMiddleware, persona=persona)]
-    )
+    app = Starlette(routes=[Route("/", consent)],
+                    middleware=[Middleware(PersonaMiddleware, persona=persona)])
     await get(app, headers={"sec-gpc": "1", "cookie": f"persona_consent={ANALYTICS}"})
     assert captured == {"analytics": True, "advertising": False}
 
@@ -241,9 +236,8 @@ async def test_url_forced_variations_work_when_the_container_allows(persona: Per
     strict = {**CONTAINER, "decisions": {"url_overrides": False}}
     with Persona(strict, destinations={"capture": CaptureDestination()}) as p:
         heroes = {
-            (
-                await get(make_app(p), "/?hero-test=2", headers={"cookie": f"persona_id=v{i}"})
-            ).json()["hero"]
+            (await get(make_app(p), "/?hero-test=2",
+                       headers={"cookie": f"persona_id=v{i}"})).json()["hero"]
             for i in range(12)
         }
     assert heroes != {"new"}
@@ -258,9 +252,8 @@ async def test_excluded_paths_get_no_visitor_and_no_cookie(persona: Persona) -> 
 
 async def test_the_bootstrap_renders_the_decision_the_page_used(persona: Persona) -> None:
     """render_bootstrap puts the server-side decision into window.__persona."""
-    response = await get(
-        make_app(persona), "/page?hero-test=1", headers={"cookie": "persona_id=b-1"}
-    )
+    response = await get(make_app(persona), "/page?hero-test=1",
+                         headers={"cookie": "persona_id=b-1"})
     m = re.search(r"<script>window.__persona=(.*);</script>", response.text)
     assert m is not None
     data = json.loads(m.group(1))
@@ -289,9 +282,8 @@ async def test_the_app_s_own_cookies_are_kept(persona: Persona) -> None:
         response.set_cookie("session", "s-1")
         return response
 
-    app = Starlette(
-        routes=[Route("/", login)], middleware=[Middleware(PersonaMiddleware, persona=persona)]
-    )
+    app = Starlette(routes=[Route("/", login)],
+                    middleware=[Middleware(PersonaMiddleware, persona=persona)])
     names = {c.split("=")[0] for c in (await get(app)).headers.get_list("set-cookie")}
     assert names == {"session", "persona_id"}
 
