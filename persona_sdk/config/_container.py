@@ -14,6 +14,7 @@ from ..privacy._config import ConsentConfig, PiiConfig
 from ..profiles._config import ComputedTraitConfig, ProfilesConfig, SegmentConfig
 from ..tags._config import TagConfig
 from ..web._config import CollectorConfig
+from ._depth import check_depth
 from ._load import interpolate_env, read_document, structure
 
 __all__ = ["Container", "load_container"]
@@ -58,8 +59,10 @@ class Container:
     ) -> Container:
         """Structure a parsed document, resolving ``${env:NAME}`` references first.
 
-        Raises ``ConfigError`` listing every problem with its path.
+        Raises ``ConfigError`` listing every problem with its path, and for a document nested
+        deeper than ``MAX_DEPTH`` levels (checked first: the walkers and compilers recurse).
         """
+        check_depth(data)
         resolved = interpolate_env(dict(data), env)
         return structure(resolved, cls, source=source)
 
