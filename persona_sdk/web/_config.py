@@ -66,7 +66,8 @@ class CollectorConfig:
         truncate_ip: store ``context.ip`` truncated (IPv4 /24, IPv6 /48).
         filter_bots: silently drop requests whose user agent looks like a bot.
         rate_limit_per_second / rate_limit_burst: the per-client-IP token bucket (requests);
-            ``0`` per second disables it.
+            ``0`` per second disables it. Buckets are per process: with N worker processes a
+            client gets up to N times the rate.
         rate_limit_clients: how many client IPs the limiter remembers (least recent forgotten).
         client_ip_header: a header set by a trusted proxy carrying the client address
             (``X-Forwarded-For``: the right-most entry is used, the one the proxy added).
