@@ -399,25 +399,12 @@ class Persona:
         url: str | None,
         forced_variations: Mapping[str, int] | None,
         sticky_store: Any | None,
-        gpc: bool = False,
     ) -> Visitor:
         rt = self._runtime
-        visitor = rt.engine.visitor(
-            anonymous_id,
-            user_id,
-            attributes,
-            consent,
-            self,
-            self._hooks,
-            rt.segments,
-            profile,
-            url,
-            forced_variations,
-            UNSET if sticky_store is None else sticky_store,
+        return rt.engine.visitor(
+            anonymous_id, user_id, attributes, consent, self, self._hooks, rt.segments, profile,
+            url, forced_variations, UNSET if sticky_store is None else sticky_store,
         )
-        if gpc:
-            visitor.mark_gpc()
-        return visitor
 
     def visitor(  # noqa: PLR0917 - see visitor()
         self,
@@ -443,12 +430,14 @@ class Persona:
         profile = self._profiles.resolve(
             anonymous_id=anonymous_id, user_id=user_id, consent=consent
         )
-        return self._visitor(
+        visitor = self._visitor(
             profile, anonymous_id=anonymous_id, user_id=user_id, attributes=attributes,
             consent=consent, url=url, forced_variations=forced_variations,
             sticky_store=sticky_store,
-            gpc=gpc,
         )
+        if gpc:  # set only when signalled: the usual visitor pays nothing for it
+            visitor.mark_gpc()
+        return visitor
 
     async def avisitor(  # noqa: PLR0917 - see visitor()
         self,
@@ -465,12 +454,14 @@ class Persona:
         profile = await self._profiles.aresolve(
             anonymous_id=anonymous_id, user_id=user_id, consent=consent
         )
-        return self._visitor(
+        visitor = self._visitor(
             profile, anonymous_id=anonymous_id, user_id=user_id, attributes=attributes,
             consent=consent, url=url, forced_variations=forced_variations,
             sticky_store=sticky_store,
-            gpc=gpc,
         )
+        if gpc:  # set only when signalled: the usual visitor pays nothing for it
+            visitor.mark_gpc()
+        return visitor
 
     # -- lifecycle ------------------------------------------------------------------------
 
