@@ -42,18 +42,16 @@ def _strict_bool(value: Any, _: type) -> bool:
 converter.register_structure_hook(bool, _strict_bool)
 
 
-def _structure_str(value: Any, cls: type) -> Any:
-    # cattrs' default is cls(value): str(value) would turn a Secret back into a printable str
-    if cls is str:
-        return value if isinstance(value, Secret) else str(value)
-    if cls is Secret:
-        if not isinstance(value, str):
-            raise ValueError(f"expected a string, got {type(value).__name__}")
-        return value if isinstance(value, Secret) else Secret(value)
-    return cls(value)  # str enums and other str subclasses: as before
+def _structure_secret(value: Any, _: type) -> Secret:
+    # A field typed ``Secret`` keeps (or becomes) one. Fields typed ``str`` get a plain str, as
+    # cattrs' default does: what is not declared secret may be encoded (msgspec refuses str
+    # subclasses), while the raw option tables (``Any``) keep their ``Secret`` values.
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {type(value).__name__}")
+    return value if isinstance(value, Secret) else Secret(value)
 
 
-converter.register_structure_hook(str, _structure_str)
+converter.register_structure_hook(Secret, _structure_secret)
 
 #: Top-level container sections that hold data (GrowthBook features, experiments, saved
 #: groups), not configuration: ``${env:...}`` inside them is a value, never expanded.

@@ -20,6 +20,7 @@ ENV = {
     "META_TOKEN": "meta-token-0002",
     "CDP_TOKEN": "cdp-token-0003",
     "HOOK_KEY": "hook-header-0004",
+    "META_CODE": "meta-test-code-0006",
 }
 LITERAL = "literal-write-key-0005"
 
@@ -32,6 +33,7 @@ def _doc(url: str) -> dict[str, Any]:
                                               "base_url": url}},
             "meta": {"type": "meta_capi", "options": {"pixel_id": "1",
                                                       "access_token": "${env:META_TOKEN}",
+                                                      "test_event_code": "${env:META_CODE}",
                                                       "base_url": url}},
             "seg": {"type": "http", "options": {"url": f"{url}/seg", "write_key": LITERAL,
                                                 "headers": {"x-hook": "${env:HOOK_KEY}"}}},
@@ -67,13 +69,16 @@ def test_container_repr_hides_env_secrets_and_known_secret_fields() -> None:
 
 
 def test_config_errors_do_not_echo_secrets() -> None:
-    """A bad option whose value came from the environment is named in the ``ConfigError``
-    without its value."""
+    """A bad secret option whose value came from the environment, or one of the wrong type,
+    is named in the ``ConfigError`` without its value."""
     doc = _doc("http://127.0.0.1:9")
-    doc["destinations"]["ga"]["options"]["base_url"] = "${env:GA_SECRET}"
+    doc["destinations"]["hook"] = {"type": "webhook", "options": {
+        "url": "http://127.0.0.1:9/h", "secret": "${env:GA_SECRET}"}}  # fmt: skip
+    doc["destinations"]["meta"]["options"]["access_token"] = [ENV["META_TOKEN"]]
     with pytest.raises(ConfigError) as info:
         Persona(container=Container.from_dict(doc, env=ENV))
-    assert "destinations.ga.options.base_url" in str(info.value)
+    assert "destinations.hook.options.secret" in str(info.value)
+    assert "destinations.meta.options.access_token" in str(info.value)
     _assert_clean(str(info.value))
 
 
@@ -93,6 +98,8 @@ def test_secrets_stay_out_of_httpx_request_logs(
     paths = {r.path.rsplit("/", 1)[-1]: r for r in sink.requests}
     assert parse_qs(paths["collect"].query)["api_secret"] == [ENV["GA_SECRET"]]
     assert paths["events"].json["access_token"] == ENV["META_TOKEN"]
+    # an env value in a plain option still encodes into a JSON body (msgspec takes no Secret)
+    assert paths["events"].json["test_event_code"] == ENV["META_CODE"]
     assert "access_token" not in paths["events"].query
     assert paths["seg"].headers["x-hook"] == ENV["HOOK_KEY"]
     lines = [r.getMessage() for r in caplog.records if r.name == "httpx"]
