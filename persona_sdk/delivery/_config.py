@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import enum
 from typing import Any
 
 from attrs import Factory, field, frozen
 
+from .._strenum import StrEnum
 from ..config._secret import mark_secrets
 
 __all__ = ["BatchConfig", "DeliveryConfig", "DestinationConfig", "Overflow", "SpoolMode"]
 
 
-class SpoolMode(str, enum.Enum):
+class SpoolMode(StrEnum):
     """Durability of queued events: ``off`` (memory), ``group`` (commit every 50 ms), ``sync``."""
 
     OFF = "off"
@@ -20,7 +20,7 @@ class SpoolMode(str, enum.Enum):
     SYNC = "sync"
 
 
-class Overflow(str, enum.Enum):
+class Overflow(StrEnum):
     """What a full queue drops."""
 
     DROP_NEWEST = "drop_newest"
