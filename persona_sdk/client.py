@@ -607,20 +607,29 @@ class Persona:
         url: str | None = None,
         forced_variations: Mapping[str, int] | None = None,
         sticky_store: Any | None = None,
+        gpc: bool = False,
     ) -> Visitor:
         """Resolve the visitor's profile (bounded by the profile deadline) and return a
         ``Visitor`` that decides features. Never raises because a remote system failed.
+
+        ``gpc=True`` says the request carried a Global Privacy Control signal: the events the
+        visitor tracks (exposures too) carry ``context.gpc``, so no destination needing a
+        purpose marked ``sale_sharing`` in the container in force gets them (the web
+        middlewares pass it from ``Sec-GPC``).
 
         Pass the arguments by keyword. They are not keyword-only because CPython 3.11 looks
         each omitted keyword-only default up in a dict, on every call."""
         profile = self._profiles.resolve(
             anonymous_id=anonymous_id, user_id=user_id, consent=consent
         )
-        return self._visitor(
+        visitor = self._visitor(
             profile, anonymous_id=anonymous_id, user_id=user_id, attributes=attributes,
             consent=consent, url=url, forced_variations=forced_variations,
             sticky_store=sticky_store,
         )
+        if gpc:  # set only when signalled: the usual visitor pays nothing for it
+            visitor.mark_gpc()
+        return visitor
 
     async def avisitor(  # noqa: PLR0917 - see visitor()
         self,
@@ -631,16 +640,20 @@ class Persona:
         url: str | None = None,
         forced_variations: Mapping[str, int] | None = None,
         sticky_store: Any | None = None,
+        gpc: bool = False,
     ) -> Visitor:
         """The asyncio form of ``visitor``; never blocks the event loop."""
         profile = await self._profiles.aresolve(
             anonymous_id=anonymous_id, user_id=user_id, consent=consent
         )
-        return self._visitor(
+        visitor = self._visitor(
             profile, anonymous_id=anonymous_id, user_id=user_id, attributes=attributes,
             consent=consent, url=url, forced_variations=forced_variations,
             sticky_store=sticky_store,
         )
+        if gpc:  # set only when signalled: the usual visitor pays nothing for it
+            visitor.mark_gpc()
+        return visitor
 
     # -- lifecycle ------------------------------------------------------------------------
 

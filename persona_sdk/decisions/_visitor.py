@@ -88,6 +88,7 @@ class Visitor(EvalContext):
         "_direct",
         "_engine",
         "_extra",
+        "_gpc",
         "_hooks",
         "_memo",
         "_pending_load",
@@ -113,6 +114,7 @@ class Visitor(EvalContext):
     _persona: Any
     _hooks: HookSet | None
     _extra: tuple[Reason, ...]
+    _gpc: bool
     _ready: bool
     _direct: bool
     _pending_load: bool
@@ -455,11 +457,25 @@ class Visitor(EvalContext):
                     user_id=user_id,
                     properties=props,
                     consent=self.consent,
+                    context={"gpc": True} if self.gpc else None,
                 )
             except Exception:
                 hooks.track_failed()
         if hooks.on_exposure is not None:
             hooks.exposure(self, res)
+
+    @property
+    def gpc(self) -> bool:
+        """Whether the request carried a Global Privacy Control signal (``persona.visitor(...,
+        gpc=True)``): then every event this visitor tracks carries ``context.gpc``."""
+        try:
+            return self._gpc
+        except AttributeError:  # not set on the usual visitor: nothing to pay per request
+            return False
+
+    def mark_gpc(self) -> None:
+        """Record a Global Privacy Control signal (see :attr:`gpc`)."""
+        self._gpc = True
 
     def track(
         self,
@@ -475,6 +491,8 @@ class Visitor(EvalContext):
         persona = self._persona
         if persona is None:
             raise RuntimeError("this Visitor was built without a Persona to track with")
+        if self.gpc:
+            context = {**(context or {}), "gpc": True}
         return persona.track(  # type: ignore[no-any-return]
             event,
             anonymous_id=self.anonymous_id,

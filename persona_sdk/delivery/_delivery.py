@@ -260,6 +260,7 @@ class Delivery:
         assert spool is not None
         try:
             if not spool.is_open:
+                install_process_hooks()  # a fork must wait for this thread's writes
                 spool.open()
             item.rowid = spool.insert(destination, item)
         except Exception:  # the disk failed: keep the event in memory rather than lose it

@@ -69,6 +69,8 @@ class CollectorConfig:
         rate_limit_per_second / rate_limit_burst: the per-client-IP token bucket, counting
             messages (a request costs one token, a batch one per message); ``0`` per second
             disables it. A batch of more messages than the burst is refused with a 413.
+            Buckets are per process: with N worker processes a client gets up to N times the
+            rate.
         rate_limit_clients: how many client IPs the limiter remembers (least recent forgotten).
         client_ip_header: a header set by a trusted proxy carrying the client address
             (``X-Forwarded-For``: the right-most entry is used, the one the proxy added).

@@ -133,6 +133,7 @@ class PersonaMiddleware:
             attributes=args.attributes,
             consent=args.consent,
             url=args.url,
+            gpc=args.gpc,
         )
         response = self.get_response(request)
         self._set_cookie(response, args)
@@ -153,6 +154,7 @@ class PersonaMiddleware:
             attributes=args.attributes,
             consent=args.consent,
             url=args.url,
+            gpc=args.gpc,
         )
         response = await self.get_response(request)
         self._set_cookie(response, args)

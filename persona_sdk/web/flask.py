@@ -91,6 +91,7 @@ class PersonaExtension:
                 attributes=args.attributes,
                 consent=args.consent,
                 url=args.url,
+                gpc=args.gpc,
             )
             g._persona_args = args
 
