@@ -38,9 +38,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "validate":
         return _validate(args.container)
-    from importlib.metadata import version
+    from ._meta import installed_version
 
-    print(version("persona-sdk"))
+    print(installed_version())
     return 0
 
 
