@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from ._errors import PersonaError
 
@@ -38,9 +39,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "validate":
         return _validate(args.container)
-    from ._meta import installed_version
+    from importlib.metadata import PackageNotFoundError
 
-    print(installed_version())
+    from ._meta import DISTRIBUTION, installed_version
+
+    try:
+        print(installed_version())
+    except PackageNotFoundError:
+        # imported from a source tree that was never installed: no metadata to read
+        print(f"persona: {DISTRIBUTION} is not installed (persona_sdk imported from "
+              f"{Path(__file__).parent}); install it with `pip install -e .`", file=sys.stderr)
+        return 1
     return 0
 
 
