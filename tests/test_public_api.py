@@ -97,3 +97,20 @@ def test_private_modules_are_private() -> None:
         assert issubclass(cls, persona_sdk.PersonaError)
     assert issubclass(persona_sdk.ConfigError, ValueError)
     assert issubclass(persona_sdk.EventValidationError, ValueError)
+
+
+def test_ci_tests_every_python_the_classifiers_promise() -> None:
+    """The Python versions in pyproject's classifiers are exactly the ones `.ci/run` tests,
+    and the oldest is `requires-python`'s lower bound."""
+    text = (ROOT / "pyproject.toml").read_text()
+    promised = set(re.findall(r'"Programming Language :: Python :: (3\.\d+)"', text))
+    ci = (ROOT / ".ci" / "run").read_text()
+    main = re.search(r"^MAIN=(\S+)$", ci, flags=re.M)
+    others = re.search(r"^OTHERS=\(([^)]*)\)$", ci, flags=re.M)
+    assert main is not None
+    assert others is not None
+    tested = {main.group(1), *others.group(1).split()}
+    assert tested == promised
+    lower = re.search(r'^requires-python = ">=(3\.\d+)"$', text, flags=re.M)
+    assert lower is not None
+    assert min(promised, key=lambda v: int(v.split(".")[1])) == lower.group(1)
