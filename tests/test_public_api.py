@@ -36,6 +36,10 @@ def test_exported_objects_report_the_package_as_module() -> None:
 ROOT = Path(__file__).resolve().parents[1]
 
 
+# the target of `pip install [flags] [quote]NAME[extras]`
+INSTALL_TARGET = r"pip install (?:-\S+ )*['\"]?([\w.-]+)(?:\[|['\"\s]|$)"
+
+
 def _pyproject_name() -> str:
     text = (ROOT / "pyproject.toml").read_text()
     match = re.search(r'^name = "([^"]+)"', text, flags=re.M)
@@ -57,7 +61,7 @@ def test_distribution_name_is_ours_everywhere() -> None:
     install_lines = []
     for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
         for line in doc.read_text().splitlines():
-            install_lines += re.findall(r"pip install (?:-\S+ )*'?([\w.-]+)(?:\[|'|\s|$)", line)
+            install_lines += re.findall(INSTALL_TARGET, line)
     targets = [t for t in install_lines if t not in {"-e", "."}]
     assert targets, "the README shows how to install the package"
     assert set(targets) == {name}, targets
