@@ -70,7 +70,7 @@ del _name, _obj
 
 def __getattr__(name: str) -> _Any:
     if name == "__version__":
-        from importlib.metadata import version
+        from ._meta import installed_version
 
-        return version("persona-sdk")
+        return installed_version()
     raise AttributeError(f"module 'persona_sdk' has no attribute {name!r}")

@@ -229,14 +229,16 @@ def _check(
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+    from importlib.metadata import PackageNotFoundError
 
-    for name in ("persona-sdk",):
-        try:
-            return version(name)
-        except PackageNotFoundError:
-            continue
-    return "unknown"
+    from .._meta import DISTRIBUTION, installed_version
+
+    try:
+        return installed_version()
+    except PackageNotFoundError:
+        # imported from a source tree that was never installed: no metadata to read
+        raise fail(f"{DISTRIBUTION} is not installed (persona_sdk imported from "
+                   f"{Path(__file__).parent.parent}); install it with `pip install -e .`") from None
 
 
 @app.command("version")

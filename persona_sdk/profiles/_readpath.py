@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import itertools
 import os
 import secrets
 import socket
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from cachetools import LRUCache
 
+from .._counter import Counter
 from ..events import Message
 from ._computed import VisitorState
 from ._config import ProfilesConfig
@@ -86,8 +86,8 @@ class ReadPath:
         self._generation = 0
         self._slot = f"{socket.gethostname()}:{os.getpid()}:{secrets.randbits(32):08x}"
         self._closed = False
-        self._hits = itertools.count()
-        self._misses = itertools.count()
+        self._hits = Counter()
+        self._misses = Counter()
         self._n: dict[str, int] = dict.fromkeys(
             (
                 "stale",
@@ -214,7 +214,7 @@ class ReadPath:
                     del self._l1[key]
             entry = None
         if entry is not None:
-            next(self._hits)
+            self._hits.bump()
             if now < entry.fresh_until:
                 if key not in self._local:
                     # the hot path: the Profile built for this entry the first time
@@ -231,7 +231,7 @@ class ReadPath:
         if s.source is None and s.store is None:
             # no source: local traits only, nothing to look up
             return self._profile(s, key, _LOCAL, None, _NO_SOURCE, consent=consent)
-        next(self._misses)
+        self._misses.bump()
         start = time.monotonic()
         if s.inline:
             end = start + s.cfg.deadline
