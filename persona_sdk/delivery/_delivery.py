@@ -31,6 +31,10 @@ if TYPE_CHECKING:
 
 __all__ = ["Delivery", "RouteFn"]
 
+#: backoff jitter from the OS, never the global ``random`` state (an application may seed it,
+#: and a forked worker must not repeat its parent's draws)
+_JITTER = random.SystemRandom().random
+
 log = logging.getLogger("persona_sdk.delivery")
 
 #: Routes one message: its ``(destination, render)`` pairs (``Router.route``).
@@ -67,7 +71,7 @@ class Delivery:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[Any]] | None = None,
-        rng: Callable[[], float] = random.random,
+        rng: Callable[[], float] = _JITTER,
     ) -> None:
         config = config if config is not None else DeliveryConfig()
         validate(config)
@@ -171,6 +175,7 @@ class Delivery:
         assert spool is not None
         try:
             if not spool.is_open:
+                install_process_hooks()  # a fork must wait for this thread's writes
                 spool.open()
             room = spool.has_room(self._settings.spool_max_bytes)
         except Exception as exc:
@@ -309,6 +314,7 @@ class Delivery:
         with box.lock:
             try:
                 if not spool.is_open:
+                    install_process_hooks()  # a fork must wait for this thread's writes
                     spool.open()
                 rowid = spool.insert(destination, item)
             except Exception as exc:
