@@ -9,6 +9,8 @@ entry point group                protocol
 ``persona_sdk.profile_sources``  ``ProfileSourceFactory`` returning a ``ProfileSource``
 ``persona_sdk.stores``           ``ProfileStore`` / ``StickyBucketStore`` factories
 ``persona_sdk.operators``        ``Operator`` (custom condition operators)
+``persona_sdk.content_sources``  ``ContentSourceFactory`` returning a ``ContentSource``
+(passed to ``Persona``)          ``CounterStore`` (frequency caps, bandit statistics)
 ===============================  ==========================================================
 
 A plugin never needs to import private modules: everything it needs is here or in
@@ -41,8 +43,12 @@ from .rules import Operator, OperatorRegistry
 __all__ = [
     "AsyncStickyBucketStore",
     "BatchConfig",
+    "ContentSource",
+    "ContentSourceFactory",
+    "CounterStore",
     "Destination",
     "DestinationFactory",
+    "FeedResult",
     "FetchResult",
     "HashScheme",
     "Operator",
@@ -136,6 +142,80 @@ class DestinationFactory(Protocol):
     def __call__(
         self, *, name: str, options: Mapping[str, Any], pii: PiiConfig
     ) -> Destination: ...
+
+
+@runtime_checkable
+class CounterStore(Protocol):
+    """Counters shared by every process deciding content: frequency caps (sliding windows)
+    and bandit statistics (hash fields). The in-memory implementation is
+    ``persona_sdk.content.InMemoryCounterStore``; a shared one (Redis) makes caps exact
+    across processes. Every method must be safe to call from many threads at once, and
+    ``window_hit`` must be atomic: two callers never both take the last hit of a window.
+
+    The conformance tests any implementation should pass are in
+    ``tests/stores/counter_conformance.py`` (``run_counter_conformance(make_store)``).
+    """
+
+    def incr(self, key: str, field: str, amount: float = 1.0) -> float:
+        """Add ``amount`` to ``field`` of the hash ``key`` (created at 0); the new value."""
+        ...
+
+    def get_all(self, key: str) -> dict[str, float]:
+        """Every field of the hash ``key`` (``{}`` when there is none)."""
+        ...
+
+    def window_hit(self, key: str, *, now: float, window: float, limit: int) -> bool:
+        """Atomically: if fewer than ``limit`` hits of ``key`` fall in ``(now - window, now]``,
+        record one at ``now`` and return True; otherwise record nothing and return False."""
+        ...
+
+    def window_count(self, key: str, *, now: float, window: float) -> int:
+        """How many hits of ``key`` fall in ``(now - window, now]``."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Forget ``key`` (a hash or a window); nothing happens when it does not exist."""
+        ...
+
+
+@frozen(kw_only=True)
+class FeedResult:
+    """What a ``ContentSource`` fetched: raw item mappings (validated by the catalog, which
+    refuses bad items one by one), or ``not_modified`` when the source answered that its
+    content is unchanged since ``etag``."""
+
+    items: Sequence[Mapping[str, Any]] = ()
+    etag: str | None = None
+    not_modified: bool = False
+
+
+@runtime_checkable
+class ContentSource(Protocol):
+    """Where content items come from besides the container: a CMS or PIM export, a file.
+
+    ``fetch`` runs on the feed poller's thread (never in a request). It raises on any
+    failure (timeout, bad status, unreadable body, partial CSV): the catalog then keeps the
+    last good items of this source and counts the failure.
+    """
+
+    name: str
+    #: seconds between polls
+    interval: float
+
+    def fetch(self, etag: str | None) -> FeedResult:
+        """Fetch the items, sending ``etag`` as ``If-None-Match`` where the transport has it."""
+        ...
+
+    def close(self) -> None:
+        """Release connections; called once at shutdown."""
+        ...
+
+
+class ContentSourceFactory(Protocol):
+    """Builds a content source from its container entry (``content_sources.<name>``).
+    Raise ``ConfigError`` with paths relative to ``options``."""
+
+    def __call__(self, *, name: str, options: Mapping[str, Any]) -> ContentSource: ...
 
 
 def load_plugin(group: str, name: str) -> Callable[..., Any]:
