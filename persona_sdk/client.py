@@ -18,6 +18,7 @@ from .events import IngestResult, Message, check_message, decode_messages, new_m
 from .events._ingest import decode_checked
 
 if TYPE_CHECKING:
+    from .content._runtime import ContentRuntime
     from .decisions import Engine
     from .decisions._visitor import Visitor
     from .delivery import Delivery
@@ -37,6 +38,10 @@ class _Runtime:
     router: Router
     engine: Engine
     segments: Segments
+    #: the content placements, catalog and feeds (``persona_sdk.content``), or None
+    content: ContentRuntime | None = None
+    #: events whose arrival the content runtime observes (bandit rewards)
+    watched: frozenset[str] = frozenset()
     #: ``router.route``, bound once: the hot path hands it over with every message
     route: Callable[[Message], Sequence[Route]] = field(
         default=Factory(lambda self: self.router.route, takes_self=True), init=False
@@ -66,6 +71,8 @@ class Persona:
         profile_source: Any | None = None,
         profile_store: Any | None = None,
         sticky_store: Any | None = None,
+        counter_store: Any | None = None,
+        content_sources: Mapping[str, Any] | None = None,
         operators: OperatorRegistry | None = None,
         on_exposure: Callable[..., Any] | None = None,
         on_feature_usage: Callable[..., Any] | None = None,
@@ -81,6 +88,13 @@ class Persona:
         self._operators = operators
         self._extra_destinations = dict(destinations or {})
         self._sticky_store = sticky_store
+        if counter_store is None:
+            from .content import InMemoryCounterStore
+
+            counter_store = InMemoryCounterStore(clock=clock)
+        #: frequency caps and bandit statistics (``persona_sdk.plugins.CounterStore``)
+        self.counter_store = counter_store
+        self._content_sources = dict(content_sources or {})
         self._hooks = HookSet(on_exposure=on_exposure, on_feature_usage=on_feature_usage)
         self._lock = threading.Lock()
         self._closed = False
@@ -129,20 +143,27 @@ class Persona:
             destinations = build_destinations(container, extra=self._extra_destinations)
         except ConfigError as exc:
             errors.extend(exc.errors)
-        router = engine = segments = None
-        for build in ("router", "engine", "segments"):
+        router = engine = segments = content = None
+        for build in ("content", "router", "engine", "segments"):
             try:
-                if build == "router":
+                if build == "content":
+                    content = self._build_content(container)
+                elif build == "router":
                     router = Router.build(container, destinations, operators=self._operators)
                 elif build == "engine":
                     engine = Engine.build(
-                        container, operators=self._operators, sticky_store=self._sticky_store
+                        container,
+                        operators=self._operators,
+                        sticky_store=self._sticky_store,
+                        content=content,
                     )
                 else:
                     segments = Segments.build(container, operators=self._operators)
             except ConfigError as exc:
                 errors.extend(exc.errors)
         if errors:
+            if content is not None:
+                content.close()
             raise ConfigError(errors)
         assert router is not None
         assert engine is not None
@@ -151,7 +172,25 @@ class Persona:
         # refusal must leave the running delivery untouched
         self._profiles.configure(container)
         self._delivery.configure(destinations, container)
-        return _Runtime(container, router, engine, segments)
+        watched = content.watched if content is not None else frozenset()
+        return _Runtime(container, router, engine, segments, content, watched)
+
+    def _build_content(self, container: Container) -> ContentRuntime | None:
+        if not (container.placements or container.content or container.content_sources):
+            return None
+        from .content._runtime import ContentRuntime
+
+        return ContentRuntime.build(
+            content=container.content,
+            placements=container.placements,
+            sources=container.content_sources,
+            store=self.counter_store,
+            clock=self._clock,
+            hooks=self._hooks,
+            operators=self._operators,
+            saved_groups=container.saved_groups or None,
+            source_factories=self._content_sources,
+        )
 
     def reload(self, container: Container | Mapping[str, Any] | str | os.PathLike[str]) -> None:
         """Swap to a new container atomically; on any error the running one stays.
@@ -161,7 +200,9 @@ class Persona:
         with self._lock:
             self._check_open()
             new = self._build(load_container(container, env=self._env))
-            self._runtime = new
+            old, self._runtime = self._runtime, new
+        if old.content is not None:
+            old.content.close()
 
     # -- write path -----------------------------------------------------------------------
 
@@ -177,8 +218,16 @@ class Persona:
         profiles = self._profiles
         if msg.type in profiles.observes:
             profiles.observe(msg)
-        self._delivery.submit(msg, self._runtime.route)
+        rt = self._runtime
+        if msg.event in rt.watched and msg.type == "track":
+            self._observe(rt, msg)
+        self._delivery.submit(msg, rt.route)
         return msg.message_id
+
+    @staticmethod
+    def _observe(rt: _Runtime, msg: Message) -> None:
+        assert rt.content is not None
+        rt.content.observe(msg.event or "", msg.properties or {}, msg.user_id, msg.anonymous_id)
 
     def _message(
         self,
@@ -254,7 +303,10 @@ class Persona:
             raise ClosedError("this Persona is closed")
         if "track" in self._profiles.observes:
             self._profiles.observe(msg)
-        self._delivery.submit(msg, self._runtime.route)
+        rt = self._runtime
+        if event in rt.watched:
+            self._observe(rt, msg)
+        self._delivery.submit(msg, rt.route)
         return msg.message_id
 
     def identify(
@@ -467,7 +519,17 @@ class Persona:
         out["routing"] = {"errors": self._delivery.route_errors}
         out["profiles"] = self._profiles.stats()
         out["decisions"] = self._hooks.stats()
+        content = self._runtime.content
+        if content is not None:
+            out["content"] = content.stats()
         return out
+
+    def refresh_content(self) -> dict[str, str]:
+        """Poll every content source now, on this thread (the poller thread otherwise does
+        it every ``interval``): ``{source: "updated" | "not_modified" | "failed: ..."}``.
+        A failed source keeps its last good items."""
+        content = self._runtime.content
+        return content.refresh() if content is not None else {}
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Deliver what is queued; return whether everything was delivered in ``timeout``."""
@@ -485,6 +547,8 @@ class Persona:
             self._closed = True
         ok = self._delivery.close(timeout)
         self._profiles.close()
+        if self._runtime.content is not None:
+            self._runtime.content.close()
         return ok
 
     async def aclose(self, timeout: float = 5.0) -> bool:
@@ -495,6 +559,8 @@ class Persona:
             self._closed = True
         ok = await self._delivery.aclose(timeout)
         self._profiles.close()
+        if self._runtime.content is not None:
+            self._runtime.content.close()
         return ok
 
     def forget(self, *, user_id: str | None = None, anonymous_id: str | None = None) -> int:

@@ -8,6 +8,7 @@ from typing import Any
 
 from attrs import Factory, frozen
 
+from ..content._config import PlacementConfig, SourceConfig
 from ..decisions._config import DecisionsConfig
 from ..delivery._config import DeliveryConfig, DestinationConfig
 from ..privacy._config import ConsentConfig, PiiConfig
@@ -47,6 +48,12 @@ class Container:
     experiments: list[Any] = Factory(list)
     saved_groups: dict[str, Any] = Factory(dict)
     collector: CollectorConfig = Factory(CollectorConfig)
+    #: content items (``[[content]]``), checked one by one (a bad item names its field)
+    content: list[Any] = Factory(list)
+    #: feeds of content items (``[content_sources.<name>]``)
+    content_sources: dict[str, SourceConfig] = Factory(dict)
+    #: content placements for ``visitor.decide`` (``[placements.<name>]``)
+    placements: dict[str, PlacementConfig] = Factory(dict)
 
     @classmethod
     def from_dict(

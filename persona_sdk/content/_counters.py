@@ -91,8 +91,7 @@ class InMemoryCounterStore:
         """Record a hit at ``now`` iff fewer than ``limit`` fall in ``(now - window, now]``."""
         start = now - window
         with self._lock:
-            if now > self._latest:
-                self._latest = now
+            self._latest = max(self._latest, now)
             entry = self._windows.pop(key, None)
             if entry is None:
                 entry = _Window()

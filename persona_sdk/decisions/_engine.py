@@ -63,6 +63,8 @@ class Engine(Evaluator):
     config: DecisionsConfig
     #: the generated functions of the features that have one, for visitors in fast mode
     fast_features: Mapping[str, FastFeature]
+    #: the container's content placements and catalog (``persona_sdk.content``), if any
+    content: Any = None
     #: the mode of a visitor with no overrides of its own (most visitors): made once
     mode: Mode = field(init=False)
     #: whether such a visitor's results are the engine's as they are (no sticky store, no
@@ -74,7 +76,13 @@ class Engine(Evaluator):
         object.__setattr__(self, "direct", self.sticky_store is None and not self.uses_segments)
 
     @classmethod
-    def build(cls, container: Container, operators: Any = None, sticky_store: Any = None) -> Engine:
+    def build(
+        cls,
+        container: Container,
+        operators: Any = None,
+        sticky_store: Any = None,
+        content: Any = None,
+    ) -> Engine:
         """Compile ``container.features``, ``container.experiments`` and
         ``container.saved_groups`` (with ``container.decisions``).
 
@@ -132,6 +140,11 @@ class Engine(Evaluator):
                 and isinstance(spec.get("feature"), str)
                 and set(spec) <= {"feature", "default"}
             )
+            if name in container.placements:
+                b.problem(
+                    f"decisions.placements.{name}",
+                    f"also a content placement (placements.{name}): one name, one placement",
+                )
             if not ok:
                 b.problem(
                     f"decisions.placements.{name}",
@@ -169,6 +182,7 @@ class Engine(Evaluator):
             fast_features={
                 key: fast for key, feat in features.items() if (fast := fast_feature(feat))
             },
+            content=content,
         )
 
     #: ``engine.visitor(anonymous_id=..., attributes=...)``: a new ``Visitor`` deciding with
