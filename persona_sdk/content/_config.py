@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from attrs import Factory, field, frozen
+from attrs import Factory, frozen
 
 __all__ = [
     "BanditConfig",
@@ -36,10 +36,6 @@ def parse_window(value: Any) -> float:
     if not seconds > 0 or seconds == float("inf"):
         raise ValueError("expected a positive, finite duration")
     return seconds
-
-
-def _window(value: Any, _: Any = None) -> float:
-    return parse_window(value)
 
 
 @frozen(kw_only=True)
@@ -81,7 +77,7 @@ class CapConfig:
 
     limit: int
     #: seconds (a number, or ``"90s"``, ``"30m"``, ``"12h"``, ``"1d"``, ``"1w"``)
-    window: Any = field(converter=_window)
+    window: Any = 86400.0
     per: str = "item"
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from .._errors import ConfigError
 from ..rules import Condition, compile_condition
 from ._catalog import Catalog, ContentItem
-from ._config import PlacementConfig
+from ._config import PlacementConfig, parse_window
 from ._strategies import STRATEGIES, BanditArms, Scorer
 
 __all__ = ["Placement", "compile_placements"]
@@ -38,12 +38,12 @@ class Placement:
         self.scorer = scorer
         #: placement caps count decisions (checked once, before any item)
         self.placement_caps = tuple(
-            (c.limit, c.window) for c in config.caps if c.per == "placement"
+            (c.limit, parse_window(c.window)) for c in config.caps if c.per == "placement"
         )
         #: (per, limit, window) of each item's caps: campaign caps first, so an item
         #: refused by its campaign has not spent a hit of its own
         self.item_caps = tuple(
-            (c.per, c.limit, c.window)
+            (c.per, c.limit, parse_window(c.window))
             for c in sorted(config.caps, key=lambda c: c.per != "campaign")
             if c.per != "placement"
         )
@@ -124,6 +124,10 @@ def compile_placements(
                 problems.append(f"{path}.caps[{i}].per: expected one of {', '.join(_PER)}")
             if cap.limit < 1:
                 problems.append(f"{path}.caps[{i}].limit: must be at least 1")
+            try:
+                parse_window(cap.window)
+            except ValueError as exc:
+                problems.append(f"{path}.caps[{i}].window: {exc}")
         bandit = cfg.bandit
         a, b = bandit.prior
         if not (a > 0 and b > 0):
