@@ -81,6 +81,6 @@ def feature_decision(placement: str, result: Any) -> Decision:
     items: tuple[DecisionItem, ...] = ()
     if result.value is not None:
         items = (DecisionItem(result.key, result.value, 0, (ContentReason.FEATURE,)),)
-    return Decision(
-        placement, items, "feature", "", reasons=(ContentReason.FEATURE,), feature=result
-    )
+    unknown = getattr(result.source, "value", None) == "unknownFeature" and not items
+    reasons = (ContentReason.UNKNOWN_PLACEMENT if unknown else ContentReason.FEATURE,)
+    return Decision(placement, items, "feature", "", reasons=reasons, feature=result)

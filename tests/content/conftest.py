@@ -8,17 +8,9 @@ from typing import Any
 import pytest
 
 import persona_sdk as ps
+from content_support import Clock
+
 from persona_sdk.testing import CaptureDestination
-
-
-class Clock:
-    """A settable clock: ``clock()`` is ``clock.now``."""
-
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -43,8 +35,3 @@ def make_persona(clock: Clock) -> Iterator[Callable[..., tuple[ps.Persona, Captu
     yield make
     for p in made:
         p.close()
-
-
-def promotion_events(capture: CaptureDestination, name: str) -> list[dict[str, Any]]:
-    """The captured events named ``name``."""
-    return [e for e in capture.events if e.get("event") == name]
