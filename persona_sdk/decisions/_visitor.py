@@ -110,6 +110,7 @@ class Visitor(EvalContext):
     _redirect: tuple[str, ExperimentResult[Any]] | None
     _segments: frozenset[str]
     _xmemo: dict[str, ExperimentResult[Any]]
+    _decisions: dict[tuple[str, int | None], Decision]
 
     def __new__(
         cls,
@@ -274,6 +275,7 @@ class Visitor(EvalContext):
         that key) gives its feature's value as the one item's payload (``.value``) and the
         feature's result as ``.feature``. Never raises because a store failed.
         """
+        memo: dict[tuple[str, int | None], Decision]
         try:
             memo = self._decisions
         except AttributeError:

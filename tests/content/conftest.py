@@ -6,10 +6,9 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pytest
-
-import persona_sdk as ps
 from content_support import Clock
 
+import persona_sdk as ps
 from persona_sdk.testing import CaptureDestination
 
 

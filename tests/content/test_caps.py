@@ -43,7 +43,8 @@ def test_item_cap_slides(make_persona: Make, clock: Clock) -> None:
     persona = _persona(make_persona, [{"per": "item", "limit": 2, "window": "1d"}])
     assert [_shown(persona) for _ in range(3)] == ["promo", "promo", "promo2"]
     d = persona.visitor(anonymous_id="v-1").decide("banner")
-    assert d.ids() == ["promo2"] and ps.ContentReason.CAPPED in d.reasons
+    assert d.ids() == ["promo2"]
+    assert ps.ContentReason.CAPPED in d.reasons
     assert _shown(persona, "v-2") == "promo"  # per visitor
     clock.now += DAY - 1
     assert _shown(persona) == "plain"  # both promos at their cap of 2

@@ -21,11 +21,13 @@ def test_items_load_with_their_metadata() -> None:
         "content[0]",
     )
     assert item.categories == ("shoes", "bags")
-    assert item.start == 1_717_200_000.0 and item.end == 1_800_000_000.0
+    assert item.start == 1_717_200_000.0
+    assert item.end == 1_800_000_000.0
     assert item.attributes["creative"] == "video"
     assert item.attributes["tags"] == ["sale", "summer"]
     assert item.payload == {"title": "Sale", "url": "/sale"}
-    assert item.priority == 3 and item.weight == 2.5
+    assert item.priority == 3
+    assert item.weight == 2.5
 
 
 @pytest.mark.parametrize(

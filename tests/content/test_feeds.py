@@ -104,10 +104,13 @@ def test_a_failing_feed_keeps_the_last_good_catalog(
     assert persona.refresh_content() == {"cms": "updated"}
     feed.override = reply
     outcome = persona.refresh_content()["cms"]
-    assert outcome.startswith("failed: ") and reason in outcome
+    assert outcome.startswith("failed: ")
+    assert reason in outcome
     assert _decide(persona, "v-9") == ["p1"]
     sources = persona.stats()["content"]["sources"]["cms"]
-    assert sources["failures"] == 1 and sources["failing"] is True and sources["items"] == 1
+    assert sources["failures"] == 1
+    assert sources["failing"] is True
+    assert sources["items"] == 1
     feed.override = None  # recovery: the next poll clears the failing state
     feed.publish([_promo("p2")], '"v2"')
     assert persona.refresh_content() == {"cms": "updated"}
@@ -157,7 +160,8 @@ def test_csv_file_feed_and_partial_csv(tmp_path: Path, make_persona: Callable[..
     )
     assert persona.refresh_content() == {"files": "updated"}
     fr = persona.visitor(anonymous_id="v", attributes={"country": "FR"}).decide("promo")
-    assert fr.ids() == ["p2"] and fr.payload == {"title": "Two"}
+    assert fr.ids() == ["p2"]
+    assert fr.payload == {"title": "Two"}
     assert persona.visitor(anonymous_id="w").decide("promo").ids() == ["p1"]
     assert persona.refresh_content() == {"files": "not_modified"}
     path.write_text("id,type,priority\np3,promo,9\np4,pro")  # cut short

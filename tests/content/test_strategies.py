@@ -37,7 +37,9 @@ def test_first_match_takes_the_highest_priority_eligible_item(make_persona: Make
     fr = persona.visitor(anonymous_id="v1", attributes={"country": "FR", "locale": "de-AT"})
     d = fr.decide("p")
     assert d.ids() == ["b", "c", "a"]  # "old" ended in 2020
-    assert d.strategy == "first_match" and d.holdout is False and d.decision_id
+    assert d.strategy == "first_match"
+    assert d.holdout is False
+    assert d.decision_id
     assert d.items[0].reasons == (ps.ContentReason.FIRST_MATCH,)
     other = persona.visitor(anonymous_id="v2", attributes={"locale": "fr"})
     assert other.decide("p", n=2).ids() == ["a"]
@@ -98,7 +100,8 @@ def test_score_ties_are_broken_by_the_visitor_hash(make_persona: Make) -> None:
         persona.visitor(anonymous_id=f"v{i}", attributes=attrs).decide("p").ids()[0]
         for i in range(300)
     )
-    assert set(firsts) == {"a", "b", "c"} and min(firsts.values()) > 60
+    assert set(firsts) == {"a", "b", "c"}
+    assert min(firsts.values()) > 60
     v = [persona.visitor(anonymous_id="same", attributes=attrs).decide("p").ids()
          for _ in range(3)]
     assert v[0] == v[1] == v[2]
@@ -130,7 +133,8 @@ def test_fallback_when_nothing_is_eligible_and_empty_without_one(make_persona: M
     v = persona.visitor(anonymous_id="v1")
     assert v.decide("with").ids() == ["fallback"]
     assert v.decide("with").reasons == (ps.ContentReason.FALLBACK,)
-    assert v.decide("without").items == () and v.decide("without").payload is None
+    assert v.decide("without").items == ()
+    assert v.decide("without").payload is None
     assert v.decide("without").reasons == (ps.ContentReason.EMPTY,)
     assert v.decide("nope").reasons == (ps.ContentReason.UNKNOWN_PLACEMENT,)
 
@@ -149,7 +153,8 @@ def test_exposures_and_clicks_follow_the_segment_ecommerce_spec(make_persona: Ma
     persona.flush()
     viewed = promotion_events(capture, "Promotion Viewed")
     clicked = promotion_events(capture, "Promotion Clicked")
-    assert len(viewed) == 1 and len(clicked) == 1
+    assert len(viewed) == 1
+    assert len(clicked) == 1
     props = viewed[0]["properties"]
     assert {k: props[k] for k in ("promotion_id", "creative", "name", "position")} == {
         "promotion_id": "x", "creative": "hero_v2", "name": "Summer", "position": "home-hero"}
@@ -170,11 +175,12 @@ def test_feature_placements_keep_working(make_persona: Make) -> None:
          "decisions": {"placements": {"top": "banner"}}}
     )
     d = persona.visitor(anonymous_id="v").decide("top")
-    assert d.value == {"t": "b"} and d.strategy == "feature"
+    assert d.value == {"t": "b"}
+    assert d.strategy == "feature"
     assert d.feature.key == "banner"
 
 
-def _simulate(persona: Any, clock: Clock, rates: dict[str, float], visitors: int,
+def _simulate(persona: Any, clock: Clock, rates: dict[str, float], visitors: int, *,
               reward: Callable[[Any, Any], None], attrs: dict[str, Any] | None = None,
               seed: int = 7) -> Counter[str]:
     rng = random.Random(seed)
@@ -199,8 +205,8 @@ def test_bandit_learns_the_best_creative_from_clicks(make_persona: Make, clock: 
          "placements": {"hero": {"strategy": "bandit", "items": list(rates),
                                  "bandit": {"refresh": 0}}}}
     )
-    shown = _simulate(persona, clock, rates, 3000, lambda v, d: v.click(d))
-    late = _simulate(persona, clock, rates, 500, lambda v, d: v.click(d), seed=8)
+    shown = _simulate(persona, clock, rates, 3000, reward=lambda v, d: v.click(d))
+    late = _simulate(persona, clock, rates, 500, reward=lambda v, d: v.click(d), seed=8)
     assert late["h3"] / 500 >= 0.7, (shown, late)
     stats = persona.counter_store.get_all("bandit:hero:*")
     assert stats["h3|n"] == shown["h3"] + late["h3"]
@@ -226,11 +232,12 @@ def test_bandit_learns_from_a_conversion_event_per_segment(
         v.track("Order Completed", properties={"revenue": 10})
         v.track("Order Completed", properties={"revenue": 10})  # credited once
 
-    _simulate(persona, clock, vip_rates, 1500, buy, {"tier": "gold"})
-    _simulate(persona, clock, std_rates, 1500, buy, {"tier": "none"}, seed=9)
+    _simulate(persona, clock, vip_rates, 1500, reward=buy, attrs={"tier": "gold"})
+    _simulate(persona, clock, std_rates, 1500, reward=buy, attrs={"tier": "none"}, seed=9)
     vip = persona.counter_store.get_all("bandit:hero:vip")
     std = persona.counter_store.get_all("bandit:hero:*")
-    assert vip["h1|n"] > vip["h2|n"] and std["h2|n"] > std["h1|n"]
+    assert vip["h1|n"] > vip["h2|n"]
+    assert std["h2|n"] > std["h1|n"]
     assert vip["h1|s"] <= vip["h1|n"]
     assert persona.stats()["content"]["conversions"] == vip["h1|s"] + vip.get("h2|s", 0) + \
         std.get("h1|s", 0) + std["h2|s"]
