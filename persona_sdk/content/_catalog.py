@@ -60,8 +60,15 @@ class ContentItem:
     #: where the item came from: ``container`` or the content source's name
     source: str
     attributes: Mapping[str, Any] = field(init=False)
+    #: no dates and no locale: always live (skips those checks on the hot path)
+    plain: bool = field(init=False)
 
     def __attrs_post_init__(self) -> None:
+        object.__setattr__(
+            self,
+            "plain",
+            self.locale is None and self.start == -math.inf and self.end == math.inf,
+        )
         attrs: dict[str, Any] = {
             "id": self.id,
             "name": self.name,

@@ -37,6 +37,13 @@ _STRATEGY_REASON = {
 }
 
 
+def _live(item: ContentItem, now: float, locale: str | None) -> bool:
+    # dates and locale, for the items that have any
+    if not item.start <= now < item.end:
+        return False
+    return item.locale is None or (locale is not None and locale.startswith(item.locale))
+
+
 class ContentRuntime:
     """Everything ``visitor.decide`` needs from one container.
 
@@ -164,8 +171,11 @@ class ContentRuntime:
 
     # -- deciding ----------------------------------------------------------------------------
 
-    def decide(self, visitor: Any, name: str, n: int | None) -> Decision:
-        """The placement's items for this visitor (see ``Visitor.decide``)."""
+    def decide(
+        self, visitor: Any, name: str, n: int | None, attrs: Mapping[str, Any]
+    ) -> Decision:
+        """The placement's items for this visitor (see ``Visitor.decide``), whose
+        condition attributes are ``attrs``."""
         counts = self.counts
         counts["decisions"] += 1
         if not self._started:
@@ -200,14 +210,13 @@ class ContentRuntime:
                         visitor, placement, catalog, decision_id, reasons, False
                     )
         items, statics = placement.candidates(catalog)
-        attrs = visitor.attributes
         locale = attrs.get("locale")
+        if not isinstance(locale, str):
+            locale = None
         eligible = [
             it
             for it in items
-            if it.start <= now < it.end
-            and (it.always or it.condition(attrs))
-            and (it.locale is None or (isinstance(locale, str) and locale.startswith(it.locale)))
+            if (it.plain or _live(it, now, locale)) and (it.always or it.condition(attrs))
         ]
         if not eligible:
             return self._fallback(visitor, placement, catalog, decision_id, reasons, False)

@@ -285,7 +285,9 @@ class Visitor(EvalContext):
             return found
         content = self._engine.content
         if content is not None and placement in content.placements:
-            decision: Decision = content.decide(self, placement, n)
+            if not self._ready:
+                self._prepare()
+            decision: Decision = content.decide(self, placement, n, self._all_attributes())
         else:
             decision = _feature_decision(placement, self._feature_placement(placement))
         memo[(placement, n)] = decision
