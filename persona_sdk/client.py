@@ -73,6 +73,7 @@ class Persona:
         sticky_store: Any | None = None,
         counter_store: Any | None = None,
         content_sources: Mapping[str, Any] | None = None,
+        enrichers: Mapping[str, Any] | None = None,
         operators: OperatorRegistry | None = None,
         on_exposure: Callable[..., Any] | None = None,
         on_feature_usage: Callable[..., Any] | None = None,
@@ -95,6 +96,7 @@ class Persona:
         #: frequency caps and bandit statistics (``persona_sdk.plugins.CounterStore``)
         self.counter_store = counter_store
         self._content_sources = dict(content_sources or {})
+        self._enrichers = dict(enrichers or {})
         self._hooks = HookSet(on_exposure=on_exposure, on_feature_usage=on_feature_usage)
         self._lock = threading.Lock()
         self._closed = False
@@ -190,6 +192,8 @@ class Persona:
             operators=self._operators,
             saved_groups=container.saved_groups or None,
             source_factories=self._content_sources,
+            context=container.context,
+            enrichers=self._enrichers,
         )
 
     def reload(self, container: Container | Mapping[str, Any] | str | os.PathLike[str]) -> None:

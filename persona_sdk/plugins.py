@@ -10,6 +10,7 @@ entry point group                protocol
 ``persona_sdk.stores``           ``ProfileStore`` / ``StickyBucketStore`` factories
 ``persona_sdk.operators``        ``Operator`` (custom condition operators)
 ``persona_sdk.content_sources``  ``ContentSourceFactory`` returning a ``ContentSource``
+``persona_sdk.enrichers``        a factory (``options=``) returning an ``Enricher``
 (passed to ``Persona``)          ``CounterStore`` (frequency caps, bandit statistics)
 ===============================  ==========================================================
 
@@ -48,6 +49,7 @@ __all__ = [
     "CounterStore",
     "Destination",
     "DestinationFactory",
+    "Enricher",
     "FeedResult",
     "FetchResult",
     "HashScheme",
@@ -216,6 +218,22 @@ class ContentSourceFactory(Protocol):
     Raise ``ConfigError`` with paths relative to ``options``."""
 
     def __call__(self, *, name: str, options: Mapping[str, Any]) -> ContentSource: ...
+
+
+@runtime_checkable
+class Enricher(Protocol):
+    """Adds real-time context attributes for content conditions and scores.
+
+    ``enrich`` runs inside ``decide``, once per decision: it must do no I/O and never block
+    (answer from a cache and refresh it in the background). It gets the visitor's attributes
+    (read-only: the app's ``headers``, ``cookies``, ``user_agent``, ``url``... and what earlier
+    enrichers added) and the decision's clock, and returns the attributes to add (the app's own
+    attributes win). An exception is counted and skipped, never raised into the request.
+    """
+
+    def enrich(self, attributes: Mapping[str, Any], now: float) -> Mapping[str, Any] | None:
+        """The attributes to add (None or ``{}``: nothing)."""
+        ...
 
 
 def load_plugin(group: str, name: str) -> Callable[..., Any]:

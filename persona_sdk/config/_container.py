@@ -8,7 +8,7 @@ from typing import Any
 
 from attrs import Factory, frozen
 
-from ..content._config import PlacementConfig, SourceConfig
+from ..content._config import ContextConfig, PlacementConfig, SourceConfig
 from ..decisions._config import DecisionsConfig
 from ..delivery._config import DeliveryConfig, DestinationConfig
 from ..privacy._config import ConsentConfig, PiiConfig
@@ -54,6 +54,8 @@ class Container:
     content_sources: dict[str, SourceConfig] = Factory(dict)
     #: content placements for ``visitor.decide`` (``[placements.<name>]``)
     placements: dict[str, PlacementConfig] = Factory(dict)
+    #: real-time context enrichers for content decisions (``[context]``)
+    context: ContextConfig = Factory(ContextConfig)
 
     @classmethod
     def from_dict(

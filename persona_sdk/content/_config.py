@@ -14,6 +14,7 @@ from attrs import Factory, frozen
 __all__ = [
     "BanditConfig",
     "CapConfig",
+    "ContextConfig",
     "PlacementConfig",
     "ScoringRule",
     "SourceConfig",
@@ -150,3 +151,20 @@ class PlacementConfig:
     caps: list[CapConfig] = Factory(list)
     scoring: list[ScoringRule] = Factory(list)
     bandit: BanditConfig = Factory(BanditConfig)
+
+
+@frozen(kw_only=True)
+class ContextConfig:
+    """Real-time context (``[context]``): enrichers that add attributes for content
+    conditions and scores, in order.
+
+    Usage::
+
+        [context]
+        enrichers = ["time", "device", "geo", "utm", "weather"]
+        options = { weather = { url = "https://weather.example/api?city={city}" } }
+    """
+
+    enrichers: list[str] = Factory(list)
+    #: options per plugin enricher, by name
+    options: dict[str, dict[str, Any]] = Factory(dict)

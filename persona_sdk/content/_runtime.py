@@ -16,8 +16,9 @@ from typing import Any
 from .._errors import ConfigError
 from ..events import new_message_id
 from ._catalog import Catalog, ContentItem, build_catalog, parse_items
-from ._config import PlacementConfig, SourceConfig
+from ._config import ContextConfig, PlacementConfig, SourceConfig
 from ._decision import ContentReason, Decision, DecisionItem
+from ._enrichers import Enrichment, build_enrichers
 from ._feeds import FeedPoller, build_source
 from ._placements import Placement, compile_placements
 from ._strategies import ordered, unit_hash, weighted_draws
@@ -61,8 +62,11 @@ class ContentRuntime:
         hooks: Any,
         operators: Any = None,
         saved_groups: Mapping[str, Any] | None = None,
+        enrich: Enrichment | None = None,
     ) -> None:
         self.placements = placements
+        #: the ``[context]`` enrichers, applied to a decision's attributes
+        self.enrich = enrich
         self.store = store
         self.clock = clock
         self.hooks = hooks
@@ -106,6 +110,8 @@ class ContentRuntime:
         operators: Any = None,
         saved_groups: Mapping[str, Any] | None = None,
         source_factories: Mapping[str, Any] | None = None,
+        context: ContextConfig | None = None,
+        enrichers: Mapping[str, Any] | None = None,
     ) -> ContentRuntime:
         """Check and compile ``[[content]]``, ``[placements.*]`` and
         ``[content_sources.*]``; ``ConfigError`` lists every problem with its path."""
@@ -120,6 +126,12 @@ class ContentRuntime:
             feeds=bool(sources),
         )
         errors.extend(problems)
+        enrich = None
+        if context is not None:
+            try:
+                enrich = build_enrichers(context.enrichers, context.options, enrichers)
+            except ConfigError as exc:
+                errors.extend(exc.errors)
         built: list[Any] = []
         for name, cfg in sources.items():
             try:
@@ -139,6 +151,7 @@ class ContentRuntime:
             hooks=hooks,
             operators=operators,
             saved_groups=saved_groups,
+            enrich=enrich,
         )
 
     # -- catalog and feeds -------------------------------------------------------------------
@@ -198,6 +211,8 @@ class ContentRuntime:
                 visitor, placement, catalog, decision_id, [ContentReason.HOLDOUT], True
             )
         now = self.clock()
+        if self.enrich is not None:
+            attrs = self.enrich(attrs, now)
         store = self.store
         uid = visitor.user_id or visitor.anonymous_id
         if placement.placement_caps and uid is not None:
@@ -448,6 +463,8 @@ class ContentRuntime:
     def stats(self) -> dict[str, Any]:
         """Decision counters, the catalog's size and version, and each feed's state."""
         out: dict[str, Any] = dict(self.counts)
+        if self.enrich is not None:
+            out["enricher_errors"] = self.enrich.errors
         out["catalog"] = {"items": len(self.catalog), "version": self.catalog.version}
         if self._poller is not None:
             out["sources"] = self._poller.stats()
