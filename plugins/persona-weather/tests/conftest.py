@@ -41,7 +41,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: WeatherServer
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         city = parse_qs(urlsplit(self.path).query).get("city", [""])[0]
         self.server.requests.append(city)
         answer = self.server.answers.get(city, 404)
