@@ -15,14 +15,27 @@ from ._config import BanditConfig, CapConfig, PlacementConfig, ScoringRule, Sour
 from ._counters import InMemoryCounterStore
 from ._decision import ContentReason, Decision, DecisionItem
 
+
+def __getattr__(name: str) -> object:
+    # the analytics import the runtime (and the tag layer's plugins) only when used
+    if name in ("ContentReport", "content_report", "read_events"):
+        from . import _analytics
+
+        return getattr(_analytics, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "BanditConfig",
     "CapConfig",
     "ContentReason",
+    "ContentReport",
     "Decision",
     "DecisionItem",
     "InMemoryCounterStore",
     "PlacementConfig",
     "ScoringRule",
     "SourceConfig",
+    "content_report",
+    "read_events",
 ]
