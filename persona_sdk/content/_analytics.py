@@ -132,15 +132,18 @@ def content_report(
         raise ValueError(f"unknown dimension(s) {unknown}; expected some of {DIMENSIONS}")
     if level not in _Z:
         raise ValueError(f"level: expected one of {sorted(_Z)}")
+    stream: Iterable[Mapping[str, Any]]
     if isinstance(events, (str, os.PathLike)):
-        events = read_events([events])
+        stream = read_events([events])
     elif isinstance(events, Sequence) and events and isinstance(events[0], str):
-        events = read_events(events)  # type: ignore[arg-type]
+        stream = read_events([str(e) for e in events])
+    else:
+        stream = events  # type: ignore[assignment]
     groups: dict[tuple[Any, ...], dict[str, Any]] = {}
     # visitor -> placement -> (first exposure time, group key, holdout)
     exposed: dict[str, dict[str, tuple[float, tuple[Any, ...], bool]]] = {}
     conversions: list[tuple[str, float]] = []
-    for event in events:  # type: ignore[union-attr]
+    for event in stream:
         if event.get("type") not in (None, "track"):
             continue
         name = event.get("event")
@@ -155,7 +158,9 @@ def content_report(
         if not isinstance(props, Mapping) or not isinstance(props.get("placement"), str):
             continue
         when = _when(event)
-        dims = {
+        placement = str(props["placement"])
+        holdout = bool(props.get("holdout"))
+        dims: dict[str, Any] = {
             "placement": props.get("placement"),
             "item": props.get("promotion_id"),
             "strategy": props.get("strategy"),
@@ -175,20 +180,18 @@ def content_report(
             who = _who(event)
             if who is not None:
                 seen = exposed.setdefault(who, {})
-                first = seen.get(dims["placement"])
-                if first is None or when < first[0]:
-                    seen[dims["placement"]] = (when, key, dims["holdout"])
+                prior = seen.get(placement)
+                if prior is None or when < prior[0]:
+                    seen[placement] = (when, key, holdout)
         else:
             row["clicks"] += 1
     # a conversion counts once per visitor and placement, after the first exposure
     credited: set[tuple[str, str]] = set()
-    converted: dict[str, set[tuple[str, bool]]] = {}
     for who, when in sorted(conversions, key=lambda c: c[1]):
-        for placement, (first, key, holdout) in exposed.get(who, {}).items():
-            if when >= first and (who, placement) not in credited:
+        for placement, (first_seen, key, _) in exposed.get(who, {}).items():
+            if when >= first_seen and (who, placement) not in credited:
                 credited.add((who, placement))
                 groups[key]["conversions"] += 1
-                converted.setdefault(placement, set()).add((who, holdout))
     rows = []
     for row in groups.values():
         row["ctr"] = row["clicks"] / row["exposures"] if row["exposures"] else 0.0
