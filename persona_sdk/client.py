@@ -18,6 +18,7 @@ from .events import IngestResult, Message, check_message, decode_messages, new_m
 from .events._ingest import decode_checked
 
 if TYPE_CHECKING:
+    from .actions import ActionRunner
     from .content._runtime import ContentRuntime
     from .decisions import Engine
     from .decisions._visitor import Visitor
@@ -40,8 +41,10 @@ class _Runtime:
     segments: Segments
     #: the content placements, catalog and feeds (``persona_sdk.content``), or None
     content: ContentRuntime | None = None
-    #: events whose arrival the content runtime observes (bandit rewards)
+    #: events whose arrival the content runtime (bandit rewards) or actions observe
     watched: frozenset[str] = frozenset()
+    #: the next-best actions (``persona_sdk.actions``), or None
+    actions: ActionRunner | None = None
     #: ``router.route``, bound once: the hot path hands it over with every message
     route: Callable[[Message], Sequence[Route]] = field(
         default=Factory(lambda self: self.router.route, takes_self=True), init=False
@@ -145,11 +148,18 @@ class Persona:
             destinations = build_destinations(container, extra=self._extra_destinations)
         except ConfigError as exc:
             errors.extend(exc.errors)
-        router = engine = segments = content = None
-        for build in ("content", "router", "engine", "segments"):
+        router = engine = segments = content = actions = None
+        for build in ("content", "actions", "router", "engine", "segments"):
             try:
                 if build == "content":
                     content = self._build_content(container)
+                elif build == "actions":
+                    from .actions import ActionRunner
+
+                    actions = ActionRunner.build(
+                        container.actions, persona=self, clock=self._clock,
+                        operators=self._operators,
+                    )
                 elif build == "router":
                     router = Router.build(container, destinations, operators=self._operators)
                 elif build == "engine":
@@ -166,6 +176,8 @@ class Persona:
         if errors:
             if content is not None:
                 content.close()
+            if actions is not None:
+                actions.close()
             raise ConfigError(errors)
         assert router is not None
         assert engine is not None
@@ -175,7 +187,9 @@ class Persona:
         self._profiles.configure(container)
         self._delivery.configure(destinations, container)
         watched = content.watched if content is not None else frozenset()
-        return _Runtime(container, router, engine, segments, content, watched)
+        if actions is not None:
+            watched = watched | actions.watched
+        return _Runtime(container, router, engine, segments, content, watched, actions)
 
     def _build_content(self, container: Container) -> ContentRuntime | None:
         if not (container.placements or container.content or container.content_sources):
@@ -205,8 +219,7 @@ class Persona:
             self._check_open()
             new = self._build(load_container(container, env=self._env))
             old, self._runtime = self._runtime, new
-        if old.content is not None:
-            old.content.close()
+        self._close_runtime(old)
 
     # -- write path -----------------------------------------------------------------------
 
@@ -230,8 +243,12 @@ class Persona:
 
     @staticmethod
     def _observe(rt: _Runtime, msg: Message) -> None:
-        assert rt.content is not None
-        rt.content.observe(msg.event or "", msg.properties or {}, msg.user_id, msg.anonymous_id)
+        if rt.content is not None and msg.event in rt.content.watched:
+            rt.content.observe(
+                msg.event or "", msg.properties or {}, msg.user_id, msg.anonymous_id
+            )
+        if rt.actions is not None and msg.event in rt.actions.watched:
+            rt.actions.observe(msg)
 
     def _message(
         self,
@@ -523,10 +540,25 @@ class Persona:
         out["routing"] = {"errors": self._delivery.route_errors}
         out["profiles"] = self._profiles.stats()
         out["decisions"] = self._hooks.stats()
-        content = self._runtime.content
-        if content is not None:
-            out["content"] = content.stats()
+        rt = self._runtime
+        if rt.content is not None:
+            out["content"] = rt.content.stats()
+        if rt.actions is not None:
+            out["actions"] = rt.actions.stats()
         return out
+
+    def run_actions(self) -> int:
+        """Fire the scheduled actions that are due now (a daemon thread otherwise does it
+        within a second); returns how many fired."""
+        actions = self._runtime.actions
+        return actions.run_due() if actions is not None else 0
+
+    @staticmethod
+    def _close_runtime(rt: _Runtime) -> None:
+        if rt.content is not None:
+            rt.content.close()
+        if rt.actions is not None:
+            rt.actions.close()
 
     def refresh_content(self) -> dict[str, str]:
         """Poll every content source now, on this thread (the poller thread otherwise does
@@ -551,8 +583,7 @@ class Persona:
             self._closed = True
         ok = self._delivery.close(timeout)
         self._profiles.close()
-        if self._runtime.content is not None:
-            self._runtime.content.close()
+        self._close_runtime(self._runtime)
         return ok
 
     async def aclose(self, timeout: float = 5.0) -> bool:
@@ -563,8 +594,7 @@ class Persona:
             self._closed = True
         ok = await self._delivery.aclose(timeout)
         self._profiles.close()
-        if self._runtime.content is not None:
-            self._runtime.content.close()
+        self._close_runtime(self._runtime)
         return ok
 
     def forget(self, *, user_id: str | None = None, anonymous_id: str | None = None) -> int:

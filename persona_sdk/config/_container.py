@@ -8,6 +8,7 @@ from typing import Any
 
 from attrs import Factory, frozen
 
+from ..actions._actions import ActionConfig
 from ..content._config import ContextConfig, PlacementConfig, SourceConfig
 from ..decisions._config import DecisionsConfig
 from ..delivery._config import DeliveryConfig, DestinationConfig
@@ -54,6 +55,8 @@ class Container:
     content_sources: dict[str, SourceConfig] = Factory(dict)
     #: content placements for ``visitor.decide`` (``[placements.<name>]``)
     placements: dict[str, PlacementConfig] = Factory(dict)
+    #: next-best actions (``[[actions]]``)
+    actions: list[ActionConfig] = Factory(list)
     #: real-time context enrichers for content decisions (``[context]``)
     context: ContextConfig = Factory(ContextConfig)
 
