@@ -212,7 +212,7 @@ class ActionRunner:
             else:
                 self._schedule(a, who, msg.message_id, ids, prefs, props)
 
-    def _schedule(
+    def _schedule(  # noqa: PLR0917 - private, the trigger's parts
         self, a: _Action, who: str, trigger_id: str, ids: tuple[str | None, str | None],
         prefs: Any, props: Mapping[str, Any],
     ) -> None:
@@ -260,7 +260,7 @@ class ActionRunner:
             self._fire(a, trigger_id, ids, prefs, props)
         return len(due)
 
-    def _fire(
+    def _fire(  # noqa: PLR0917 - private, the trigger's parts
         self, a: _Action, trigger_id: str, ids: tuple[str | None, str | None], prefs: Any,
         props: Mapping[str, Any],
     ) -> None:
@@ -313,8 +313,7 @@ class ActionRunner:
                     wait = min(1.0, max(0.0, self._heap[0][0] - self._clock()))
                 if wait > 0:
                     self._wake.wait(wait)
-                if self._closed:
-                    return
+                    continue  # woken or timed out: check closed and the heap again
             self.run_due()
 
     def close(self) -> None:

@@ -116,8 +116,8 @@ def test_segment_entered_triggers_a_trait_update_and_a_webhook(
                            segments={"vip": {"condition": {"tier": "gold"}}})
     container["profiles"] = {"segment_events": True}
     with ps.Persona(container, clock=clock) as persona:
-        persona.visitor(anonymous_id="a", attributes={"tier": "basic"}).segments
-        persona.visitor(anonymous_id="a", attributes={"tier": "gold"}).segments
+        assert persona.visitor(anonymous_id="a", attributes={"tier": "basic"}).segments == set()
+        assert persona.visitor(anonymous_id="a", attributes={"tier": "gold"}).segments == {"vip"}
         persona.flush(5)
         hooks = _hooks(sink)
         assert [h["event"] for h in hooks] == ["VIP Welcome"]
