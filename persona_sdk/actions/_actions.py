@@ -260,7 +260,7 @@ class ActionRunner:
             self._fire(a, trigger_id, ids, prefs, props)
         return len(due)
 
-    def _fire(  # noqa: PLR0917 - private, the trigger's parts
+    def _fire(
         self, a: _Action, trigger_id: str, ids: tuple[str | None, str | None], prefs: Any,
         props: Mapping[str, Any],
     ) -> None:
