@@ -160,14 +160,17 @@ class BanditArms:
         self._next = float("-inf")
         self._stats: dict[str, tuple[float, float]] = {}
         self.pools: dict[str, list[float]] = {}
+        #: the candidate tuple the current draws cover
+        self._drawn_for: Sequence[ContentItem] | None = None
         self._rng = random.Random()
 
     def pools_for(
         self, now: float, store: Any, items: Sequence[ContentItem]
     ) -> dict[str, list[float]]:
         """The current draws; refreshed first when due (or when an item has none)."""
-        pools = self.pools
-        due = now >= self._next or any(it.id not in pools for it in items)
+        # the candidates are one cached tuple per catalog version: a new one may hold items
+        # without draws yet
+        due = now >= self._next or items is not self._drawn_for
         if due and self._lock.acquire(blocking=False):
             try:
                 self._refresh(now, store, items)
@@ -191,6 +194,7 @@ class BanditArms:
             a, b = a0 + s, b0 + max(n - s, 0.0)
             pools[it.id] = [beta(a, b) for _ in range(self.samples)]
         self.pools = pools
+        self._drawn_for = items
 
     def column(self) -> int:
         """A random column of the draws, for one decision."""
