@@ -225,24 +225,33 @@ class ContentRuntime:
                         visitor, placement, catalog, decision_id, reasons, False
                     )
         items, statics = placement.candidates(catalog)
+        if not items:
+            return self._fallback(visitor, placement, catalog, decision_id, reasons, False)
         locale = attrs.get("locale")
         if not isinstance(locale, str):
             locale = None
-        eligible = [
-            it
-            for it in items
-            if (it.plain or _live(it, now, locale)) and (it.always or it.condition(attrs))
-        ]
-        if not eligible:
-            return self._fallback(visitor, placement, catalog, decision_id, reasons, False)
         segment = None
-        if strategy == "first_match":
-            ranked: Any = ((it, None) for it in eligible)
-        elif strategy == "weighted":
-            ranked = weighted_draws(eligible, name, vkey)
-        elif strategy == "score":
-            assert placement.scorer is not None
-            ranked = ordered(eligible, placement.scorer.scores(eligible, statics, attrs), vkey)
+        # first_match and bandit order every candidate without reading the visitor, so
+        # eligibility (dates, locale, the audience condition) is checked lazily, best first:
+        # most decisions evaluate one condition. weighted and score need the eligible set.
+        checked = strategy in ("weighted", "score")
+        ranked: Any
+        if checked:
+            eligible = [
+                it
+                for it in items
+                if (it.plain or _live(it, now, locale)) and (it.always or it.condition(attrs))
+            ]
+            if not eligible:
+                return self._fallback(visitor, placement, catalog, decision_id, reasons, False)
+            if strategy == "weighted":
+                ranked = weighted_draws(eligible, name, vkey)
+            else:
+                assert placement.scorer is not None
+                scores = placement.scorer.scores(eligible, statics, attrs)
+                ranked = ordered(eligible, scores, vkey)
+        elif strategy == "first_match":
+            ranked = ((it, None) for it in items)
         else:
             segment = "*"
             if placement.segments:
@@ -250,16 +259,18 @@ class ContentRuntime:
                 segment = next((s for s in placement.segments if s in member), "*")
             arms = placement.arms_for(segment)
             try:
-                pools = arms.pools_for(now, store, items)
+                arms.pools_for(now, store, items)
             except Exception:
                 self._store_failed(reasons)
-                pools = arms.pools
-            col = arms.column()
-            draws = [(p[col] if (p := pools.get(it.id)) else 0.5) for it in eligible]
-            ranked = ordered(eligible, draws, vkey)
+            ranked = ordered(items, arms.draws(items), vkey)
         item_caps = placement.item_caps if uid is not None else ()
         chosen: list[tuple[ContentItem, float | None]] = []
         for item, score in ranked:
+            if not checked and not (
+                (item.plain or _live(item, now, locale))
+                and (item.always or item.condition(attrs))
+            ):
+                continue
             if item_caps and not self._item_allowed(item, uid, now, item_caps, reasons):
                 continue
             chosen.append((item, score))

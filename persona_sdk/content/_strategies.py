@@ -36,15 +36,22 @@ def ordered(items: Sequence[ContentItem], scores: Sequence[float], vkey: str) ->
     """``items`` by ``scores``, highest first; equal scores in the order of the visitor's
     hash of each item id. The best comes without sorting (most placements need one)."""
     best = max(scores)
-    top = [i for i, s in enumerate(scores) if s == best]
-    if len(top) > 1:
-        top.sort(key=lambda i: fnv1a32(vkey + items[i].id))
-    first = top[0]
+    first = scores.index(best)  # C-speed scans: ties are rare
+    if scores.count(best) > 1:
+        top = [i for i, s in enumerate(scores) if s == best]
+        first = min(top, key=lambda i: fnv1a32(vkey + items[i].id))
     yield items[first], best
-    rest = sorted(
-        (i for i in range(len(items)) if i != first),
-        key=lambda i: (-scores[i], fnv1a32(vkey + items[i].id)),
-    )
+    rest = sorted((i for i in range(len(items)) if i != first), key=lambda i: -scores[i])
+    # equal scores (rare with draws, common with scores) by the visitor's hash: hashed
+    # only where there is a tie
+    start = 0
+    while start < len(rest):
+        end = start + 1
+        while end < len(rest) and scores[rest[end]] == scores[rest[start]]:
+            end += 1
+        if end - start > 1:
+            rest[start:end] = sorted(rest[start:end], key=lambda i: fnv1a32(vkey + items[i].id))
+        start = end
     for i in rest:
         yield items[i], scores[i]
 
@@ -160,8 +167,10 @@ class BanditArms:
         self._next = float("-inf")
         self._stats: dict[str, tuple[float, float]] = {}
         self.pools: dict[str, list[float]] = {}
-        #: the candidate tuple the current draws cover
+        #: the candidate tuple the current draws cover, and the draws by column, each a list
+        #: aligned with that tuple (a decision reads one column: no per-item work)
         self._drawn_for: Sequence[ContentItem] | None = None
+        self._columns: list[list[float]] = []
         self._rng = random.Random()
 
     def pools_for(
@@ -194,11 +203,22 @@ class BanditArms:
             a, b = a0 + s, b0 + max(n - s, 0.0)
             pools[it.id] = [beta(a, b) for _ in range(self.samples)]
         self.pools = pools
+        prior = a0 / (a0 + b0)
+        self._columns = [
+            [p[j] if (p := pools.get(it.id)) else prior for it in items]
+            for j in range(self.samples)
+        ]
         self._drawn_for = items
 
-    def column(self) -> int:
-        """A random column of the draws, for one decision."""
-        return self._rng.randrange(self.samples)
+    def draws(self, items: Sequence[ContentItem]) -> list[float]:
+        """One random column of the draws, aligned with ``items`` (the prior's mean for
+        items not drawn yet, when another thread is refreshing)."""
+        if items is self._drawn_for:
+            return self._columns[self._rng.randrange(self.samples)]
+        a0, b0 = self.config.prior
+        pools = self.pools
+        col = self._rng.randrange(self.samples)
+        return [p[col] if (p := pools.get(it.id)) else a0 / (a0 + b0) for it in items]
 
     def stats(self) -> dict[str, tuple[float, float]]:
         """``{item: (exposures, rewards)}`` as last read."""
