@@ -138,8 +138,14 @@ def _resolve_paths(container: Container, base: Path) -> Container:
         source=_resolve_options(source, base) if isinstance(source, Mapping) else source,
         store=_resolve_options(store, base) if isinstance(store, Mapping) else store,
     )
+    # a file content source's ``path`` (a feed written next to the container)
+    sources = {
+        name: attrs.evolve(src, path=_resolved(src.path, base)) if src.path else src
+        for name, src in container.content_sources.items()
+    }
     return attrs.evolve(
-        container, delivery=delivery, destinations=destinations, profiles=profiles
+        container, delivery=delivery, destinations=destinations, profiles=profiles,
+        content_sources=sources,
     )
 
 

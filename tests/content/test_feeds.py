@@ -251,3 +251,16 @@ def test_bad_source_config_names_its_path() -> None:
     assert "content_sources.a.url: expected an http:// or https:// URL" in errors
     assert any(e.startswith("content_sources.b.kind: no plugin 'nope'") for e in errors)
     assert 'content_sources.c.format: expected "json" or "csv"' in errors
+
+
+def test_a_file_source_path_is_relative_to_the_container_file(tmp_path: Path) -> None:
+    """A relative content source path in a container file resolves against its folder."""
+    (tmp_path / "feeds").mkdir()
+    (tmp_path / "feeds" / "promos.json").write_text(json.dumps([_promo("f1")]))
+    (tmp_path / "persona.toml").write_text(
+        '[placements.promo]\nstrategy = "first_match"\nselect = { type = "promo" }\n'
+        '[content_sources.local]\nkind = "file"\npath = "feeds/promos.json"\n'
+    )
+    with ps.Persona.from_file(tmp_path / "persona.toml") as persona:
+        assert persona.refresh_content() == {"local": "updated"}
+        assert _decide(persona) == ["f1"]
