@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import enum
 from typing import Any
 
 import msgspec
 
+from .._strenum import StrEnum
+
 __all__ = ["ContentReason", "Decision", "DecisionItem", "feature_decision"]
 
 
-class ContentReason(str, enum.Enum):
+class ContentReason(StrEnum):
     """Why a placement's decision came out as it did. A closed set."""
 
     FIRST_MATCH = "first_match"  #: the highest-priority eligible item
