@@ -95,6 +95,7 @@ class Persona:
         counter_store: Any | None = None,
         content_sources: Mapping[str, Any] | None = None,
         enrichers: Mapping[str, Any] | None = None,
+        strategies: Mapping[str, Any] | None = None,
         operators: OperatorRegistry | None = None,
         on_exposure: Callable[..., Any] | None = None,
         on_feature_usage: Callable[..., Any] | None = None,
@@ -118,6 +119,7 @@ class Persona:
         self.counter_store = counter_store
         self._content_sources = dict(content_sources or {})
         self._enrichers = dict(enrichers or {})
+        self._strategies = dict(strategies or {})
         self._hooks = HookSet(on_exposure=on_exposure, on_feature_usage=on_feature_usage)
         self._lock = threading.Lock()
         self._closed = False
@@ -233,6 +235,7 @@ class Persona:
             operators=self._operators,
             saved_groups=container.saved_groups or None,
             source_factories=self._content_sources,
+            strategies=self._strategies,
             context=container.context,
             enrichers=self._enrichers,
         )

@@ -11,6 +11,7 @@ entry point group                protocol
 ``persona_sdk.operators``        ``Operator`` (custom condition operators)
 ``persona_sdk.content_sources``  ``ContentSourceFactory`` returning a ``ContentSource``
 ``persona_sdk.enrichers``        a factory (``options=``) returning an ``Enricher``
+``persona_sdk.strategies``       a ``Strategy`` (content placement strategies)
 (passed to ``Persona``)          ``CounterStore`` (frequency caps, bandit statistics)
 ===============================  ==========================================================
 
@@ -20,7 +21,7 @@ A plugin never needs to import private modules: everything it needs is here or i
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from importlib.metadata import entry_points
 from typing import Any, Protocol, runtime_checkable
 
@@ -62,6 +63,7 @@ __all__ = [
     "SendOutcome",
     "SendResult",
     "StickyBucketStore",
+    "Strategy",
     "load_plugin",
 ]
 
@@ -233,6 +235,26 @@ class Enricher(Protocol):
 
     def enrich(self, attributes: Mapping[str, Any], now: float) -> Mapping[str, Any] | None:
         """The attributes to add (None or ``{}``: nothing)."""
+        ...
+
+
+@runtime_checkable
+class Strategy(Protocol):
+    """A content placement strategy of your own (``strategy = "<name>"`` in a placement).
+
+    ``rank`` gets the placement's eligible items (live, in locale, audience condition
+    passed; each has ``id``, ``name``, ``type``, ``tags``, ``categories``, ``priority``,
+    ``weight``, ``campaign``, ``payload``, ``metadata`` and ``attributes``), the visitor's
+    attributes (enriched) and a stable visitor key, and yields ``(item, score or None)`` best
+    first; the runtime takes items from the front until ``n`` pass their frequency caps. It
+    runs inside ``decide``: no I/O. An exception gives the placement's fallback, counted in
+    ``stats()["content"]["strategy_errors"]``.
+    """
+
+    def rank(
+        self, items: Sequence[Any], attributes: Mapping[str, Any], visitor_key: str
+    ) -> Iterable[tuple[Any, float | None]]:
+        """The items, best first, each with its score (or None)."""
         ...
 
 

@@ -18,6 +18,8 @@ class ContentReason(StrEnum):
     WEIGHTED = "weighted"  #: drawn by weight, sticky through the visitor's hash
     SCORE = "score"  #: the highest score (ties broken by the visitor's hash)
     BANDIT = "bandit"  #: the highest Thompson sample
+    STRATEGY = "strategy"  #: ranked by a plugin strategy (``persona_sdk.plugins.Strategy``)
+    STRATEGY_ERROR = "strategy_error"  #: the plugin strategy raised: the fallback
     HOLDOUT = "holdout"  #: the visitor is in the placement's holdout: the fallback
     FALLBACK = "fallback"  #: nothing eligible (or all capped): the fallback item
     EMPTY = "empty"  #: nothing eligible and no fallback

@@ -48,6 +48,8 @@ class Placement:
             if c.per != "placement"
         )
         self.arms: dict[str, BanditArms] = {}
+        #: a plugin ``Strategy`` (``persona_sdk.plugins.Strategy``), for other strategy names
+        self.custom: Any = None
         self.segments = tuple(config.bandit.segments)
         self._cache: tuple[int, tuple[ContentItem, ...], dict[str, Any]] | None = None
 
@@ -92,6 +94,7 @@ def compile_placements(
     operators: Any = None,
     saved_groups: Mapping[str, Any] | None = None,
     feeds: bool = False,
+    strategies: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Placement], list[str]]:
     """Compile every placement; the errors name each bad path (``placements.hero.items[2]:
     unknown item "x"``). Item ids must be the container's unless feeds are configured (feed
@@ -102,11 +105,11 @@ def compile_placements(
     for name, cfg in placements.items():
         path = f"placements.{name}"
         problems: list[str] = []
+        custom = None
         if cfg.strategy not in STRATEGIES:
-            problems.append(
-                f"{path}.strategy: unknown strategy {cfg.strategy!r}; expected one of "
-                + ", ".join(STRATEGIES)
-            )
+            custom, problem = _custom_strategy(cfg.strategy, strategies)
+            if problem:
+                problems.append(f"{path}.strategy: {problem}")
         if cfg.items is None and cfg.select is None:
             problems.append(f"{path}: give items (ids) or select (a condition over items)")
         if not feeds:
@@ -151,5 +154,29 @@ def compile_placements(
         if problems:
             errors.extend(problems)
             continue
-        out[name] = Placement(name, cfg, select=select, scorer=scorer)
+        placement = Placement(name, cfg, select=select, scorer=scorer)
+        placement.custom = custom
+        out[name] = placement
     return out, errors
+
+
+def _custom_strategy(name: str, given: Mapping[str, Any] | None) -> tuple[Any, str]:
+    # a Strategy passed to Persona(strategies=...), else an entry point
+    found = (given or {}).get(name)
+    if found is None:
+        from .._errors import PluginError
+        from ..plugins import load_plugin
+
+        try:
+            found = load_plugin("persona_sdk.strategies", name)
+        except PluginError:
+            return None, (
+                f"unknown strategy {name!r}; expected one of {', '.join(STRATEGIES)}, or a "
+                "Strategy passed as Persona(strategies=...) or installed under "
+                "persona_sdk.strategies"
+            )
+        if isinstance(found, type):
+            found = found()
+    if not callable(getattr(found, "rank", None)):
+        return None, f"strategy {name!r} has no rank(items, attributes, visitor_key)"
+    return found, ""

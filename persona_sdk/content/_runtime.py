@@ -93,6 +93,7 @@ class ContentRuntime:
             (
                 "decisions", "holdouts", "fallbacks", "empty", "capped", "exposures",
                 "clicks", "conversions", "store_errors", "track_errors", "unknown_placement",
+                "strategy_errors",
             ),
             0,
         )
@@ -110,6 +111,7 @@ class ContentRuntime:
         operators: Any = None,
         saved_groups: Mapping[str, Any] | None = None,
         source_factories: Mapping[str, Any] | None = None,
+        strategies: Mapping[str, Any] | None = None,
         context: ContextConfig | None = None,
         enrichers: Mapping[str, Any] | None = None,
     ) -> ContentRuntime:
@@ -124,6 +126,7 @@ class ContentRuntime:
             operators=operators,
             saved_groups=saved_groups,
             feeds=bool(sources),
+            strategies=strategies,
         )
         errors.extend(problems)
         enrich = None
@@ -234,7 +237,7 @@ class ContentRuntime:
         # first_match and bandit order every candidate without reading the visitor, so
         # eligibility (dates, locale, the audience condition) is checked lazily, best first:
         # most decisions evaluate one condition. weighted and score need the eligible set.
-        checked = strategy in ("weighted", "score")
+        checked = strategy not in ("first_match", "bandit")
         ranked: Any
         if checked:
             eligible = [
@@ -246,6 +249,13 @@ class ContentRuntime:
                 return self._fallback(visitor, placement, catalog, decision_id, reasons, False)
             if strategy == "weighted":
                 ranked = weighted_draws(eligible, name, vkey)
+            elif placement.custom is not None:
+                ranked = self._custom(placement, eligible, attrs, vkey)
+                if ranked is None:
+                    reasons.append(ContentReason.STRATEGY_ERROR)
+                    return self._fallback(
+                        visitor, placement, catalog, decision_id, reasons, False
+                    )
             else:
                 assert placement.scorer is not None
                 scores = placement.scorer.scores(eligible, statics, attrs)
@@ -278,7 +288,7 @@ class ContentRuntime:
                 break
         if not chosen:
             return self._fallback(visitor, placement, catalog, decision_id, reasons, False)
-        why = _STRATEGY_REASON[strategy]
+        why = _STRATEGY_REASON.get(strategy, ContentReason.STRATEGY)
         decision = Decision(
             name,
             tuple(
@@ -293,6 +303,22 @@ class ContentRuntime:
         )
         self._expose(visitor, placement, decision, [it for it, _ in chosen])
         return decision
+
+    def _custom(
+        self, placement: Placement, eligible: list[ContentItem], attrs: Mapping[str, Any],
+        vkey: str,
+    ) -> list[tuple[ContentItem, float | None]] | None:
+        # a plugin's ranking, checked: only eligible items, each once; None when it failed
+        allowed = {id(it): it for it in eligible}
+        try:
+            out: list[tuple[ContentItem, float | None]] = []
+            for item, score in placement.custom.rank(eligible, attrs, vkey):
+                if allowed.pop(id(item), None) is not None:
+                    out.append((item, None if score is None else float(score)))
+        except Exception:
+            self.counts["strategy_errors"] += 1
+            return None
+        return out
 
     def _hit(
         self, key: str, now: float, window: float, limit: int, reasons: list[ContentReason]

@@ -12,6 +12,7 @@ import pytest
 from content_support import Clock, promotion_events
 
 import persona_sdk as ps
+import persona_sdk.plugins
 
 ITEMS = [
     {"id": "a", "priority": 1, "weight": 1, "categories": ["shoes"], "payload": {"t": "a"}},
@@ -21,6 +22,15 @@ ITEMS = [
     {"id": "fallback", "payload": {"t": "default"}},
 ]
 Make = Callable[..., Any]
+
+
+class _Stub:
+    """An item-like object that is no catalog item (what a sloppy plugin might yield)."""
+
+    id = "old"
+
+
+ITEMS_BY_ID = {"old": _Stub()}
 
 
 def _persona(make: Make, placement: dict[str, Any], **kwargs: Any) -> Any:
@@ -271,3 +281,40 @@ def test_async_decide(make_persona: Make) -> None:
         return await v.adecide("p")
 
     assert asyncio.run(run()).ids() == ["b"]
+
+
+def test_a_plugin_strategy_ranks_the_eligible_items(make_persona: Make) -> None:
+    """A Strategy passed to Persona ranks the eligible items (ineligible or repeated ones it
+    yields are ignored); one that raises gives the fallback, counted."""
+
+    class Cheapest:
+        def rank(self, items: Any, attributes: Any, visitor_key: str) -> Any:
+            yield ITEMS_BY_ID["old"], 0.0  # not eligible: ignored
+            for it in sorted(items, key=lambda it: it.metadata.get("price", 0)):
+                yield it, -it.metadata.get("price", 0)
+                yield it, 0.0  # a repeat: ignored
+
+    class Broken:
+        def rank(self, items: Any, attributes: Any, visitor_key: str) -> Any:
+            raise RuntimeError("boom")
+
+    assert isinstance(Cheapest(), ps.plugins.Strategy)
+    content = [
+        {"id": "x", "metadata": {"price": 30}}, {"id": "y", "metadata": {"price": 10}},
+        {"id": "z", "metadata": {"price": 20}}, {"id": "old", "end": 1}, {"id": "fb"},
+    ]
+    persona, _ = make_persona(
+        {"content": content, "placements": {
+            "cheap": {"strategy": "cheapest", "items": ["x", "y", "z", "old"], "n": 2},
+            "broken": {"strategy": "broken", "items": ["x"], "fallback": "fb"}}},
+        strategies={"cheapest": Cheapest(), "broken": Broken()},
+    )
+    v = persona.visitor(anonymous_id="v")
+    d = v.decide("cheap")
+    assert d.ids() == ["y", "z"]
+    assert d.reasons == (ps.ContentReason.STRATEGY,)
+    assert d.items[0].score == -10.0
+    b = v.decide("broken")
+    assert b.ids() == ["fb"]
+    assert b.reasons == (ps.ContentReason.STRATEGY_ERROR, ps.ContentReason.FALLBACK)
+    assert persona.stats()["content"]["strategy_errors"] == 1
