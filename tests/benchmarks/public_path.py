@@ -182,7 +182,7 @@ class DecideResult:
     disagreements: int
     #: decisions that differ only because the visitor's hash equals a rollout's coverage
     #: exactly: growthbook-python 4.0 excludes that bucket (``n < coverage``), persona-sdk
-    #: includes it (``n <= coverage``, as the conformance cases do); about 1 in 10,000
+    #: includes it (``n <= coverage``, as growthbook-python < 4.0 did); 1 in 10,000
     boundary: int
     exposures_ours: int
     exposures_peer: int
