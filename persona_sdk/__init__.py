@@ -20,7 +20,7 @@ from ._errors import (
 )
 from .allocation import InMemoryStickyBucketStore
 from .client import Persona
-from .config import Container
+from .config import Container, Secret
 from .decisions import ExperimentResult, FeatureResult, FeatureSource, Reason, Visitor
 from .delivery import Overflow, SpoolMode
 from .events import IngestResult, Message
@@ -48,6 +48,7 @@ __all__ = [
     "ProfileReason",
     "ProfileSourceKind",
     "Reason",
+    "Secret",
     "SendOutcome",
     "SendResult",
     "SpoolMode",
@@ -69,7 +70,7 @@ del _name, _obj
 
 def __getattr__(name: str) -> _Any:
     if name == "__version__":
-        from importlib.metadata import version
+        from ._meta import installed_version
 
-        return version("persona-sdk")
+        return installed_version()
     raise AttributeError(f"module 'persona_sdk' has no attribute {name!r}")
