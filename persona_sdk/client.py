@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any
 
 from attrs import Factory, evolve, field, frozen
@@ -464,7 +464,9 @@ class Persona:
         # _emit: every step here is paid on the caller's thread.
         if properties is None:
             props: dict[str, Any] = {}
-        elif type(properties) is dict:  # the usual case, without an ABC isinstance check
+        elif type(properties) is dict or type(properties) is MappingProxyType:
+            # the usual cases (a dict; an exposure's read-only properties), without an ABC
+            # isinstance check
             props = properties.copy()
         elif isinstance(properties, Mapping):
             props = dict(properties)
