@@ -23,6 +23,7 @@ from ._errors import (
 from .allocation import InMemoryStickyBucketStore
 from .client import Persona
 from .config import Container, Secret
+from .content import ContentReason, Decision, DecisionItem, InMemoryCounterStore
 from .decisions import ExperimentResult, FeatureResult, FeatureSource, Reason, Visitor
 from .delivery import Overflow, SpoolMode
 from .events import IngestResult, Message
@@ -33,11 +34,15 @@ __all__ = [
     "ClosedError",
     "ConfigError",
     "Container",
+    "ContentReason",
+    "Decision",
+    "DecisionItem",
     "Destination",
     "EventValidationError",
     "ExperimentResult",
     "FeatureResult",
     "FeatureSource",
+    "InMemoryCounterStore",
     "InMemoryStickyBucketStore",
     "IngestResult",
     "Message",

@@ -203,6 +203,10 @@ class ReadPath:
         key, id_type = self._ids.canonical(anonymous_id, user_id)
         if not key:
             return self._profile(s, "", _FALLBACK, None, (ProfileReason.NO_ID,), consent=consent)
+        if s.source is None and s.store is None and not self._l1:
+            # no source and nothing cached (only a source fills L1): local traits only, the
+            # same answer as an L1 miss below, without the miss's KeyError
+            return self._profile(s, key, _LOCAL, None, _NO_SOURCE, consent=consent)
         try:
             entry = self._l1[key] if _LOCK_FREE_READS else self._locked_read(key)
         except KeyError:
