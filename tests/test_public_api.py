@@ -67,6 +67,19 @@ def test_distribution_name_is_ours_everywhere() -> None:
     assert set(targets) == {name}, targets
 
 
+def test_first_party_plugins_depend_on_this_distribution() -> None:
+    """Every plugin under plugins/ depends on this distribution by its real name: depending
+    on `persona-sdk` would install the unrelated package of that name, whose own
+    `persona_sdk` module then shadows this one."""
+    for pyproject in sorted((ROOT / "plugins").glob("*/pyproject.toml")):
+        text = pyproject.read_text()
+        match = re.search(r"^dependencies = \[(.*?)\]", text, flags=re.M | re.S)
+        assert match is not None, pyproject
+        deps = re.findall(r'"([A-Za-z0-9_.-]+)', match.group(1))
+        ours = [d for d in deps if d.startswith("persona-sdk")]
+        assert ours == [DISTRIBUTION], (pyproject, deps)
+
+
 def test_version_comes_from_metadata() -> None:
     """`__version__` is read from the metadata of the distribution named in pyproject.toml."""
     from importlib.metadata import PackageNotFoundError, packages_distributions, version
