@@ -139,7 +139,9 @@ class Persona:
                         container, operators=self._operators, sticky_store=self._sticky_store
                     )
                 else:
-                    segments = Segments.build(container, operators=self._operators)
+                    segments = Segments.build(
+                        container, operators=self._operators, clock=self._clock
+                    )
             except ConfigError as exc:
                 errors.extend(exc.errors)
         if errors:
@@ -150,6 +152,7 @@ class Persona:
         # profiles first: it checks its source options before changing anything, and a
         # refusal must leave the running delivery untouched
         self._profiles.configure(container)
+        self._profiles.use_segments(segments)
         self._delivery.configure(destinations, container)
         return _Runtime(container, router, engine, segments)
 
@@ -449,6 +452,19 @@ class Persona:
             consent=consent, url=url, forced_variations=forced_variations,
             sticky_store=sticky_store,
         )
+
+    # -- audiences ------------------------------------------------------------------------
+
+    def sweep_segments(self) -> int:
+        """Re-check every held visitor's time-dependent segments now (the periodic sweep,
+        ``profiles.segment_sweep_interval``, does it on its own); returns how many
+        memberships changed. Changes go out as ``Segment Entered``/``Segment Exited``."""
+        self._check_open()
+        return self._profiles.sweep_segments()
+
+    def segment_members(self, segment: str, *, limit: int = 1000) -> list[str]:
+        """Canonical ids of the visitors held in this process who are in ``segment``."""
+        return self._profiles.members_of(segment, limit=limit)
 
     # -- lifecycle ------------------------------------------------------------------------
 

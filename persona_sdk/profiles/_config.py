@@ -179,6 +179,12 @@ class ProfilesConfig:
     store_prefix: str = "persona:"
     computed_flush_interval: float = 1.0
     computed_ttl: float = 2_592_000.0  # how long the L2 store keeps computed traits (30 days)
+    #: traits holding timestamps that relative-time segment operators may read
+    time_traits: list[str] = Factory(list)
+    #: time-dependent segments are re-checked at most this often per visitor, when seen
+    segment_recheck: float = 60.0
+    #: the periodic sweep over held profiles re-checking time-dependent segments (0: off)
+    segment_sweep_interval: float = 300.0
 
     def __attrs_post_init__(self) -> None:
         problems: list[str] = []
@@ -191,7 +197,7 @@ class ProfilesConfig:
         ):
             if getattr(self, name) <= 0:
                 problems.append(f"{name}: must be positive")
-        for name in ("negative_ttl", "stale_grace"):
+        for name in ("negative_ttl", "stale_grace", "segment_recheck", "segment_sweep_interval"):
             if getattr(self, name) < 0:
                 problems.append(f"{name}: must not be negative")
         for name in (

@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from ..events import Message, new_message_id
-from ._computed import VisitorState
-from ._readpath import ReadPath
+from ..events import Message
+from ._audience import Audience, Membership
+from ._computed import TraitSpec, VisitorState
 from ._settings import Settings
+
+_SEEN = frozenset({"track", "page", "screen"})
 
 if TYPE_CHECKING:
     from ..config import Container
@@ -33,7 +35,7 @@ def _count(counter: itertools.count[int]) -> int:
     return int(counter.__reduce__()[1][0])
 
 
-class ProfileResolver(ReadPath):
+class ProfileResolver(Audience):
     """Resolves visitors' profiles; one per ``Persona``, shared by threads and tasks.
 
     Args:
@@ -62,19 +64,31 @@ class ProfileResolver(ReadPath):
     def configure(self, container: Container) -> None:
         """As ``ReadPath.configure``; also notes which message types ``observe`` needs."""
         super().configure(container)
-        self.observes = frozenset({"identify", "alias"}) | self._s.computed.fed_by
+        self._on_segments_changed()
+
+    def _on_segments_changed(self) -> None:
+        # with segments kept per visitor, every event may be a first sighting
+        segs = _SEEN if self.audience_on and self._s.cfg.segment_events else frozenset()
+        self.observes = frozenset({"identify", "alias"}) | self._s.computed.fed_by | segs
 
     def observe(self, msg: Message) -> None:
         """Learn from one event: stitch ids (identify/alias), keep identify traits, update
-        computed traits. Cheap and I/O-free; the next ``resolve`` of the visitor sees it."""
+        computed traits, re-evaluate the segments reading what changed. Cheap and I/O-free;
+        the next ``resolve`` of the visitor sees it."""
         s = self._s
         kind = msg.type
         if kind in {"identify", "alias"}:
             self._stitch(s, msg)
+            if kind == "identify" and self._segs is not None:
+                self._segment_event(s, msg, (), msg.traits or {})
             return
         specs = s.computed.matching(msg)
-        if not specs:
-            return
+        if specs:
+            self._observe_computed(s, msg, specs)
+        if self._segs is not None:
+            self._segment_event(s, msg, specs, {})
+
+    def _observe_computed(self, s: Settings, msg: Message, specs: tuple[TraitSpec, ...]) -> None:
         key, _ = self._ids.canonical(msg.anonymous_id, msg.user_id)
         if not key:
             return
@@ -135,36 +149,19 @@ class ProfileResolver(ReadPath):
         if not key:
             return
         with self._lock:
-            previous = self._members.get(key)
+            known = self._members.get(key)
+            previous = None if known is None else known.names
             if previous == members:
                 return
-            self._members[key] = members
+            if known is None:
+                self._members[key] = Membership(
+                    members, {}, self._clock(), consent, anonymous_id, user_id
+                )
+            else:
+                known.names = members
         if previous is None:
             return
-        context: dict[str, Any] = {}
-        if consent is not None:
-            context["consent"] = {"categoryPreferences": dict(consent)}
-        for event, names in (
-            ("Segment Exited", previous - members),
-            ("Segment Entered", members - previous),
-        ):
-            for name in sorted(names):
-                msg = Message(
-                    type="track",
-                    message_id=new_message_id(),
-                    anonymous_id=anonymous_id,
-                    user_id=user_id,
-                    event=event,
-                    properties={"segment_id": name, "segment_name": name},
-                    context=dict(context),
-                    timestamp=self._clock(),
-                )
-                try:
-                    self._emit(msg)
-                except Exception:
-                    continue  # a closed or failing tag layer never breaks the decision
-                with self._lock:
-                    self._n["segment_events"] += 1
+        self._send_segment_events(anonymous_id, user_id, consent, previous, members)
 
     # -- computed traits through the L2 store ----------------------------------------------
 
