@@ -123,30 +123,27 @@ class Audience(ReadPath):
             return
         consent = consent_of(msg)
         now = self._clock()
-        with self._lock:
-            m = self._members.get(key)
-        if m is None:
-            self._first_sight(s, segs, key, msg.anonymous_id, msg.user_id, consent, now, None)
-            return
         granted = not s.personal or (consent is not None and consent.get(s.purpose) is True)
         with self._lock:
             m = self._members.get(key)
-            if m is None:
-                return
-            if consent is not None:
-                m.consent = dict(consent)
-            updates: dict[str, Any] = {}
-            state = self._local.get(key)
-            if state is not None:
-                for spec in specs:
-                    updates[spec.name] = trait_value(state, spec, now)
-            for k, v in traits.items():
-                if granted or k not in s.personal:
-                    updates[k] = v
-            before = m.names
-            changed = self._apply(s, segs, m, updates, state, now)
-            after = m.names
-        self._announce(m, before, after, changed, consent)
+            if m is not None:
+                if consent is not None:
+                    m.consent = dict(consent)
+                updates: dict[str, Any] = {}
+                state = self._local.get(key)
+                if state is not None:
+                    for spec in specs:
+                        updates[spec.name] = trait_value(state, spec, now)
+                for k, v in traits.items():
+                    if granted or k not in s.personal:
+                        updates[k] = v
+                before = m.names
+                changed = self._apply(s, segs, m, updates, state, now)
+                after = m.names
+        if m is None:
+            self._first_sight(s, segs, key, msg.anonymous_id, msg.user_id, consent, now, None)
+        elif before is not after or changed:
+            self._announce(m, before, after, changed, consent)
 
     def _apply(  # noqa: PLR0917 - internal, called in two places
         self,

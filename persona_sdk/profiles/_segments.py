@@ -49,7 +49,7 @@ class Segments:
     __slots__ = (
         "_by_root",
         "_compiled",
-        "_failed",
+        "_failed_names",
         "_unindexed",
         "descriptions",
         "failures",
@@ -86,7 +86,7 @@ class Segments:
             i for i, (name, _) in enumerate(compiled) if name in timed
         )
         self.failures = 0
-        self._failed: set[str] = set()
+        self._failed_names: set[str] = set()
 
     @classmethod
     def build(
@@ -180,14 +180,19 @@ class Segments:
         now_in: set[str] | None = None
         for i in positions:
             name, condition = compiled[i]
-            hit = self._test(name, condition, attributes)
-            if hit != (name in members):
+            try:
+                hit = condition(attributes)
+            except Exception as exc:
+                hit = self._failed(name, exc)
+            if hit:
+                if name not in members:
+                    if now_in is None:
+                        now_in = set(members)
+                    now_in.add(name)
+            elif name in members:
                 if now_in is None:
                     now_in = set(members)
-                if hit:
-                    now_in.add(name)
-                else:
-                    now_in.discard(name)
+                now_in.discard(name)
         return members if now_in is None else frozenset(now_in)
 
     def _test(
@@ -196,16 +201,19 @@ class Segments:
         try:
             return bool(condition(attrs))
         except Exception as exc:
-            # a hostile or odd attribute value must not break the request: counted, logged
-            # once per segment
-            self.failures += 1
-            if name not in self._failed:
-                self._failed.add(name)
-                log.warning(
-                    "persona-sdk segment %r: condition raised %s (counted as not a member; "
-                    "logged once)", name, type(exc).__name__,
-                )
-            return False
+            return self._failed(name, exc)
+
+    def _failed(self, name: str, exc: Exception) -> bool:
+        # a hostile or odd attribute value must not break the request: counted, logged once
+        # per segment, not a member
+        self.failures += 1
+        if name not in self._failed_names:
+            self._failed_names.add(name)
+            log.warning(
+                "persona-sdk segment %r: condition raised %s (counted as not a member; "
+                "logged once)", name, type(exc).__name__,
+            )
+        return False
 
     def __len__(self) -> int:
         return len(self._compiled)

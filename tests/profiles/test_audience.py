@@ -209,7 +209,9 @@ def test_conditions_record_their_read_paths() -> None:
     assert reads.roots == {"plan", "traits", "country", "items"}
     assert [r.key for r in reads.items] == ["plan", "traits.age", "country", "items"]
     segs = Segments.build(
-        Container.from_dict({"segments": {"a": {"condition": {"x": 1}}, "b": {"condition": {"y.z": 1}}}})
+        Container.from_dict(
+            {"segments": {"a": {"condition": {"x": 1}}, "b": {"condition": {"y.z": 1}}}}
+        )
     )
     assert segs.affected(["y"]) == {1}
     assert segs.affected(["y.z", "q"]) == {1}
