@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from ..events import Message
-from ._audience import Audience, Membership
+from ._audience import OWN_EVENTS, Audience, Membership
 from ._computed import TraitSpec, VisitorState
 from ._settings import Settings
 
@@ -82,6 +82,8 @@ class ProfileResolver(Audience):
             if kind == "identify" and self._segs is not None:
                 self._segment_event(s, msg, (), msg.traits or {})
             return
+        if msg.event in OWN_EVENTS:
+            return  # emitted here about the visitor, not activity of theirs
         specs = s.computed.matching(msg)
         if specs:
             self._observe_computed(s, msg, specs)

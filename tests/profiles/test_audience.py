@@ -237,6 +237,8 @@ def test_relative_time_segments_change_when_next_seen_and_on_a_sweep(
         if e["event"] == "Segment Entered"
     ]
     assert entered == [("seen", "lapsed"), ("swept", "lapsed")]
+    # the Segment Entered events are not the visitor's activity: last_seen did not move
+    assert p.visitor(anonymous_id="swept").segments == {"lapsed"}
     p.track("Page Viewed", anonymous_id="swept")  # back: last_seen moves, out again
     assert p.flush(5)
     assert only_segment_events(capture)[-1] == ("Segment Exited", "lapsed")
