@@ -91,15 +91,26 @@ class Audience(ReadPath):
 
     _segs: Segments | None = None
     _moving: tuple[TraitSpec, ...] = ()
+    _stages: tuple[str, ...] = ()
     _sweeping = False
 
     def use_segments(self, segments: Segments | None) -> None:
-        """Evaluate these segments as events arrive (``Persona`` calls it on (re)load)."""
-        self._segs = segments if segments else None
+        """Evaluate these segments as events arrive (``Persona`` calls it on (re)load).
+
+        Lifecycle traits are watched too (their transitions are events), with or without
+        segments."""
         s = self._s
         self._moving = tuple(
             spec for spec in s.computed.specs if spec.width or spec.kind.value in _MOVING
         )
+        self._stages = tuple(
+            spec.name for spec in s.computed.specs if spec.kind.value == "lifecycle"
+        )
+        if segments is None and self._stages:
+            from ._segments import Segments
+
+            segments = Segments(())
+        self._segs = segments if segments is not None and (segments or self._stages) else None
         self._on_segments_changed()
 
     def _on_segments_changed(self) -> None:
@@ -216,7 +227,8 @@ class Audience(ReadPath):
             if known is not None:
                 return known.names  # another thread saw them first
             self._members[key] = m
-        self._announce(m, _EMPTY, names, {}, consent)
+        born = {n: (None, attrs[n]) for n in self._stages if attrs.get(n) is not None}
+        self._announce(m, _EMPTY, names, born, consent)
         self._start_sweeper(s)
         return names
 
@@ -317,7 +329,7 @@ class Audience(ReadPath):
         if self._sweeping or not interval or self._closed:
             return
         segs = self._segs
-        if segs is None or not (segs.timed or self._moving):
+        if segs is None or not (segs.timed or self._moving or self._stages):
             return
         self._sweeping = True
 
@@ -361,8 +373,18 @@ class Audience(ReadPath):
     def _transitions(
         self, m: Membership, changed: Mapping[str, tuple[Any, Any]]
     ) -> list[tuple[str, dict[str, Any]]]:
-        """Hook: further events caused by changed attributes (lifecycle transitions)."""
-        return []
+        # a lifecycle trait that changed value is a transition: one event each
+        out: list[tuple[str, dict[str, Any]]] = []
+        for name in self._stages:
+            move = changed.get(name)
+            if move is not None and move[1] is not None:
+                out.append(
+                    (
+                        "Lifecycle Stage Changed",
+                        {"trait": name, "from": move[0], "to": move[1]},
+                    )
+                )
+        return out
 
     def _send_segment_events(
         self,

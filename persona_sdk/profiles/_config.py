@@ -39,6 +39,10 @@ class ComputedKind(str, enum.Enum):
     FIRST_SEEN = "first_seen"  #: epoch seconds of the earliest matching event
     LAST_SEEN = "last_seen"  #: epoch seconds of the latest matching event
     DISTINCT = "distinct"  #: the distinct values of a property, in arrival order (capped)
+    RFM = "rfm"  #: recency (days), frequency and monetary value of the matching events
+    LIFECYCLE = "lifecycle"  #: new, active, at_risk, lapsed or reactivated
+    AFFINITY = "affinity"  #: a time-decayed score per value of a property (category, brand)
+    BEST_HOUR = "best_hour"  #: the hour of day (visitor's timezone) with the most activity
 
 
 _NEEDS_PROPERTY = {
@@ -48,6 +52,7 @@ _NEEDS_PROPERTY = {
     ComputedKind.FIRST,
     ComputedKind.LAST,
     ComputedKind.DISTINCT,
+    ComputedKind.AFFINITY,
 }
 _WINDOWED = {ComputedKind.COUNT, ComputedKind.SUM}
 
@@ -68,6 +73,15 @@ class ComputedTraitConfig:
         event = "Order Completed"
         property = "revenue"     # a key of ``properties``; dotted for nested values
 
+        [computed_traits.stage]
+        kind = "lifecycle"       # new, active, at_risk, lapsed, reactivated
+
+        [computed_traits.category_affinity]
+        kind = "affinity"
+        property = "category"    # also read from each of properties.products
+        weights = { "Product Viewed" = 1, "Order Completed" = 5 }
+        half_life = 2592000      # a score halves in 30 days
+
     ``event`` matches the name of track events; without it every track, page and screen
     message counts. ``type`` narrows to one message type (``page``, ``screen``, ``track``).
     """
@@ -77,10 +91,27 @@ class ComputedTraitConfig:
     property: str | None = None
     window: float | None = None  # seconds
     type: str | None = None
-    limit: int = 100  # distinct: most values kept
+    limit: int = 100  # distinct, affinity: most values kept
+    #: affinity: seconds for a score to halve (None: no decay)
+    half_life: float | None = 2_592_000.0
+    #: affinity: weight per event name (only these events count when given)
+    weights: dict[str, float] = Factory(dict)
+    #: lifecycle: "new" for this long after the first activity (seconds)
+    new_for: float = 14 * 86_400.0
+    #: lifecycle: "active" while the last activity is more recent than this; then "at_risk"
+    active_for: float = 30 * 86_400.0
+    #: lifecycle: "lapsed" once the last activity is this old; a return is "reactivated"
+    lapsed_after: float = 90 * 86_400.0
 
     def __attrs_post_init__(self) -> None:
         problems: list[str] = []
+        if self.half_life is not None and self.half_life <= 0:
+            problems.append("half_life: must be positive")
+        if not (self.new_for > 0 and 0 < self.active_for < self.lapsed_after):
+            problems.append(
+                "lapsed_after: new_for and active_for must be positive, active_for less "
+                "than lapsed_after"
+            )
         if self.kind in _NEEDS_PROPERTY and not self.property:
             problems.append(f"property: required for kind {self.kind.value!r}")
         if self.window is not None:
