@@ -466,6 +466,12 @@ class Persona:
         """Canonical ids of the visitors held in this process who are in ``segment``."""
         return self._profiles.members_of(segment, limit=limit)
 
+    def attribution_report(self, trait: str | None = None) -> dict[str, Any]:
+        """Conversions and their credit per model (first, last, linear, position) and
+        channel, summed over the visitors held in this process (``docs/segments.md``).
+        Raises ``KeyError`` when the container has no ``attribution`` computed trait."""
+        return self._profiles.attribution_report(trait)
+
     # -- lifecycle ------------------------------------------------------------------------
 
     @property

@@ -295,6 +295,24 @@ class Audience(ReadPath):
             m = self._members.get(key)
         return None if m is None else m.names
 
+    def attribution_report(self, trait: str | None = None) -> dict[str, Any]:
+        """Credit per model and channel summed over the visitors held in this process, from
+        the ``attribution`` computed trait named ``trait`` (default: the first one)."""
+        from ._attribution import merge_reports
+
+        s = self._s
+        specs = [sp for sp in s.computed.specs if sp.kind.value == "attribution"]
+        spec = next((sp for sp in specs if trait in (None, sp.name)), None)
+        if spec is None:
+            raise KeyError(f"no attribution computed trait {trait or ''}".rstrip())
+        now = self._clock()
+        with self._lock:
+            states = list(self._local.values())
+            values = [trait_value(st, spec, now) for st in states]
+        report = merge_reports(v for v in values if v)
+        report["trait"] = spec.name
+        return report
+
     # -- time: re-check on a sweep ---------------------------------------------------------
 
     def sweep_segments(self) -> int:

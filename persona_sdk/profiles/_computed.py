@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..events import Message
+from ._attribution import Attribution
 from ._computed_kinds import KINDS, Kind
 from ._config import ComputedKind, ComputedTraitConfig
 
@@ -24,6 +25,7 @@ BUCKETS = 60
 MAX_LOCAL_TRAITS = 256
 
 _ADDITIVE = (ComputedKind.COUNT, ComputedKind.SUM)
+_KINDS: dict[str, type[Kind]] = {**KINDS, "attribution": Attribution}
 _MESSAGE_TYPES = ("track", "page", "screen")
 
 
@@ -41,7 +43,7 @@ class TraitSpec:
         self.window = cfg.window
         self.width = cfg.window / BUCKETS if cfg.window else 0.0
         self.limit = cfg.limit
-        made = KINDS.get(cfg.kind.value)
+        made = _KINDS.get(cfg.kind.value)
         #: the lifecycle/timing kinds (``_computed_kinds``); None for the basic ones
         self.impl: Kind | None = made(cfg, self.path) if made is not None else None
 

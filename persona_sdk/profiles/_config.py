@@ -43,6 +43,7 @@ class ComputedKind(str, enum.Enum):
     LIFECYCLE = "lifecycle"  #: new, active, at_risk, lapsed or reactivated
     AFFINITY = "affinity"  #: a time-decayed score per value of a property (category, brand)
     BEST_HOUR = "best_hour"  #: the hour of day (visitor's timezone) with the most activity
+    ATTRIBUTION = "attribution"  #: touchpoints, and credit per model for ``conversion``
 
 
 _NEEDS_PROPERTY = {
@@ -102,9 +103,16 @@ class ComputedTraitConfig:
     active_for: float = 30 * 86_400.0
     #: lifecycle: "lapsed" once the last activity is this old; a return is "reactivated"
     lapsed_after: float = 90 * 86_400.0
+    #: attribution: the conversion event's name
+    conversion: str | None = None
 
     def __attrs_post_init__(self) -> None:
         problems: list[str] = []
+        if self.kind is ComputedKind.ATTRIBUTION:
+            if not self.conversion:
+                problems.append("conversion: required for kind 'attribution'")
+            if self.event is not None:
+                problems.append("event: attribution reads every event; use conversion")
         if self.half_life is not None and self.half_life <= 0:
             problems.append("half_life: must be positive")
         if not (self.new_for > 0 and 0 < self.active_for < self.lapsed_after):
