@@ -289,6 +289,37 @@ class Audience(ReadPath):
         out = [key for key, m in items if segment in m.names]
         return out[-limit:] if limit else out
 
+    def record(
+        self, *, anonymous_id: str | None = None, user_id: str | None = None
+    ) -> dict[str, Any] | None:
+        """What is known of a visitor, unfiltered: ``id``, ``traits``, ``computed``,
+        ``segments``, ``consent`` (the last seen), ``source``; None when nothing is."""
+        from ._types import ProfileReason
+
+        key, _ = self._ids.canonical(anonymous_id, user_id)
+        if not key:
+            return None
+        with self._lock:
+            m = self._members.get(key)
+            held = key in self._local
+        consent = None if m is None else m.consent
+        profile = self.resolve(anonymous_id=anonymous_id, user_id=user_id, consent=consent)
+        unknown = (
+            ProfileReason.NOT_FOUND in profile.reasons
+            or ProfileReason.NO_SOURCE in profile.reasons
+            or profile.source.value == "fallback"
+        )
+        if unknown and m is None and not held:
+            return None
+        return {
+            "id": key,
+            "traits": dict(profile.traits),
+            "computed": dict(profile.computed),
+            "segments": sorted(m.names) if m is not None else [],
+            "consent": dict(consent) if consent is not None else None,
+            "source": profile.source.value,
+        }
+
     def membership(self, key: str) -> frozenset[str] | None:
         """A visitor's kept segments by canonical id (None when not held)."""
         with self._lock:

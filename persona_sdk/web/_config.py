@@ -7,6 +7,7 @@ from typing import Any
 from attrs import Factory, field, frozen
 
 from .._errors import ConfigError
+from ._profile_api_config import ProfileApiConfig
 
 __all__ = ["MAX_COOKIE_DAYS", "CollectorConfig"]
 
@@ -72,6 +73,7 @@ class CollectorConfig:
             (``X-Forwarded-For``: the right-most entry is used, the one the proxy added).
         script_max_age: ``Cache-Control`` max-age (seconds) for ``/persona.js``.
         path_prefix: where the collector is mounted (``/t``) when the server passes full paths.
+        profile_api: bearer tokens and limits of the profile API (``docs/profiles.md``).
 
     .. versionadded:: 0.1
     """
@@ -98,3 +100,4 @@ class CollectorConfig:
     client_ip_header: str | None = None
     script_max_age: int = field(default=3600, validator=_not_negative)
     path_prefix: str = field(default="", validator=_prefix)
+    profile_api: ProfileApiConfig = Factory(ProfileApiConfig)
