@@ -44,7 +44,7 @@ _EMPTY: frozenset[str] = frozenset()
 class Membership:
     """One visitor's segments and what they were evaluated on."""
 
-    __slots__ = ("anonymous_id", "attrs", "checked", "consent", "names", "user_id")
+    __slots__ = ("anonymous_id", "attrs", "checked", "consent", "generation", "names", "user_id")
 
     def __init__(  # noqa: PLR0917 - a plain record
         self,
@@ -61,6 +61,7 @@ class Membership:
         self.consent = dict(consent) if consent is not None else None
         self.anonymous_id = anonymous_id
         self.user_id = user_id
+        self.generation = 0  # the segments' generation it was evaluated with
 
 
 
@@ -92,6 +93,7 @@ class Audience(ReadPath):
     _segs: Segments | None = None
     _moving: tuple[TraitSpec, ...] = ()
     _stages: tuple[str, ...] = ()
+    _generation_segs = 0
     _sweeping = False
 
     def use_segments(self, segments: Segments | None) -> None:
@@ -110,7 +112,11 @@ class Audience(ReadPath):
             from ._segments import Segments
 
             segments = Segments(())
-        self._segs = segments if segments is not None and (segments or self._stages) else None
+        wanted = segments is not None and (segments or self._stages) and s.cfg.segment_events
+        if segments is not self._segs:
+            # a reload: each kept membership is evaluated again in full when next touched
+            self._generation_segs += 1
+        self._segs = segments if wanted else None
         self._on_segments_changed()
 
     def _on_segments_changed(self) -> None:
@@ -191,6 +197,12 @@ class Audience(ReadPath):
                     attrs[k] = v
             changed[k] = (old, v)
         positions = segs.affected(changed) if changed else set()
+        if m.generation != self._generation_segs:
+            # evaluated with another container's segments: all of them again; a segment
+            # that is gone is left (Segment Exited), one that stays is not re-entered
+            m.generation = self._generation_segs
+            m.names = m.names & frozenset(segs.names)
+            positions = set(range(len(segs)))
         if due:
             positions.update(segs.timed)
             m.checked = now
@@ -222,6 +234,7 @@ class Audience(ReadPath):
             attrs = built
         names = segs.evaluate(attrs)
         m = Membership(names, _capped(attrs), now, consent, anonymous_id, user_id)
+        m.generation = self._generation_segs
         with self._lock:
             known = self._members.get(key)
             if known is not None:

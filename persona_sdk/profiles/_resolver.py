@@ -156,9 +156,10 @@ class ProfileResolver(Audience):
             if previous == members:
                 return
             if known is None:
-                self._members[key] = Membership(
+                known = self._members[key] = Membership(
                     members, {}, self._clock(), consent, anonymous_id, user_id
                 )
+                known.generation = self._generation_segs
             else:
                 known.names = members
         if previous is None:

@@ -324,3 +324,31 @@ def test_membership_memory_is_bounded(make: Callable[..., Persona]) -> None:
         p.track("Product Viewed", anonymous_id=f"m-{i}")
     assert p.stats()["profiles"]["segment_memory"] == 3
     assert p.segment_members("v") == ["m-7", "m-8", "m-9"]
+
+
+def test_a_reload_re_evaluates_kept_memberships_without_re_entering(
+    make: Callable[..., Persona], capture: CaptureDestination
+) -> None:
+    """After ``reload`` a visitor's next event evaluates the new segments in full: a kept
+    segment is not entered again, a removed one is exited, a new one is entered."""
+    p = make(doc({"v1": {"condition": {"views": {"$gte": 1}}},
+                  "gone": {"condition": {"views": {"$gte": 1}}}}))  # fmt: skip
+    p.track("Product Viewed", anonymous_id="r")
+    p.reload(doc({"v1": {"condition": {"views": {"$gte": 1}}},
+                  "new": {"condition": {"orders": {"$exists": False}}}}))  # fmt: skip
+    p.track("Page Viewed", anonymous_id="r")
+    assert p.flush(5)
+    assert only_segment_events(capture) == [
+        ("Segment Entered", "gone"),
+        ("Segment Entered", "v1"),
+        ("Segment Exited", "gone"),
+        ("Segment Entered", "new"),
+    ]
+
+
+def test_segment_events_off_keeps_no_membership(make: Callable[..., Persona]) -> None:
+    """``segment_events = false``: no events and no membership memory."""
+    p = make(doc({"v": {"condition": {"views": 1}}}, profiles={"segment_events": False}))
+    p.track("Product Viewed", anonymous_id="x")
+    assert p.visitor(anonymous_id="x").segments == {"v"}
+    assert p.stats()["profiles"]["segment_memory"] == 0
