@@ -38,13 +38,20 @@ MAX_ATTRS = 256
 #: events this layer emits: they never re-trigger segment evaluation
 OWN_EVENTS = frozenset({"Segment Entered", "Segment Exited", "Lifecycle Stage Changed"})
 
-_EMPTY: frozenset[str] = frozenset()
-
 
 class Membership:
     """One visitor's segments and what they were evaluated on."""
 
-    __slots__ = ("anonymous_id", "attrs", "checked", "consent", "generation", "names", "user_id")
+    __slots__ = (
+        "_frozen",
+        "anonymous_id",
+        "attrs",
+        "checked",
+        "consent",
+        "generation",
+        "members",
+        "user_id",
+    )
 
     def __init__(  # noqa: PLR0917 - a plain record
         self,
@@ -55,7 +62,9 @@ class Membership:
         anonymous_id: str | None,
         user_id: str | None,
     ) -> None:
-        self.names = names
+        #: the member names, changed in place under the resolver's lock
+        self.members: set[str] = set(names)
+        self._frozen: frozenset[str] | None = names
         self.attrs = attrs
         self.checked = checked  # when the time-dependent segments were last evaluated
         self.consent = dict(consent) if consent is not None else None
@@ -63,6 +72,22 @@ class Membership:
         self.user_id = user_id
         self.generation = 0  # the segments' generation it was evaluated with
 
+    @property
+    def names(self) -> frozenset[str]:
+        """The member names, as a frozenset built once per change (reads are lookups)."""
+        frozen = self._frozen
+        if frozen is None:
+            frozen = self._frozen = frozenset(self.members)
+        return frozen
+
+    @names.setter
+    def names(self, value: frozenset[str]) -> None:
+        self.members = set(value)
+        self._frozen = value
+
+    def changed(self) -> None:
+        """Note that ``members`` changed (the next read builds a new frozenset)."""
+        self._frozen = None
 
 
 def trait_value(state: VisitorState, spec: TraitSpec, now: float) -> Any:
@@ -154,13 +179,11 @@ class Audience(ReadPath):
                 for k, v in traits.items():
                     if granted or k not in s.personal:
                         updates[k] = v
-                before = m.names
-                changed = self._apply(s, segs, m, updates, state, now)
-                after = m.names
+                changed, entered, exited = self._apply(s, segs, m, updates, state, now)
         if m is None:
             self._first_sight(s, segs, key, msg.anonymous_id, msg.user_id, consent, now, None)
-        elif before is not after or changed:
-            self._announce(m, before, after, changed, consent)
+        elif entered or exited or changed:
+            self._announce(m, entered, exited, changed, consent)
 
     def _apply(  # noqa: PLR0917 - internal, called in two places
         self,
@@ -170,9 +193,9 @@ class Audience(ReadPath):
         updates: Mapping[str, Any],
         state: VisitorState | None,
         now: float,
-    ) -> dict[str, tuple[Any, Any]]:
+    ) -> tuple[dict[str, tuple[Any, Any]], list[str], list[str]]:
         # Under the lock: fold updates into m.attrs, re-check what they (and time) can change.
-        # Returns the changed attributes as {name: (old, new)}.
+        # Returns the changed attributes as {name: (old, new)}, the segments entered, exited.
         attrs = m.attrs
         due = now - m.checked >= s.cfg.segment_recheck
         if due and state is not None and self._moving:
@@ -197,18 +220,24 @@ class Audience(ReadPath):
                     attrs[k] = v
             changed[k] = (old, v)
         positions = segs.affected(changed) if changed else set()
+        entered: list[str] = []
+        exited: list[str] = []
         if m.generation != self._generation_segs:
             # evaluated with another container's segments: all of them again; a segment
             # that is gone is left (Segment Exited), one that stays is not re-entered
             m.generation = self._generation_segs
-            m.names = m.names & frozenset(segs.names)
+            current = set(segs.names)
+            exited.extend(sorted(n for n in m.members if n not in current))
+            m.members.intersection_update(current)
             positions = set(range(len(segs)))
         if due:
             positions.update(segs.timed)
             m.checked = now
         if positions:
-            m.names = segs.recheck(attrs, m.names, positions)
-        return changed
+            segs.recheck(attrs, m.members, positions, entered, exited)
+        if entered or exited:
+            m.changed()
+        return changed, entered, exited
 
     def _first_sight(  # noqa: PLR0917 - internal, called in two places
         self,
@@ -241,7 +270,7 @@ class Audience(ReadPath):
                 return known.names  # another thread saw them first
             self._members[key] = m
         born = {n: (None, attrs[n]) for n in self._stages if attrs.get(n) is not None}
-        self._announce(m, _EMPTY, names, born, consent)
+        self._announce(m, sorted(names), [], born, consent)
         self._start_sweeper(s)
         return names
 
@@ -278,7 +307,6 @@ class Audience(ReadPath):
             )
         with self._lock:
             m = self._members.get(key) or m
-            before = m.names
             old = m.attrs
             updates = {k: v for k, v in attributes.items() if old.get(k, _GONE) != v}
             updates.update({k: None for k in old if k not in attributes})
@@ -289,17 +317,18 @@ class Audience(ReadPath):
             if user_id is not None:
                 m.user_id = user_id
             state = self._local.get(key)
-            changed = self._apply(s, segments, m, updates, state, now)
-            after = m.names
-        self._announce(m, before, after, changed, consent)
-        return after
+            changed, entered, exited = self._apply(s, segments, m, updates, state, now)
+            names = m.names
+        if entered or exited or changed:
+            self._announce(m, entered, exited, changed, consent)
+        return names
 
     def members_of(self, segment: str, limit: int = 1000) -> list[str]:
         """Canonical ids of visitors held in this process who are in ``segment`` (at most
         ``limit``, most recently seen last)."""
         with self._lock:
             items = list(self._members.items())
-        out = [key for key, m in items if segment in m.names]
+        out = [key for key, m in items if segment in m.members]
         return out[-limit:] if limit else out
 
     def record(
@@ -376,12 +405,10 @@ class Audience(ReadPath):
                 if m is None:
                     continue
                 m.checked = min(m.checked, now - s.cfg.segment_recheck)  # due now
-                before = m.names
-                changed = self._apply(s, segs, m, {}, self._local.get(key), now)
-                after = m.names
-            if before != after or changed:
-                changes += before != after
-                self._announce(m, before, after, changed, m.consent)
+                changed, entered, exited = self._apply(s, segs, m, {}, self._local.get(key), now)
+            if entered or exited or changed:
+                changes += bool(entered or exited)
+                self._announce(m, entered, exited, changed, m.consent)
         with self._lock:
             self._n["sweeps"] = self._n.get("sweeps", 0) + 1
         return changes
@@ -420,16 +447,16 @@ class Audience(ReadPath):
     def _announce(
         self,
         m: Membership,
-        before: frozenset[str],
-        after: frozenset[str],
+        entered: Iterable[str],
+        exited: Iterable[str],
         changed: Mapping[str, tuple[Any, Any]],
         consent: Mapping[str, bool] | None,
     ) -> None:
         extra = self._transitions(m, changed)
-        if before == after and not extra:
+        if not (entered or exited or extra):
             return
         self._send_segment_events(
-            m.anonymous_id, m.user_id, consent, before, after, extra=extra
+            m.anonymous_id, m.user_id, consent, entered, exited, extra=extra
         )
 
     def _transitions(
@@ -453,8 +480,8 @@ class Audience(ReadPath):
         anonymous_id: str | None,
         user_id: str | None,
         consent: Mapping[str, bool] | None,
-        before: frozenset[str],
-        after: frozenset[str],
+        entered: Iterable[str],
+        exited: Iterable[str],
         *,
         extra: Iterable[tuple[str, dict[str, Any]]] = (),
     ) -> None:
@@ -464,10 +491,7 @@ class Audience(ReadPath):
         if consent is not None:
             context["consent"] = {"categoryPreferences": dict(consent)}
         events: list[tuple[str, dict[str, Any]]] = []
-        for event, names in (
-            ("Segment Exited", before - after),
-            ("Segment Entered", after - before),
-        ):
+        for event, names in (("Segment Exited", exited), ("Segment Entered", entered)):
             for name in sorted(names):
                 events.append((event, {"segment_id": name, "segment_name": name}))
         events.extend(extra)

@@ -164,7 +164,9 @@ class ProfileResolver(Audience):
                 known.names = members
         if previous is None:
             return
-        self._send_segment_events(anonymous_id, user_id, consent, previous, members)
+        self._send_segment_events(
+            anonymous_id, user_id, consent, members - previous, previous - members
+        )
 
     # -- computed traits through the L2 store ----------------------------------------------
 

@@ -173,11 +173,16 @@ class Segments:
         return out
 
     def recheck(
-        self, attributes: Mapping[str, Any], members: frozenset[str], positions: Iterable[int]
-    ) -> frozenset[str]:
-        """``members`` with the segments at ``positions`` evaluated again on ``attributes``."""
+        self,
+        attributes: Mapping[str, Any],
+        members: set[str],
+        positions: Iterable[int],
+        entered: list[str],
+        exited: list[str],
+    ) -> None:
+        """Evaluate the segments at ``positions`` again on ``attributes``: ``members`` is
+        updated in place, the names that joined or left appended to ``entered``/``exited``."""
         compiled = self._compiled
-        now_in: set[str] | None = None
         for i in positions:
             name, condition = compiled[i]
             try:
@@ -186,14 +191,11 @@ class Segments:
                 hit = self._failed(name, exc)
             if hit:
                 if name not in members:
-                    if now_in is None:
-                        now_in = set(members)
-                    now_in.add(name)
+                    members.add(name)
+                    entered.append(name)
             elif name in members:
-                if now_in is None:
-                    now_in = set(members)
-                now_in.discard(name)
-        return members if now_in is None else frozenset(now_in)
+                members.discard(name)
+                exited.append(name)
 
     def _test(
         self, name: str, condition: Callable[[Mapping[str, Any]], bool], attrs: Mapping[str, Any]
