@@ -284,6 +284,7 @@ class ProfileResolver(Audience):
             "fallbacks": fallbacks,
             "aliases": len(self._ids),
             **sizes,
+            "segment_failures": self._segs.failures if self._segs is not None else 0,
             "breaker": s.breaker.stats(),
         }
 

@@ -317,6 +317,19 @@ def test_a_failing_condition_is_counted_and_logged_once(
     assert len([r for r in caplog.records if "'odd'" in r.getMessage()]) == 1
 
 
+def test_failures_show_in_persona_stats(make: Callable[..., Persona]) -> None:
+    """A condition failing on a visitor's values is counted in ``stats()``, never raised."""
+    counted = Counted()
+    counted.compile = lambda operand, path: (lambda v: 1 / 0)  # type: ignore[method-assign]
+    ops = OperatorRegistry()
+    ops.register(counted)
+    p = make(doc({"odd": {"condition": {"views": {"$counted": 1}}}}), operators=ops)
+    p.track("Product Viewed", anonymous_id="f")
+    p.track("Product Viewed", anonymous_id="f")
+    assert p.visitor(anonymous_id="f").segments == frozenset()
+    assert p.stats()["profiles"]["segment_failures"] == 2
+
+
 def test_membership_memory_is_bounded(make: Callable[..., Persona]) -> None:
     """Membership is an LRU of ``segment_memory`` visitors."""
     p = make(doc({"v": {"condition": {"views": 1}}}, profiles={"segment_memory": 3}))
