@@ -17,7 +17,6 @@ A plugin never needs to import private modules: everything it needs is here or i
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable, Mapping, Sequence
 from importlib.metadata import entry_points
 from typing import Any, Protocol, runtime_checkable
@@ -26,6 +25,7 @@ import httpx
 from attrs import frozen
 
 from ._errors import PluginError
+from ._strenum import StrEnum
 from .allocation import AsyncStickyBucketStore, HashScheme, StickyBucketStore
 from .delivery._config import BatchConfig
 from .privacy._config import PiiConfig
@@ -58,7 +58,7 @@ __all__ = [
 ]
 
 
-class SendOutcome(str, enum.Enum):
+class SendOutcome(StrEnum):
     """What became of one batch sent to a destination."""
 
     DELIVERED = "delivered"
