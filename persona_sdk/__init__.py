@@ -20,7 +20,7 @@ from ._errors import (
 )
 from .allocation import InMemoryStickyBucketStore
 from .client import Persona
-from .config import Container
+from .config import Container, Secret
 from .decisions import ExperimentResult, FeatureResult, FeatureSource, Reason, Visitor
 from .delivery import Overflow, SpoolMode
 from .events import IngestResult, Message
@@ -48,6 +48,7 @@ __all__ = [
     "ProfileReason",
     "ProfileSourceKind",
     "Reason",
+    "Secret",
     "SendOutcome",
     "SendResult",
     "SpoolMode",

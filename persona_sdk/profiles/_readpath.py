@@ -12,7 +12,7 @@ import asyncio
 import concurrent.futures
 import itertools
 import os
-import random
+import secrets
 import socket
 import sys
 import threading
@@ -85,7 +85,7 @@ class ReadPath:
         self._dirty: set[str] = set()
         self._flush_scheduled = False
         self._generation = 0
-        self._slot = f"{socket.gethostname()}:{os.getpid()}:{random.getrandbits(32):08x}"
+        self._slot = f"{socket.gethostname()}:{os.getpid()}:{secrets.randbits(32):08x}"
         self._closed = False
         self._hits = itertools.count()
         self._misses = itertools.count()
@@ -122,7 +122,7 @@ class ReadPath:
         self._tasks = set()
         self._dirty = set()
         self._flush_scheduled = False
-        self._slot = f"{socket.gethostname()}:{os.getpid()}:{random.getrandbits(32):08x}"
+        self._slot = f"{socket.gethostname()}:{os.getpid()}:{secrets.randbits(32):08x}"
 
     # -- configuration --------------------------------------------------------------------
 

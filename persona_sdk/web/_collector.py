@@ -11,6 +11,7 @@ Bad input never raises out of the core: it becomes a 4xx JSON error
 
 from __future__ import annotations
 
+import hmac
 import math
 import threading
 import time
@@ -61,8 +62,9 @@ _ROUTES: dict[str, tuple[str, str | None]] = {
     "/collect": ("beacon", None),
     "/p.gif": ("pixel", None),
     "/persona.js": ("script", None),
+    "/metrics": ("metrics", None),
 }
-_METHODS = {"script": ("GET", "HEAD"), "pixel": ("GET",)}
+_METHODS = {"script": ("GET", "HEAD"), "pixel": ("GET",), "metrics": ("GET",)}
 
 # A transparent 1x1 GIF (43 bytes).
 class Collector:
@@ -167,14 +169,14 @@ class Collector:
                 raise Reject(404, "no such endpoint", "path", "not_found")
             path = path[len(cfg.path_prefix) :]
         route = _ROUTES.get(path)
-        if route is None:
-            if path.startswith(API_PREFIXES):
-                if s.limiter is not None:  # per client, before any token is checked
-                    wait = s.limiter.acquire(rate_key(client_address(head, cfg.client_ip_header)))
-                    if wait:
-                        raise Reject(429, "too many requests", None, "rate_limited",
-                                     headers=[("retry-after", str(max(1, math.ceil(wait))))])
-                return self._api(s).handle(self._persona, head, path, self._count)
+        if route is None and path.startswith(API_PREFIXES):
+            if s.limiter is not None:  # per client, before any token is checked
+                wait = s.limiter.acquire(rate_key(client_address(head, cfg.client_ip_header)))
+                if wait:
+                    raise Reject(429, "too many requests", None, "rate_limited",
+                                 headers=[("retry-after", str(max(1, math.ceil(wait))))])
+            return self._api(s).handle(self._persona, head, path, self._count)
+        if route is None or (route[0] == "metrics" and not cfg.metrics):
             raise Reject(404, "no such endpoint", "path", "not_found")
         kind, msg_type = route
         allowed = _METHODS.get(kind, ("POST",))
@@ -186,6 +188,8 @@ class Collector:
                          headers=[("allow", ", ".join((*allowed, "OPTIONS")))])
         if kind == "script":
             return self._script.respond(head, cfg.script_max_age)
+        if kind == "metrics":
+            return self._metrics(cfg, head)
         if origin is not None:
             if not s.cors.allowed(origin, head.headers.get("host")):
                 raise Reject(403, "origin not allowed", "Origin", "forbidden_origin")
@@ -239,6 +243,19 @@ class Collector:
         if api is None or api.config is not s.config.profile_api:
             api = self._profile_api = ProfileApi(s.config.profile_api, self._clock)
         return api
+
+    def _metrics(self, cfg: CollectorConfig, head: RequestHead) -> CollectorResponse:
+        if cfg.metrics_token is not None:
+            given = head.headers.get("authorization", "")
+            expected = f"Bearer {cfg.metrics_token}"
+            if not hmac.compare_digest(given.encode(), expected.encode()):
+                raise Reject(401, "a bearer token is required", "Authorization",
+                             "unauthorized", headers=[("www-authenticate", "Bearer")])
+        from ._metrics import CONTENT_TYPE, metrics_text
+
+        body = metrics_text(self._persona, self)
+        self._count(status_200=1)
+        return CollectorResponse(200, [("content-type", CONTENT_TYPE), NO_STORE], body)
 
     def _preflight(self, s: Settings, head: RequestHead, origin: str | None) -> CollectorResponse:
         if origin is None or not s.cors.allowed(origin, head.headers.get("host")):

@@ -19,7 +19,7 @@ from delivery_helpers import (
 from servers.sink import Reply, Sink
 
 from persona_sdk.delivery import BatchConfig, DeliveryConfig, SpoolMode
-from persona_sdk.delivery._spool import Spool
+from persona_sdk.delivery._spool import Spool, id_key
 from persona_sdk.events import Message, to_segment
 
 MODES = [SpoolMode.GROUP, SpoolMode.SYNC]
@@ -189,5 +189,6 @@ def test_forget_purges_spooled_rows(sink: Sink, tmp_path: Path, mode: SpoolMode)
     with sqlite3.connect(tmp_path / "spool.db") as c:
         left = {r[0] for r in c.execute("SELECT user_id FROM outbox")}
     assert "u-1" not in left
+    assert id_key("u-1") not in left
     sink.release()
     second.close(timeout=1)
