@@ -21,6 +21,7 @@ from ._errors import (
 from .allocation import InMemoryStickyBucketStore
 from .client import Persona
 from .config import Container, Secret
+from .content import ContentReason, Decision, DecisionItem, InMemoryCounterStore
 from .decisions import ExperimentResult, FeatureResult, FeatureSource, Reason, Visitor
 from .delivery import Overflow, SpoolMode
 from .events import IngestResult, Message
@@ -31,11 +32,15 @@ __all__ = [
     "ClosedError",
     "ConfigError",
     "Container",
+    "ContentReason",
+    "Decision",
+    "DecisionItem",
     "Destination",
     "EventValidationError",
     "ExperimentResult",
     "FeatureResult",
     "FeatureSource",
+    "InMemoryCounterStore",
     "InMemoryStickyBucketStore",
     "IngestResult",
     "Message",
@@ -70,7 +75,7 @@ del _name, _obj
 
 def __getattr__(name: str) -> _Any:
     if name == "__version__":
-        from importlib.metadata import version
+        from ._meta import installed_version
 
-        return version("persona-sdk")
+        return installed_version()
     raise AttributeError(f"module 'persona_sdk' has no attribute {name!r}")

@@ -1,6 +1,6 @@
 """The ``persona`` command: validate, eval, explain, send, spool, import, report, tail, serve.
 
-Built on Typer and rich (``pip install 'persona-sdk[cli]'``); ``persona --help`` lists every
+Built on Typer and rich (``pip install 'persona-sdk-py[cli]'``); ``persona --help`` lists every
 command with its purpose, and every command takes ``--json``.
 """
 
@@ -19,7 +19,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ImportError as exc:  # the cli extra is not installed
         print(
             f"the persona command needs the cli extra ({exc.name} is missing): "
-            "pip install 'persona-sdk[cli]'",
+            "pip install 'persona-sdk-py[cli]'",
             file=sys.stderr,
         )
         return 1

@@ -8,10 +8,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any
 
-from attrs import Factory, field, frozen
+from attrs import Factory, evolve, field, frozen
 
 from ._errors import ClosedError, ConfigError, EventValidationError
 from .config import Container, load_container
@@ -21,6 +21,8 @@ from .events._ids import check_integrations, coerce_id
 from .events._ingest import decode_checked
 
 if TYPE_CHECKING:
+    from .actions import ActionRunner
+    from .content._runtime import ContentRuntime
     from .decisions import Engine
     from .decisions._feed import FlagFeed
     from .decisions._visitor import Visitor
@@ -45,6 +47,12 @@ class _Runtime:
     engine: Engine
     segments: Segments
     plan: TrackingPlan
+    #: the content placements, catalog and feeds (``persona_sdk.content``), or None
+    content: ContentRuntime | None = None
+    #: events whose arrival the content runtime (bandit rewards) or actions observe
+    watched: frozenset[str] = frozenset()
+    #: the next-best actions (``persona_sdk.actions``), or None
+    actions: ActionRunner | None = None
     #: ``router.route``, bound once: the hot path hands it over with every message
     route: Callable[[Message], Sequence[Route]] = field(
         default=Factory(lambda self: self.router.route, takes_self=True), init=False
@@ -87,6 +95,10 @@ class Persona:
         profile_source: Any | None = None,
         profile_store: Any | None = None,
         sticky_store: Any | None = None,
+        counter_store: Any | None = None,
+        content_sources: Mapping[str, Any] | None = None,
+        enrichers: Mapping[str, Any] | None = None,
+        strategies: Mapping[str, Any] | None = None,
         operators: OperatorRegistry | None = None,
         on_exposure: Callable[..., Any] | None = None,
         on_feature_usage: Callable[..., Any] | None = None,
@@ -102,6 +114,15 @@ class Persona:
         self._operators = operators
         self._extra_destinations = dict(destinations or {})
         self._sticky_store = sticky_store
+        if counter_store is None:
+            from .content import InMemoryCounterStore
+
+            counter_store = InMemoryCounterStore(clock=clock)
+        #: frequency caps and bandit statistics (``persona_sdk.plugins.CounterStore``)
+        self.counter_store = counter_store
+        self._content_sources = dict(content_sources or {})
+        self._enrichers = dict(enrichers or {})
+        self._strategies = dict(strategies or {})
         self._hooks = HookSet(on_exposure=on_exposure, on_feature_usage=on_feature_usage)
         self._lock = threading.Lock()
         self._closed = False
@@ -201,7 +222,7 @@ class Persona:
                 container, operators=self._operators, sticky_store=self._sticky_store
             )
             segments = Segments.build(container, operators=self._operators)
-            self._runtime = _Runtime(container, old.router, engine, segments, old.plan)
+            self._runtime = evolve(old, container=container, engine=engine, segments=segments)
         changed = _changed_keys(old.container.features, container.features)
         if changed:
             for listener in tuple(self._flag_listeners):
@@ -244,16 +265,28 @@ class Persona:
             errors.extend(exc.errors)
         from .events._plan import TrackingPlan
 
-        router = engine = segments = plan = None
-        for build in ("router", "engine", "segments", "plan"):
+        router = engine = segments = plan = content = actions = None
+        for build in ("plan", "content", "actions", "router", "engine", "segments"):
             try:
                 if build == "plan":
                     plan = TrackingPlan(container.tracking_plan)
+                elif build == "content":
+                    content = self._build_content(container)
+                elif build == "actions":
+                    from .actions import ActionRunner
+
+                    actions = ActionRunner.build(
+                        container.actions, persona=self, clock=self._clock,
+                        operators=self._operators,
+                    )
                 elif build == "router":
                     router = Router.build(container, destinations, operators=self._operators)
                 elif build == "engine":
                     engine = Engine.build(
-                        container, operators=self._operators, sticky_store=self._sticky_store
+                        container,
+                        operators=self._operators,
+                        sticky_store=self._sticky_store,
+                        content=content,
                     )
                 else:
                     segments = Segments.build(
@@ -262,6 +295,10 @@ class Persona:
             except ConfigError as exc:
                 errors.extend(exc.errors)
         if errors:
+            if content is not None:
+                content.close()
+            if actions is not None:
+                actions.close()
             raise ConfigError(errors)
         assert router is not None
         assert engine is not None
@@ -279,7 +316,30 @@ class Persona:
                 len(engine.warnings),
                 "; ".join(engine.warnings[:5]) + ("; ..." if len(engine.warnings) > 5 else ""),
             )
-        return _Runtime(container, router, engine, segments, plan)
+        watched = content.watched if content is not None else frozenset()
+        if actions is not None:
+            watched = watched | actions.watched
+        return _Runtime(container, router, engine, segments, plan, content, watched, actions)
+
+    def _build_content(self, container: Container) -> ContentRuntime | None:
+        if not (container.placements or container.content or container.content_sources):
+            return None
+        from .content._runtime import ContentRuntime
+
+        return ContentRuntime.build(
+            content=container.content,
+            placements=container.placements,
+            sources=container.content_sources,
+            store=self.counter_store,
+            clock=self._clock,
+            hooks=self._hooks,
+            operators=self._operators,
+            saved_groups=container.saved_groups or None,
+            source_factories=self._content_sources,
+            strategies=self._strategies,
+            context=container.context,
+            enrichers=self._enrichers,
+        )
 
     def reload(
         self,
@@ -307,7 +367,9 @@ class Persona:
                     "destinations: the new container has none and would stop all tracking; "
                     "pass allow_no_destinations=True, or use reload_flags() for flags only"
                 )
-            self._runtime = self._build(loaded)
+            new = self._build(loaded)
+            old, self._runtime = self._runtime, new
+        self._close_runtime(old)
 
     # -- write path -----------------------------------------------------------------------
 
@@ -326,8 +388,20 @@ class Persona:
         profiles = self._profiles
         if msg.type in profiles.observes:
             profiles.observe(msg)
-        self._delivery.submit(msg, self._runtime.route)
+        rt = self._runtime
+        if msg.event in rt.watched and msg.type == "track":
+            self._observe(rt, msg)
+        self._delivery.submit(msg, rt.route)
         return msg.message_id
+
+    @staticmethod
+    def _observe(rt: _Runtime, msg: Message) -> None:
+        if rt.content is not None and msg.event in rt.content.watched:
+            rt.content.observe(
+                msg.event or "", msg.properties or {}, msg.user_id, msg.anonymous_id
+            )
+        if rt.actions is not None and msg.event in rt.actions.watched:
+            rt.actions.observe(msg)
 
     def _message(
         self,
@@ -393,7 +467,9 @@ class Persona:
         # _emit: every step here is paid on the caller's thread.
         if properties is None:
             props: dict[str, Any] = {}
-        elif type(properties) is dict:  # the usual case, without an ABC isinstance check
+        elif type(properties) is dict or type(properties) is MappingProxyType:
+            # the usual cases (a dict; an exposure's read-only properties), without an ABC
+            # isinstance check
             props = properties.copy()
         elif isinstance(properties, Mapping):
             props = dict(properties)
@@ -427,6 +503,8 @@ class Persona:
             runtime.plan.check(msg)
         if "track" in self._profiles.observes:
             self._profiles.observe(msg)
+        if event in runtime.watched:
+            self._observe(runtime, msg)
         self._delivery.submit(msg, runtime.route)
         return msg.message_id
 
@@ -706,11 +784,36 @@ class Persona:
         out["routing"] = {"errors": self._delivery.route_errors}
         out["profiles"] = self._profiles.stats()
         out["decisions"] = self._hooks.stats()
-        if self._runtime.plan.active:
-            out["tracking_plan"] = self._runtime.plan.stats()
+        rt = self._runtime
+        if rt.plan.active:
+            out["tracking_plan"] = rt.plan.stats()
         if self._feed is not None:
             out["flags"] = self._feed.stats()
+        if rt.content is not None:
+            out["content"] = rt.content.stats()
+        if rt.actions is not None:
+            out["actions"] = rt.actions.stats()
         return out
+
+    def run_actions(self) -> int:
+        """Fire the scheduled actions that are due now (a daemon thread otherwise does it
+        within a second); returns how many fired."""
+        actions = self._runtime.actions
+        return actions.run_due() if actions is not None else 0
+
+    @staticmethod
+    def _close_runtime(rt: _Runtime) -> None:
+        if rt.content is not None:
+            rt.content.close()
+        if rt.actions is not None:
+            rt.actions.close()
+
+    def refresh_content(self) -> dict[str, str]:
+        """Poll every content source now, on this thread (the poller thread otherwise does
+        it every ``interval``): ``{source: "updated" | "not_modified" | "failed: ..."}``.
+        A failed source keeps its last good items."""
+        content = self._runtime.content
+        return content.refresh() if content is not None else {}
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Deliver what is queued; return whether everything was delivered in ``timeout``."""
@@ -730,6 +833,7 @@ class Persona:
             self._feed.stop()
         ok = self._delivery.close(timeout)
         self._profiles.close()
+        self._close_runtime(self._runtime)
         return ok
 
     async def aclose(self, timeout: float = 5.0) -> bool:
@@ -742,6 +846,7 @@ class Persona:
             self._feed.stop()
         ok = await self._delivery.aclose(timeout)
         self._profiles.close()
+        self._close_runtime(self._runtime)
         return ok
 
     def forget(self, *, user_id: str | None = None, anonymous_id: str | None = None) -> int:

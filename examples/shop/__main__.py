@@ -26,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--simulate", type=int, metavar="N",
                         help="drive N simulated visitors, print a summary and exit")
     parser.add_argument("--seed", type=int, default=7, help="the simulation's random seed")
+    parser.add_argument("--drill", type=int, default=5000, metavar="N",
+                        help="visitors of the in-process personalization drill (default 5000)")
     args = parser.parse_args(argv)
     var_dir: Path = args.var or DEFAULT_VAR
     if args.simulate is None:
@@ -47,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Persona Outdoor is running at {shop.url}/ (simulating {args.simulate} visitors)",
           flush=True)
     try:
-        outcome = simulate(shop, args.simulate, seed=args.seed, var_dir=var_dir)
+        outcome = simulate(shop, args.simulate, seed=args.seed, var_dir=var_dir,
+                           drill_visitors=args.drill)
     finally:
         shop.stop()
     print("\n".join(outcome.lines))

@@ -9,6 +9,7 @@ dashboard.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import threading
@@ -122,12 +123,24 @@ def _collector_routes(collector: Answered) -> list[BaseRoute]:
     ]
 
 
+def _bandit_history(var_dir: Path | None) -> list[dict[str, Any]]:
+    # written by the personalization drill of --simulate (examples/shop/personalize.py)
+    if var_dir is None:
+        return []
+    try:
+        found = json.loads((var_dir / "bandit.json").read_text())
+    except (OSError, ValueError):
+        return []
+    return found if isinstance(found, list) else []
+
+
 def create_app(
     persona: Persona,
     *,
     sink: Sink,
     exposures: Exposures | None = None,
     close_persona: bool = True,
+    var_dir: Path | None = None,
 ) -> Starlette:
     """The shop as an ASGI app. ``close_persona`` closes (and flushes) it on shutdown."""
     shop = Shop()
@@ -243,6 +256,7 @@ def create_app(
                 for stage in ("new", "active", "at_risk", "lapsed", "reactivated")
             },
             "attribution": persona.attribution_report(),
+            "bandit": _bandit_history(var_dir),
         }
 
     async def dashboard(request: Request) -> Response:

@@ -213,6 +213,7 @@ def dashboard_page(data: Mapping[str, Any]) -> str:
         + _attribution_line(data.get("attribution", {}))
         + "<h2>Local sink</h2>"
         + _table(["destination", "event", "received"], sink_rows)
+        + bandit_chart(data.get("bandit") or [])
         + '<p><a href="/dashboard.json">as JSON</a></p>'
     )
 
@@ -236,4 +237,39 @@ def _attribution_line(report: Mapping[str, Any]) -> str:
         f"<p data-attribution>Attribution of {report['conversions']} orders "
         f"({report['value']:.2f} EUR): last touch: {credit('last')}; "
         f"position-based: {credit('position')}</p>"
+    )
+
+
+_COLORS = ("#2b6cb0", "#2f855a", "#c05621", "#6b46c1", "#b7791f", "#4a5568")
+
+
+def bandit_chart(history: list[Mapping[str, Any]]) -> str:
+    """The home hero bandit's share of traffic per creative over time, as an inline SVG."""
+    if not history:
+        return ""
+    width, height, pad = 640, 220, 30
+    last = max(int(h["visitors"]) for h in history) or 1
+    creatives = sorted({k for h in history for k in h["share"]})
+    lines = []
+    legend = []
+    for i, creative in enumerate(creatives):
+        color = _COLORS[i % len(_COLORS)]
+        points = " ".join(
+            f"{pad + (width - 2 * pad) * int(h['visitors']) / last:.1f},"
+            f"{height - pad - (height - 2 * pad) * float(h['share'].get(creative, 0)):.1f}"
+            for h in history
+        )
+        lines.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" '
+                     f'points="{points}"/>')
+        legend.append(f'<span style="color:{color}">&#9632; {escape(creative)}</span>')
+    axes = (f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" '
+            f'stroke="#999"/><line x1="{pad}" y1="{pad}" x2="{pad}" y2="{height - pad}" '
+            f'stroke="#999"/><text x="2" y="{pad + 4}" font-size="10">100%</text>'
+            f'<text x="2" y="{height - pad}" font-size="10">0%</text>'
+            f'<text x="{width - pad - 60}" y="{height - 8}" font-size="10">{last} visitors</text>')
+    return (
+        "<h2>Home hero bandit: share of traffic per creative</h2>"
+        f'<svg width="{width}" height="{height}" role="img" '
+        f'aria-label="bandit share per creative">{axes}{"".join(lines)}</svg>'
+        f'<p>{" ".join(legend)}</p>'
     )

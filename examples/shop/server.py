@@ -82,7 +82,7 @@ def prepare(
     except BaseException:
         sock.close()
         raise
-    app = create_app(persona, sink=sink, exposures=exposures)
+    app = create_app(persona, sink=sink, exposures=exposures, var_dir=var_dir)
     return sock, url, persona, sink, exposures, app
 
 

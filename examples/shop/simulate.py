@@ -269,13 +269,23 @@ def drive(shop: RunningShop, n: int, *, seed: int = 7) -> list[Visitor]:
     return visitors
 
 
-def simulate(shop: RunningShop, n: int, *, seed: int = 7, var_dir: Path) -> Outcome:
+def simulate(
+    shop: RunningShop, n: int, *, seed: int = 7, var_dir: Path, drill_visitors: int = 5000
+) -> Outcome:
     """Drive ``n`` visitors through ``shop`` and check what every destination received."""
     started = time.perf_counter()
     visitors = drive(shop, n, seed=seed)
     elapsed = time.perf_counter() - started
     flushed = shop.persona.flush(timeout=15.0)
-    return check(shop, visitors, flushed=flushed, elapsed=elapsed, var_dir=var_dir)
+    out = check(shop, visitors, flushed=flushed, elapsed=elapsed, var_dir=var_dir)
+    # after the HTTP checks: the drill's events reach the same sink
+    from .personalize import drill
+
+    lines, failures = drill(var_dir=var_dir, sink=shop.sink, sink_url=f"{shop.url}/_sink",
+                            visitors=drill_visitors, seed=seed)
+    out.lines.extend(lines)
+    out.failures.extend(failures)
+    return out
 
 
 def check(shop: RunningShop, visitors: list[Visitor], *, flushed: bool, elapsed: float,

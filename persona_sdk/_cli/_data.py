@@ -329,7 +329,7 @@ def serve(
     try:
         import uvicorn
     except ImportError:
-        raise fail("persona serve needs uvicorn: pip install 'persona-sdk[web]'") from None
+        raise fail("persona serve needs uvicorn: pip install 'persona-sdk-py[web]'") from None
     from ..web import Collector
 
     try:

@@ -149,6 +149,24 @@ def _srm(observed: list[int], weights: list[float] | None) -> dict[str, Any]:
 def write_chart(report: dict[str, Any], path: Path) -> None:
     """A bar chart of each variation's conversion rate with its interval: PNG, SVG or HTML
     (the SVG inline in a self-contained page)."""
+    names = list(report["variations"])
+    rows = [report["variations"][n] for n in names]
+    rates = [row["rate"] * 100 for row in rows]
+    errors = ([r - row["rate_interval"][0] * 100 for r, row in zip(rates, rows, strict=True)],
+              [row["rate_interval"][1] * 100 - r for r, row in zip(rates, rows, strict=True)])
+    labels = [f"{n}\n(n={row['visitors']})" for n, row in zip(names, rows, strict=True)]
+    _save_bars(labels, rates, errors, f"{report['conversion']} rate (%)",
+               f"{report['experiment']}: conversion by variation (95% interval)", path)
+
+
+def _save_bars(
+    labels: list[str],
+    values: list[float],
+    errors: tuple[list[float], list[float]] | None,
+    ylabel: str,
+    title: str,
+    path: Path,
+) -> None:
     import io
 
     import matplotlib
@@ -156,26 +174,15 @@ def write_chart(report: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = list(report["variations"])
-    rates = [report["variations"][n]["rate"] * 100 for n in names]
-    lows = [r - report["variations"][n]["rate_interval"][0] * 100 for n, r in zip(names, rates,
-                                                                                 strict=True)]
-    highs = [report["variations"][n]["rate_interval"][1] * 100 - r for n, r in zip(names, rates,
-                                                                                  strict=True)]
-    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
-    ax.bar(names, rates, yerr=[lows, highs], capsize=6, color="#4c78a8")
-    ax.set_ylabel(f"{report['conversion']} rate (%)")
-    ax.set_xlabel("variation")
-    ax.set_title(f"{report['experiment']}: conversion by variation (95% interval)")
-    for i, n in enumerate(names):
-        ax.annotate(f"n={report['variations'][n]['visitors']}", (i, 0), ha="center",
-                    va="bottom", fontsize=8, color="white")
+    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(labels)), 3.5), dpi=100)
+    ax.bar(labels, values, yerr=list(errors) if errors else None, capsize=6, color="#4c78a8")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     fig.tight_layout()
     suffix = path.suffix.lower()
     if suffix == ".html":
         buf = io.StringIO()
         fig.savefig(buf, format="svg")
-        title = f"persona report: {report['experiment']}"
         path.write_text(f"<!doctype html><meta charset='utf-8'><title>{title}</title>"
                         f"<h1>{title}</h1>{buf.getvalue()}", encoding="utf-8")
     else:
@@ -186,8 +193,15 @@ def write_chart(report: dict[str, Any], path: Path) -> None:
 @app.command()
 def report(
     events: Annotated[list[str], typer.Argument(help="JSONL files or glob patterns.")],
-    experiment: Annotated[str, typer.Option(help="The experiment key (experiment_id).")],
-    conversion: Annotated[str, typer.Option(help="The conversion event name.")],
+    experiment: Annotated[str | None, typer.Option(
+        help="The experiment key (experiment_id).")] = None,
+    conversion: Annotated[str, typer.Option(help="The conversion event name.")] = (
+        "Order Completed"),
+    placements: Annotated[bool, typer.Option(
+        "--placements", help="Report content placements instead of an experiment.")] = False,
+    by: Annotated[str, typer.Option(help="With --placements: dimensions, comma-separated "
+                                         "(placement,item,strategy,segment,country,hour,"
+                                         "holdout).")] = "placement,item",
     control: Annotated[str | None, typer.Option(help="The control variation (default: "
                                                      "the first).")] = None,
     weights: Annotated[str | None, typer.Option(help="Expected traffic weights, "
@@ -196,10 +210,18 @@ def report(
     chart: Annotated[Path | None, typer.Option(help="Write a chart: .png, .svg or .html.")] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Report an A/B test from JSON lines: rates, uplift, sample ratio, chart.
+    """Report an A/B test (or content placements) from JSON lines, with a chart.
 
-    Visitors and conversions per variation, rates with 95% intervals, the uplift against the
-    control with its interval and p-value, a sample-ratio-mismatch check, and a chart."""
+    For an experiment: visitors and conversions per variation, rates with 95% intervals, the
+    uplift against the control with its interval and p-value, a sample-ratio-mismatch check.
+    With --placements: exposures, clicks, CTR and conversions per placement and item (or
+    --by other dimensions), and each placement's uplift against its holdout."""
+    if placements:
+        _placements_report(events, conversion, by, chart, as_json)
+        return
+    if experiment is None:
+        raise typer.BadParameter("give --experiment KEY, or --placements",
+                                 param_hint="--experiment")
     try:
         parsed = [float(w) for w in weights.split(",")] if weights else None
         doc = experiment_report(_events(events), experiment, conversion,
@@ -211,7 +233,11 @@ def report(
     if as_json:
         emit_json(doc)
         return
-    table = Table(title=f"{experiment} → {conversion}")
+    _print_experiment(doc, chart)
+
+
+def _print_experiment(doc: dict[str, Any], chart: Path | None) -> None:
+    table = Table(title=f"{doc['experiment']} → {doc['conversion']}")
     for column in ("variation", "visitors", "conversions", "rate (95%)", "uplift (95%)",
                    "p"):
         table.add_column(column)
@@ -237,3 +263,41 @@ def report(
                   "and are left out", markup=False)
     if chart is not None:
         out.print(f"chart: {chart}", markup=False)
+
+
+def _placements_report(
+    patterns: list[str], conversion: str, by: str, chart: Path | None, as_json: bool
+) -> None:
+    from ..content._analytics import content_report
+
+    paths = [p for pattern in patterns for p in (sorted(glob.glob(pattern)) or [pattern])]
+    try:
+        found = content_report(paths, by=[d.strip() for d in by.split(",") if d.strip()],
+                               conversion_event=conversion)
+        if chart is not None:
+            _placements_chart(found.by, found.rows, chart)
+    except (OSError, ValueError) as exc:
+        raise fail(str(exc), as_json=as_json) from None
+    if as_json:
+        emit_json({"by": list(found.by), "rows": found.rows, "uplift": found.uplift})
+        return
+    table = Table(title=f"content → {conversion}")
+    for column in (*found.by, "exposures", "clicks", "CTR", "conversions", "conv. rate"):
+        table.add_column(column)
+    for row in found.rows:
+        table.add_row(*(str(row.get(d)) for d in found.by), str(row["exposures"]),
+                      str(row["clicks"]), f"{row['ctr']:.2%}", str(row["conversions"]),
+                      f"{row['conversion_rate']:.2%}")
+    out.print(table)
+    for u in found.uplift:
+        out.print(f"{u['placement']}: {u['treated_rate']:.2%} vs holdout {u['holdout_rate']:.2%}"
+                  f" ({u['diff']:+.2%}, {u['level']:.0%} interval {u['diff_low']:+.2%} to "
+                  f"{u['diff_high']:+.2%})", markup=False)
+    if chart is not None:
+        out.print(f"chart: {chart}", markup=False)
+
+
+def _placements_chart(by: tuple[str, ...], rows: list[dict[str, Any]], path: Path) -> None:
+    labels = [" / ".join(str(row.get(d)) for d in by) for row in rows]
+    _save_bars(labels, [row["ctr"] * 100 for row in rows], None, "CTR (%)",
+               "content: click-through rate", path)

@@ -11,6 +11,8 @@ import attrs
 from attrs import Factory, frozen
 
 from .._errors import ConfigError
+from ..actions._actions import ActionConfig
+from ..content._config import ContextConfig, PlacementConfig, SourceConfig
 from ..decisions._config import DecisionsConfig
 from ..delivery._config import DeliveryConfig, DestinationConfig
 from ..events._plan import TrackingPlanConfig
@@ -53,6 +55,16 @@ class Container:
     saved_groups: dict[str, Any] = Factory(dict)
     collector: CollectorConfig = Factory(CollectorConfig)
     tracking_plan: TrackingPlanConfig = Factory(TrackingPlanConfig)
+    #: content items (``[[content]]``), checked one by one (a bad item names its field)
+    content: list[Any] = Factory(list)
+    #: feeds of content items (``[content_sources.<name>]``)
+    content_sources: dict[str, SourceConfig] = Factory(dict)
+    #: content placements for ``visitor.decide`` (``[placements.<name>]``)
+    placements: dict[str, PlacementConfig] = Factory(dict)
+    #: next-best actions (``[[actions]]``)
+    actions: list[ActionConfig] = Factory(list)
+    #: real-time context enrichers for content decisions (``[context]``)
+    context: ContextConfig = Factory(ContextConfig)
 
     @classmethod
     def from_dict(
@@ -131,8 +143,14 @@ def _resolve_paths(container: Container, base: Path) -> Container:
         source=_resolve_options(source, base) if isinstance(source, Mapping) else source,
         store=_resolve_options(store, base) if isinstance(store, Mapping) else store,
     )
+    # a file content source's ``path`` (a feed written next to the container)
+    sources = {
+        name: attrs.evolve(src, path=_resolved(src.path, base)) if src.path else src
+        for name, src in container.content_sources.items()
+    }
     return attrs.evolve(
-        container, delivery=delivery, destinations=destinations, profiles=profiles
+        container, delivery=delivery, destinations=destinations, profiles=profiles,
+        content_sources=sources,
     )
 
 

@@ -66,6 +66,8 @@ class Engine(Evaluator):
     #: problems a lenient build (``decisions.strict_conditions = false``, as GrowthBook
     #: imports set) let through, one ``path: message`` line each; a strict build refuses them
     warnings: tuple[str, ...] = ()
+    #: the container's content placements and catalog (``persona_sdk.content``), if any
+    content: Any = None
     #: the mode of a visitor with no overrides of its own (most visitors): made once
     mode: Mode = field(init=False)
     #: whether such a visitor's results are the engine's as they are (no sticky store, no
@@ -77,7 +79,13 @@ class Engine(Evaluator):
         object.__setattr__(self, "direct", self.sticky_store is None and not self.uses_segments)
 
     @classmethod
-    def build(cls, container: Container, operators: Any = None, sticky_store: Any = None) -> Engine:
+    def build(
+        cls,
+        container: Container,
+        operators: Any = None,
+        sticky_store: Any = None,
+        content: Any = None,
+    ) -> Engine:
         """Compile ``container.features``, ``container.experiments`` and
         ``container.saved_groups`` (with ``container.decisions``).
 
@@ -136,6 +144,11 @@ class Engine(Evaluator):
                 and isinstance(spec.get("feature"), str)
                 and set(spec) <= {"feature", "default"}
             )
+            if name in container.placements:
+                b.problem(
+                    f"decisions.placements.{name}",
+                    f"also a content placement (placements.{name}): one name, one placement",
+                )
             if not ok:
                 b.problem(
                     f"decisions.placements.{name}",
@@ -174,6 +187,7 @@ class Engine(Evaluator):
                 key: fast for key, feat in features.items() if (fast := fast_feature(feat))
             },
             warnings=tuple(b.warnings),
+            content=content,
         )
 
     #: ``engine.visitor(anonymous_id=..., attributes=...)``: a new ``Visitor`` deciding with

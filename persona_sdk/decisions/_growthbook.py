@@ -3,7 +3,7 @@ container, decrypting encrypted payloads.
 
 GrowthBook encrypts a payload section as ``base64(iv) "." base64(ciphertext)`` with
 AES-128-CBC and PKCS#7 padding under a base64 key. Decryption needs the ``cryptography``
-package (``pip install persona-sdk[growthbook]``), imported only when a payload is encrypted.
+package (``pip install persona-sdk-py[growthbook]``), imported only when a payload is encrypted.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def decrypt_payload(encrypted: str, decryption_key: str) -> str:
     except ImportError:  # pragma: no cover - depends on the environment
         raise ImportError(
             "decrypting GrowthBook payloads needs the cryptography package: "
-            "pip install 'persona-sdk[growthbook]'"
+            "pip install 'persona-sdk-py[growthbook]'"
         ) from None
     if not isinstance(encrypted, str) or not isinstance(decryption_key, str):
         raise ConfigError("expected an encrypted string <iv>.<ciphertext> and a string key")

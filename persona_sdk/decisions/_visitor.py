@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import msgspec
 
 from .._errors import EventValidationError
+from ..content._decision import Decision
+from ..content._decision import feature_decision as _feature_decision
 from ._compile import Experiment
 from ._context import EvalContext
 from ._flow import LOAD as _LOAD
@@ -85,6 +87,7 @@ class Visitor(EvalContext):
 
     # Only what every visitor needs is set at construction; the rest when first used.
     __slots__ = (
+        "_decisions",
         "_direct",
         "_engine",
         "_extra",
@@ -123,6 +126,7 @@ class Visitor(EvalContext):
     _redirect: tuple[str, ExperimentResult[Any]] | None
     _segments: frozenset[str]
     _xmemo: dict[str, ExperimentResult[Any]]
+    _decisions: dict[tuple[str, int | None], Decision]
 
     def __new__(
         cls,
@@ -317,16 +321,59 @@ class Visitor(EvalContext):
         value = (await self.afeature(key)).value
         return default if value is None else value
 
-    def decide(self, placement: str) -> FeatureResult[Any]:
-        """The content for a placement (``decisions.placements``): its feature's result,
-        whose value is the content object (or the placement's ``default``). A placement
-        not configured is read as the feature of the same key."""
+    def decide(self, placement: str, n: int | None = None) -> Decision:
+        """The content of a placement for this visitor, decided once per visitor.
+
+        A content placement (``[placements.<name>]``) chooses ``n`` items (default: the
+        placement's ``n``) from the catalog by its strategy, frequency caps, holdout and
+        fallback, and logs ``Promotion Viewed`` once per item (see ``docs/personalization.md``).
+        A feature placement (``decisions.placements``, or any other name: the feature of
+        that key) gives its feature's value as the one item's payload (``.value``) and the
+        feature's result as ``.feature``. Never raises because a store failed.
+        """
+        memo: dict[tuple[str, int | None], Decision]
+        try:
+            memo = self._decisions
+        except AttributeError:
+            memo = self._decisions = {}
+        found = memo.get((placement, n))
+        if found is not None:
+            return found
+        content = self._engine.content
+        if content is not None and placement in content.placements:
+            if not self._ready:
+                self._prepare()
+            decision: Decision = content.decide(self, placement, n, self._all_attributes())
+        else:
+            decision = _feature_decision(placement, self._feature_placement(placement))
+        memo[(placement, n)] = decision
+        return decision
+
+    async def adecide(self, placement: str, n: int | None = None) -> Decision:
+        """The asyncio form of ``decide`` (a feature placement uses ``afeature``)."""
+        content = self._engine.content
+        if content is None or placement not in content.placements:
+            spec = self._engine.config.placements.get(placement)
+            key = spec.get("feature") if isinstance(spec, Mapping) else spec
+            await self.afeature(key if isinstance(key, str) else placement)
+        return self.decide(placement, n)
+
+    def _feature_placement(self, placement: str) -> FeatureResult[Any]:
         spec = self._engine.config.placements.get(placement)
         key = spec.get("feature") if isinstance(spec, Mapping) else spec
         result = self.feature(key if isinstance(key, str) else placement)
         if result.value is None and isinstance(spec, Mapping) and "default" in spec:
             return _replace(result, value=spec["default"])
         return result
+
+    def click(self, decision: Decision, item_id: str | None = None) -> str | None:
+        """Log ``Promotion Clicked`` for an item of ``decision`` (its first by default),
+        once per decision and item: returns the event's ``messageId``, or None for a
+        repeat. A bandit placement rewarded by clicks learns from it."""
+        content = self._engine.content
+        if content is None or decision.placement not in content.placements:
+            raise ValueError(f"{decision.placement!r} is not a content placement")
+        return content.click(self, decision, item_id)  # type: ignore[no-any-return]
 
     # -- experiments ----------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ One span per send attempt (``persona.deliver``, kind CLIENT) with the destinatio
 of events, the attempt and the outcome; a retry or a dead letter sets the span's status to
 ERROR with the destination's answer. Without an SDK configured by the application, the API's
 no-op tracer makes this cost a function call per batch (not per event). Without the package,
-nothing is imported and nothing happens. ``pip install 'persona-sdk[otel]'``.
+nothing is imported and nothing happens. ``pip install 'persona-sdk-py[otel]'``.
 """
 
 from __future__ import annotations

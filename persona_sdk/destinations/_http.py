@@ -173,7 +173,7 @@ def _isal_gzip(body: bytes, level: int) -> bytes:
     return c.compress(body) + c.flush()
 
 
-try:  # optional accelerator (pip install persona-sdk[speedups]): same gzip, ~6x less CPU
+try:  # optional accelerator (pip install 'persona-sdk-py[speedups]'): same gzip, ~6x less CPU
     from isal import isal_zlib as _isal
 except ImportError:  # pragma: no cover - exercised when the extra is absent
     _isal = None  # type: ignore[assignment]

@@ -12,7 +12,7 @@ A plan is part of the container::
                properties = { revenue = { type = "number", minimum = 0 } } }
 
 The schema validates the event's ``properties`` (JSON Schema draft 2020-12, through the
-``jsonschema`` package: ``pip install 'persona-sdk[tracking-plan]'``). Schemas are checked
+``jsonschema`` package: ``pip install 'persona-sdk-py[tracking-plan]'``). Schemas are checked
 and compiled when the container loads. At ``track`` / ``ingest`` / the collector:
 
 - ``block``: the event is refused at the call (``EventValidationError``; a 400 item at the
@@ -82,7 +82,7 @@ class TrackingPlan:
         except ImportError:  # pragma: no cover - depends on the installed extras
             raise ConfigError(
                 "tracking_plan: JSON Schema validation needs the jsonschema package "
-                "(pip install 'persona-sdk[tracking-plan]')"
+                "(pip install 'persona-sdk-py[tracking-plan]')"
             ) from None
         errors = []
         for name, event in config.events.items():

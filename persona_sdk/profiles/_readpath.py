@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import itertools
 import os
 import secrets
 import socket
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from cachetools import LRUCache
 
+from .._counter import Counter
 from ..events import Message
 from ._computed import VisitorState
 from ._config import ProfilesConfig
@@ -87,8 +87,8 @@ class ReadPath:
         self._generation = 0
         self._slot = f"{socket.gethostname()}:{os.getpid()}:{secrets.randbits(32):08x}"
         self._closed = False
-        self._hits = itertools.count()
-        self._misses = itertools.count()
+        self._hits = Counter()
+        self._misses = Counter()
         self._n: dict[str, int] = dict.fromkeys(
             (
                 "stale",
@@ -204,6 +204,10 @@ class ReadPath:
         key, id_type = self._ids.canonical(anonymous_id, user_id)
         if not key:
             return self._profile(s, "", _FALLBACK, None, (ProfileReason.NO_ID,), consent=consent)
+        if s.source is None and s.store is None and not self._l1:
+            # no source and nothing cached (only a source fills L1): local traits only, the
+            # same answer as an L1 miss below, without the miss's KeyError
+            return self._profile(s, key, _LOCAL, None, _NO_SOURCE, consent=consent)
         try:
             entry = self._l1[key] if _LOCK_FREE_READS else self._locked_read(key)
         except KeyError:
@@ -215,7 +219,7 @@ class ReadPath:
                     del self._l1[key]
             entry = None
         if entry is not None:
-            next(self._hits)
+            self._hits.bump()
             if now < entry.fresh_until:
                 if key not in self._local:
                     # the hot path: the Profile built for this entry the first time
@@ -232,7 +236,7 @@ class ReadPath:
         if s.source is None and s.store is None:
             # no source: local traits only, nothing to look up
             return self._profile(s, key, _LOCAL, None, _NO_SOURCE, consent=consent)
-        next(self._misses)
+        self._misses.bump()
         start = time.monotonic()
         if s.inline:
             end = start + s.cfg.deadline

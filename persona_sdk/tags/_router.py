@@ -14,10 +14,10 @@ render is the message's Segment JSON, encoded once and shared.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
+from .._counter import Counter
 from .._errors import ConfigError
 from ..events import Message, format_ts, to_segment, to_segment_json
 from ..events._ids import integration_enabled
@@ -92,21 +92,6 @@ def _view_builder(keys: set[str] | None) -> Callable[[Message], dict[str, Any]]:
     namespace: dict[str, Any] = {"_ts": format_ts, "_opt_ts": _optional_ts}
     exec(f"def view(m):\n    return {{{', '.join(parts)}}}\n", namespace)
     return namespace["view"]  # type: ignore[no-any-return]
-
-
-class _Counter:
-    """A lock-free counter: ``itertools.count.__next__`` is atomic under the GIL."""
-
-    __slots__ = ("_count", "bump")
-
-    def __init__(self) -> None:
-        self._count = itertools.count()
-        self.bump = self._count.__next__
-
-    @property
-    def value(self) -> int:
-        # repr is "count(N)": the only way to read it without advancing it
-        return int(repr(self._count)[6:-1])
 
 
 class _PerMessage:
@@ -185,9 +170,9 @@ class _Tag:
         self.purposes = requirement.purposes
         self.sale = requirement.sale_sharing
         self.route: Route = (destination, render)
-        self.trigger_miss = _Counter()
-        self.consent_miss = _Counter()
-        self.integrations_miss = _Counter()
+        self.trigger_miss = Counter()
+        self.consent_miss = Counter()
+        self.integrations_miss = Counter()
 
 
 class Router:

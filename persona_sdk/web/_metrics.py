@@ -7,7 +7,7 @@ and reject reasons a ``reason`` label, breaker states a ``state`` label; the res
 (``persona_profiles_breaker_opened``). Monotonic counts are counters (``_total``); levels
 (queued, spooled, in flight, entries) are gauges.
 
-Install with ``pip install 'persona-sdk[metrics]'``.
+Install with ``pip install 'persona-sdk-py[metrics]'``.
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ def metrics_text(persona: Any, collector: Any = None) -> bytes:
         from prometheus_client import CollectorRegistry, generate_latest
     except ImportError:  # pragma: no cover - depends on the installed extras
         raise ImportError(
-            "Prometheus metrics need prometheus_client: pip install 'persona-sdk[metrics]'"
+            "Prometheus metrics need prometheus_client: pip install 'persona-sdk-py[metrics]'"
         ) from None
     stats = dict(persona.stats())
     if collector is not None:

@@ -28,7 +28,7 @@ def shop(tmp_path: Path) -> Iterator[RunningShop]:
 
 def test_the_simulation_passes_every_check(shop: RunningShop, tmp_path: Path) -> None:
     """Simulated visitors browse, consent, buy; every destination got what it should."""
-    outcome = simulate(shop, 12, seed=3, var_dir=tmp_path)
+    outcome = simulate(shop, 12, seed=3, var_dir=tmp_path, drill_visitors=200)
     assert outcome.ok, "\n".join(outcome.lines)
     text = "\n".join(outcome.lines)
     for name in ("warehouse", "orders", "analytics", "ads"):
@@ -42,7 +42,7 @@ def test_the_dashboard_shows_counts_per_destination_and_variation(shop: RunningS
     drive(shop, 6, seed=2)
     assert shop.persona.flush(timeout=10.0)
     data = httpx.get(f"{shop.url}/dashboard.json").json()
-    assert set(data["destinations"]) == {"warehouse", "orders", "analytics", "ads"}
+    assert set(data["destinations"]) == {"warehouse", "orders", "analytics", "ads", "shop_webhook"}
     assert all("delivered" in s and "tracked" in s for s in data["destinations"].values())
     assert sum(data["exposures"]["hero-test"].values()) == 6
     assert set(data["exposures"]["hero-test"]) <= {"classic", "summer-sale", "new-arrivals"}
@@ -129,7 +129,8 @@ def test_the_demo_command_prints_the_url_and_serves_the_shop(tmp_path: Path) -> 
 def test_simulate_exits_zero_with_a_summary(tmp_path: Path) -> None:
     """scripts/demo --simulate N prints the summary and exits 0 when every check passes."""
     done = subprocess.run(
-        [str(ROOT / "scripts" / "demo"), "--simulate", "6", "--var", str(tmp_path)],
+        [str(ROOT / "scripts" / "demo"), "--simulate", "6", "--drill", "200",
+         "--var", str(tmp_path)],
         cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=60, check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr

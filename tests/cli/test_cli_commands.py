@@ -325,3 +325,30 @@ def _post_when_up(proc: subprocess.Popen[str], port: int) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_report_placements_counts_exposures_clicks_and_ctr(tmp_path: Path) -> None:
+    """``report --placements`` reads Promotion Viewed / Clicked events: exposures, clicks,
+    CTR and conversions per placement and item, with a chart."""
+    lines = []
+    for i in range(10):
+        item = "hero-a" if i < 6 else "hero-b"
+        who = f"p{i}"
+        props = {"placement": "home-hero", "promotion_id": item, "creative": item}
+        lines.append({"type": "track", "event": "Promotion Viewed", "anonymousId": who,
+                      "timestamp": "2026-01-01T10:00:00Z", "properties": props})
+        if i % 2 == 0:
+            lines.append({"type": "track", "event": "Promotion Clicked", "anonymousId": who,
+                          "timestamp": "2026-01-01T10:01:00Z", "properties": props})
+    events = tmp_path / "events.jsonl"
+    events.write_text("\n".join(json.dumps(x) for x in lines) + "\n", encoding="utf-8")
+    chart = tmp_path / "content.svg"
+    done = persona("report", str(events), "--placements", "--chart", str(chart), "--json")
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    rows = {row["item"]: row for row in doc["rows"]}
+    assert (rows["hero-a"]["exposures"], rows["hero-a"]["clicks"]) == (6, 3)
+    assert (rows["hero-b"]["exposures"], rows["hero-b"]["clicks"]) == (4, 2)
+    assert rows["hero-a"]["ctr"] == pytest.approx(0.5)
+    assert "<svg" in chart.read_text()
+    assert persona("report", str(events)).returncode == 2  # neither --experiment nor --placements

@@ -1,0 +1,189 @@
+"""``InMemoryCounterStore``: the ``CounterStore`` of one process (caps, bandit statistics).
+
+One lock guards every operation, held for a few dictionary and deque operations only, so
+``window_hit`` is an exact check-and-add across threads. Memory is bounded twice: every key
+expires (a hash ``ttl`` seconds after its last write, a window once its last hit is older
+than its window), and at most ``max_keys`` keys are kept, the least recently written going
+first. A forgotten key at worst lets a visitor see a capped item once more or forgets some
+bandit statistics: it never raises.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from itertools import islice
+from typing import Any
+
+__all__ = ["InMemoryCounterStore"]
+
+
+class InMemoryCounterStore:
+    """A thread-safe, bounded, in-process ``CounterStore``.
+
+    Args:
+        max_keys: how many hashes and windows are kept together; past it, the least
+            recently written sixteenth is forgotten.
+        ttl: seconds a hash is kept after its last write.
+        clock: the clock for ``ttl`` (windows use the ``now`` their callers pass).
+
+    Usage::
+
+        store = InMemoryCounterStore()
+        store.window_hit("cap:promo:v-1", now=time.time(), window=86400, limit=3)  # True
+        persona = Persona(container, counter_store=store)
+
+    .. versionadded:: 0.2.0
+    """
+
+    def __init__(
+        self,
+        *,
+        max_keys: int = 1_000_000,
+        ttl: float = 30 * 86400.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if max_keys < 1:
+            raise ValueError("max_keys must be at least 1")
+        self.max_keys = max_keys
+        self.ttl = ttl
+        self._clock = clock
+        self._lock = threading.Lock()
+        # Both tables in write order (a write moves its key to the end), so the front holds
+        # the first to expire.
+        self._hashes: dict[str, _Hash] = {}
+        self._windows: dict[str, _Window] = {}
+        #: the latest ``now`` a window was hit at: windows expire by their callers' clock
+        self._latest = float("-inf")
+        self._ops = 0
+        self._evicted = 0
+
+    # -- hashes ------------------------------------------------------------------------------
+
+    def incr(self, key: str, field: str, amount: float = 1.0) -> float:
+        """Add ``amount`` to ``field`` of hash ``key``; returns the new value."""
+        now = self._clock()
+        with self._lock:
+            entry = self._hashes.pop(key, None)
+            if entry is None or entry.expires <= now:
+                entry = _Hash()
+            entry.expires = now + self.ttl
+            self._hashes[key] = entry
+            fields = entry.fields
+            value = fields[field] = fields.get(field, 0.0) + amount
+            self._tick()
+            return value
+
+    def get_all(self, key: str) -> dict[str, float]:
+        """Every field of hash ``key`` (``{}`` when absent or expired)."""
+        now = self._clock()
+        with self._lock:
+            entry = self._hashes.get(key)
+            if entry is None or entry.expires <= now:
+                return {}
+            return dict(entry.fields)
+
+    # -- sliding windows ---------------------------------------------------------------------
+
+    def window_hit(self, key: str, *, now: float, window: float, limit: int) -> bool:
+        """Record a hit at ``now`` iff fewer than ``limit`` fall in ``(now - window, now]``."""
+        start = now - window
+        with self._lock:
+            self._latest = max(self._latest, now)
+            entry = self._windows.pop(key, None)
+            if entry is None:
+                entry = _Window()
+            hits = entry.hits
+            while hits and hits[0] <= start:
+                hits.popleft()
+            # hits later than ``now`` (another thread's clock ran ahead) are not in the window
+            late = 0
+            if hits and hits[-1] > now:
+                late = sum(1 for t in hits if t > now)
+            allowed = len(hits) - late < limit
+            if allowed:
+                if late:
+                    hits.insert(len(hits) - late, now)
+                else:
+                    hits.append(now)
+                entry.expires = max(entry.expires, now + window)
+            if hits:
+                self._windows[key] = entry  # back at the end: the most recently used
+            self._tick()
+            return allowed
+
+    def window_count(self, key: str, *, now: float, window: float) -> int:
+        """How many hits of ``key`` fall in ``(now - window, now]``."""
+        start = now - window
+        with self._lock:
+            entry = self._windows.get(key)
+            if entry is None:
+                return 0
+            return sum(1 for t in entry.hits if start < t <= now)
+
+    def delete(self, key: str) -> None:
+        """Forget hash or window ``key``."""
+        with self._lock:
+            self._hashes.pop(key, None)
+            self._windows.pop(key, None)
+
+    # -- bounds ------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._hashes) + len(self._windows)
+
+    def _tick(self) -> None:
+        # Under the lock. Every 256 writes, drop expired keys from the front of each table
+        # (where the least recently written are); past max_keys, a sixteenth more.
+        self._ops += 1
+        over = len(self._hashes) + len(self._windows) > self.max_keys
+        if not over and self._ops & 255:
+            return
+        tables: tuple[tuple[dict[str, Any], float], ...] = (
+            (self._hashes, self._clock()),
+            (self._windows, self._latest),
+        )
+        for table, now in tables:
+            stale = [k for k, e in islice(table.items(), 256) if e.expires <= now]
+            for k in stale:
+                del table[k]
+            self._evicted += len(stale)
+        drop = len(self._hashes) + len(self._windows) - self.max_keys
+        if drop > 0:
+            drop = max(drop, self.max_keys // 16)
+            for table, _ in tables:
+                keys = list(islice(table, drop))
+                for k in keys:
+                    del table[k]
+                self._evicted += len(keys)
+                drop -= len(keys)
+                if drop <= 0:
+                    break
+
+    def stats(self) -> dict[str, int]:
+        """``hashes``, ``windows`` kept and keys ``evicted`` so far."""
+        with self._lock:
+            return {
+                "hashes": len(self._hashes),
+                "windows": len(self._windows),
+                "evicted": self._evicted,
+            }
+
+
+class _Hash:
+    __slots__ = ("expires", "fields")
+
+    def __init__(self) -> None:
+        self.fields: dict[str, float] = {}
+        self.expires = 0.0
+
+
+class _Window:
+    __slots__ = ("expires", "hits")
+
+    def __init__(self) -> None:
+        self.hits: deque[float] = deque()
+        self.expires = float("-inf")
