@@ -291,7 +291,9 @@ class Persona:
                         content=content,
                     )
                 else:
-                    segments = Segments.build(container, operators=self._operators)
+                    segments = Segments.build(
+                        container, operators=self._operators, clock=self._clock
+                    )
             except ConfigError as exc:
                 errors.extend(exc.errors)
         if errors:
@@ -307,6 +309,7 @@ class Persona:
         # profiles first: it checks its source options before changing anything, and a
         # refusal must leave the running delivery untouched
         self._profiles.configure(container)
+        self._profiles.use_segments(segments)
         self._delivery.configure(destinations, container)
         if engine.warnings:
             # once per load: what a lenient (GrowthBook) import let through
@@ -756,6 +759,25 @@ class Persona:
             visitor.mark_gpc()
         return visitor
 
+    # -- audiences ------------------------------------------------------------------------
+
+    def sweep_segments(self) -> int:
+        """Re-check every held visitor's time-dependent segments now (the periodic sweep,
+        ``profiles.segment_sweep_interval``, does it on its own); returns how many
+        memberships changed. Changes go out as ``Segment Entered``/``Segment Exited``."""
+        self._check_open()
+        return self._profiles.sweep_segments()
+
+    def segment_members(self, segment: str, *, limit: int = 1000) -> list[str]:
+        """Canonical ids of the visitors held in this process who are in ``segment``."""
+        return self._profiles.members_of(segment, limit=limit)
+
+    def attribution_report(self, trait: str | None = None) -> dict[str, Any]:
+        """Conversions and their credit per model (first, last, linear, position) and
+        channel, summed over the visitors held in this process (``docs/segments.md``).
+        Raises ``KeyError`` when the container has no ``attribution`` computed trait."""
+        return self._profiles.attribution_report(trait)
+
     # -- lifecycle ------------------------------------------------------------------------
 
     @property
@@ -787,7 +809,7 @@ class Persona:
             out["destinations"].setdefault(name, {})["filtered"] = filtered
         out["routing"] = {"errors": self._delivery.route_errors}
         out["profiles"] = self._profiles.stats()
-        out["profiles"]["segment_errors"] = self._runtime.segments.errors
+        out["profiles"]["segment_errors"] = self._runtime.segments.failures
         out["decisions"] = self._hooks.stats()
         rt = self._runtime
         if rt.plan.active:

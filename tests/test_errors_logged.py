@@ -149,8 +149,8 @@ def test_segment_condition_errors_are_counted_and_logged(caplog) -> None:
     registry.register(_Boom())
     with ps.Persona({"segments": {"odd": {"condition": {"x": {"$boom": 1}}}}},
                     operators=registry) as persona:
-        for _ in range(2):
-            assert persona.visitor(anonymous_id="a", attributes={"x": 1}).segments == frozenset()
+        for i in range(2):  # new attributes each time: membership is re-evaluated
+            assert persona.visitor(anonymous_id="a", attributes={"x": i}).segments == frozenset()
         assert persona.stats()["profiles"]["segment_errors"] == 2
     (logged,) = _records(caplog, "segment 'odd'")
     assert "operator bug" in logged.getMessage()

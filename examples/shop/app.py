@@ -251,6 +251,11 @@ def create_app(
             "sink": {k: dict(v) for k, v in sink.counts().items()},
             "orders": len(shop.orders),
             "collector_requests": collector.count,
+            "lifecycle": {
+                stage: len(persona.segment_members(f"lifecycle-{stage}"))
+                for stage in ("new", "active", "at_risk", "lapsed", "reactivated")
+            },
+            "attribution": persona.attribution_report(),
             "bandit": _bandit_history(var_dir),
         }
 

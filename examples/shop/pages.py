@@ -208,10 +208,35 @@ def dashboard_page(data: Mapping[str, Any]) -> str:
         + "<h2>Variations</h2>"
         + _table(["experiment", "variation", "visitors exposed", "exposures in the sink"],
                  var_rows)
+        + "<h2>Audiences</h2>"
+        + _lifecycle_line(data.get("lifecycle", {}))
+        + _attribution_line(data.get("attribution", {}))
         + "<h2>Local sink</h2>"
         + _table(["destination", "event", "received"], sink_rows)
         + bandit_chart(data.get("bandit") or [])
         + '<p><a href="/dashboard.json">as JSON</a></p>'
+    )
+
+
+def _lifecycle_line(counts: Mapping[str, int]) -> str:
+    """Visitors per lifecycle stage (the ``lifecycle-*`` segments)."""
+    parts = ", ".join(f"{escape(stage)} {n}" for stage, n in counts.items())
+    return f'<p data-lifecycle>Lifecycle stage: {parts or "no visitors yet"}</p>'
+
+
+def _attribution_line(report: Mapping[str, Any]) -> str:
+    """Orders and revenue credited per channel, last touch and position-based."""
+    if not report.get("conversions"):
+        return "<p data-attribution>Attribution: no orders yet</p>"
+
+    def credit(model: str) -> str:
+        per = report.get("credit", {}).get(model, {})
+        return ", ".join(f"{escape(ch)} {v:.2f} EUR" for ch, v in list(per.items())[:4])
+
+    return (
+        f"<p data-attribution>Attribution of {report['conversions']} orders "
+        f"({report['value']:.2f} EUR): last touch: {credit('last')}; "
+        f"position-based: {credit('position')}</p>"
     )
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import random
 import time
 import uuid
+import zlib
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from http.cookies import SimpleCookie
@@ -120,13 +121,17 @@ class _Browser:
             self.v.anonymous_id = self.v.cookies.get("persona_id")
         return text
 
-    def beacon(self, messages: Iterable[dict[str, Any]]) -> None:
+    def beacon(
+        self, messages: Iterable[dict[str, Any]], page: dict[str, str] | None = None
+    ) -> None:
         """What persona.js sends: a text/plain batch to ``/collect?writeKey=...``, without an
         anonymousId (the collector takes it from the visitor cookie)."""
         consent = self.v.cookies.get(CONSENT_COOKIE)
         batch = []
         for m in messages:
             context: dict[str, Any] = {"library": {"name": "persona.js", "version": "0.1.0"}}
+            if page:
+                context["page"] = dict(page)
             if consent:
                 context["consent"] = {"categoryPreferences": msgspec.json.decode(unquote(consent))}
             batch.append({**m, "messageId": str(uuid.uuid4()), "context": context})
@@ -134,8 +139,13 @@ class _Browser:
                      content=msgspec.json.encode({"batch": batch}),
                      headers={"content-type": "text/plain;charset=UTF-8"})
 
-    def page(self, path: str, name: str) -> None:
-        self.beacon([{"type": "page", "name": name, "properties": {"path": path}}])
+    def page(self, path: str, name: str, landing: str | None = None) -> None:
+        """A page view; ``landing`` is the query and referrer the visit arrived with."""
+        page = None
+        if landing is not None:
+            query, _, referrer = landing.partition(" ")
+            page = {"url": f"https://shop.example{path}{query}", "referrer": referrer}
+        self.beacon([{"type": "page", "name": name, "properties": {"path": path}}], page)
 
     def consent(self, choice: dict[str, bool]) -> None:
         """``persona.consent({...})``: the JS tag stores the choice in the consent cookie."""
@@ -151,17 +161,35 @@ def _attr(html: str, name: str) -> str | None:
     return html[start:html.index('"', start)]
 
 
+# where visits come from (for attribution): a query and a referrer, picked per visitor
+_LANDINGS = (
+    "",
+    "?utm_source=newsletter&utm_medium=email&utm_campaign=spring",
+    "?gclid=sim-click",
+    " https://blog.example/best-bags",
+)
+
+
 def _visit(browser: _Browser, rng: random.Random) -> None:
     v = browser.v
     landing_product = rng.choice(PRODUCTS)
     lands_home = rng.random() < 0.5
+    landed: list[str] = []
+
+    def landing() -> str | None:
+        # the first page view carries the campaign; chosen from the id, not from rng, so the
+        # seeded visitors keep their behaviour
+        if landed:
+            return None
+        landed.append("x")
+        return _LANDINGS[zlib.crc32((v.anonymous_id or "").encode()) % len(_LANDINGS)]
 
     def home() -> None:
         html = browser.get("/")
         hero = _attr(html, "data-hero")
         if hero:
             v.variations.add(hero)
-        browser.page("/", "Home")
+        browser.page("/", "Home", landing())
         if v.vip_expected is not None:
             v.vip_shown = 'data-segment="big_spender"' in html
 
@@ -172,7 +200,7 @@ def _visit(browser: _Browser, rng: random.Random) -> None:
     if v.choice != "ignore":
         browser.consent(_CHOICES[v.choice])
     if not lands_home:
-        browser.page(f"/products/{landing_product.slug}", landing_product.name)
+        browser.page(f"/products/{landing_product.slug}", landing_product.name, landing())
     home()  # a second home view: the exposure must not be logged twice
     browser.get("/products")
     browser.page("/products", "Catalog")

@@ -203,9 +203,22 @@ class Visitor(EvalContext):
         except AttributeError:
             pass
         engine = self._segments_engine
+        profiles = getattr(self._persona, "_profiles", None)
+        kept = getattr(profiles, "segments_of", None)
+        if kept is not None and engine is not None:
+            # membership kept per visitor, updated by events: only what changed runs
+            try:
+                found = self._segments = frozenset(
+                    kept(
+                        engine, attrs, anonymous_id=self.anonymous_id, user_id=self.user_id,
+                        consent=self.consent,
+                    )
+                )
+                return found
+            except Exception:
+                self._own_hooks().track_failed()
         found = frozenset(engine.evaluate(attrs)) if engine is not None else frozenset()
         self._segments = found
-        profiles = getattr(self._persona, "_profiles", None)
         if profiles is not None:
             try:
                 profiles.note_segments(

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..events import Message
+from ._attribution import Attribution
+from ._computed_kinds import KINDS, Kind
 from ._config import ComputedKind, ComputedTraitConfig
 
 __all__ = ["BUCKETS", "ComputedTraits", "TraitSpec", "VisitorState"]
@@ -23,13 +25,14 @@ BUCKETS = 60
 MAX_LOCAL_TRAITS = 256
 
 _ADDITIVE = (ComputedKind.COUNT, ComputedKind.SUM)
+_KINDS: dict[str, type[Kind]] = {**KINDS, "attribution": Attribution}
 _MESSAGE_TYPES = ("track", "page", "screen")
 
 
 class TraitSpec:
     """One compiled ``computed_traits`` entry."""
 
-    __slots__ = ("event", "kind", "limit", "name", "path", "type", "width", "window")
+    __slots__ = ("event", "impl", "kind", "limit", "name", "path", "type", "width", "window")
 
     def __init__(self, name: str, cfg: ComputedTraitConfig) -> None:
         self.name = name
@@ -40,6 +43,9 @@ class TraitSpec:
         self.window = cfg.window
         self.width = cfg.window / BUCKETS if cfg.window else 0.0
         self.limit = cfg.limit
+        made = _KINDS.get(cfg.kind.value)
+        #: the lifecycle/timing kinds (``_computed_kinds``); None for the basic ones
+        self.impl: Kind | None = made(cfg, self.path) if made is not None else None
 
     def value_of(self, msg: Message) -> Any:
         """The property this trait reads, or None."""
@@ -54,6 +60,8 @@ class TraitSpec:
 
     def update(self, state: Any, msg: Message) -> Any:
         """The state after ``msg`` (a new object or ``state`` changed in place)."""
+        if self.impl is not None:
+            return self.impl.update(state, msg)
         kind = self.kind
         ts = msg.timestamp
         if kind is ComputedKind.FIRST_SEEN:
@@ -100,6 +108,8 @@ class TraitSpec:
 
     def read(self, state: Any, now: float) -> Any:
         """The trait's value at ``now``."""
+        if self.impl is not None:
+            return self.impl.read(state, now)
         kind = self.kind
         if kind in _ADDITIVE and self.width:
             cutoff = math.floor((now - self.window) / self.width)  # type: ignore[operator]
@@ -116,6 +126,8 @@ class TraitSpec:
             return self.copy(b)
         if b is None:
             return self.copy(a)
+        if self.impl is not None:
+            return self.impl.merge(a, b)
         kind = self.kind
         if kind in _ADDITIVE:
             if not self.width:
@@ -141,10 +153,14 @@ class TraitSpec:
 
     def copy(self, state: Any) -> Any:
         """A copy safe to change."""
+        if self.impl is not None:
+            return self.impl.copy(state)
         return dict(state) if isinstance(state, dict) else state
 
     def to_wire(self, state: Any) -> Any:
         """A JSON-friendly form of the state."""
+        if self.impl is not None:
+            return self.impl.to_wire(state)
         if self.kind in _ADDITIVE and self.width:
             return [[idx, v] for idx, v in state.items()]
         if self.kind is ComputedKind.DISTINCT:
@@ -156,6 +172,8 @@ class TraitSpec:
     def from_wire(self, wire: Any) -> Any:
         """The state back from ``to_wire`` (None when it does not fit this trait any more)."""
         try:
+            if self.impl is not None:
+                return self.impl.from_wire(wire)
             if self.kind in _ADDITIVE and self.width:
                 return {int(idx): v for idx, v in wire}
             if self.kind is ComputedKind.DISTINCT:

@@ -40,6 +40,11 @@ class ComputedKind(StrEnum):
     FIRST_SEEN = "first_seen"  #: epoch seconds of the earliest matching event
     LAST_SEEN = "last_seen"  #: epoch seconds of the latest matching event
     DISTINCT = "distinct"  #: the distinct values of a property, in arrival order (capped)
+    RFM = "rfm"  #: recency (days), frequency and monetary value of the matching events
+    LIFECYCLE = "lifecycle"  #: new, active, at_risk, lapsed or reactivated
+    AFFINITY = "affinity"  #: a time-decayed score per value of a property (category, brand)
+    BEST_HOUR = "best_hour"  #: the hour of day (visitor's timezone) with the most activity
+    ATTRIBUTION = "attribution"  #: touchpoints, and credit per model for ``conversion``
 
 
 _NEEDS_PROPERTY = {
@@ -49,6 +54,7 @@ _NEEDS_PROPERTY = {
     ComputedKind.FIRST,
     ComputedKind.LAST,
     ComputedKind.DISTINCT,
+    ComputedKind.AFFINITY,
 }
 _WINDOWED = {ComputedKind.COUNT, ComputedKind.SUM}
 
@@ -69,6 +75,15 @@ class ComputedTraitConfig:
         event = "Order Completed"
         property = "revenue"     # a key of ``properties``; dotted for nested values
 
+        [computed_traits.stage]
+        kind = "lifecycle"       # new, active, at_risk, lapsed, reactivated
+
+        [computed_traits.category_affinity]
+        kind = "affinity"
+        property = "category"    # also read from each of properties.products
+        weights = { "Product Viewed" = 1, "Order Completed" = 5 }
+        half_life = 2592000      # a score halves in 30 days
+
     ``event`` matches the name of track events; without it every track, page and screen
     message counts. ``type`` narrows to one message type (``page``, ``screen``, ``track``).
     """
@@ -78,10 +93,34 @@ class ComputedTraitConfig:
     property: str | None = None
     window: float | None = None  # seconds
     type: str | None = None
-    limit: int = 100  # distinct: most values kept
+    limit: int = 100  # distinct, affinity: most values kept
+    #: affinity: seconds for a score to halve (None: no decay)
+    half_life: float | None = 2_592_000.0
+    #: affinity: weight per event name (only these events count when given)
+    weights: dict[str, float] = Factory(dict)
+    #: lifecycle: "new" for this long after the first activity (seconds)
+    new_for: float = 14 * 86_400.0
+    #: lifecycle: "active" while the last activity is more recent than this; then "at_risk"
+    active_for: float = 30 * 86_400.0
+    #: lifecycle: "lapsed" once the last activity is this old; a return is "reactivated"
+    lapsed_after: float = 90 * 86_400.0
+    #: attribution: the conversion event's name
+    conversion: str | None = None
 
     def __attrs_post_init__(self) -> None:
         problems: list[str] = []
+        if self.kind is ComputedKind.ATTRIBUTION:
+            if not self.conversion:
+                problems.append("conversion: required for kind 'attribution'")
+            if self.event is not None:
+                problems.append("event: attribution reads every event; use conversion")
+        if self.half_life is not None and self.half_life <= 0:
+            problems.append("half_life: must be positive")
+        if not (self.new_for > 0 and 0 < self.active_for < self.lapsed_after):
+            problems.append(
+                "lapsed_after: new_for and active_for must be positive, active_for less "
+                "than lapsed_after"
+            )
         if self.kind in _NEEDS_PROPERTY and not self.property:
             problems.append(f"property: required for kind {self.kind.value!r}")
         if self.window is not None:
@@ -187,6 +226,12 @@ class ProfilesConfig:
     store_prefix: str = "persona:"
     computed_flush_interval: float = 1.0
     computed_ttl: float = 2_592_000.0  # how long the L2 store keeps computed traits (30 days)
+    #: traits holding timestamps that relative-time segment operators may read
+    time_traits: list[str] = Factory(list)
+    #: time-dependent segments are re-checked at most this often per visitor, when seen
+    segment_recheck: float = 60.0
+    #: the periodic sweep over held profiles re-checking time-dependent segments (0: off)
+    segment_sweep_interval: float = 300.0
 
     def __attrs_post_init__(self) -> None:
         problems: list[str] = []
@@ -199,7 +244,7 @@ class ProfilesConfig:
         ):
             if getattr(self, name) <= 0:
                 problems.append(f"{name}: must be positive")
-        for name in ("negative_ttl", "stale_grace"):
+        for name in ("negative_ttl", "stale_grace", "segment_recheck", "segment_sweep_interval"):
             if getattr(self, name) < 0:
                 problems.append(f"{name}: must not be negative")
         for name in (

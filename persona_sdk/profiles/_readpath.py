@@ -34,6 +34,7 @@ from ._types import EMPTY, Profile, ProfileReason, ProfileSource, ProfileSourceK
 
 if TYPE_CHECKING:
     from ..config import Container
+    from ._audience import Membership
 
 __all__ = ["ReadPath"]
 
@@ -77,7 +78,7 @@ class ReadPath:
         self._l1: LRUCache[str, Entry] = self._new_l1(cfg.max_entries)
         self._ids = IdentityMap(cfg.alias_max_entries)
         self._local: LRUCache[str, VisitorState] = LRUCache(maxsize=cfg.visitor_max_entries)
-        self._members: LRUCache[str, frozenset[str]] = LRUCache(maxsize=cfg.segment_memory)
+        self._members: LRUCache[str, Membership] = LRUCache(maxsize=cfg.segment_memory)
         self._forgotten: LRUCache[str, int] = LRUCache(maxsize=10_000)
         self._flights: dict[str, _Future[Outcome]] = {}
         self._tasks: set[concurrent.futures.Future[Any]] = set()

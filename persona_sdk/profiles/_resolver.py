@@ -14,10 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from ..events import Message, new_message_id
-from ._computed import VisitorState
-from ._readpath import ReadPath
+from ..events import Message
+from ._audience import OWN_EVENTS, Audience, Membership
+from ._computed import TraitSpec, VisitorState
 from ._settings import Settings
+
+_SEEN = frozenset({"track", "page", "screen"})
 
 if TYPE_CHECKING:
     from ..config import Container
@@ -27,7 +29,7 @@ __all__ = ["ProfileResolver"]
 _blob_decoder = msgspec.json.Decoder(dict[str, Any])
 
 
-class ProfileResolver(ReadPath):
+class ProfileResolver(Audience):
     """Resolves visitors' profiles; one per ``Persona``, shared by threads and tasks.
 
     Args:
@@ -56,19 +58,33 @@ class ProfileResolver(ReadPath):
     def configure(self, container: Container) -> None:
         """As ``ReadPath.configure``; also notes which message types ``observe`` needs."""
         super().configure(container)
-        self.observes = frozenset({"identify", "alias"}) | self._s.computed.fed_by
+        self._on_segments_changed()
+
+    def _on_segments_changed(self) -> None:
+        # with segments kept per visitor, every event may be a first sighting
+        segs = _SEEN if self.audience_on and self._s.cfg.segment_events else frozenset()
+        self.observes = frozenset({"identify", "alias"}) | self._s.computed.fed_by | segs
 
     def observe(self, msg: Message) -> None:
         """Learn from one event: stitch ids (identify/alias), keep identify traits, update
-        computed traits. Cheap and I/O-free; the next ``resolve`` of the visitor sees it."""
+        computed traits, re-evaluate the segments reading what changed. Cheap and I/O-free;
+        the next ``resolve`` of the visitor sees it."""
         s = self._s
         kind = msg.type
         if kind in {"identify", "alias"}:
             self._stitch(s, msg)
+            if kind == "identify" and self._segs is not None:
+                self._segment_event(s, msg, (), msg.traits or {})
             return
+        if msg.event in OWN_EVENTS:
+            return  # emitted here about the visitor, not activity of theirs
         specs = s.computed.matching(msg)
-        if not specs:
-            return
+        if specs:
+            self._observe_computed(s, msg, specs)
+        if self._segs is not None:
+            self._segment_event(s, msg, specs, {})
+
+    def _observe_computed(self, s: Settings, msg: Message, specs: tuple[TraitSpec, ...]) -> None:
         key, _ = self._ids.canonical(msg.anonymous_id, msg.user_id)
         if not key:
             return
@@ -129,36 +145,22 @@ class ProfileResolver(ReadPath):
         if not key:
             return
         with self._lock:
-            previous = self._members.get(key)
+            known = self._members.get(key)
+            previous = None if known is None else known.names
             if previous == members:
                 return
-            self._members[key] = members
+            if known is None:
+                known = self._members[key] = Membership(
+                    members, {}, self._clock(), consent, anonymous_id, user_id
+                )
+                known.generation = self._generation_segs
+            else:
+                known.names = members
         if previous is None:
             return
-        context: dict[str, Any] = {}
-        if consent is not None:
-            context["consent"] = {"categoryPreferences": dict(consent)}
-        for event, names in (
-            ("Segment Exited", previous - members),
-            ("Segment Entered", members - previous),
-        ):
-            for name in sorted(names):
-                msg = Message(
-                    type="track",
-                    message_id=new_message_id(),
-                    anonymous_id=anonymous_id,
-                    user_id=user_id,
-                    event=event,
-                    properties={"segment_id": name, "segment_name": name},
-                    context=dict(context),
-                    timestamp=self._clock(),
-                )
-                try:
-                    self._emit(msg)
-                except Exception:
-                    continue  # a closed or failing tag layer never breaks the decision
-                with self._lock:
-                    self._n["segment_events"] += 1
+        self._send_segment_events(
+            anonymous_id, user_id, consent, members - previous, previous - members
+        )
 
     # -- computed traits through the L2 store ----------------------------------------------
 
@@ -276,6 +278,7 @@ class ProfileResolver(ReadPath):
             "fallbacks": fallbacks,
             "aliases": len(self._ids),
             **sizes,
+            "segment_failures": self._segs.failures if self._segs is not None else 0,
             "breaker": s.breaker.stats(),
         }
 

@@ -28,6 +28,7 @@ from persona_sdk.rules._preds import (
     negate,
     quote,
 )
+from persona_sdk.rules._reads import Reads
 from persona_sdk.rules._registry import OperatorRegistry, default_registry
 
 __all__ = ["Compiler", "Condition", "check_condition", "compile_condition"]
@@ -52,6 +53,8 @@ class Compiler:
         self.saved_groups = saved_groups
         self._operators = operators
         self.errors: list[str] = []
+        #: when set, each attribute path a condition reads is noted here (``reads_of``)
+        self.reads: Reads | None = None
 
     def problem(self, path: str, message: str, fallback: Pred = NEVER) -> Pred:
         """Record a problem at ``path``; the part compiles to ``fallback`` (JS's behaviour)."""
@@ -76,6 +79,8 @@ class Compiler:
             elif key == "$not":
                 parts.append(negate(self.condition(value, sub)))
             else:
+                if self.reads is not None:
+                    self.reads.note(key, sub, value)
                 fields.append(Field(tuple(key.split(".")), self.value(value, sub)))
         if any(f.pred is NEVER for f in fields) or any(p is NEVER for p in parts):
             return NEVER
@@ -146,7 +151,12 @@ class Compiler:
         """Compile one ``$operator: operand`` pair (built-in first, then registered plugins)."""
         builtin = VALUE_OPERATORS.get(name)
         if builtin is not None:
-            return builtin(operand, path, self, name)
+            # keys inside $elemMatch/$not are relative to the value, not attribute paths
+            reads, self.reads = self.reads, None
+            try:
+                return builtin(operand, path, self, name)
+            finally:
+                self.reads = reads
         if name in _LOGICAL:
             return self.problem(
                 path, f"unknown operator {quote(name)} ({name} combines conditions, not values)"
@@ -189,6 +199,7 @@ def compile_condition(
     saved_groups: Mapping[str, Sequence[Any]] | None = None,
     operators: OperatorRegistry | None = None,
     strict: bool = True,
+    reads: Reads | None = None,
 ) -> Condition:
     """Compile a GrowthBook-style JSON condition into a callable over attributes.
 
@@ -200,6 +211,8 @@ def compile_condition(
         strict: raise for any problem (unknown operator, bad regex, wrong shape, unknown
             saved group). ``False`` compiles each bad part to what GrowthBook's JS SDK does
             with it (mostly "fails"), for importing GrowthBook payloads as they are.
+        reads: a ``Reads`` that records every attribute path the condition reads (with the
+            operators applied to it), as the compiler meets them.
 
     Returns:
         ``condition(attributes) -> bool``.
@@ -217,6 +230,7 @@ def compile_condition(
     if condition is None or (isinstance(condition, Mapping) and not condition):
         return ALWAYS
     compiler = Compiler(strict=strict, saved_groups=saved_groups, operators=operators)
+    compiler.reads = reads
     try:
         compiled = compiler.condition(condition, path)
     except RecursionError:

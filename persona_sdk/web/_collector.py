@@ -32,6 +32,7 @@ from ._collector_pending import (
 )
 from ._collector_stamp import client_address, rate_key
 from ._config import CollectorConfig
+from ._profile_api import API_PREFIXES, ProfileApi
 from ._script import Script
 from ._wsgi import WSGIApp, make_wsgi
 
@@ -100,6 +101,7 @@ class Collector:
         self._script = Script()
         self._lock = threading.Lock()
         self._counts: dict[str, int] = {}
+        self._profile_api: ProfileApi | None = None
         #: The ASGI 3 application (``uvicorn.run(collector.asgi)``).
         self.asgi: ASGIApp = make_asgi(self)
         #: The WSGI application (``gunicorn 'app:collector.wsgi'``).
@@ -167,6 +169,13 @@ class Collector:
                 raise Reject(404, "no such endpoint", "path", "not_found")
             path = path[len(cfg.path_prefix) :]
         route = _ROUTES.get(path)
+        if route is None and path.startswith(API_PREFIXES):
+            if s.limiter is not None:  # per client, before any token is checked
+                wait = s.limiter.acquire(rate_key(client_address(head, cfg.client_ip_header)))
+                if wait:
+                    raise Reject(429, "too many requests", None, "rate_limited",
+                                 headers=[("retry-after", str(max(1, math.ceil(wait))))])
+            return self._api(s).handle(self._persona, head, path, self._count)
         if route is None or (route[0] == "metrics" and not cfg.metrics):
             raise Reject(404, "no such endpoint", "path", "not_found")
         kind, msg_type = route
@@ -227,6 +236,13 @@ class Collector:
             # a wrong key is refused before the body is read; a missing one may be in it
             check_write_key(s, pending.write_key)
         return pending
+
+    def _api(self, s: Settings) -> ProfileApi:
+        # built on first use and again when the config changes (a reload)
+        api = self._profile_api
+        if api is None or api.config is not s.config.profile_api:
+            api = self._profile_api = ProfileApi(s.config.profile_api, self._clock)
+        return api
 
     def _metrics(self, cfg: CollectorConfig, head: RequestHead) -> CollectorResponse:
         if cfg.metrics_token is not None:

@@ -7,6 +7,7 @@ from typing import Any
 from attrs import Factory, field, frozen
 
 from .._errors import ConfigError
+from ._profile_api_config import ProfileApiConfig
 
 __all__ = ["MAX_COOKIE_DAYS", "CollectorConfig"]
 
@@ -76,6 +77,7 @@ class CollectorConfig:
             (``X-Forwarded-For``: the right-most entry is used, the one the proxy added).
         script_max_age: ``Cache-Control`` max-age (seconds) for ``/persona.js``.
         path_prefix: where the collector is mounted (``/t``) when the server passes full paths.
+        profile_api: bearer tokens and limits of the profile API (``docs/profiles.md``).
         metrics: serve ``GET /metrics``: ``persona.stats()`` and the collector's counters as
             Prometheus text (needs the ``metrics`` extra).
         metrics_token: when set, ``/metrics`` requires ``Authorization: Bearer <token>``.
@@ -106,5 +108,6 @@ class CollectorConfig:
     client_ip_header: str | None = None
     script_max_age: int = field(default=3600, validator=_not_negative)
     path_prefix: str = field(default="", validator=_prefix)
+    profile_api: ProfileApiConfig = Factory(ProfileApiConfig)
     metrics: bool = False
     metrics_token: str | None = field(default=None, repr=False)

@@ -52,6 +52,27 @@ def test_the_dashboard_shows_counts_per_destination_and_variation(shop: RunningS
     assert "hero-test" in html
 
 
+def test_the_dashboard_shows_lifecycle_stages_and_an_attribution_line(
+    shop: RunningShop,
+) -> None:
+    """Every simulated visitor is in a lifecycle stage (new, on a first visit), and the
+    orders are credited to the channels the visits came from."""
+    visitors = drive(shop, 8, seed=2)
+    assert shop.persona.flush(timeout=10.0)
+    data = httpx.get(f"{shop.url}/dashboard.json").json()
+    assert data["lifecycle"]["new"] == len(visitors)
+    report = data["attribution"]
+    orders = sum(len(v.orders) for v in visitors)
+    assert report["conversions"] == orders > 0
+    assert sum(report["credit"]["last"].values()) == pytest.approx(report["value"])
+    assert set(report["credit"]["last"]) <= {
+        "newsletter / email / spring", "google / cpc", "blog.example / referral", "direct",
+    }  # fmt: skip
+    html = httpx.get(f"{shop.url}/dashboard").text
+    assert "Lifecycle stage: new " in html
+    assert f"Attribution of {orders} orders" in html
+
+
 def test_the_checks_catch_a_consent_leak(shop: RunningShop, tmp_path: Path) -> None:
     """An event from a visitor who refused analytics, found in the analytics sink, fails the
     run (the checker is not vacuous)."""
