@@ -18,6 +18,7 @@ from ._errors import (
     PersonaError,
     PluginError,
 )
+from ._stores import InMemoryCounterStore, InMemoryDedupStore
 from .allocation import InMemoryStickyBucketStore
 from .client import Persona
 from .config import Container
@@ -36,6 +37,8 @@ __all__ = [
     "ExperimentResult",
     "FeatureResult",
     "FeatureSource",
+    "InMemoryCounterStore",
+    "InMemoryDedupStore",
     "InMemoryStickyBucketStore",
     "IngestResult",
     "Message",

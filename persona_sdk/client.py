@@ -66,6 +66,7 @@ class Persona:
         profile_source: Any | None = None,
         profile_store: Any | None = None,
         sticky_store: Any | None = None,
+        dedup_store: Any | None = None,
         operators: OperatorRegistry | None = None,
         on_exposure: Callable[..., Any] | None = None,
         on_feature_usage: Callable[..., Any] | None = None,
@@ -81,7 +82,10 @@ class Persona:
         self._operators = operators
         self._extra_destinations = dict(destinations or {})
         self._sticky_store = sticky_store
-        self._hooks = HookSet(on_exposure=on_exposure, on_feature_usage=on_feature_usage)
+        self._profile_store = profile_store
+        self._hooks = HookSet(
+            on_exposure=on_exposure, on_feature_usage=on_feature_usage, dedup_store=dedup_store
+        )
         self._lock = threading.Lock()
         self._closed = False
         cont = load_container(container if container is not None else Container(), env=env)
@@ -467,6 +471,16 @@ class Persona:
         out["routing"] = {"errors": self._delivery.route_errors}
         out["profiles"] = self._profiles.stats()
         out["decisions"] = self._hooks.stats()
+        stores = {}
+        for store in self._stores():
+            report = getattr(store, "stats", None)
+            if callable(report):
+                try:
+                    stores[type(store).__name__] = report()
+                except Exception:
+                    continue
+        if stores:
+            out["stores"] = stores
         return out
 
     def flush(self, timeout: float = 5.0) -> bool:
@@ -501,7 +515,22 @@ class Persona:
         """Erase a visitor: caches, alias map, spooled events, and upstream where the profile
         source supports it. Returns how many queued or spooled events were purged."""
         ids = self._profiles.forget(user_id=user_id, anonymous_id=anonymous_id)
+        for store in self._stores():
+            erase = getattr(store, "forget", None)
+            if callable(erase) and ids:
+                try:
+                    erase(ids)
+                except Exception:
+                    pass  # a shared store down: its own stats() count the failure
         return self._delivery.forget(ids)
+
+    def _stores(self) -> list[Any]:
+        # the stores given in code that a person's state may be kept in (distinct objects)
+        found: list[Any] = []
+        for store in (self._profile_store, self._sticky_store, self._hooks.dedup_store):
+            if store is not None and all(store is not f for f in found):
+                found.append(store)
+        return found
 
     def __enter__(self) -> Persona:
         return self

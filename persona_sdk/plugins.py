@@ -8,6 +8,7 @@ entry point group                protocol
 ``persona_sdk.destinations``     ``DestinationFactory`` returning a ``Destination``
 ``persona_sdk.profile_sources``  ``ProfileSourceFactory`` returning a ``ProfileSource``
 ``persona_sdk.stores``           ``ProfileStore`` / ``StickyBucketStore`` factories
+(none: passed to ``Persona``)    ``CounterStore``, ``DedupStore``
 ``persona_sdk.operators``        ``Operator`` (custom condition operators)
 ===============================  ==========================================================
 
@@ -26,7 +27,14 @@ import httpx
 from attrs import frozen
 
 from ._errors import PluginError
-from .allocation import AsyncStickyBucketStore, HashScheme, StickyBucketStore
+from ._stores import person_key, person_tags
+from .allocation import (
+    AsyncStickyBucketStore,
+    HashScheme,
+    StickyAssignments,
+    StickyBucketStore,
+    sticky_key,
+)
 from .delivery._config import BatchConfig
 from .privacy._config import PiiConfig
 from .profiles import (
@@ -41,6 +49,8 @@ from .rules import Operator, OperatorRegistry
 __all__ = [
     "AsyncStickyBucketStore",
     "BatchConfig",
+    "CounterStore",
+    "DedupStore",
     "Destination",
     "DestinationFactory",
     "FetchResult",
@@ -53,8 +63,12 @@ __all__ = [
     "ProfileStoreFactory",
     "SendOutcome",
     "SendResult",
+    "StickyAssignments",
     "StickyBucketStore",
     "load_plugin",
+    "person_key",
+    "person_tags",
+    "sticky_key",
 ]
 
 
@@ -136,6 +150,32 @@ class DestinationFactory(Protocol):
     def __call__(
         self, *, name: str, options: Mapping[str, Any], pii: PiiConfig
     ) -> Destination: ...
+
+
+class CounterStore(Protocol):
+    """Counters for frequency caps and bandit statistics: hash-like keys of float fields and
+    sliding windows of hits. Implementations must be atomic across processes when shared
+    (``persona_sdk.InMemoryCounterStore`` within one process; persona-redis across hosts)."""
+
+    def incr(self, key: str, field: str, amount: float = 1.0) -> float: ...
+    def get_all(self, key: str) -> dict[str, float]: ...
+    def window_hit(self, key: str, *, now: float, window: float, limit: int) -> bool: ...  # atomic sliding-window check-and-add  # noqa: E501
+    def window_count(self, key: str, *, now: float, window: float) -> int: ...
+    def delete(self, key: str) -> None: ...
+
+
+@runtime_checkable
+class DedupStore(Protocol):
+    """A set of keys with expiry, shared by the processes that should log something once
+    (exposure de-duplication). ``persona_sdk.InMemoryDedupStore`` within one process;
+    persona-redis across hosts.
+
+    A store may also offer ``forget(ids)``, called by ``Persona.forget`` to erase a person.
+    """
+
+    def add(self, key: str, *, ttl: float) -> bool:
+        """Add ``key`` for ``ttl`` seconds; True when it was not there (the first time)."""
+        ...
 
 
 def load_plugin(group: str, name: str) -> Callable[..., Any]:

@@ -108,10 +108,15 @@ class Outcome:
 
 @frozen
 class StoreGet:
-    """Read these keys from the L2 store; the reply is a tuple of ``bytes | None``."""
+    """Read these keys from the L2 store; the reply is a tuple of ``bytes | None``.
+
+    The key at index ``fields_at`` (if any) is a hash read with ``get_fields``; its reply is
+    the fields as one JSON object (``{"<field>": <value>, ...}``), the shape a plain ``get``
+    of a blob gives."""
 
     keys: tuple[str, ...]
     timeout: float
+    fields_at: int = -1
 
 
 @frozen
@@ -146,6 +151,7 @@ class PlanContext:
     entry_key: Callable[[str], str]
     computed_key: Callable[[str], str]
     wants_peers: bool
+    fields: bool = False  #: the store keeps computed traits as hashes (``get_fields``)
 
 
 def _decode_blob(raw: bytes | None) -> dict[str, Any] | None:
@@ -171,7 +177,11 @@ def plan(ctx: PlanContext, key: str, id_type: str, *, wait_until: float, give_up
             if ctx.wants_peers
             else (ctx.entry_key(key),)
         )
-        raw = yield StoreGet(keys, max(0.0, wait_until - time.monotonic()))
+        raw = yield StoreGet(
+            keys,
+            max(0.0, wait_until - time.monotonic()),
+            fields_at=1 if ctx.wants_peers and ctx.fields else -1,
+        )
         if ctx.wants_peers:
             peers = _decode_blob(raw[1])
         wire = decode_entry(raw[0])
@@ -221,6 +231,15 @@ def _failed(reason: ProfileReason, stale: Entry | None, peers: dict[str, Any] | 
     return Outcome(ProfileSourceKind.FALLBACK, None, (reason,), peers)
 
 
+def fields_blob(fields: Mapping[str, bytes]) -> bytes | None:
+    """A hash's fields (each a JSON value) as one JSON object; None when there are none."""
+    if not fields:
+        return None
+    return b"{%s}" % b",".join(  # noqa: UP031 - bytes have no f-strings
+        msgspec.json.encode(str(k)) + b":" + bytes(v) for k, v in fields.items()
+    )
+
+
 def _internal(exc: BaseException) -> FetchResult:
     return FetchResult.failed(FetchErrorKind.INTERNAL, f"{type(exc).__name__}: {exc}")
 
@@ -247,9 +266,16 @@ async def drive_async(gen: Plan, ctx: PlanContext) -> Outcome:
             elif isinstance(op, StoreGet):
                 assert ctx.store is not None
                 values: list[bytes | None] = []
-                for k in op.keys:
+                for i, k in enumerate(op.keys):
                     try:
-                        values.append(await asyncio.wait_for(ctx.store.aget(k), op.timeout))
+                        if i == op.fields_at:
+                            fields = await asyncio.wait_for(
+                                ctx.store.aget_fields(k),  # type: ignore[attr-defined]
+                                op.timeout,
+                            )
+                            values.append(fields_blob(fields))
+                        else:
+                            values.append(await asyncio.wait_for(ctx.store.aget(k), op.timeout))
                     except Exception:
                         values.append(None)  # an L2 failure is a miss
                 reply = tuple(values)
@@ -279,9 +305,12 @@ def drive_sync(gen: Plan, ctx: PlanContext) -> Outcome:
             elif isinstance(op, StoreGet):
                 assert ctx.store is not None
                 values: list[bytes | None] = []
-                for k in op.keys:
+                for i, k in enumerate(op.keys):
                     try:
-                        values.append(ctx.store.get(k))
+                        if i == op.fields_at:
+                            values.append(fields_blob(ctx.store.get_fields(k)))  # type: ignore[attr-defined]
+                        else:
+                            values.append(ctx.store.get(k))
                     except Exception:
                         values.append(None)
                 reply = tuple(values)

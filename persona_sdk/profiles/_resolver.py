@@ -196,6 +196,13 @@ class ProfileResolver(ReadPath):
         for key, wire in snapshots:
             ckey = s.ctx.computed_key(key)
             try:
+                if s.ctx.fields:
+                    # this process' own field, set atomically: no other process' states are
+                    # read or written, so concurrent writers never lose each other's updates
+                    await store.aset_field(  # type: ignore[attr-defined]
+                        ckey, self._slot, msgspec.json.encode(wire), ttl=s.cfg.computed_ttl
+                    )
+                    continue
                 raw = await store.aget(ckey)
                 try:
                     blob = _blob_decoder.decode(raw) if raw is not None else {}
