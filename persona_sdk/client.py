@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 import time
@@ -484,12 +485,18 @@ class Persona:
         return out
 
     def flush(self, timeout: float = 5.0) -> bool:
-        """Deliver what is queued; return whether everything was delivered in ``timeout``."""
-        return self._delivery.flush(timeout)
+        """Deliver what is queued and write pending computed traits to the shared profile
+        store (so other processes see them on their next request); return whether
+        everything was done in ``timeout``."""
+        deadline = time.monotonic() + timeout
+        profiles = self._profiles.flush(timeout)
+        return self._delivery.flush(max(0.0, deadline - time.monotonic())) and profiles
 
     async def aflush(self, timeout: float = 5.0) -> bool:
         """The asyncio form of ``flush``."""
-        return await self._delivery.aflush(timeout)
+        deadline = time.monotonic() + timeout
+        profiles = await asyncio.to_thread(self._profiles.flush, timeout)
+        return await self._delivery.aflush(max(0.0, deadline - time.monotonic())) and profiles
 
     def close(self, timeout: float = 5.0) -> bool:
         """Flush, stop background work and release resources. Idempotent."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from redis_servers import REDIS_SERVER, RedisClusterNodes, RedisServer
@@ -26,6 +27,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tests"))
 needs_redis = pytest.mark.skipif(
     REDIS_SERVER is None, reason="redis-server is not installed (apt-get install redis-server)"
 )
+
+
+@pytest.fixture
+def sink() -> Iterator[Any]:
+    """A recording loopback HTTP sink (the repository's ``tests/servers/sink.py``)."""
+    from servers.sink import Sink
+
+    s = Sink()
+    yield s
+    s.close()
 
 
 @pytest.fixture(scope="session")
