@@ -124,6 +124,9 @@ class Destination(Protocol):
     ``passthrough`` attribute: when no tag mapping or router-side PII rule changes the event
     either, ``transform`` is skipped and the event's Segment JSON is encoded once and shared
     by every such destination.
+
+    A destination holding asyncio clients may add ``async aclose()``: it is awaited on the
+    delivery loop after ``close()``, when the destination is retired or at shutdown.
     """
 
     name: str
