@@ -9,6 +9,7 @@ entry point group                protocol
 ``persona_sdk.profile_sources``  ``ProfileSourceFactory`` returning a ``ProfileSource``
 ``persona_sdk.stores``           ``ProfileStore`` / ``StickyBucketStore`` factories
 (none: passed to ``Persona``)    ``CounterStore``, ``DedupStore``
+``persona_sdk.workers``          ``WorkerFactory`` (``persona worker --from <scheme>://``)
 ``persona_sdk.operators``        ``Operator`` (custom condition operators)
 ===============================  ==========================================================
 
@@ -65,6 +66,8 @@ __all__ = [
     "SendResult",
     "StickyAssignments",
     "StickyBucketStore",
+    "Worker",
+    "WorkerFactory",
     "load_plugin",
     "person_key",
     "person_tags",
@@ -179,6 +182,26 @@ class DedupStore(Protocol):
     def add(self, key: str, *, ttl: float) -> bool:
         """Add ``key`` for ``ttl`` seconds; True when it was not there (the first time)."""
         ...
+
+
+class Worker(Protocol):
+    """Consumes an event stream and hands each event to a ``Persona`` (``ingest``), which
+    delivers it through its destinations; acknowledges only what was delivered."""
+
+    def run(self) -> int:
+        """Consume until ``stop()``; the process exit code."""
+        ...
+
+    def stop(self) -> None:
+        """Ask ``run`` to return (called from a signal handler)."""
+        ...
+
+
+class WorkerFactory(Protocol):
+    """Builds a worker for ``persona worker --from URL`` (entry point group
+    ``persona_sdk.workers``, named by the URL's scheme). Raise ``ConfigError`` for a bad URL."""
+
+    def __call__(self, *, url: str, persona: Any) -> Worker: ...
 
 
 def load_plugin(group: str, name: str) -> Callable[..., Any]:
