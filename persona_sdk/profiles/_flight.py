@@ -235,7 +235,7 @@ def fields_blob(fields: Mapping[str, bytes]) -> bytes | None:
     """A hash's fields (each a JSON value) as one JSON object; None when there are none."""
     if not fields:
         return None
-    return b"{%s}" % b",".join(  # noqa: UP031 - bytes have no f-strings
+    return b"{%s}" % b",".join(
         msgspec.json.encode(str(k)) + b":" + bytes(v) for k, v in fields.items()
     )
 

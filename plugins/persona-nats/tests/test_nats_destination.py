@@ -10,9 +10,9 @@ import httpx
 import msgspec
 import nats
 import pytest
-from conftest import NatsServer
-
+from nats_servers import NatsServer
 from persona_nats import JetStreamDestination, NatsWorker, StreamOptions
+
 from persona_sdk import ConfigError, Persona, SendOutcome
 
 

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import NatsServer
+from nats_servers import NatsServer
 from servers.sink import Sink
 
 HERE = Path(__file__).resolve().parent

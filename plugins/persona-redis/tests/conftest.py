@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from redis_servers import REDIS_SERVER, RedisClusterNodes, RedisServer
-
 from persona_redis import RedisOptions
+from redis_servers import REDIS_SERVER, RedisClusterNodes, RedisServer
 
 # the repository's loopback test servers (tests/servers), for the sink-based proofs
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tests"))

@@ -82,7 +82,7 @@ class RedisServer:
             stderr=subprocess.DEVNULL,
         )
         client = redis.Redis(port=self.port, socket_timeout=1.0)
-        _wait(lambda: client.ping())
+        _wait(client.ping)
         client.close()
         return self
 

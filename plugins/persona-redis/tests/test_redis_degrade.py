@@ -10,14 +10,14 @@ from collections.abc import Callable
 from typing import Any
 
 import redis
-from redis_servers import RedisServer
-
 from persona_redis import (
     RedisCounterStore,
     RedisDedupStore,
     RedisOptions,
     RedisStickyBucketStore,
 )
+from redis_servers import RedisServer
+
 from persona_sdk import Persona
 
 
@@ -82,7 +82,7 @@ def test_redis_killed_mid_run(own_redis: RedisServer) -> None:
     computed traits, a variation, a locally held cap), counted fallbacks; after a restart on
     the same address, writes reach Redis again."""
     persona, counters = build(own_redis.url)
-    before, exceptions = run(persona, counters, 30)
+    _before, exceptions = run(persona, counters, 30)
     assert exceptions == 0
     assert persona.flush(timeout=5.0)
     assert fallbacks(persona, counters) == 0

@@ -7,9 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 import redis
+from persona_redis import RedisDedupStore, RedisOptions, RedisStickyBucketStore
 from redis_servers import RedisServer
 
-from persona_redis import RedisDedupStore, RedisOptions, RedisStickyBucketStore
 from persona_sdk import Persona
 from persona_sdk.testing import CaptureDestination
 

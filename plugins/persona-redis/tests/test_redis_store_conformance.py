@@ -10,7 +10,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-
 from persona_redis import (
     RedisCounterStore,
     RedisDedupStore,
@@ -18,6 +17,7 @@ from persona_redis import (
     RedisProfileStore,
     RedisStickyBucketStore,
 )
+
 from persona_sdk import InMemoryCounterStore, InMemoryDedupStore, InMemoryStickyBucketStore
 from persona_sdk.plugins import CounterStore, DedupStore, ProfileStore, StickyAssignments
 from persona_sdk.profiles import InMemoryProfileStore

@@ -11,9 +11,9 @@ import httpx
 import msgspec
 import pytest
 import redis
+from persona_redis import RedisOptions, RedisStreamDestination, ReloadBroadcaster
 from redis_servers import RedisServer
 
-from persona_redis import RedisOptions, RedisStreamDestination, ReloadBroadcaster
 from persona_sdk import ConfigError, Persona, SendOutcome
 
 
@@ -111,7 +111,7 @@ def test_reload_broadcast_switches_every_process(redis_server: RedisServer) -> N
     try:
         check_broadcast(buses, personas)
     finally:
-        for bus, p in zip(buses, personas):
+        for bus, p in zip(buses, personas, strict=False):
             bus.close()
             p.close()
 

@@ -100,10 +100,10 @@ class JetStreamDestination:
         self.duplicates += sum(1 for a in done if getattr(a, "duplicate", False))
         self.published += len(done)
         if failed:
-            exc = failed[0]
+            first = failed[0]
             return SendResult.retry(
                 f"nats: {len(failed)} of {len(items)} unacknowledged "
-                f"({type(exc).__name__}: {exc})"
+                f"({type(first).__name__}: {first})"
             )
         return SendResult.ok()
 

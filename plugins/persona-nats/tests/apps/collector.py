@@ -7,6 +7,7 @@ import json
 import sys
 
 from persona_nats import JetStreamDestination
+
 from persona_sdk import Persona
 
 url, n, prefix = sys.argv[1], int(sys.argv[2]), sys.argv[3]

@@ -21,8 +21,8 @@ import redis
 import redis.asyncio
 import redis.asyncio.cluster
 import redis.cluster
-from redis.backoff import NoBackoff
 from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from persona_sdk import ConfigError
@@ -93,16 +93,7 @@ class RedisOptions:
         timeout: float = 0.05,
         cooldown: float = 1.0,
     ) -> None:
-        problems = []
-        if not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "unix://")):
-            problems.append("url: must be a redis://, rediss:// or unix:// URL")
-        if not isinstance(cluster, bool):
-            problems.append("cluster: must be true or false")
-        if not isinstance(prefix, str):
-            problems.append("prefix: must be a string")
-        for name, value in (("timeout", timeout), ("cooldown", cooldown)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                problems.append(f"{name}: must be a positive number")
+        problems = _check(url, cluster, prefix, timeout, cooldown)
         if problems:
             raise ConfigError(problems)
         self.url = url
@@ -118,6 +109,21 @@ class RedisOptions:
         if unknown:
             raise ConfigError([f"{k}: unknown field" for k in sorted(unknown)])
         return cls(**{k: v for k, v in options.items() if k in cls.KEYS})
+
+
+def _check(url: Any, cluster: Any, prefix: Any, timeout: Any, cooldown: Any) -> list[str]:
+    # options come from containers too: check each as the user wrote it
+    problems = []
+    if not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "unix://")):
+        problems.append("url: must be a redis://, rediss:// or unix:// URL")
+    if not isinstance(cluster, bool):
+        problems.append("cluster: must be true or false")
+    if not isinstance(prefix, str):
+        problems.append("prefix: must be a string")
+    for name, value in (("timeout", timeout), ("cooldown", cooldown)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            problems.append(f"{name}: must be a positive number")
+    return problems
 
 
 class Link:

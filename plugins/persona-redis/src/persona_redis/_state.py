@@ -132,9 +132,11 @@ class RedisStickyBucketStore(_Guarded):
 
         return await self._atry(remote, lambda: self.local.load(attributes))
 
-    def _decode(self, pairs: list[tuple[str, str]], raws: list[Any]) -> dict[str, StickyAssignments]:
+    def _decode(
+        self, pairs: list[tuple[str, str]], raws: list[Any]
+    ) -> dict[str, StickyAssignments]:
         out: dict[str, StickyAssignments] = {}
-        for (name, value), raw in zip(pairs, raws):
+        for (name, value), raw in zip(pairs, raws, strict=False):
             if raw is None:
                 continue
             try:

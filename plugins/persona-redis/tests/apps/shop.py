@@ -19,6 +19,7 @@ from persona_redis import (
     RedisOptions,
     RedisStickyBucketStore,
 )
+
 from persona_sdk import Persona
 
 URL = os.environ["REDIS_URL"]
