@@ -14,6 +14,7 @@ from collections.abc import Callable, Generator, Mapping
 from types import MappingProxyType
 from typing import Any
 
+import attrs
 import msgspec
 from attrs import frozen
 
@@ -99,6 +100,7 @@ class Outcome:
     entry: Entry | None
     reasons: tuple[ProfileReason, ...] = ()
     peers: Mapping[str, Any] | None = None  # other processes' computed traits (L2)
+    store_error: bool = False  # the L2 store failed (read as a miss; counted)
 
     @classmethod
     def fallback(cls, reason: ProfileReason) -> Outcome:
@@ -163,7 +165,33 @@ def _decode_blob(raw: bytes | None) -> dict[str, Any] | None:
         return None
 
 
+#: what a driver replies for a key the store failed to read (``plan`` reads it as a miss)
+STORE_FAILED: Any = object()
+
+
 def plan(ctx: PlanContext, key: str, id_type: str, *, wait_until: float, give_up_at: float) -> Plan:
+    """The lookup of ``key`` (see ``_plan``); an L2 read that failed is a miss, and the
+    outcome says so (``store_error``) for the resolver to count."""
+    inner = _plan(ctx, key, id_type, wait_until=wait_until, give_up_at=give_up_at)
+    failed = False
+    reply: Any = None
+    try:
+        while True:
+            op = inner.send(reply)
+            reply = yield op
+            if isinstance(op, StoreGet) and any(r is STORE_FAILED for r in reply):
+                failed = True
+                reply = tuple(None if r is STORE_FAILED else r for r in reply)
+    except StopIteration as stop:
+        outcome: Outcome = stop.value
+    finally:
+        inner.close()
+    return attrs.evolve(outcome, store_error=True) if failed else outcome
+
+
+def _plan(
+    ctx: PlanContext, key: str, id_type: str, *, wait_until: float, give_up_at: float
+) -> Plan:
     """The lookup of ``key``.
 
     ``wait_until`` is when the caller stops waiting (a retry must fit before it);
@@ -277,7 +305,7 @@ async def drive_async(gen: Plan, ctx: PlanContext) -> Outcome:
                         else:
                             values.append(await asyncio.wait_for(ctx.store.aget(k), op.timeout))
                     except Exception:
-                        values.append(None)  # an L2 failure is a miss
+                        values.append(STORE_FAILED)  # a miss, counted
                 reply = tuple(values)
             else:
                 await asyncio.sleep(op.seconds)
@@ -312,7 +340,7 @@ def drive_sync(gen: Plan, ctx: PlanContext) -> Outcome:
                         else:
                             values.append(ctx.store.get(k))
                     except Exception:
-                        values.append(None)
+                        values.append(STORE_FAILED)
                 reply = tuple(values)
             else:
                 time.sleep(op.seconds)  # bounded by the deadline, see plan()

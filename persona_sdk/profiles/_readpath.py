@@ -378,6 +378,8 @@ class ReadPath:
                 self._n["remote"] += 1
             elif outcome.kind is ProfileSourceKind.L2:
                 self._n["l2"] += 1
+            if outcome.store_error:
+                self._n["store_errors"] += 1
             if self._forgotten.get(key, -1) > generation:
                 return  # forgotten while this lookup ran: keep nothing
             if outcome.entry is not None and outcome.kind in _CACHEABLE and self._s is s:
