@@ -282,3 +282,20 @@ def test_options_are_checked(cluster: bool) -> None:
         RedisProfileStore.from_options(options={"url": "http://x", "timeout": 0})
     assert "url:" in str(err.value)
     assert "timeout: must be a positive number" in str(err.value)
+
+
+@pytest.mark.parametrize("backend", ["redis_server", "redis_cluster"])
+def test_cap_check_and_counter_in_one_script(
+    backend: str, request: pytest.FixtureRequest
+) -> None:
+    """hit_and_incr (a Redis extra) counts only the hits under the cap, atomically, in one
+    script (on the cluster too: the keys share a hash tag)."""
+    server = request.getfixturevalue(backend)
+    server.flush()
+    store = RedisCounterStore(
+        RedisOptions(server.url, cluster=backend == "redis_cluster", timeout=2.0))
+    results = together(12, lambda _i: store.hit_and_incr(
+        "cap:{u-5}:p", "stats:{u-5}", "shown", now=50.0, window=60.0, limit=4))
+    assert sorted(hit for hit, _ in results) == [False] * 8 + [True] * 4
+    assert store.get_all("stats:{u-5}") == {"shown": 4.0}
+    assert max(v for _, v in results) == 4.0

@@ -35,6 +35,20 @@ return 1
 """
 
 
+# The window check above, then on a hit the counter increment, in one step.
+_HIT_AND_INCR = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then
+  return {0, redis.call('HGET', KEYS[2], ARGV[6]) or '0'}
+end
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+local value = redis.call('HINCRBYFLOAT', KEYS[2], ARGV[6], ARGV[7])
+redis.call('PEXPIRE', KEYS[2], ARGV[8])
+return {1, value}
+"""
+
+
 class _Guarded:
     """Runs a Redis call, or the local tier when Redis fails or is held off."""
 
@@ -178,6 +192,7 @@ class RedisCounterStore(_Guarded):
         self.ttl = ttl
         self.local = InMemoryCounterStore()
         self._script: Any = None
+        self._both: Any = None
 
     def _k(self, key: str) -> str:
         return self.link.prefix + key
@@ -218,6 +233,39 @@ class RedisCounterStore(_Guarded):
         return self._try(
             remote, lambda: self.local.window_hit(key, now=now, window=window, limit=limit)
         )
+
+    def hit_and_incr(
+        self,
+        cap_key: str,
+        counter_key: str,
+        field: str,
+        *,
+        now: float,
+        window: float,
+        limit: int,
+        amount: float = 1.0,
+    ) -> tuple[bool, float]:
+        """A cap check (``window_hit``) and, when under the cap, a counter increment
+        (``incr``): one script, one round trip, atomic. Returns ``(hit, counter value)``.
+        On a cluster both keys must share a hash tag (``cap:{u-1}:promo``,
+        ``stats:{u-1}``)."""
+        ck, kk = self._k(cap_key), self._k(counter_key)
+        member = f"{now!r}:{os.getpid()}:{random.getrandbits(48):012x}"
+        args = [repr(now), repr(now - window), limit, member, max(1, int(window * 1000)),
+                field, repr(float(amount)), int(self.ttl * 1000)]
+
+        def remote(c: Any) -> tuple[bool, float]:
+            if self._both is None:
+                self._both = c.register_script(_HIT_AND_INCR)
+            hit, value = self._both(keys=[ck, kk], args=args, client=c)
+            return bool(hit), float(value)
+
+        def local() -> tuple[bool, float]:
+            hit = self.local.window_hit(cap_key, now=now, window=window, limit=limit)
+            value = self.local.incr(counter_key, field, amount if hit else 0.0)
+            return hit, value
+
+        return self._try(remote, local)
 
     def window_count(self, key: str, *, now: float, window: float) -> int:
         """How many hits fall in ``(now - window, now]``."""
