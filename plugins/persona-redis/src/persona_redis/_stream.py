@@ -1,14 +1,16 @@
 """``RedisStreamDestination``: events appended to a Redis Stream (``XADD``).
 
 Each event is one stream entry ``{"messageId": ..., "event": <JSON>}`` added with an
-approximate ``MAXLEN`` (``~``, cheap trimming). A batch is one pipelined round trip. The
-``messageId`` is the idempotency key: a consumer that sees a messageId twice (a retried batch
-after a lost reply) drops the repeat; within ``dedupe_window`` seconds this destination also
-skips an id Redis already accepted (a ``SET NX`` marker written in the same pipeline).
+approximate ``MAXLEN`` (``~``, cheap trimming). The
+``messageId`` is the idempotency key: within ``dedupe_window`` seconds an id the stream already
+holds is not added again (a retried batch after a lost reply), and consumers may de-duplicate
+by it beyond that. A batch is one Lua script: one round trip. On Redis Cluster, give the stream
+a hash tag (``{events}``) so the stream and its ``<stream>:seen`` set share a slot.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -24,14 +26,21 @@ __all__ = ["RedisStreamDestination"]
 
 _id_decoder = msgspec.json.Decoder(dict[str, Any])
 
-# Add the entry unless its messageId was added within the window: one script per event keeps
-# check and add together (a retried batch never appends an event twice).
-_XADD_ONCE = """
-if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[3]) then
-  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], '*', 'messageId', ARGV[1], 'event', ARGV[2])
-  return 1
+# One script per batch: forget ids older than the window, then add each event whose
+# messageId is new (ZADD NX on the stream's "seen" set) to the stream, trimmed with MAXLEN ~.
+_XADD_BATCH = """
+local now = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[2]) / 1000)
+local added = 0
+for i = 4, #ARGV, 2 do
+  if redis.call('ZADD', KEYS[2], 'NX', now, ARGV[i]) == 1 then
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*',
+               'messageId', ARGV[i], 'event', ARGV[i + 1])
+    added = added + 1
+  end
 end
-return 0
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+return added
 """
 
 
@@ -61,6 +70,7 @@ class RedisStreamDestination:
         self.batch = batch or BatchConfig()
         self.link = Link(opts)
         self.stream = stream
+        self.seen = f"{stream}:seen"  # the same slot as the stream when it has a hash tag
         self.maxlen = maxlen
         self.dedupe_ms = max(1, int(dedupe_window * 1000))
         self.duplicates = 0
@@ -92,27 +102,22 @@ class RedisStreamDestination:
         return event
 
     async def send(self, items: Sequence[bytes], client: httpx.AsyncClient) -> SendResult:
-        """Append the batch in one pipelined round trip; a Redis failure is retried."""
-        c = self.link.aclient()
-        if self._script is None:
-            self._script = c.register_script(_XADD_ONCE)
-        pipe = c.pipeline(transaction=False)
+        """Append the batch with one script (one round trip); a Redis failure is retried."""
+        args: list[Any] = [repr(time.time()), self.dedupe_ms, self.maxlen]
         for item in items:
             try:
                 mid = str(_id_decoder.decode(item).get("messageId") or "")
             except msgspec.DecodeError:
                 mid = ""
-            marker = f"{self.stream}:seen:{{{mid}}}"
-            await self._script(
-                keys=[self.stream, marker],
-                args=[mid, item, self.dedupe_ms, self.maxlen],
-                client=pipe,
-            )
+            args += (mid or f"no-id:{time.time_ns()}:{len(args)}", bytes(item))
         try:
-            added = await pipe.execute()
+            c = self.link.aclient()
+            if self._script is None:
+                self._script = c.register_script(_XADD_BATCH)
+            added = int(await self._script(keys=[self.stream, self.seen], args=args, client=c))
         except FAILURES as exc:
             return SendResult.retry(f"redis: {type(exc).__name__}: {exc}")
-        self.duplicates += sum(1 for a in added if not a)
+        self.duplicates += len(items) - added
         return SendResult.ok()
 
     def close(self) -> None:
