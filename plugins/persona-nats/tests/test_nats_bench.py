@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 from nats_servers import NatsServer
-
 from persona_nats import JetStreamDestination
+
 from persona_sdk import Persona
 
 

@@ -20,9 +20,9 @@ import time
 from typing import Any
 
 import pytest
+from persona_redis import RedisCounterStore, RedisOptions, RedisProfileStore
 from redis_servers import RedisServer
 
-from persona_redis import RedisCounterStore, RedisOptions, RedisProfileStore
 from persona_sdk import Persona
 from persona_sdk.config import Container
 from persona_sdk.profiles import FileSource, ProfileResolver
