@@ -1,0 +1,19 @@
+"""The first-party collector (WSGI) publishing straight to JetStream: web nodes only collect.
+
+Environment: ``NATS_URL``. Serve with ``gunicorn --preload -w 2 apps.collector_app:app``.
+"""
+
+import os
+
+from persona_nats import JetStreamDestination
+
+from persona_sdk import Persona
+from persona_sdk.web import Collector
+
+options = {"url": os.environ["NATS_URL"]}
+persona = Persona(
+    {"destinations": {"stream": {"type": "jetstream", "options": options}},
+     "tags": [{"name": "all", "destination": "stream"}]},
+    destinations={"stream": JetStreamDestination.from_options(name="stream", options=options)},
+)
+app = Collector(persona).wsgi
