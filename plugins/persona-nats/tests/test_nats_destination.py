@@ -93,3 +93,19 @@ def test_stream_options_are_checked() -> None:
     assert (opts.url, opts.stream, opts.durable, opts.ack_wait, opts.subject) == (
         "nats://h:4222", "EVENTS", "w", 2.0, "a.b")
     assert isinstance(NatsWorker.from_url(url=opts.url, persona=None), NatsWorker)
+
+
+def test_worker_command_reports_bad_sources(
+    tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``persona worker --from`` names the missing plugin group for an unknown scheme, and
+    the bad field of a nats:// URL; both exit 1 without starting anything."""
+    from persona_sdk.cli import main
+
+    container = tmp_path / "c.json"
+    container.write_text("{}")
+    assert main(["worker", "--from", "kafka://h:9092/t", str(container)]) == 1
+    assert "persona_sdk.workers" in capsys.readouterr().err
+    assert main(["worker", "--from", "nats://h:4222/S?ack_wait=soon", str(container)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("--from: ") and "ack_wait: must be a positive number" in err
