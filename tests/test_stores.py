@@ -105,3 +105,21 @@ def test_forget_reaches_the_stores_given_in_code() -> None:
     assert not shared.add("exposure:{u-2}:cta-test:" + str(
         p.visitor(user_id="u-2").feature("cta").variation.variation_id), ttl=60)
     p.close()
+
+
+def test_identity_links_go_through_the_shared_profile_store() -> None:
+    """An anonymous id identified on one instance resolves, on another instance sharing the
+    profile store, to the user's profile (computed traits included); forget erases the link."""
+    store = InMemoryProfileStore()
+    doc = {"computed_traits": {"orders": {"kind": "count", "event": "Order Completed"}}}
+    a, b = Persona(doc, profile_store=store), Persona(doc, profile_store=store)
+    a.identify("u-1", anonymous_id="a-1")
+    a.track("Order Completed", user_id="u-1")
+    assert a.flush()
+    profile = b.visitor(anonymous_id="a-1").profile
+    assert (profile.canonical_id, dict(profile.computed)) == ("u-1", {"orders": 1})
+    assert "persona:a:a-1" in store.keys()
+    b.forget(user_id="u-1", anonymous_id="a-1")
+    assert not [k for k in store.keys() if k.endswith(("u-1", "a-1"))]
+    a.close()
+    b.close()

@@ -101,6 +101,7 @@ class Outcome:
     reasons: tuple[ProfileReason, ...] = ()
     peers: Mapping[str, Any] | None = None  # other processes' computed traits (L2)
     store_error: bool = False  # the L2 store failed (read as a miss; counted)
+    canonical: str | None = None  # another process linked this anonymous id to this user id
 
     @classmethod
     def fallback(cls, reason: ProfileReason) -> Outcome:
@@ -153,6 +154,7 @@ class PlanContext:
     entry_key: Callable[[str], str]
     computed_key: Callable[[str], str]
     wants_peers: bool
+    link_key: Callable[[str], str] | None = None  #: where identity links live in the store
     fields: bool = False  #: the store keeps computed traits as hashes (``get_fields``)
 
 
@@ -186,10 +188,29 @@ def plan(ctx: PlanContext, key: str, id_type: str, *, wait_until: float, give_up
         outcome: Outcome = stop.value
     finally:
         inner.close()
-    return attrs.evolve(outcome, store_error=True) if failed else outcome
+    if failed:
+        outcome = attrs.evolve(outcome, store_error=True)
+    return outcome
 
 
 def _plan(
+    ctx: PlanContext, key: str, id_type: str, *, wait_until: float, give_up_at: float
+) -> Plan:
+    """The lookup of ``key``, or of the user id another process linked it to (identity
+    links kept in the store: ``Outcome.canonical`` then names that user id)."""
+    canonical: str | None = None
+    if ctx.store is not None and ctx.link_key is not None and id_type == "anonymous_id":
+        (link,) = yield StoreGet((ctx.link_key(key),), max(0.0, wait_until - time.monotonic()))
+        if isinstance(link, bytes) and link:
+            canonical = key = link.decode("utf-8", "replace")
+            id_type = "user_id"
+    outcome = yield from _lookup(
+        ctx, key, id_type, wait_until=wait_until, give_up_at=give_up_at
+    )
+    return attrs.evolve(outcome, canonical=canonical) if canonical else outcome
+
+
+def _lookup(
     ctx: PlanContext, key: str, id_type: str, *, wait_until: float, give_up_at: float
 ) -> Plan:
     """The lookup of ``key``.

@@ -100,3 +100,26 @@ def test_forget_erases_a_person_in_redis(redis_server: RedisServer) -> None:
     assert [k for k in keys if b"u-2" in k]
     raw.close()
     p.close()
+
+
+def test_identity_links_are_shared_and_forgotten(redis_server: RedisServer) -> None:
+    """An anonymous id linked to a user by one instance (identify) resolves to that user's
+    profile on another instance that never saw the link; forget on the second instance
+    erases the link from Redis too."""
+    redis_server.flush()
+    a, b = make(redis_server.url), make(redis_server.url)
+    a.identify("u-7", anonymous_id="a-7")
+    a.track("Order Completed", user_id="u-7", properties={"revenue": 120.0})
+    assert a.flush(timeout=5.0)
+    seen = b.visitor(anonymous_id="a-7")
+    assert seen.profile.canonical_id == "u-7"
+    assert seen.profile.computed == {"spent": 120.0}
+    assert "big_spender" in seen.segments
+    assert b.visitor(anonymous_id="a-7").profile.canonical_id == "u-7"  # now linked locally
+    raw = redis.Redis.from_url(redis_server.url)
+    assert raw.get("persona:a:a-7") == b"u-7"
+    b.forget(user_id="u-7")
+    assert not [k for k in raw.keys("*") if b"7" in k]
+    raw.close()
+    a.close()
+    b.close()

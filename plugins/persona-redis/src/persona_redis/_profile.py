@@ -160,7 +160,14 @@ class RedisProfileStore:
         """Delete every key of ``prefix`` naming one of ``ids`` (``Persona.forget`` calls
         it); how many keys were deleted. Raises when Redis is down: erasure must not be
         reported done when it was not."""
-        return int(self.link.forget(list(ids)))
+        wanted = list(ids)
+        gone = int(self.link.forget(wanted))
+        # identity links (``<prefix>a:<earlier id>`` = user id) pointing at the person
+        client, targets = self.link.sync, {i.encode() for i in wanted}
+        for key in list(client.scan_iter(match=self.link.prefix + "a:*", count=1000)):
+            if client.get(key) in targets:
+                gone += int(client.delete(key))
+        return gone
 
     def stats(self) -> dict[str, Any]:
         """``calls``, ``errors``, ``fallbacks`` (calls not tried while held off), ``down``."""
