@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +18,7 @@ from ._errors import ClosedError, ConfigError, EventValidationError
 from .config import Container, load_container
 from .decisions._visitor import UNSET
 from .events import IngestResult, Message, check_message, decode_messages, new_message_id
+from .events._ids import check_integrations, coerce_id
 from .events._ingest import decode_checked
 
 if TYPE_CHECKING:
@@ -30,6 +33,8 @@ __all__ = ["Persona"]
 
 _MISSING: Any = object()
 
+log = logging.getLogger("persona_sdk.config")
+
 
 @frozen
 class _Runtime:
@@ -42,6 +47,19 @@ class _Runtime:
     route: Callable[[Message], Sequence[Route]] = field(
         default=Factory(lambda self: self.router.route, takes_self=True), init=False
     )
+
+
+@contextmanager
+def _naming_source(container: Any) -> Iterator[None]:
+    # Every ConfigError about a container read from a file names the file, whichever step
+    # found it (structuring, building destinations, compiling rules): the same message
+    # from from_file, Persona(path), reload(path) and `persona validate`.
+    try:
+        yield
+    except ConfigError as exc:
+        if exc.source is None and isinstance(container, (str, os.PathLike)):
+            raise ConfigError(exc.errors, source=os.fspath(container)) from None
+        raise
 
 
 class Persona:
@@ -89,19 +107,21 @@ class Persona:
         )
         self._lock = threading.Lock()
         self._closed = False
-        cont = load_container(container if container is not None else Container(), env=env)
-        self._delivery: Delivery = Delivery(cont.delivery)
-        self._profiles: ProfileResolver = ProfileResolver(
-            cont, source=profile_source, store=profile_store, emit=self._emit, clock=clock
-        )
-        self._runtime: _Runtime = self._build(cont)
+        with _naming_source(container):
+            cont = load_container(container if container is not None else Container(), env=env)
+            self._delivery: Delivery = Delivery(cont.delivery)
+            self._profiles: ProfileResolver = ProfileResolver(
+                cont, source=profile_source, store=profile_store, emit=self._emit, clock=clock
+            )
+            self._runtime: _Runtime = self._build(cont)
 
     # -- construction ---------------------------------------------------------------------
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str], **kwargs: Any) -> Persona:
-        """Load a TOML or JSON container file."""
-        return cls(Container.load(path, env=kwargs.get("env")), **kwargs)
+        """Load a TOML or JSON container file (relative file paths in it resolve against
+        the file's directory)."""
+        return cls(os.fspath(path), **kwargs)
 
     @classmethod
     def from_growthbook(
@@ -156,6 +176,13 @@ class Persona:
         # refusal must leave the running delivery untouched
         self._profiles.configure(container)
         self._delivery.configure(destinations, container)
+        if engine.warnings:
+            # once per load: what a lenient (GrowthBook) import let through
+            log.warning(
+                "container loaded with %d warning(s) (see Persona.warnings): %s",
+                len(engine.warnings),
+                "; ".join(engine.warnings[:5]) + ("; ..." if len(engine.warnings) > 5 else ""),
+            )
         return _Runtime(container, router, engine, segments)
 
     def reload(self, container: Container | Mapping[str, Any] | str | os.PathLike[str]) -> None:
@@ -163,7 +190,7 @@ class Persona:
 
         Raises ``ConfigError`` listing every problem of the refused container.
         """
-        with self._lock:
+        with self._lock, _naming_source(container):
             self._check_open()
             new = self._build(load_container(container, env=self._env))
             self._runtime = new
@@ -195,8 +222,19 @@ class Persona:
         consent: Mapping[str, bool] | None,
         timestamp: float | None,
         message_id: str | None,
+        integrations: Mapping[str, Any] | None = None,
         **fields: Any,
     ) -> Message:
+        if anonymous_id is not None and anonymous_id.__class__ is not str:
+            anonymous_id = coerce_id("anonymousId", anonymous_id)
+        if user_id is not None and user_id.__class__ is not str:
+            user_id = coerce_id("userId", user_id)
+        for key, name in (("group_id", "groupId"), ("previous_id", "previousId")):
+            value = fields.get(key)
+            if value is not None and value.__class__ is not str:
+                fields[key] = coerce_id(name, value)
+        if integrations is not None:
+            fields["integrations"] = check_integrations(integrations)
         ctx: dict[str, Any] = dict(context) if context else {}
         if consent is not None:
             ctx["consent"] = {"categoryPreferences": dict(consent)}
@@ -222,10 +260,14 @@ class Persona:
         consent: Mapping[str, bool] | None = None,
         timestamp: float | None = None,
         message_id: str | None = None,
+        integrations: Mapping[str, Any] | None = None,
     ) -> str:
         """Record an action; returns its ``messageId`` once it is queued (never waits on I/O).
 
-        Raises ``EventValidationError`` naming the bad field.
+        Raises ``EventValidationError`` naming the bad field. Numeric ids are sent as
+        strings (``user_id=123`` goes out as ``"123"``), as Segment's libraries do.
+        ``integrations`` is Segment's object (``{"All": False, "Mixpanel": True}``): it
+        limits which destinations get the event, matched by destination name.
 
         Pass the arguments after ``event`` by keyword. They are not keyword-only because
         CPython 3.11 looks each omitted keyword-only default up in a dict, on every call.
@@ -240,6 +282,10 @@ class Persona:
             props = dict(properties)
         else:
             raise EventValidationError("properties", "expected a mapping")
+        if anonymous_id is not None and anonymous_id.__class__ is not str:
+            anonymous_id = coerce_id("anonymousId", anonymous_id)
+        if user_id is not None and user_id.__class__ is not str:
+            user_id = coerce_id("userId", user_id)
         ctx: dict[str, Any] = dict(context) if context else {}
         if consent is not None:
             ctx["consent"] = {"categoryPreferences": dict(consent)}
@@ -253,6 +299,8 @@ class Persona:
             context=ctx,
             timestamp=self._clock() if timestamp is None else timestamp,
         )
+        if integrations is not None:
+            msg.integrations = check_integrations(integrations)
         if not (anonymous_id or user_id) or not event or type(event) is not str:
             check_message(msg)  # raises, naming the field
         if self._closed:
@@ -272,11 +320,12 @@ class Persona:
         consent: Mapping[str, bool] | None = None,
         timestamp: float | None = None,
         message_id: str | None = None,
+        integrations: Mapping[str, Any] | None = None,
     ) -> str:
         """Tie a user id to traits (and to ``anonymous_id``, stitching identities)."""
         msg = self._message(
             "identify", anonymous_id=anonymous_id, user_id=user_id, context=context,
-            consent=consent, timestamp=timestamp, message_id=message_id,
+            consent=consent, timestamp=timestamp, message_id=message_id, integrations=integrations,
             traits=dict(traits) if traits else {},
         )
         return self._emit(msg)
@@ -293,11 +342,12 @@ class Persona:
         consent: Mapping[str, bool] | None = None,
         timestamp: float | None = None,
         message_id: str | None = None,
+        integrations: Mapping[str, Any] | None = None,
     ) -> str:
         """Record a page view."""
         msg = self._message(
             "page", anonymous_id=anonymous_id, user_id=user_id, context=context,
-            consent=consent, timestamp=timestamp, message_id=message_id,
+            consent=consent, timestamp=timestamp, message_id=message_id, integrations=integrations,
             name=name, category=category, properties=dict(properties) if properties else {},
         )
         return self._emit(msg)
@@ -314,11 +364,12 @@ class Persona:
         consent: Mapping[str, bool] | None = None,
         timestamp: float | None = None,
         message_id: str | None = None,
+        integrations: Mapping[str, Any] | None = None,
     ) -> str:
         """Record a mobile screen view."""
         msg = self._message(
             "screen", anonymous_id=anonymous_id, user_id=user_id, context=context,
-            consent=consent, timestamp=timestamp, message_id=message_id,
+            consent=consent, timestamp=timestamp, message_id=message_id, integrations=integrations,
             name=name, category=category, properties=dict(properties) if properties else {},
         )
         return self._emit(msg)
@@ -334,11 +385,12 @@ class Persona:
         consent: Mapping[str, bool] | None = None,
         timestamp: float | None = None,
         message_id: str | None = None,
+        integrations: Mapping[str, Any] | None = None,
     ) -> str:
         """Associate the visitor with a group (company, account)."""
         msg = self._message(
             "group", anonymous_id=anonymous_id, user_id=user_id, context=context,
-            consent=consent, timestamp=timestamp, message_id=message_id,
+            consent=consent, timestamp=timestamp, message_id=message_id, integrations=integrations,
             group_id=group_id, traits=dict(traits) if traits else {},
         )
         return self._emit(msg)
@@ -352,11 +404,12 @@ class Persona:
         consent: Mapping[str, bool] | None = None,
         timestamp: float | None = None,
         message_id: str | None = None,
+        integrations: Mapping[str, Any] | None = None,
     ) -> str:
         """Merge ``previous_id`` into ``user_id``."""
         msg = self._message(
             "alias", anonymous_id=None, user_id=user_id, context=context,
-            consent=consent, timestamp=timestamp, message_id=message_id,
+            consent=consent, timestamp=timestamp, message_id=message_id, integrations=integrations,
             previous_id=previous_id,
         )
         return self._emit(msg)
@@ -461,6 +514,18 @@ class Persona:
     def container(self) -> Container:
         """The container in force."""
         return self._runtime.container
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """What the container in force has that a strict container would refuse, one
+        ``path: message`` line each: unknown fields and weights that do not fit, in features,
+        rules and experiments that a GrowthBook import (``from_growthbook``, or
+        ``decisions.strict_conditions = false``) lets through, as GrowthBook's SDKs do.
+        Empty for a strict container, which refuses them instead.
+
+        .. versionadded:: 0.1
+        """
+        return self._runtime.engine.warnings
 
     def stats(self) -> dict[str, Any]:
         """Counters per destination (tracked, delivered, queued, spooled, dropped by reason,

@@ -19,7 +19,6 @@ A plugin never needs to import private modules: everything it needs is here or i
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable, Mapping, Sequence
 from importlib.metadata import entry_points
 from typing import Any, Protocol, runtime_checkable
@@ -29,6 +28,7 @@ from attrs import frozen
 
 from ._errors import PluginError
 from ._stores import person_key, person_tags
+from ._strenum import StrEnum
 from .allocation import (
     AsyncStickyBucketStore,
     HashScheme,
@@ -75,7 +75,7 @@ __all__ = [
 ]
 
 
-class SendOutcome(str, enum.Enum):
+class SendOutcome(StrEnum):
     """What became of one batch sent to a destination."""
 
     DELIVERED = "delivered"

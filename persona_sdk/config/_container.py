@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
+import attrs
 from attrs import Factory, frozen
 
+from .._errors import ConfigError
 from ..decisions._config import DecisionsConfig
 from ..delivery._config import DeliveryConfig, DestinationConfig
 from ..privacy._config import ConsentConfig, PiiConfig
@@ -55,20 +58,77 @@ class Container:
         *,
         env: Mapping[str, str] | None = None,
         source: str | None = None,
+        base_dir: str | os.PathLike[str] | None = None,
     ) -> Container:
         """Structure a parsed document, resolving ``${env:NAME}`` references first.
 
+        With ``base_dir``, relative file paths in the container (``delivery.spool_path``, and
+        the ``path`` option of a destination, the profile source or the profile store)
+        resolve against it; ``Container.load`` passes the
+        container file's directory. Without it they stay relative to the working directory.
+
         Raises ``ConfigError`` listing every problem with its path.
         """
-        resolved = interpolate_env(dict(data), env)
-        return structure(resolved, cls, source=source)
+        try:
+            resolved = interpolate_env(dict(data), env)
+        except ConfigError as exc:
+            raise ConfigError(exc.errors, source=source) from None
+        container = structure(resolved, cls, source=source)
+        if base_dir is not None:
+            container = _resolve_paths(container, Path(base_dir))
+        return container
 
     @classmethod
     def load(
         cls, path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None
     ) -> Container:
-        """Read a TOML or JSON container file."""
-        return cls.from_dict(read_document(path), env=env, source=os.fspath(path))
+        """Read a TOML or JSON container file.
+
+        Relative file paths in it resolve against the file's directory (see ``from_dict``).
+        """
+        return cls.from_dict(
+            read_document(path),
+            env=env,
+            source=os.fspath(path),
+            base_dir=Path(path).resolve().parent,
+        )
+
+
+def _resolved(value: str, base: Path) -> str:
+    # SQLite's ":memory:", URIs and absolute paths stay as written
+    if not value or value.startswith(":") or "://" in value or Path(value).is_absolute():
+        return value
+    return os.fspath(base / value)
+
+
+def _resolve_options(options: Mapping[str, Any], base: Path) -> dict[str, Any]:
+    return {
+        # only ``path``: other ``*_path`` options are event paths (ga4's client_id_path)
+        k: _resolved(v, base) if k == "path" and isinstance(v, str) else v
+        for k, v in options.items()
+    }
+
+
+def _resolve_paths(container: Container, base: Path) -> Container:
+    """The container with its relative file paths made absolute against ``base``."""
+    delivery = attrs.evolve(
+        container.delivery, spool_path=_resolved(container.delivery.spool_path, base)
+    )
+    destinations = {
+        name: attrs.evolve(d, options=_resolve_options(d.options, base))
+        for name, d in container.destinations.items()
+    }
+    profiles = container.profiles
+    # a profile source or store is ``{type = "...", <its options>}``
+    source, store = profiles.source, profiles.store
+    profiles = attrs.evolve(
+        profiles,
+        source=_resolve_options(source, base) if isinstance(source, Mapping) else source,
+        store=_resolve_options(store, base) if isinstance(store, Mapping) else store,
+    )
+    return attrs.evolve(
+        container, delivery=delivery, destinations=destinations, profiles=profiles
+    )
 
 
 def load_container(

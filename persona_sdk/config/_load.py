@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import cattrs
+from cattrs.cols import homogenous_tuple_structure_factory, is_sequence, list_structure_factory
 from cattrs.v import format_exception, transform_error
 
 from .._errors import ConfigError
@@ -39,6 +40,39 @@ def _strict_bool(value: Any, _: type) -> bool:
 
 
 converter.register_structure_hook(bool, _strict_bool)
+
+
+class _NotAList(ValueError):
+    """A scalar or a table where the container expects a list."""
+
+
+def _sequence_hook_factory(type_: Any) -> Any:
+    # cattrs iterates whatever it is given: the string "wk_live" would become the list
+    # ["w", "k", ...]. Every list-typed field of every config class goes through here, so
+    # the check is made once, for all of them.
+    origin = getattr(type_, "__origin__", type_)
+    if origin is tuple:
+        base = homogenous_tuple_structure_factory(type_, converter)
+    else:
+        base = list_structure_factory(type_, converter)
+
+    def structure_sequence(value: Any, cls: Any) -> Any:
+        if not isinstance(value, (list, tuple)):
+            raise _NotAList(f"expected a list, got {_kind(value)}")
+        return base(value, cls)
+
+    return structure_sequence
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    if isinstance(value, Mapping):
+        return "a table/object"
+    return type(value).__name__
+
+
+converter.register_structure_hook_factory(is_sequence, _sequence_hook_factory)
 
 
 def read_document(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -102,6 +136,8 @@ def _format_error(exc: BaseException, type_: Any) -> str:
         return "required field is missing"
     if isinstance(exc, ConfigError):
         return "; ".join(exc.errors)
+    if isinstance(exc, _NotAList):
+        return str(exc)
     if isinstance(exc, ValueError) and "is not a valid" in str(exc):
         choices = getattr(type_, "__members__", None)
         if choices:

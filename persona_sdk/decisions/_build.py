@@ -21,7 +21,25 @@ from ._compile import (
 )
 from ._results import FeatureResult, FeatureSource, Reason
 
-__all__ = ["compile_experiment", "compile_feature"]
+__all__ = ["EXPERIMENT_KEYS", "FEATURE_KEYS", "RULE_KEYS", "compile_experiment", "compile_feature"]
+
+#: The fields of GrowthBook's SDK payload shapes (plus ``hashScheme``): any other key of a
+#: feature, rule or experiment is a typo in a container, a warning in a GrowthBook import.
+FEATURE_KEYS = frozenset({"defaultValue", "rules"})
+_SHARED_KEYS = frozenset({
+    "key", "variations", "weights", "coverage", "ranges", "condition", "parentConditions",
+    "namespace", "force", "hashAttribute", "fallbackAttribute", "hashVersion",
+    "disableStickyBucketing", "bucketVersion", "minBucketVersion", "meta", "filters", "seed",
+    "name", "phase", "hashScheme", "contextualBanditRef",
+})  # fmt: skip
+RULE_KEYS = _SHARED_KEYS | {"id", "range", "tracks", "contextualVariations"}
+EXPERIMENT_KEYS = _SHARED_KEYS | {
+    "active", "status", "urlPatterns", "persistQueryString", "changeId", "changeType", "manual",
+}  # fmt: skip
+#: the fields of a variation's ``meta`` entry
+_META_KEYS = frozenset({"key", "name", "passthrough"})
+#: how far from 1 the weights may sum (float rounding of hand-written fractions)
+_WEIGHT_SUM_TOLERANCE = 1e-6
 
 
 def _numbers(b: Builder, v: Any, path: str) -> list[float] | None:
@@ -115,6 +133,12 @@ def compile_experiment(
     e.n = len(variations)
     e.truthy = tuple(js_truthy(v) for v in variations)
     weights = _numbers(b, spec.get("weights"), f"{path}.weights")
+    if weights is not None:
+        # GrowthBook's SDKs fall back to equal weights here: a container says so instead
+        if len(weights) != e.n:
+            b.lenient(f"{path}.weights", f"{len(weights)} weights for {e.n} variations")
+        elif abs(sum(weights) - 1.0) > _WEIGHT_SUM_TOLERANCE:
+            b.lenient(f"{path}.weights", f"the weights sum to {sum(weights):g}, not 1")
     coverage = _number(b, spec, "coverage", path)
     given_ranges = b.ranges(spec.get("ranges"), f"{path}.ranges")
     e.ranges = (
@@ -143,6 +167,8 @@ def compile_experiment(
     if not isinstance(meta, list) or not all(isinstance(m, Mapping) for m in meta):
         b.problem(f"{path}.meta", "expected a list of objects")
         meta = []
+    for i, m in enumerate(meta):
+        b.known_keys(m, _META_KEYS, f"{path}.meta[{i}]")
     metas = [meta[i] if i < len(meta) else {} for i in range(e.n)]
     e.variation_keys = tuple(str(m.get("key") or i) for i, m in enumerate(metas))
     e.variation_names = tuple(m.get("name") or None for m in metas)
@@ -238,6 +264,7 @@ def _rule(b: Builder, feature_key: str, spec: Any, path: str) -> Rule | None:
     if not isinstance(spec, Mapping):
         b.problem(path, "expected a rule object")
         return None
+    b.known_keys(spec, RULE_KEYS, path)
     r = Rule()
     r.id = b.get(spec, "id", path, str, "a string") or ""
     r.parents = b.parents(spec.get("parentConditions"), f"{path}.parentConditions")
@@ -293,6 +320,7 @@ def compile_feature(b: Builder, key: str, spec: Any, path: str) -> Feature | Non
     if not isinstance(spec, Mapping):
         b.problem(path, "expected an object with defaultValue and rules")
         return None
+    b.known_keys(spec, FEATURE_KEYS, path)
     rules_spec = spec.get("rules") or []
     if not isinstance(rules_spec, list):
         b.problem(f"{path}.rules", "expected a list of rules")

@@ -39,6 +39,10 @@ _TRUTHY_KEYS = (
 )
 
 
+#: the fields of a filter (GrowthBook's ``filters`` entries)
+_FILTER_KEYS = frozenset({"seed", "ranges", "hashVersion", "attribute"})
+
+
 def js_truthy(v: Any) -> bool:
     """JavaScript truthiness of a JSON value (``[]`` and ``{}`` are truthy)."""
     if isinstance(v, str):
@@ -284,6 +288,8 @@ class Builder:
         self.default_scheme = default_scheme
         self.bandits = bandits
         self.errors: list[str] = []
+        #: what a lenient (GrowthBook payload) build lets through; errors when strict
+        self.warnings: list[str] = []
         self.uses_segments = False
 
     # -- shape checks -------------------------------------------------------------------
@@ -291,6 +297,18 @@ class Builder:
     def problem(self, path: str, message: str) -> None:
         """Record a problem at ``path``."""
         self.errors.append(f"{path}: {message}")
+
+    def lenient(self, path: str, message: str) -> None:
+        """A problem a strict container refuses and a GrowthBook import only warns about
+        (GrowthBook's SDKs ignore it)."""
+        (self.errors if self.strict else self.warnings).append(f"{path}: {message}")
+
+    def known_keys(self, spec: Mapping[str, Any], allowed: frozenset[str], path: str) -> None:
+        """Report each key of ``spec`` not in ``allowed`` (a typo such as ``defaultvalue``)."""
+        if not allowed.issuperset(spec):
+            for key in spec:
+                if key not in allowed:
+                    self.lenient(f"{path}.{key}", "unknown field")
 
     def get(self, d: Mapping[str, Any], key: str, path: str, types: Any, what: str) -> Any:
         """``d[key]`` if present and of ``types`` (None when absent or wrong)."""
@@ -412,6 +430,7 @@ class Builder:
             if not isinstance(f, Mapping):
                 self.problem(p, "expected {seed, ranges, hashVersion?, attribute?}")
                 continue
+            self.known_keys(f, _FILTER_KEYS, p)
             seed = self.get(f, "seed", p, str, "a string") or ""
             version = self.get(f, "hashVersion", p, int, "an integer") or 2
             ranges = self.ranges(f.get("ranges", []), f"{p}.ranges") or ()

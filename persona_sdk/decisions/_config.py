@@ -33,7 +33,9 @@ class DecisionsConfig:
     #: Default hash scheme: ``growthbook`` (FNV-1a v1/v2), ``optimizely``, or a plugin name.
     hash_scheme: str = "growthbook"
     #: False compiles conditions with JavaScript's leniency (unknown operators fail the
-    #: condition instead of refusing the container); GrowthBook imports set it.
+    #: condition instead of refusing the container), and makes unknown fields of features,
+    #: rules and experiments and weights that do not fit warnings (``Persona.warnings``)
+    #: rather than errors, as GrowthBook's SDKs ignore them; GrowthBook imports set it.
     strict_conditions: bool = True
     #: Variations forced for everyone, by experiment key (QA and demos).
     forced_variations: dict[str, int] = Factory(dict)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from attrs import field, frozen
 
 from .._errors import ConfigError
-from ._build import compile_experiment, compile_feature
+from ._build import EXPERIMENT_KEYS, compile_experiment, compile_feature
 from ._compile import Builder, Experiment, Feature, js_truthy
 from ._config import DecisionsConfig
 from ._context import EvalContext, Mode, new_context, resolve, sticky_string
@@ -63,6 +63,9 @@ class Engine(Evaluator):
     config: DecisionsConfig
     #: the generated functions of the features that have one, for visitors in fast mode
     fast_features: Mapping[str, FastFeature]
+    #: problems a lenient build (``decisions.strict_conditions = false``, as GrowthBook
+    #: imports set) let through, one ``path: message`` line each; a strict build refuses them
+    warnings: tuple[str, ...] = ()
     #: the mode of a visitor with no overrides of its own (most visitors): made once
     mode: Mode = field(init=False)
     #: whether such a visitor's results are the engine's as they are (no sticky store, no
@@ -117,6 +120,7 @@ class Engine(Evaluator):
             if not isinstance(spec, Mapping):
                 b.problem(path, "expected an experiment object")
                 continue
+            b.known_keys(spec, EXPERIMENT_KEYS, path)
             exp = compile_experiment(b, spec, path, dict(spec))
             if exp is None:
                 continue
@@ -169,6 +173,7 @@ class Engine(Evaluator):
             fast_features={
                 key: fast for key, feat in features.items() if (fast := fast_feature(feat))
             },
+            warnings=tuple(b.warnings),
         )
 
     #: ``engine.visitor(anonymous_id=..., attributes=...)``: a new ``Visitor`` deciding with

@@ -7,18 +7,19 @@ conformance suite use).
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from typing import Any, Generic, TypeVar
 
 import msgspec
+
+from .._strenum import StrEnum
 
 __all__ = ["ExperimentResult", "FeatureResult", "FeatureSource", "Reason"]
 
 T = TypeVar("T")
 
 
-class FeatureSource(str, enum.Enum):
+class FeatureSource(StrEnum):
     """Where a feature's value came from (GrowthBook's ``source`` strings)."""
 
     UNKNOWN_FEATURE = "unknownFeature"
@@ -29,7 +30,7 @@ class FeatureSource(str, enum.Enum):
     CYCLIC_PREREQUISITE = "cyclicPrerequisite"
 
 
-class Reason(str, enum.Enum):
+class Reason(StrEnum):
     """Why a decision came out as it did. A closed set: compare with the members."""
 
     # how a value was decided

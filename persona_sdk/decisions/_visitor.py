@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
+from .._errors import EventValidationError
 from ._compile import Experiment
 from ._context import EvalContext
 from ._flow import LOAD as _LOAD
@@ -517,6 +518,8 @@ def engine_visitor(  # noqa: PLR0917 - see the docstring
         ident = getattr(profile, "canonical_id", None) or user_id or anonymous_id
         visitor._extra = extra = _profile_reasons(profile)
     if ident is not None:
+        if attributes and "id" in attributes:
+            _check_id_attribute(attributes["id"], anonymous_id, user_id)
         attrs["id"] = ident
     # only when a rule could read them: a sixth key costs the usual dict a resize
     if anonymous_id is not None and engine.reads_anonymous_id:
@@ -543,3 +546,16 @@ def engine_visitor(  # noqa: PLR0917 - see the docstring
         visitor._dirty = {}
         visitor._exposures = []  # logged once the flow has saved the sticky documents
     return visitor
+
+
+def _check_id_attribute(given: Any, anonymous_id: str | None, user_id: str | None) -> None:
+    # ``id`` is the attribute experiments hash by default; the visitor's ids set it (the user
+    # id, else the anonymous id). A different one in ``attributes`` would be overwritten
+    # without a word, so it is refused instead.
+    if given is None or given in (anonymous_id, user_id):
+        return
+    raise EventValidationError(
+        "attributes.id",
+        f"{given!r} conflicts with the visitor's ids: attributes['id'] is set from user_id "
+        "(else anonymous_id); leave it out, or pass it as one of them",
+    )

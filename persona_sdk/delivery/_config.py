@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import enum
 from typing import Any
 
 from attrs import Factory, frozen
 
+from .._strenum import StrEnum
+
 __all__ = ["BatchConfig", "DeliveryConfig", "DestinationConfig", "Overflow", "SpoolMode"]
 
 
-class SpoolMode(str, enum.Enum):
+class SpoolMode(StrEnum):
     """Durability of queued events: ``off`` (memory), ``group`` (commit every 50 ms), ``sync``."""
 
     OFF = "off"
@@ -18,7 +19,7 @@ class SpoolMode(str, enum.Enum):
     SYNC = "sync"
 
 
-class Overflow(str, enum.Enum):
+class Overflow(StrEnum):
     """What a full queue drops."""
 
     DROP_NEWEST = "drop_newest"

@@ -5,8 +5,9 @@ Both take their randomness and their clock as arguments, so tests drive them wit
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable
+
+from .._strenum import StrEnum
 
 __all__ = ["Backoff", "BreakerState", "CircuitBreaker"]
 
@@ -38,7 +39,7 @@ class Backoff:
         return float(self.rng() * window)
 
 
-class BreakerState(str, enum.Enum):
+class BreakerState(StrEnum):
     """Where a destination's circuit breaker stands."""
 
     CLOSED = "closed"

@@ -15,15 +15,14 @@ tested without a network.
 
 from __future__ import annotations
 
-import math
 import time
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from email.utils import parsedate_to_datetime
 
 import httpx
 from attrs import Factory, frozen
 
+from .._retry_after import parse_retry_after
 from ..delivery._config import BatchConfig
 from ..plugins import SendOutcome, SendResult
 
@@ -47,25 +46,6 @@ class HttpRequest:
     headers: Mapping[str, str] = Factory(dict)
     method: str = "POST"
     params: Mapping[str, str] | None = None
-
-
-def parse_retry_after(value: str | None, now: float) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date
-    (``Wed, 21 Oct 2015 07:28:00 GMT``); ``None`` when absent or unreadable. Never negative."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        return max(0.0, when.timestamp() - now)
-    if math.isnan(seconds) or math.isinf(seconds):
-        return None
-    return max(0.0, seconds)
 
 
 def _detail(body: bytes, limit: int = 300) -> str:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import enum
 import hashlib
 import hmac
 import time
@@ -30,6 +29,7 @@ import msgspec
 from attrs import Factory, field, frozen
 
 from .._errors import ConfigError
+from .._strenum import StrEnum
 from ..delivery._config import BatchConfig
 from ..plugins import SendOutcome, SendResult
 from ..privacy import PiiConfig
@@ -39,7 +39,7 @@ from ._http import HttpDestinationBase, HttpRequest, perform
 __all__ = ["WebhookDestination", "WebhookMode", "WebhookOptions", "sign_webhook"]
 
 
-class WebhookMode(str, enum.Enum):
+class WebhookMode(StrEnum):
     """One request per event, or one per batch."""
 
     EVENT = "event"

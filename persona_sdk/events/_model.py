@@ -7,7 +7,6 @@ floats, formatted later, off that thread). ``to_segment`` produces the Segment-s
 
 from __future__ import annotations
 
-import enum
 import itertools
 import os
 import random
@@ -18,6 +17,8 @@ from functools import lru_cache
 from typing import Any
 
 import msgspec
+
+from .._strenum import StrEnum
 
 __all__ = [
     "MAX_EVENT_BYTES",
@@ -35,7 +36,7 @@ __all__ = [
 MAX_EVENT_BYTES = 32 * 1024
 
 
-class EventType(str, enum.Enum):
+class EventType(StrEnum):
     """The six Segment spec calls."""
 
     TRACK = "track"
@@ -86,7 +87,7 @@ class Message(msgspec.Struct, omit_defaults=True, gc=False):
     their dicts must not refer back to the message, which JSON-shaped data never does.
 
     Build it with keywords. The fields are not keyword-only because the library builds one
-    per ingested event positionally: msgspec matches sixteen keywords several times slower.
+    per ingested event positionally: msgspec matches seventeen keywords several times slower.
     """
 
     type: str
@@ -105,6 +106,9 @@ class Message(msgspec.Struct, omit_defaults=True, gc=False):
     timestamp: float = 0.0
     sent_at: float | None = None
     received_at: float | None = None
+    #: top-level fields of the wire message this model has no field for (RudderStack's
+    #: ``channel``, ``_metadata``...), kept as received and written back out by ``to_segment``
+    extra: dict[str, Any] | None = None
 
     @property
     def canonical_id(self) -> str:
@@ -197,6 +201,9 @@ def to_segment(msg: Message, *, sent_at: float | None = None) -> dict[str, Any]:
         out["sentAt"] = format_ts(sent_at if sent_at is not None else msg.sent_at)  # type: ignore[arg-type]
     if msg.received_at is not None:
         out["receivedAt"] = format_ts(msg.received_at)
+    if msg.extra:
+        for key, value in msg.extra.items():
+            out.setdefault(key, value)  # never over a field of the spec
     return out
 
 
@@ -204,7 +211,7 @@ def to_segment(msg: Message, *, sent_at: float | None = None) -> dict[str, Any]:
 # with camelCase names; None (an absent field) is omitted, timestamps arrive as strings.
 _WireOut: Any = msgspec.defstruct(
     "_WireOut",
-    [(name, Any, None) for name in Message.__struct_fields__],
+    [(name, Any, None) for name in Message.__struct_fields__ if name != "extra"],
     rename="camel",
     omit_defaults=True,
     gc=False,
@@ -225,7 +232,12 @@ def to_segment_json(msg: Message) -> bytes:
     Raises ``UnencodableEvent`` for values JSON cannot hold.
     """
     (type_, mid, aid, uid, event, name, category, gid, pid, props, traits, ctx, integrations,
-     ts, sent, received) = _astuple(msg)
+     ts, sent, received, extra) = _astuple(msg)
+    if extra:  # rare: unknown top-level fields, merged by to_segment
+        try:
+            return _encode(to_segment(msg))
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise UnencodableEvent(str(exc)) from exc
     wire = _WireOut(
         type_, mid, aid, uid, event, name, category, gid, pid, props, traits,
         ctx if ctx is not None else {}, integrations, format_ts(ts or time.time()),

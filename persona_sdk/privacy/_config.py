@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import enum
-
 from attrs import Factory, frozen
+
+from .._strenum import StrEnum
 
 __all__ = ["ConsentConfig", "PiiAction", "PiiConfig", "PiiKind", "PiiRules", "PurposeConfig"]
 
@@ -32,7 +32,7 @@ class ConsentConfig:
     purposes: dict[str, PurposeConfig] = Factory(dict)
 
 
-class PiiKind(str, enum.Enum):
+class PiiKind(StrEnum):
     """What a personal field holds; it selects the normalization applied before hashing."""
 
     EMAIL = "email"
@@ -51,7 +51,7 @@ class PiiKind(str, enum.Enum):
     OTHER = "other"  #: any other value: trimmed and lower-cased, then hashed
 
 
-class PiiAction(str, enum.Enum):
+class PiiAction(StrEnum):
     """What happens to configured PII fields before an event leaves the process."""
 
     HASH = "hash"  #: normalize per the destination's rules, then SHA-256 (hex)
@@ -59,7 +59,7 @@ class PiiAction(str, enum.Enum):
     KEEP = "keep"  #: send as is (an explicit, per-destination opt-out)
 
 
-class PiiRules(str, enum.Enum):
+class PiiRules(StrEnum):
     """Whose normalization rules apply before hashing (they differ: phone format, Gmail dots)."""
 
     META = "meta"

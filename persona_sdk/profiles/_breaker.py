@@ -10,18 +10,18 @@ Time comes from the injected clock, so tests step through states without sleepin
 from __future__ import annotations
 
 import collections
-import enum
 import threading
 from collections.abc import Callable
 from typing import Any
 
+from .._strenum import StrEnum
 from ._config import BreakerConfig
 from ._types import ProfileReason
 
 __all__ = ["BreakerState", "CircuitBreaker"]
 
 
-class BreakerState(str, enum.Enum):
+class BreakerState(StrEnum):
     """The breaker's state."""
 
     CLOSED = "closed"

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import enum
 from typing import Any
 
 from attrs import Factory, field, frozen
 
 from .._errors import ConfigError
+from .._strenum import StrEnum
 
 __all__ = [
     "BreakerConfig",
@@ -27,7 +27,7 @@ class SegmentConfig:
     description: str = ""
 
 
-class ComputedKind(str, enum.Enum):
+class ComputedKind(StrEnum):
     """What a computed trait holds."""
 
     COUNT = "count"  #: how many matching events (within ``window`` when given)
@@ -96,7 +96,7 @@ class ComputedTraitConfig:
             raise ConfigError(problems)
 
 
-class MergePolicy(str, enum.Enum):
+class MergePolicy(StrEnum):
     """How computed traits combine with the remote profile's traits of the same name."""
 
     COMPUTED_WINS = "computed_wins"  #: the in-process value overrides the remote one
@@ -110,7 +110,8 @@ class BreakerConfig:
     It opens when, over the last ``window`` calls (at least ``min_calls``), the share of
     failed calls reaches ``failure_rate`` or the share of calls slower than ``slow_call``
     seconds reaches ``slow_rate``. After ``open_for`` seconds it lets ``half_open_probes``
-    calls through; they close it again, or any failure reopens it.
+    calls through; they close it again, or any failure reopens it. A ``429`` holds it for
+    the answer's ``Retry-After``, at most ``max_hold`` seconds (a finite number).
     """
 
     enabled: bool = True
@@ -121,6 +122,8 @@ class BreakerConfig:
     slow_rate: float = 0.5
     open_for: float = 30.0
     half_open_probes: int = 1
+    #: the longest a ``429`` answer's ``Retry-After`` may hold the source (seconds)
+    max_hold: float = 300.0
 
     def __attrs_post_init__(self) -> None:
         problems: list[str] = []
@@ -133,6 +136,8 @@ class BreakerConfig:
                 problems.append(f"{name}: must be in (0, 1]")
         if self.open_for < 0:
             problems.append("open_for: must not be negative")
+        if not 0.0 <= self.max_hold < float("inf"):
+            problems.append("max_hold: must be a finite number of seconds, not negative")
         if self.half_open_probes < 1:
             problems.append("half_open_probes: must be at least 1")
         if problems:

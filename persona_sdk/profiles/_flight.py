@@ -9,6 +9,7 @@ sources). Remote lookups from sync and async callers therefore share one algorit
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Callable, Generator, Mapping
 from types import MappingProxyType
@@ -269,8 +270,10 @@ def _lookup(
         return Outcome(
             ProfileSourceKind.REMOTE, Entry.from_result(result, ctx.clock(), ctx.cfg), (), peers
         )
-    if result.error is FetchErrorKind.RATE_LIMITED and result.retry_after:
-        ctx.breaker.hold(ctx.clock() + result.retry_after)
+    wait = result.retry_after
+    if result.error is FetchErrorKind.RATE_LIMITED and wait and not math.isnan(wait):
+        # a plugin source may hand over any float: never hold for longer than configured
+        ctx.breaker.hold(ctx.clock() + min(wait, ctx.cfg.breaker.max_hold))
     return _failed(ProfileReason(result.error.value), stale, peers)  # type: ignore[union-attr]
 
 

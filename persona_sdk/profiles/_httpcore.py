@@ -18,7 +18,6 @@ import threading
 import time
 import weakref
 from collections.abc import Generator, Mapping
-from email.utils import parsedate_to_datetime
 from typing import Any, Generic, Protocol, TypeVar
 
 import httpx
@@ -26,6 +25,7 @@ import msgspec
 from attrs import Factory, frozen
 
 from .._errors import ConfigError
+from .._retry_after import parse_retry_after
 from ._io import reset_after_fork
 from ._types import FetchErrorKind, FetchResult
 
@@ -84,22 +84,6 @@ class HttpReply:
 
 #: A source's protocol: yields calls, receives replies, returns the normalized result.
 Flow = Generator[HttpCall, HttpReply, FetchResult]
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value).timestamp()
-    except (TypeError, ValueError, IndexError):
-        return None
-    return max(0.0, when - (time.time() if now is None else now))
 
 
 def check_status(

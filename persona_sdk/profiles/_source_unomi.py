@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import base64
-import enum
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
@@ -21,6 +20,7 @@ from urllib.parse import quote
 from attrs import Factory, field, frozen
 
 from .._errors import ConfigError
+from .._strenum import StrEnum
 from ..config._load import structure
 from ._httpcore import (
     Flow,
@@ -36,7 +36,7 @@ from ._types import FetchErrorKind, FetchResult
 __all__ = ["UnomiMode", "UnomiSource", "UnomiSourceOptions"]
 
 
-class UnomiMode(str, enum.Enum):
+class UnomiMode(StrEnum):
     """Which Unomi endpoint answers."""
 
     PROFILE = "profile"

@@ -7,12 +7,13 @@ the resolver hands to the read path; its ``source`` and ``reasons`` say where it
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 
 from attrs import frozen
+
+from .._strenum import StrEnum
 
 __all__ = [
     "EMPTY",
@@ -32,7 +33,7 @@ __all__ = [
 EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
-class FetchStatus(str, enum.Enum):
+class FetchStatus(StrEnum):
     """The three outcomes a profile source can report."""
 
     FOUND = "found"
@@ -40,7 +41,7 @@ class FetchStatus(str, enum.Enum):
     ERROR = "error"
 
 
-class FetchErrorKind(str, enum.Enum):
+class FetchErrorKind(StrEnum):
     """Why a fetch failed."""
 
     TIMEOUT = "timeout"  #: the deadline passed (connect, wait or a slow body)
@@ -114,7 +115,7 @@ class FetchResult:
         )
 
 
-class ProfileSourceKind(str, enum.Enum):
+class ProfileSourceKind(StrEnum):
     """Where a visitor's profile came from."""
 
     L1 = "l1"  #: the in-process cache, fresh
@@ -125,7 +126,7 @@ class ProfileSourceKind(str, enum.Enum):
     LOCAL = "local"  #: no source or store is configured: this process' own events are the profile
 
 
-class ProfileReason(str, enum.Enum):
+class ProfileReason(StrEnum):
     """Why a profile is what it is (``Profile.reasons``)."""
 
     NOT_FOUND = "not_found"  #: the source does not know the visitor (cached negatively)

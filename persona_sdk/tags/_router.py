@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from .._errors import ConfigError
 from ..events import Message, format_ts, to_segment, to_segment_json
+from ..events._ids import integration_enabled
 from ..privacy import ConsentRequirement, PrivacyPolicy, check_pii_config, check_purposes
 from ._mapping import Mapper, compile_mapping
 
@@ -162,8 +163,8 @@ def _make_render(
 
 
 class _Tag:
-    __slots__ = ("consent_miss", "destination", "name", "purposes", "route", "sale",
-                 "trigger", "trigger_miss")  # fmt: skip
+    __slots__ = ("consent_miss", "destination", "integrations_miss", "name", "purposes",
+                 "route", "sale", "trigger", "trigger_miss")  # fmt: skip
 
     def __init__(
         self,
@@ -181,6 +182,7 @@ class _Tag:
         self.route: Route = (destination, render)
         self.trigger_miss = _Counter()
         self.consent_miss = _Counter()
+        self.integrations_miss = _Counter()
 
 
 class Router:
@@ -304,9 +306,12 @@ class Router:
         A tag fires when its trigger matches and every consent purpose it needs (its own and
         its destination's) is granted; unknown consent is not granted, and a GPC signal
         (``context.gpc`` true, or ``1``/``"1"``/``"true"``) revokes the purposes marked
-        ``sale_sharing``.
+        ``sale_sharing``. A message carrying Segment's ``integrations`` object
+        (``{"All": false, "Mixpanel": true}``) goes only to the destinations it enables
+        (see ``integration_enabled``).
         """
         view = self._view(msg) if self._view is not None else None
+        integrations = msg.integrations
         prefs: Mapping[str, Any] | None = None
         gpc = False
         if self._needs_consent:
@@ -338,6 +343,9 @@ class Router:
                 if denied:
                     t.consent_miss.bump()
                     continue
+            if integrations and not integration_enabled(integrations, t.destination):
+                t.integrations_miss.bump()
+                continue
             if out is None:
                 out = [t.route]
             else:
@@ -346,18 +354,26 @@ class Router:
 
     def filtered(self) -> dict[str, dict[str, int]]:
         """Per destination, how many tag evaluations did not route, by reason: ``trigger``
-        (the trigger did not match) and ``consent`` (a needed purpose was not granted)."""
+        (the trigger did not match), ``consent`` (a needed purpose was not granted) and
+        ``integrations`` (the event's ``integrations`` object turned the destination off)."""
         out: dict[str, dict[str, int]] = {}
         for t in self._tags:
-            counts = out.setdefault(t.destination, {"trigger": 0, "consent": 0})
+            counts = out.setdefault(
+                t.destination, {"trigger": 0, "consent": 0, "integrations": 0}
+            )
             counts["trigger"] += t.trigger_miss.value
             counts["consent"] += t.consent_miss.value
+            counts["integrations"] += t.integrations_miss.value
         return out
 
     def filtered_by_tag(self) -> dict[str, dict[str, int]]:
         """The same counts as :meth:`filtered`, per tag name."""
         return {
-            t.name: {"trigger": t.trigger_miss.value, "consent": t.consent_miss.value}
+            t.name: {
+                "trigger": t.trigger_miss.value,
+                "consent": t.consent_miss.value,
+                "integrations": t.integrations_miss.value,
+            }
             for t in self._tags
         }
 

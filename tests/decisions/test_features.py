@@ -109,7 +109,7 @@ def test_attributes_layer_traits_then_attributes_then_ids(make_engine: EngineFac
         profile=profile,
         anonymous_id="a-1",
         user_id="u-1",
-        attributes={"country": "FR", "id": "ignored"},
+        attributes={"country": "FR", "id": "u-1"},  # agrees with the ids: accepted
     )
     assert dict(visitor.attributes) == {
         "plan": "pro",

@@ -113,3 +113,25 @@ async def test_network_errors_without_a_server() -> None:
 
 def _classify(status: int, headers: object, body: bytes) -> object:
     return classify_status(status, headers, body)  # type: ignore[arg-type]
+
+
+def test_one_retry_after_parser_serves_delivery_and_profiles() -> None:
+    """Delivery and the profile sources share one ``parse_retry_after`` (no drifted copies)."""
+    from persona_sdk.profiles import _httpcore
+
+    assert parse_retry_after is _httpcore.parse_retry_after
+
+
+@pytest.mark.parametrize("header", ["inf", "-inf", "Infinity", "nan", "NaN", "-5", "1e400"])
+def test_retry_after_refuses_infinite_nan_and_negative(header: str) -> None:
+    """``inf``, ``nan`` and negative delays are not honoured (``None``): a server cannot
+    stop delivery or remote profiles for the life of the process."""
+    assert parse_retry_after(header, NOW) is None
+
+
+def test_retry_after_is_capped() -> None:
+    """A finite but huge delay (seconds or a far HTTP date) is capped, 300 s by default."""
+    assert parse_retry_after("100000", NOW) == 300.0
+    assert parse_retry_after("100000", NOW, cap=60.0) == 60.0
+    assert parse_retry_after("Fri, 01 Jan 9999 00:00:00 GMT", NOW) == 300.0
+    assert parse_retry_after(" 12 ", NOW) == 12.0

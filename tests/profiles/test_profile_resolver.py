@@ -172,6 +172,33 @@ def test_long_retry_after_holds_the_source(
     assert driver.resolve(r, user_id="u-1").source is REMOTE
 
 
+@pytest.mark.parametrize("header", ["inf", "Infinity", "1e400", "100000"])
+def test_an_infinite_or_huge_retry_after_does_not_hold_the_source_forever(
+    cdp: CdpServer, make_resolver: Make, driver: Driver, clock: FakeClock, header: str
+) -> None:
+    """A 429 with ``Retry-After: inf`` (or a huge value) does not turn remote profiles off for
+    the life of the process: ``inf`` is refused, a huge value is capped at 300 s."""
+    cdp.fail_next(Fault(status=429, retry_after=header))
+    r = make_resolver(profiles(cdp, retry=False))
+    assert driver.resolve(r, user_id="u-1").reasons == (ProfileReason.RATE_LIMITED,)
+    held = r.stats()["breaker"]["held_until"]
+    assert held is None or held <= clock.now + 300  # inf is refused: no hold at all
+    clock.advance(301)
+    assert driver.resolve(r, user_id="u-1").source is REMOTE
+
+
+def test_breaker_max_hold_caps_a_retry_after(
+    cdp: CdpServer, make_resolver: Make, driver: Driver, clock: FakeClock
+) -> None:
+    """``breaker.max_hold`` bounds how long a 429 holds the source."""
+    cdp.fail_next(Fault(status=429, retry_after="250"))
+    r = make_resolver(profiles(cdp, retry=False, breaker={"max_hold": 60}))
+    assert driver.resolve(r, user_id="u-1").reasons == (ProfileReason.RATE_LIMITED,)
+    assert r.stats()["breaker"]["held_until"] == clock.now + 60
+    clock.advance(61)
+    assert driver.resolve(r, user_id="u-1").source is REMOTE
+
+
 def test_breaker_opens_on_errors_and_probes_half_open(
     cdp: CdpServer, make_resolver: Make, driver: Driver, clock: FakeClock
 ) -> None:

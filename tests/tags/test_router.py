@@ -194,10 +194,10 @@ def test_filtered_counts_by_reason() -> None:
     router.route(message("Order Completed", consent={"analytics": True}))
     router.route(message("Order Completed"))
     router.route(message("Product Viewed"))
-    assert router.filtered() == {"d": {"trigger": 3, "consent": 1}}
+    assert router.filtered() == {"d": {"trigger": 3, "consent": 1, "integrations": 0}}
     assert router.filtered_by_tag() == {
-        "orders": {"trigger": 1, "consent": 1},
-        "views": {"trigger": 2, "consent": 0},
+        "orders": {"trigger": 1, "consent": 1, "integrations": 0},
+        "views": {"trigger": 2, "consent": 0, "integrations": 0},
     }
 
 
