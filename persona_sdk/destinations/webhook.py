@@ -11,6 +11,10 @@ the batch's message ids, so a retried delivery keeps its id and receivers can de
 
 ``mode = "event"`` (default) sends one event per request, ``concurrency`` at a time;
 ``mode = "batch"`` sends ``{"batch": [...]}`` per batch.
+
+An event whose ``messageId`` cannot be a header value (CR/LF, non-ASCII, over 200 characters)
+is rejected alone when it is routed (counted in :meth:`WebhookDestination.rejections`, logged
+once), so it never enters a batch and never fails its neighbours.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -31,12 +36,22 @@ from attrs import Factory, field, frozen
 from .._errors import ConfigError
 from .._strenum import StrEnum
 from ..delivery._config import BatchConfig
+from ..events import message_id_problem
 from ..plugins import SendOutcome, SendResult
 from ..privacy import PiiConfig
-from ._base import PolicyTransform, PrivacyOptions, load_options, option_errors, privacy_policy
+from ._base import (
+    PolicyTransform,
+    PrivacyOptions,
+    Rejections,
+    load_options,
+    option_errors,
+    privacy_policy,
+)
 from ._http import HttpDestinationBase, HttpRequest, perform
 
 __all__ = ["WebhookDestination", "WebhookMode", "WebhookOptions", "sign_webhook"]
+
+log = logging.getLogger("persona_sdk.destinations.webhook")
 
 
 class WebhookMode(StrEnum):
@@ -100,7 +115,11 @@ def _message_id(item: bytes) -> str:
         mid = _decode_ids(item).messageId
     except msgspec.DecodeError:
         mid = None
-    return mid or "msg_" + hashlib.sha256(item).hexdigest()[:32]
+    if mid and message_id_problem(mid) is None:
+        return mid
+    # no usable id (or one that could not be a header value, e.g. from an older spool): one
+    # derived from the event itself, stable across retries
+    return "msg_" + hashlib.sha256(item).hexdigest()[:32]
 
 
 def _combine(results: Iterable[SendResult]) -> SendResult:
@@ -161,6 +180,37 @@ class WebhookDestination(PolicyTransform, HttpDestinationBase):
         self.policy = privacy_policy(opts, pii)
         self._keys = keys
         self._base_headers = {"content-type": "application/json", **opts.headers}
+        self._rejected = Rejections()
+        self._logged: set[str] = set()
+
+    @property
+    def passthrough(self) -> bool:
+        """Always false: each event is checked in ``transform`` (its ``messageId`` becomes a
+        header), so the router may not skip it and share the Segment JSON as is."""
+        return False
+
+    def transform(self, event: dict[str, Any]) -> dict[str, Any] | None:
+        """The Segment event after the privacy policy; ``None`` (counted in
+        :meth:`rejections`) when its ``messageId`` cannot be a ``webhook-id`` header."""
+        mid = event.get("messageId")
+        if mid.__class__ is str and mid and (problem := message_id_problem(mid)) is not None:
+            self._reject("invalid_message_id", f"messageId {mid[:80]!r}: {problem}")
+            return None
+        return self.policy.apply(event)
+
+    def _reject(self, reason: str, detail: str) -> None:
+        self._rejected.note(reason)
+        if reason not in self._logged:  # once per reason; the count is in rejections()
+            self._logged.add(reason)
+            log.warning(
+                "persona-sdk webhook %r: event rejected (%s); further ones are only counted",
+                self.name,
+                detail,
+            )
+
+    def rejections(self) -> dict[str, int]:
+        """Events not sent, by reason (``invalid_message_id``)."""
+        return self._rejected.snapshot()
 
     def signed(self, msg_id: str, body: bytes) -> HttpRequest:
         """The request for one body, signed now."""

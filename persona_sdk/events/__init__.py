@@ -3,11 +3,13 @@
 from ._ingest import IngestResult, check_message, decode_messages, decode_one
 from ._model import (
     MAX_EVENT_BYTES,
+    MAX_MESSAGE_ID_CHARS,
     EventType,
     Message,
     UnencodableEvent,
     consent_of,
     format_ts,
+    message_id_problem,
     new_message_id,
     to_segment,
     to_segment_json,
@@ -15,6 +17,7 @@ from ._model import (
 
 __all__ = [
     "MAX_EVENT_BYTES",
+    "MAX_MESSAGE_ID_CHARS",
     "EventType",
     "IngestResult",
     "Message",
@@ -24,6 +27,7 @@ __all__ = [
     "decode_messages",
     "decode_one",
     "format_ts",
+    "message_id_problem",
     "new_message_id",
     "to_segment",
     "to_segment_json",

@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 
 from .._errors import EventValidationError, PayloadTooLarge
-from ._model import MAX_EVENT_BYTES, Message, new_message_id
+from ._model import MAX_EVENT_BYTES, Message, message_id_problem, new_message_id
 
 __all__ = ["IngestResult", "check_message", "decode_checked", "decode_messages"]
 
@@ -88,10 +88,16 @@ def _from_wire(
     ts = w.timestamp or w.original_timestamp
     sent = w.sent_at
     aid, uid, gid, pid = w.anonymous_id, w.user_id, w.group_id, w.previous_id
+    mid = w.message_id
+    if mid:
+        # refused at the edge: an id reaches HTTP headers (webhook-id) and spool rows
+        problem = message_id_problem(mid)
+        if problem is not None:
+            raise EventValidationError(f"{prefix}messageId", problem)
     # positional: all seventeen fields by keyword cost msgspec about a microsecond more
     msg = Message(
         w.type,
-        w.message_id or new_message_id(),
+        mid or new_message_id(),
         # Segment's libraries accept numeric ids and send them as strings
         aid if aid is None or aid.__class__ is str else str(aid),
         uid if uid is None or uid.__class__ is str else str(uid),

@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from functools import lru_cache
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 
@@ -22,11 +22,13 @@ from .._strenum import StrEnum
 
 __all__ = [
     "MAX_EVENT_BYTES",
+    "MAX_MESSAGE_ID_CHARS",
     "EventType",
     "Message",
     "UnencodableEvent",
     "consent_of",
     "format_ts",
+    "message_id_problem",
     "new_message_id",
     "to_segment",
     "to_segment_json",
@@ -66,6 +68,24 @@ def _reseed_ids() -> None:
 
 _reseed_ids()
 os.register_at_fork(after_in_child=_reseed_ids)
+
+
+#: The longest ``messageId`` accepted from outside (the collector, ``ingest``).
+MAX_MESSAGE_ID_CHARS: Final = 200
+
+
+def message_id_problem(value: str) -> str | None:
+    """Why ``value`` cannot be a ``messageId`` from outside, or ``None`` when it can.
+
+    An id travels in HTTP headers (the webhook destination's ``webhook-id``) and in spool
+    rows, so it must be printable ASCII (no CR/LF, no control or non-ASCII characters), with
+    no leading or trailing space, and at most ``MAX_MESSAGE_ID_CHARS`` long.
+    """
+    if len(value) > MAX_MESSAGE_ID_CHARS:
+        return f"must be at most {MAX_MESSAGE_ID_CHARS} characters, got {len(value)}"
+    if not (value.isascii() and value.isprintable()) or value.strip() != value:
+        return "must be printable ASCII without leading or trailing spaces"
+    return None
 
 
 def new_message_id() -> str:

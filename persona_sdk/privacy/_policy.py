@@ -23,7 +23,31 @@ IP_PATH: Final = "context.ip"
 _REMOVE: Final = object()
 
 Leaf = Callable[[Any], Any]  # value -> new value, or _REMOVE
-Trie = dict[str, Union["Trie", Leaf]]
+
+
+class _Rule:
+    """A leaf rule: what happens to the value at a path. ``rank`` orders rules that meet on
+    one value (remove 0, PII 1, IP truncation 2): the lowest rank wins."""
+
+    __slots__ = ("fn", "rank")
+
+    def __init__(self, fn: Leaf, rank: int) -> None:
+        self.fn = fn
+        self.rank = rank
+
+
+Trie = dict[str, Union["Trie", _Rule]]
+
+
+class _Node:
+    """A compiled trie level: the rule for each named key, already merged with the
+    wildcard's, and the wildcard's rule for every other key (or list item)."""
+
+    __slots__ = ("any", "keys")
+
+    def __init__(self, keys: dict[str, _Rule | _Node], any_: _Rule | _Node | None) -> None:
+        self.keys = keys
+        self.any = any_
 
 
 def check_path(path: object) -> str | None:
@@ -80,49 +104,91 @@ def _hasher(kind: PiiKind, rules: PiiRules, country_code: str | None) -> Leaf:
     return one
 
 
-def _insert(trie: Trie, path: str, leaf: Leaf) -> None:
+def _insert(trie: Trie, path: str, rule: _Rule) -> None:
     # The first rule for a path wins (inserted in priority order: remove, PII, truncate);
     # a rule on an ancestor covers every rule below it.
     *parents, last = path.split(".")
     node = trie
     for key in parents:
         child = node.get(key)
-        if callable(child):
+        if isinstance(child, _Rule):
             return  # an ancestor is already rewritten whole (e.g. removed)
         if child is None:
             child = node[key] = {}
         node = child
-    if not callable(node.get(last)):
-        node[last] = leaf
+    if not isinstance(node.get(last), _Rule):
+        node[last] = rule
 
 
-def _apply_node(node: Any, trie: Trie) -> Any:
-    # Returns the rewritten node, or ``node`` itself when nothing changed.
+def _merge(specific: Trie | _Rule | None, wildcard: Trie | _Rule | None) -> Trie | _Rule | None:
+    # Every rule that reaches one value, as one rule, so each value is rewritten exactly once
+    # (never twice, never from a stale copy): two leaves -> the lower rank (the specific path
+    # on a tie); a leaf and a subtree -> the leaf (it rewrites the value whole: a structure
+    # under a PII rule is removed, a scalar has nothing below it); two subtrees -> merged.
+    if specific is None:
+        return wildcard
+    if wildcard is None:
+        return specific
+    if isinstance(specific, _Rule) or isinstance(wildcard, _Rule):
+        if isinstance(specific, _Rule) and isinstance(wildcard, _Rule):
+            return wildcard if wildcard.rank < specific.rank else specific
+        return specific if isinstance(specific, _Rule) else wildcard
+    merged: Trie = {}
+    for key in {*specific, *wildcard}:
+        one = _merge(specific.get(key), wildcard.get(key))
+        if one is not None:
+            merged[key] = one
+    return merged
+
+
+def _compile(trie: Trie | _Rule) -> _Rule | _Node:
+    if isinstance(trie, _Rule):
+        return trie
+    wildcard = trie.get("*")
+    keys: dict[str, _Rule | _Node] = {}
+    for key, sub in trie.items():
+        if key != "*":
+            merged = _merge(sub, wildcard)
+            assert merged is not None
+            keys[key] = _compile(merged)
+    return _Node(keys, None if wildcard is None else _compile(wildcard))
+
+
+def _apply_one(value: Any, rule: _Rule | _Node) -> Any:
+    return rule.fn(value) if isinstance(rule, _Rule) else _apply_node(value, rule)
+
+
+def _apply_node(node: Any, rules: _Node) -> Any:
+    # Returns the rewritten node, or ``node`` itself when nothing changed. Each key of a dict
+    # is visited once, with the one rule merged from its named and wildcard rules.
     if isinstance(node, dict):
         out: dict[str, Any] | None = None
-        for key, sub in trie.items():
-            keys: Iterable[str] = list(node) if key == "*" else (key,)
-            for k in keys:
-                if k not in node:
-                    continue
-                value = node[k]
-                new = sub(value) if callable(sub) else _apply_node(value, sub)
-                if new is value:
-                    continue
-                if out is None:
-                    out = dict(node)
-                if new is _REMOVE:
-                    out.pop(k, None)
-                else:
-                    out[k] = new
+        keys = rules.keys
+        wildcard = rules.any
+        pairs: Iterable[tuple[str, _Rule | _Node]]
+        if wildcard is None:
+            pairs = [(k, r) for k, r in keys.items() if k in node]
+        else:
+            pairs = [(k, keys.get(k, wildcard)) for k in node]
+        for k, rule in pairs:
+            value = node[k]
+            new = _apply_one(value, rule)
+            if new is value:
+                continue
+            if out is None:
+                out = dict(node)
+            if new is _REMOVE:
+                del out[k]
+            else:
+                out[k] = new
         return node if out is None else out
     if isinstance(node, list):
-        sub_any = trie.get("*")
-        if sub_any is None:
+        item_rule = rules.any
+        if item_rule is None:
             return node
         items: list[Any] | None = None
         for i, value in enumerate(node):
-            new = sub_any(value) if callable(sub_any) else _apply_node(value, sub_any)
+            new = _apply_one(value, item_rule)
             if new is value:
                 continue
             if items is None:
@@ -170,18 +236,20 @@ class PrivacyPolicy:
         self.phone_country_code = phone_country_code
         trie: Trie = {}
         # removals first, so a removed ancestor makes deeper rules moot
+        removal = _Rule(_remove, 0)
         for path in self.remove:
-            _insert(trie, path, _remove)
+            _insert(trie, path, removal)
         if self.action is PiiAction.REMOVE:
             for path in self.fields:
-                _insert(trie, path, _remove)
+                _insert(trie, path, removal)
         elif self.action is PiiAction.HASH:
             for path, kind in self.fields.items():
-                _insert(trie, path, _hasher(kind, self.rules, phone_country_code))
+                _insert(trie, path, _Rule(_hasher(kind, self.rules, phone_country_code), 1))
         if truncate_ip:
             # a hashed or removed IP stays so; truncation is for IPs that are sent
-            _insert(trie, IP_PATH, _truncate)
+            _insert(trie, IP_PATH, _Rule(_truncate, 2))
         self._trie = trie
+        self._root = _compile(trie)
 
     @classmethod
     def from_config(
@@ -218,7 +286,7 @@ class PrivacyPolicy:
         """Return ``event`` with the policy applied (``event`` itself is never mutated)."""
         if not self._trie:
             return event
-        out = _apply_node(event, self._trie)
+        out = _apply_one(event, self._root)
         return out if isinstance(out, dict) else {}
 
     def hash(self, kind: PiiKind | str, value: object) -> str | None:

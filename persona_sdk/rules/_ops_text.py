@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Final
 from persona_sdk.rules._codegen import with_inline
 from persona_sdk.rules._js import is_number, js_str, str_less
 from persona_sdk.rules._preds import NEVER, Pred, all_preds, kind, negate, quote
-from persona_sdk.rules._regex import RegexSyntaxError, translate
+from persona_sdk.rules._regex import RegexSyntaxError, Searcher, UnsafeRegexError, translate
 
 if TYPE_CHECKING:
     from persona_sdk.rules._compiler import Compiler
@@ -23,13 +23,27 @@ def regex_op(operand: Any, path: str, c: Compiler, name: str) -> Pred:
         return c.problem(path, f"{name} expects a pattern string, got {kind(operand)}")
     try:
         compiled = translate(operand, ignore_case=name.endswith("i"))
+    except UnsafeRegexError as exc:
+        return c.problem(path, f"unsafe regex {quote(operand)} refused: {exc}")
     except RegexSyntaxError as exc:
         return c.problem(path, f"invalid regex {quote(operand)}: {exc}")
-    p = _regex_pred(compiled.regex, compiled.literal)
+    p = _regex_pred(compiled.regex, compiled.literal, compiled.max_input)
     return negate(p) if name.startswith("$not") else p
 
 
-def _regex_pred(regex: re.Pattern[str], literal: tuple[str, str] | None) -> Pred:
+def _regex_pred(
+    regex: Searcher, literal: tuple[str, str] | None, max_input: int | None = None
+) -> Pred:
+    if literal is None and max_input is not None:
+        # the backtracking engine: a value longer than its bound does not match (the bound
+        # keeps the pattern's worst case under a fixed number of steps)
+        bounded_search = regex.search
+
+        def matches_bounded(v: Any) -> bool:
+            s = v if type(v) is str else js_str(v)
+            return len(s) <= max_input and bounded_search(s) is not None
+
+        return matches_bounded
     if literal is None:
         search = regex.search
 

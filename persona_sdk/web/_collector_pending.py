@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -13,7 +14,7 @@ from .._errors import ClosedError, EventValidationError
 from ..events import MAX_EVENT_BYTES
 from ._collector_body import check_duplicates, decode_json_object, encode_batch, gunzip
 from ._collector_http import CollectorResponse, CorsPolicy, Reject, RequestHead
-from ._collector_stamp import RequestFacts, stamp_messages
+from ._collector_stamp import RequestFacts, rate_key, stamp_messages
 from ._config import CollectorConfig
 from ._cookie import cookie_attributes, parse_cookies, valid_visitor_id
 from ._ratelimit import TokenBucketLimiter
@@ -31,6 +32,13 @@ __all__ = [
 ]
 
 log = logging.getLogger("persona_sdk.collector")
+
+#: An answer lists at most this many rejected messages; the rest are counted by reason.
+MAX_LISTED_ERRORS = 20
+#: At most this many distinct reasons are counted by name (the rest under "other"), each
+#: at most this long: reasons can quote the sender's values.
+MAX_REASONS = 20
+MAX_REASON_CHARS = 200
 
 _encode = msgspec.json.encode
 
@@ -141,6 +149,7 @@ class PendingBody:
             if not isinstance(batch, list):
                 check_duplicates(body, payload)
                 raise Reject(400, "batch must be an array of messages", "batch", "invalid_type")
+            self._bound_batch(len(batch))
             encoded = encode_batch(body, payload, batch)
             self._take_write_key(payload)
             return self.ingest_batch(batch, payload, encoded)
@@ -152,6 +161,25 @@ class PendingBody:
                 raise Reject(400, f"this endpoint takes {self._msg_type} calls", "type",
                              "invalid_type")
         return self.ingest(payload)
+
+    def _bound_batch(self, items: int) -> None:
+        # Work per request is bounded by the message count, checked before any message is
+        # looked at; the rate limiter counts messages (the request already paid one token).
+        s = self._settings
+        cap = s.config.max_batch_items
+        if items > cap:
+            raise Reject(413, f"the batch has {items} messages, over the {cap}-message limit",
+                         "batch", "too_large")
+        limiter = s.limiter
+        if limiter is None or items <= 1:
+            return
+        if items > limiter.burst:
+            raise Reject(413, f"the batch has {items} messages, over the rate limit's burst of "
+                         f"{int(limiter.burst)}: send smaller batches", "batch", "too_large")
+        wait = limiter.acquire(rate_key(self.client), items - 1)
+        if wait:
+            raise Reject(429, "too many messages", None, "rate_limited",
+                         headers=[("retry-after", str(max(1, math.ceil(wait))))])
 
     def _take_write_key(self, payload: dict[str, Any]) -> None:
         key = payload.pop("writeKey", None)
@@ -229,22 +257,42 @@ class PendingBody:
     def _answer(
         self, accepted: int, failures: list[tuple[int, str]], facts: RequestFacts, *, single: bool
     ) -> CollectorResponse:
+        # The answer's size is bounded whatever the batch: the first rejections in full, then
+        # counts by reason (a small gzipped body of bad messages must not amplify).
         errors = []
-        for index, error in failures:
+        reasons: dict[str, int] = {}
+        for index, error in failures[:MAX_LISTED_ERRORS]:
             field, _, reason = error.partition(": ")
             errors.append({"index": index, "error": reason or field, "field": field})
-        self._collector._count(accepted=accepted, rejected=len(errors))
+        if len(failures) > MAX_LISTED_ERRORS:
+            for _, error in failures:
+                reason = _reason(error)
+                if reason not in reasons and len(reasons) >= MAX_REASONS:
+                    reason = "other"
+                reasons[reason] = reasons.get(reason, 0) + 1
+        self._collector._count(accepted=accepted, rejected=len(failures))
         set_cookie = None
         if facts.cookie_value is not None:
             s = self._settings
             set_cookie = f"{s.config.cookie_name}={facts.cookie_value}; {s.cookie_tail}"
+        summary: dict[str, Any] = {"rejected": len(failures), "errors": errors}
+        if reasons:
+            summary["reasons"] = reasons
         if errors and (single or accepted == 0):
             first = errors[0]
             raise Reject(400, str(first["error"]), str(first["field"]), "invalid_event",
-                         extra=None if single else {"errors": errors})
+                         extra=None if single else summary)
         doc: dict[str, Any] = {"success": True, "accepted": accepted}
         if errors:
-            doc["rejected"] = len(errors)
-            doc["errors"] = errors
+            doc.update(summary)
         self._collector._count(status_200=1)
         return self._ok(_encode(doc), set_cookie)
+
+
+def _reason(error: str) -> str:
+    # "batch[7].event: must be a string" -> "event: must be a string": one key per kind of
+    # mistake, not per message
+    field, sep, reason = error.partition(": ")
+    if field.startswith("batch[") and "]" in field:
+        field = field[field.index("]") + 1 :].lstrip(".") or "batch[]"
+    return (field + sep + reason)[:MAX_REASON_CHARS]

@@ -62,11 +62,13 @@ class CollectorConfig:
             ``*`` (any origin; not recommended). Same-origin requests are always allowed.
         max_batch_bytes / max_beacon_bytes / max_message_bytes: body caps for ``/v1/batch``,
             for ``/collect`` and ``/p.gif``, and for the single-message ``/v1/*`` endpoints.
+        max_batch_items: most messages in one ``/v1/batch`` (or batched beacon); more is a 413.
         max_depth: deepest JSON nesting accepted in a body.
         truncate_ip: store ``context.ip`` truncated (IPv4 /24, IPv6 /48).
         filter_bots: silently drop requests whose user agent looks like a bot.
-        rate_limit_per_second / rate_limit_burst: the per-client-IP token bucket (requests);
-            ``0`` per second disables it.
+        rate_limit_per_second / rate_limit_burst: the per-client-IP token bucket, counting
+            messages (a request costs one token, a batch one per message); ``0`` per second
+            disables it. A batch of more messages than the burst is refused with a 413.
         rate_limit_clients: how many client IPs the limiter remembers (least recent forgotten).
         client_ip_header: a header set by a trusted proxy carrying the client address
             (``X-Forwarded-For``: the right-most entry is used, the one the proxy added).
@@ -89,6 +91,7 @@ class CollectorConfig:
     max_batch_bytes: int = field(default=500 * 1024, validator=_positive)
     max_beacon_bytes: int = field(default=64 * 1024, validator=_positive)
     max_message_bytes: int = field(default=32 * 1024, validator=_positive)
+    max_batch_items: int = field(default=2500, validator=_positive)
     max_depth: int = field(default=32, validator=_positive)
     truncate_ip: bool = True
     filter_bots: bool = False

@@ -45,9 +45,11 @@ from persona_sdk.rules._regex import RegexSyntaxError, translate
         ("[&~|]", "~", True),
     ],
 )
-def test_js_semantics(pattern: str, text: str, matches: bool) -> None:
-    """The translated pattern matches exactly where the JS RegExp does."""
-    assert (translate(pattern).regex.search(text) is not None) is matches
+@pytest.mark.parametrize("use_re2", [True, False], ids=["re2-if-installed", "re"])
+def test_js_semantics(pattern: str, text: str, matches: bool, use_re2: bool) -> None:
+    """The translated pattern matches exactly where the JS RegExp does, on RE2 (when
+    installed and the pattern allows) and on the checked ``re`` fallback alike."""
+    assert (translate(pattern, use_re2=use_re2).regex.search(text) is not None) is matches
 
 
 @pytest.mark.parametrize(
