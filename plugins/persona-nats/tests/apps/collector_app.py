@@ -8,7 +8,7 @@ import os
 from persona_nats import JetStreamDestination
 
 from persona_sdk import Persona
-from persona_sdk.web import Collector
+from persona_sdk.web import Collector, CollectorConfig
 
 options = {"url": os.environ["NATS_URL"]}
 persona = Persona(
@@ -16,4 +16,5 @@ persona = Persona(
      "tags": [{"name": "all", "destination": "stream"}]},
     destinations={"stream": JetStreamDestination.from_options(name="stream", options=options)},
 )
-app = Collector(persona).wsgi
+# one client (the test) sends all 4,000 events: no per-client-IP rate limit
+app = Collector(persona, CollectorConfig(rate_limit_per_second=0.0)).wsgi
