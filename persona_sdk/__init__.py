@@ -21,7 +21,7 @@ from ._errors import (
 from ._stores import InMemoryCounterStore, InMemoryDedupStore
 from .allocation import InMemoryStickyBucketStore
 from .client import Persona
-from .config import Container
+from .config import Container, Secret
 from .decisions import ExperimentResult, FeatureResult, FeatureSource, Reason, Visitor
 from .delivery import Overflow, SpoolMode
 from .events import IngestResult, Message
@@ -51,6 +51,7 @@ __all__ = [
     "ProfileReason",
     "ProfileSourceKind",
     "Reason",
+    "Secret",
     "SendOutcome",
     "SendResult",
     "SpoolMode",
@@ -72,7 +73,7 @@ del _name, _obj
 
 def __getattr__(name: str) -> _Any:
     if name == "__version__":
-        from importlib.metadata import version
+        from ._meta import installed_version
 
-        return version("persona-sdk")
+        return installed_version()
     raise AttributeError(f"module 'persona_sdk' has no attribute {name!r}")

@@ -23,8 +23,10 @@ from .events._ingest import decode_checked
 
 if TYPE_CHECKING:
     from .decisions import Engine
+    from .decisions._feed import FlagFeed
     from .decisions._visitor import Visitor
     from .delivery import Delivery
+    from .events._plan import TrackingPlan
     from .profiles import ProfileResolver, Segments
     from .rules import OperatorRegistry
     from .tags import Route, Router
@@ -43,6 +45,7 @@ class _Runtime:
     router: Router
     engine: Engine
     segments: Segments
+    plan: TrackingPlan
     #: ``router.route``, bound once: the hot path hands it over with every message
     route: Callable[[Message], Sequence[Route]] = field(
         default=Factory(lambda self: self.router.route, takes_self=True), init=False
@@ -107,6 +110,8 @@ class Persona:
         )
         self._lock = threading.Lock()
         self._closed = False
+        self._feed: FlagFeed | None = None
+        self._flag_listeners: list[Callable[[frozenset[str]], Any]] = []
         with _naming_source(container):
             cont = load_container(container if container is not None else Container(), env=env)
             self._delivery: Delivery = Delivery(cont.delivery)
@@ -126,21 +131,109 @@ class Persona:
     @classmethod
     def from_growthbook(
         cls,
-        payload: Mapping[str, Any] | str | bytes,
+        payload: Mapping[str, Any] | str | bytes | None = None,
         *,
         decryption_key: str | None = None,
         base: Container | Mapping[str, Any] | None = None,
+        api_host: str | None = None,
+        client_key: str | None = None,
+        poll_interval: float = 60.0,
+        streaming: bool = True,
+        cache_path: str | os.PathLike[str] | None = None,
         **kwargs: Any,
     ) -> Persona:
         """Build from a GrowthBook SDK payload (``features``, ``savedGroups``,
         ``experiments``; encrypted payloads need ``decryption_key``). Destinations, tags and
-        the rest come from ``base``."""
+        the rest come from ``base``.
+
+        With ``api_host`` and ``client_key`` the payload is fetched from GrowthBook's API
+        and kept fresh on a background thread: polled every ``poll_interval`` seconds with
+        ``ETag``s, or followed over server-sent events when the host streams and
+        ``streaming`` is on. The last good flags are kept on any failure; ``cache_path``
+        keeps a copy on disk for a cold start while the API is down. ``payload``, when also
+        given, serves until the first fetch. Use ``wait_until_ready`` / ``aready`` before
+        relying on the flags, and ``on_features_change`` to hear of new ones.
+
+        .. versionadded:: 0.1 ``api_host``, ``client_key``, ``poll_interval``,
+           ``streaming``, ``cache_path``
+        """
         from .decisions import container_from_growthbook
 
-        container = container_from_growthbook(
-            payload, decryption_key=decryption_key, base=load_container(base or Container())
+        container = load_container(base or Container(), env=kwargs.get("env"))
+        if payload is not None:
+            container = container_from_growthbook(
+                payload, decryption_key=decryption_key, base=container
+            )
+        persona = cls(container, **kwargs)
+        if api_host is None and client_key is None:
+            if payload is None:
+                raise ConfigError("from_growthbook: pass a payload, or api_host and client_key")
+            return persona
+        if not api_host or not client_key:
+            raise ConfigError("from_growthbook: api_host and client_key go together")
+        from .decisions._feed import FlagFeed
+
+        feed = FlagFeed(
+            api_host=api_host,
+            client_key=client_key,
+            apply=lambda p: persona.reload_flags(p, decryption_key=decryption_key),
+            poll_interval=poll_interval,
+            streaming=streaming,
+            cache_path=cache_path,
         )
-        return cls(container, **kwargs)
+        if payload is not None:
+            feed.ready.set()
+        persona._feed = feed
+        feed.start()
+        return persona
+
+    def reload_flags(
+        self, payload: Mapping[str, Any] | str | bytes, *, decryption_key: str | None = None
+    ) -> None:
+        """Swap in a GrowthBook SDK payload's features, experiments and saved groups,
+        atomically, leaving destinations, tags and profiles as they are. On any error the
+        running flags stay and ``ConfigError`` says why."""
+        from .decisions import Engine, container_from_growthbook
+        from .profiles import Segments
+
+        with self._lock:
+            self._check_open()
+            old = self._runtime
+            container = container_from_growthbook(
+                payload, decryption_key=decryption_key, base=old.container
+            )
+            engine = Engine.build(
+                container, operators=self._operators, sticky_store=self._sticky_store
+            )
+            segments = Segments.build(container, operators=self._operators)
+            self._runtime = _Runtime(container, old.router, engine, segments, old.plan)
+        changed = _changed_keys(old.container.features, container.features)
+        if changed:
+            for listener in tuple(self._flag_listeners):
+                try:
+                    listener(changed)
+                except Exception:  # a listener never breaks the feed
+                    _log_listener_error()
+
+    def on_features_change(self, listener: Callable[[frozenset[str]], Any]) -> None:
+        """Call ``listener(keys)`` with the keys of the features that changed, after each
+        swap of flags (``reload_flags``, or a live update from ``from_growthbook``)."""
+        self._flag_listeners.append(listener)
+
+    def wait_until_ready(self, timeout: float | None = None) -> bool:
+        """Whether flags are loaded, waiting up to ``timeout`` seconds for the first fetch
+        (or the file cache) of a live ``from_growthbook``; True at once otherwise."""
+        feed = self._feed
+        return True if feed is None else feed.ready.wait(timeout)
+
+    async def aready(self, timeout: float | None = None) -> bool:
+        """The asyncio form of ``wait_until_ready`` (waits without blocking the loop)."""
+        feed = self._feed
+        if feed is None or feed.ready.is_set():
+            return True
+        import asyncio
+
+        return await asyncio.to_thread(feed.ready.wait, timeout)
 
     def _build(self, container: Container) -> _Runtime:
         from .decisions import Engine
@@ -154,10 +247,14 @@ class Persona:
             destinations = build_destinations(container, extra=self._extra_destinations)
         except ConfigError as exc:
             errors.extend(exc.errors)
-        router = engine = segments = None
-        for build in ("router", "engine", "segments"):
+        from .events._plan import TrackingPlan
+
+        router = engine = segments = plan = None
+        for build in ("router", "engine", "segments", "plan"):
             try:
-                if build == "router":
+                if build == "plan":
+                    plan = TrackingPlan(container.tracking_plan)
+                elif build == "router":
                     router = Router.build(container, destinations, operators=self._operators)
                 elif build == "engine":
                     engine = Engine.build(
@@ -172,6 +269,7 @@ class Persona:
         assert router is not None
         assert engine is not None
         assert segments is not None
+        assert plan is not None
         # profiles first: it checks its source options before changing anything, and a
         # refusal must leave the running delivery untouched
         self._profiles.configure(container)
@@ -183,17 +281,35 @@ class Persona:
                 len(engine.warnings),
                 "; ".join(engine.warnings[:5]) + ("; ..." if len(engine.warnings) > 5 else ""),
             )
-        return _Runtime(container, router, engine, segments)
+        return _Runtime(container, router, engine, segments, plan)
 
-    def reload(self, container: Container | Mapping[str, Any] | str | os.PathLike[str]) -> None:
+    def reload(
+        self,
+        container: Container | Mapping[str, Any] | str | os.PathLike[str],
+        *,
+        allow_no_destinations: bool = False,
+    ) -> None:
         """Swap to a new container atomically; on any error the running one stays.
+
+        A container without destinations, replacing one that has some, is refused (it would
+        stop all tracking) unless ``allow_no_destinations`` is true; to change only flags,
+        use ``reload_flags``.
 
         Raises ``ConfigError`` listing every problem of the refused container.
         """
         with self._lock, _naming_source(container):
             self._check_open()
-            new = self._build(load_container(container, env=self._env))
-            self._runtime = new
+            loaded = load_container(container, env=self._env)
+            if (
+                not allow_no_destinations
+                and self._runtime.container.destinations
+                and not loaded.destinations
+            ):
+                raise ConfigError(
+                    "destinations: the new container has none and would stop all tracking; "
+                    "pass allow_no_destinations=True, or use reload_flags() for flags only"
+                )
+            self._runtime = self._build(loaded)
 
     # -- write path -----------------------------------------------------------------------
 
@@ -206,6 +322,9 @@ class Persona:
         # hand over; the delivery thread routes it through the tags. No I/O, no lock.
         if self._closed:
             raise ClosedError("this Persona is closed")
+        plan = self._runtime.plan
+        if plan.active:  # raises for a blocked event, before any id is handed out
+            plan.check(msg)
         profiles = self._profiles
         if msg.type in profiles.observes:
             profiles.observe(msg)
@@ -305,9 +424,12 @@ class Persona:
             check_message(msg)  # raises, naming the field
         if self._closed:
             raise ClosedError("this Persona is closed")
+        runtime = self._runtime
+        if runtime.plan.active:  # raises for a blocked event, before any id is handed out
+            runtime.plan.check(msg)
         if "track" in self._profiles.observes:
             self._profiles.observe(msg)
-        self._delivery.submit(msg, self._runtime.route)
+        self._delivery.submit(msg, runtime.route)
         return msg.message_id
 
     def identify(
@@ -426,9 +548,13 @@ class Persona:
         messages, results = decode_messages(
             payload, received_at=self._clock() if received_at is None else received_at
         )
-        for msg in messages:
-            if msg is not None:
+        for i, msg in enumerate(messages):
+            if msg is None:
+                continue
+            try:
                 self._emit(msg)
+            except EventValidationError as exc:  # refused by the tracking plan
+                results[i] = IngestResult(index=results[i].index, ok=False, error=str(exc))
         return results
 
     def _ingest_checked(
@@ -440,9 +566,22 @@ class Persona:
         self._check_open()
         messages, errors = decode_checked(items, received_at, oversized)
         emit = self._emit
-        for msg in messages:
-            emit(msg)
-        return len(messages), errors
+        if not self._runtime.plan.active:
+            for msg in messages:
+                emit(msg)
+            return len(messages), errors
+        # the decoded messages are the items without an error, in order
+        refused = {index for index, _ in errors}
+        indices = (i for i in range(len(items)) if i not in refused)
+        accepted = 0
+        for index, msg in zip(indices, messages, strict=False):
+            try:
+                emit(msg)
+                accepted += 1
+            except EventValidationError as exc:  # refused by the tracking plan
+                errors.append((index, str(exc)))
+        errors.sort()
+        return accepted, errors
 
     # -- read path ------------------------------------------------------------------------
 
@@ -473,20 +612,29 @@ class Persona:
         url: str | None = None,
         forced_variations: Mapping[str, int] | None = None,
         sticky_store: Any | None = None,
+        gpc: bool = False,
     ) -> Visitor:
         """Resolve the visitor's profile (bounded by the profile deadline) and return a
         ``Visitor`` that decides features. Never raises because a remote system failed.
+
+        ``gpc=True`` says the request carried a Global Privacy Control signal: the events the
+        visitor tracks (exposures too) carry ``context.gpc``, so no destination needing a
+        purpose marked ``sale_sharing`` in the container in force gets them (the web
+        middlewares pass it from ``Sec-GPC``).
 
         Pass the arguments by keyword. They are not keyword-only because CPython 3.11 looks
         each omitted keyword-only default up in a dict, on every call."""
         profile = self._profiles.resolve(
             anonymous_id=anonymous_id, user_id=user_id, consent=consent
         )
-        return self._visitor(
+        visitor = self._visitor(
             profile, anonymous_id=anonymous_id, user_id=user_id, attributes=attributes,
             consent=consent, url=url, forced_variations=forced_variations,
             sticky_store=sticky_store,
         )
+        if gpc:  # set only when signalled: the usual visitor pays nothing for it
+            visitor.mark_gpc()
+        return visitor
 
     async def avisitor(  # noqa: PLR0917 - see visitor()
         self,
@@ -497,16 +645,20 @@ class Persona:
         url: str | None = None,
         forced_variations: Mapping[str, int] | None = None,
         sticky_store: Any | None = None,
+        gpc: bool = False,
     ) -> Visitor:
         """The asyncio form of ``visitor``; never blocks the event loop."""
         profile = await self._profiles.aresolve(
             anonymous_id=anonymous_id, user_id=user_id, consent=consent
         )
-        return self._visitor(
+        visitor = self._visitor(
             profile, anonymous_id=anonymous_id, user_id=user_id, attributes=attributes,
             consent=consent, url=url, forced_variations=forced_variations,
             sticky_store=sticky_store,
         )
+        if gpc:  # set only when signalled: the usual visitor pays nothing for it
+            visitor.mark_gpc()
+        return visitor
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -547,6 +699,10 @@ class Persona:
                     continue
         if stores:
             out["stores"] = stores
+        if self._runtime.plan.active:
+            out["tracking_plan"] = self._runtime.plan.stats()
+        if self._feed is not None:
+            out["flags"] = self._feed.stats()
         return out
 
     def flush(self, timeout: float = 5.0) -> bool:
@@ -569,6 +725,8 @@ class Persona:
             if self._closed:
                 return True
             self._closed = True
+        if self._feed is not None:
+            self._feed.stop()
         ok = self._delivery.close(timeout)
         self._profiles.close()
         return ok
@@ -579,6 +737,8 @@ class Persona:
             if self._closed:
                 return True
             self._closed = True
+        if self._feed is not None:
+            self._feed.stop()
         ok = await self._delivery.aclose(timeout)
         self._profiles.close()
         return ok
@@ -625,3 +785,13 @@ class Persona:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+def _changed_keys(old: Mapping[str, Any], new: Mapping[str, Any]) -> frozenset[str]:
+    return frozenset(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+
+
+def _log_listener_error() -> None:
+    import logging
+
+    logging.getLogger("persona_sdk.flags").exception("an on_features_change listener raised")

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import importlib
+import re
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 import persona_sdk
+from persona_sdk._meta import DISTRIBUTION
 
 
 def test_all_is_sorted_and_complete() -> None:
@@ -28,11 +33,53 @@ def test_exported_objects_report_the_package_as_module() -> None:
             assert obj.__module__ == "persona_sdk", name
 
 
-def test_version_comes_from_metadata() -> None:
-    """`__version__` is read from the installed distribution."""
-    from importlib.metadata import version
+ROOT = Path(__file__).resolve().parents[1]
 
-    assert persona_sdk.__version__ == version("persona-sdk")
+
+# the target of `pip install [flags] [quote]NAME[extras]`
+INSTALL_TARGET = r"pip install (?:-\S+ )*['\"]?([\w.-]+)(?:\[|['\"\s]|$)"
+
+
+def _pyproject_name() -> str:
+    text = (ROOT / "pyproject.toml").read_text()
+    match = re.search(r'^name = "([^"]+)"', text, flags=re.M)
+    assert match is not None
+    return match.group(1)
+
+
+def test_distribution_name_is_ours_everywhere() -> None:
+    """The distribution name in pyproject.toml is the one the package reads its metadata from,
+    it is not `persona-sdk` (taken on the index by an unrelated project), and every install
+    line of the README and docs, extras included, installs it."""
+    name = _pyproject_name()
+    assert name == DISTRIBUTION
+    assert name != "persona-sdk"
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    # extras that include other extras refer to the distribution by its own name
+    for ref in re.findall(r'"([\w.-]+)\[[\w,]+\]"', pyproject):
+        assert ref == name
+    install_lines = []
+    for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for line in doc.read_text().splitlines():
+            install_lines += re.findall(INSTALL_TARGET, line)
+    targets = [t for t in install_lines if t not in {"-e", "."}]
+    assert targets, "the README shows how to install the package"
+    assert set(targets) == {name}, targets
+
+
+def test_version_comes_from_metadata() -> None:
+    """`__version__` is read from the metadata of the distribution named in pyproject.toml."""
+    from importlib.metadata import PackageNotFoundError, packages_distributions, version
+
+    if DISTRIBUTION not in packages_distributions().get("persona_sdk", []):
+        try:
+            version("persona-sdk")
+        except PackageNotFoundError:
+            pass
+        else:  # pragma: no cover - depends on how the environment was installed
+            pytest.skip("persona_sdk is installed under its old distribution name "
+                        "`persona-sdk`: reinstall with `pip install -e .`")
+    assert persona_sdk.__version__ == version(_pyproject_name())
 
 
 def test_import_starts_no_threads_and_opens_nothing() -> None:
@@ -54,3 +101,20 @@ def test_private_modules_are_private() -> None:
         assert issubclass(cls, persona_sdk.PersonaError)
     assert issubclass(persona_sdk.ConfigError, ValueError)
     assert issubclass(persona_sdk.EventValidationError, ValueError)
+
+
+def test_ci_tests_every_python_the_classifiers_promise() -> None:
+    """The Python versions in pyproject's classifiers are exactly the ones `.ci/run` tests,
+    and the oldest is `requires-python`'s lower bound."""
+    text = (ROOT / "pyproject.toml").read_text()
+    promised = set(re.findall(r'"Programming Language :: Python :: (3\.\d+)"', text))
+    ci = (ROOT / ".ci" / "run").read_text()
+    main = re.search(r"^MAIN=(\S+)$", ci, flags=re.M)
+    others = re.search(r"^OTHERS=\(([^)]*)\)$", ci, flags=re.M)
+    assert main is not None
+    assert others is not None
+    tested = {main.group(1), *others.group(1).split()}
+    assert tested == promised
+    lower = re.search(r'^requires-python = ">=(3\.\d+)"$', text, flags=re.M)
+    assert lower is not None
+    assert min(promised, key=lambda v: int(v.split(".")[1])) == lower.group(1)

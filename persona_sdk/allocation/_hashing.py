@@ -34,7 +34,7 @@ _MASK = 0xFFFFFFFF
 _UTF16 = "utf-16-le" if sys.byteorder == "little" else "utf-16-be"
 
 _fnv_bytes_c: Callable[[bytes], int] | None
-try:  # optional C accelerator (pip install persona-sdk[speedups])
+try:  # optional C accelerator (pip install 'persona-sdk-py[speedups]')
     from fnv_hash_fast import fnv1a_32 as _fnv_c
 
     _fnv_bytes_c = _fnv_c

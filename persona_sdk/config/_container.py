@@ -13,10 +13,12 @@ from attrs import Factory, frozen
 from .._errors import ConfigError
 from ..decisions._config import DecisionsConfig
 from ..delivery._config import DeliveryConfig, DestinationConfig
+from ..events._plan import TrackingPlanConfig
 from ..privacy._config import ConsentConfig, PiiConfig
 from ..profiles._config import ComputedTraitConfig, ProfilesConfig, SegmentConfig
 from ..tags._config import TagConfig
 from ..web._config import CollectorConfig
+from ._depth import check_depth
 from ._load import interpolate_env, read_document, structure
 
 __all__ = ["Container", "load_container"]
@@ -50,6 +52,7 @@ class Container:
     experiments: list[Any] = Factory(list)
     saved_groups: dict[str, Any] = Factory(dict)
     collector: CollectorConfig = Factory(CollectorConfig)
+    tracking_plan: TrackingPlanConfig = Factory(TrackingPlanConfig)
 
     @classmethod
     def from_dict(
@@ -67,9 +70,11 @@ class Container:
         resolve against it; ``Container.load`` passes the
         container file's directory. Without it they stay relative to the working directory.
 
-        Raises ``ConfigError`` listing every problem with its path.
+        Raises ``ConfigError`` listing every problem with its path, and for a document nested
+        deeper than ``MAX_DEPTH`` levels (checked first: the walkers and compilers recurse).
         """
         try:
+            check_depth(data)
             resolved = interpolate_env(dict(data), env)
         except ConfigError as exc:
             raise ConfigError(exc.errors, source=source) from None

@@ -15,6 +15,7 @@ from cattrs.cols import homogenous_tuple_structure_factory, is_sequence, list_st
 from cattrs.v import format_exception, transform_error
 
 from .._errors import ConfigError
+from ._secret import Secret
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -40,6 +41,24 @@ def _strict_bool(value: Any, _: type) -> bool:
 
 
 converter.register_structure_hook(bool, _strict_bool)
+
+
+def _structure_secret(value: Any, _: type) -> Secret:
+    # A field typed ``Secret`` keeps (or becomes) one. Fields typed ``str`` get a plain str, as
+    # cattrs' default does: what is not declared secret may be encoded (msgspec refuses str
+    # subclasses), while the raw option tables (``Any``) keep their ``Secret`` values.
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {type(value).__name__}")
+    return value if isinstance(value, Secret) else Secret(value)
+
+
+converter.register_structure_hook(Secret, _structure_secret)
+
+#: Top-level container sections that hold data (GrowthBook features, experiments, saved
+#: groups), not configuration: ``${env:...}`` inside them is a value, never expanded.
+DATA_SECTIONS = frozenset({"features", "experiments", "saved_groups"})
+#: Top-level sections whose ``${env:...}`` values become ``Secret`` (plugin options).
+SECRET_SECTIONS = frozenset({"destinations", "profiles"})
 
 
 class _NotAList(ValueError):
@@ -92,13 +111,14 @@ def read_document(path: str | os.PathLike[str]) -> dict[str, Any]:
     return doc
 
 
-def interpolate_env(
-    doc: Any, env: Mapping[str, str] | None = None, _path: str = ""
-) -> Any:
-    """Replace ``${env:NAME}`` (or ``${env:NAME:-default}``) in every string of ``doc``.
+def interpolate_env(doc: Any, env: Mapping[str, str] | None = None, _path: str = "") -> Any:
+    """Replace ``${env:NAME}`` (or ``${env:NAME:-default}``) in the strings of a container
+    document ``doc``.
 
     Secrets stay out of container files; a missing variable is a ``ConfigError`` that names both
-    the field path and the variable.
+    the field path and the variable. Only configuration expands: the data sections
+    (:data:`DATA_SECTIONS`: features, experiments, saved groups) are left as they are. A value
+    expanded under ``destinations`` or ``profiles`` becomes a :class:`Secret` (redacted repr).
     """
     environ = os.environ if env is None else env
     errors: list[str] = []
@@ -107,6 +127,7 @@ def interpolate_env(
         if isinstance(node, str):
             if "${env:" not in node:
                 return node
+            section = path.split(".", 1)[0].split("[", 1)[0]
 
             def sub(m: re.Match[str]) -> str:
                 name, default = m.group(1), m.group(2)
@@ -117,9 +138,12 @@ def interpolate_env(
                 errors.append(f"{path or '<root>'}: environment variable {name} is not set")
                 return ""
 
-            return _ENV_REF.sub(sub, node)
+            out = _ENV_REF.sub(sub, node)
+            return Secret(out) if section in SECRET_SECTIONS else out
         if isinstance(node, dict):
-            return {k: walk(v, f"{path}.{k}" if path else str(k)) for k, v in node.items()}
+            if not path:  # the container's top level: data sections stay as they are
+                return {k: v if k in DATA_SECTIONS else walk(v, str(k)) for k, v in node.items()}
+            return {k: walk(v, f"{path}.{k}") for k, v in node.items()}
         if isinstance(node, list):
             return [walk(v, f"{path}[{i}]") for i, v in enumerate(node)]
         return node

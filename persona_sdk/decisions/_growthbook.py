@@ -3,7 +3,7 @@ container, decrypting encrypted payloads.
 
 GrowthBook encrypts a payload section as ``base64(iv) "." base64(ciphertext)`` with
 AES-128-CBC and PKCS#7 padding under a base64 key. Decryption needs the ``cryptography``
-package (``pip install persona-sdk[growthbook]``), imported only when a payload is encrypted.
+package (``pip install persona-sdk-py[growthbook]``), imported only when a payload is encrypted.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import attrs
 import msgspec
 
 from .._errors import ConfigError
+from ..config._depth import check_depth
 
 if TYPE_CHECKING:
     from ..config import Container
@@ -49,8 +50,10 @@ def decrypt_payload(encrypted: str, decryption_key: str) -> str:
     except ImportError:  # pragma: no cover - depends on the environment
         raise ImportError(
             "decrypting GrowthBook payloads needs the cryptography package: "
-            "pip install 'persona-sdk[growthbook]'"
+            "pip install 'persona-sdk-py[growthbook]'"
         ) from None
+    if not isinstance(encrypted, str) or not isinstance(decryption_key, str):
+        raise ConfigError("expected an encrypted string <iv>.<ciphertext> and a string key")
     try:
         iv_text, sep, body_text = encrypted.partition(".")
         if not sep:
@@ -83,8 +86,8 @@ def container_from_growthbook(
     if isinstance(payload, (str, bytes)):
         try:
             payload = msgspec.json.decode(payload)
-        except msgspec.DecodeError as exc:
-            raise ConfigError(f"<payload>: not JSON ({exc})") from None
+        except (msgspec.DecodeError, RecursionError) as exc:
+            raise ConfigError(f"<payload>: not JSON or nested too deep ({exc})") from None
     if not isinstance(payload, Mapping):
         raise ConfigError("<payload>: expected a JSON object")
     base = base if base is not None else Container()
@@ -101,10 +104,15 @@ def container_from_growthbook(
             except ConfigError as exc:
                 errors.append(f"{encrypted}: {exc.errors[0]}")
                 continue
-            except msgspec.DecodeError as exc:
+            except (msgspec.DecodeError, RecursionError) as exc:
                 errors.append(f"{encrypted}: decrypted to invalid JSON ({exc})")
                 continue
         if value is None:
+            continue
+        try:  # the compilers recurse: a hostile payload must not reach them 2,000 levels deep
+            check_depth(value, where=plain)
+        except ConfigError as exc:
+            errors.extend(exc.errors)
             continue
         expected = list if field == "experiments" else Mapping
         if not isinstance(value, expected):

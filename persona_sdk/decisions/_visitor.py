@@ -25,6 +25,7 @@ from ._results import ExperimentResult, FeatureResult, Reason
 
 if TYPE_CHECKING:
     from ._engine import Engine
+    from ._snapshot import FlagSnapshot
 
 __all__ = ["UNSET", "Visitor", "engine_visitor"]
 
@@ -34,6 +35,18 @@ R = TypeVar("R")
 UNSET: Any = object()
 new_instance = object.__new__
 _replace = msgspec.structs.replace
+
+
+class _ExposureRecorder:
+    # Stands in for the persona during ``evaluate_all``: keeps what would have been tracked.
+    __slots__ = ("events",)
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, Any]]] = []
+
+    def track(self, event: str, *, properties: Mapping[str, Any], **_: Any) -> str:
+        self.events.append((event, dict(properties)))
+        return ""
 
 
 def _profile_reasons(profile: Any) -> tuple[Reason, ...]:
@@ -75,6 +88,7 @@ class Visitor(EvalContext):
         "_direct",
         "_engine",
         "_extra",
+        "_gpc",
         "_hooks",
         "_memo",
         "_pending_load",
@@ -100,6 +114,7 @@ class Visitor(EvalContext):
     _persona: Any
     _hooks: HookSet | None
     _extra: tuple[Reason, ...]
+    _gpc: bool
     _ready: bool
     _direct: bool
     _pending_load: bool
@@ -243,6 +258,33 @@ class Visitor(EvalContext):
         if hooks is not None and hooks.on_feature_usage is not None:
             hooks.feature_usage(self, result)
         return result
+
+    def is_off(self, key: str) -> bool:
+        """Whether the feature is off (the opposite of ``is_on``)."""
+        return not self.feature(key).on
+
+    def evaluate_all(self) -> FlagSnapshot:
+        """Every feature's result, evaluated now without logging exposures or usage: they
+        are logged for a flag only when it is used (``snapshot[key]``, ``snapshot.use``, or
+        the JS tag reading a bootstrapped flag). See ``FlagSnapshot``."""
+        from ._snapshot import FlagSnapshot
+
+        saved = self._persona, self._hooks, self._memo
+        recorder = _ExposureRecorder()
+        exposures: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        results: dict[str, FeatureResult[Any]] = {}
+        # a silent pass: exposures go to the recorder, the dedupe memory and the memo are
+        # throwaway ones, so the flag's first real use logs as if nothing had happened
+        self._persona, self._hooks, self._memo = recorder, HookSet(), {}
+        try:
+            for key in self._engine.feature_keys():
+                recorder.events = []
+                results[key] = self.feature(key)
+                if recorder.events:
+                    exposures[key] = recorder.events
+        finally:
+            self._persona, self._hooks, self._memo = saved
+        return FlagSnapshot(self, results, exposures)
 
     def is_on(self, key: str) -> bool:
         """Whether the feature is on (its value is truthy, JavaScript-style)."""
@@ -419,11 +461,25 @@ class Visitor(EvalContext):
                     user_id=user_id,
                     properties=props,
                     consent=self.consent,
+                    context={"gpc": True} if self.gpc else None,
                 )
             except Exception:
                 hooks.track_failed()
         if hooks.on_exposure is not None:
             hooks.exposure(self, res)
+
+    @property
+    def gpc(self) -> bool:
+        """Whether the request carried a Global Privacy Control signal (``persona.visitor(...,
+        gpc=True)``): then every event this visitor tracks carries ``context.gpc``."""
+        try:
+            return self._gpc
+        except AttributeError:  # not set on the usual visitor: nothing to pay per request
+            return False
+
+    def mark_gpc(self) -> None:
+        """Record a Global Privacy Control signal (see :attr:`gpc`)."""
+        self._gpc = True
 
     def track(
         self,
@@ -439,6 +495,8 @@ class Visitor(EvalContext):
         persona = self._persona
         if persona is None:
             raise RuntimeError("this Visitor was built without a Persona to track with")
+        if self.gpc:
+            context = {**(context or {}), "gpc": True}
         return persona.track(  # type: ignore[no-any-return]
             event,
             anonymous_id=self.anonymous_id,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from attrs import Factory, frozen
+from attrs import Factory, field, frozen
 
 from .._strenum import StrEnum
+from ..config._secret import mark_secrets
 
 __all__ = ["BatchConfig", "DeliveryConfig", "DestinationConfig", "Overflow", "SpoolMode"]
 
@@ -38,12 +39,16 @@ class BatchConfig:
 
 @frozen(kw_only=True)
 class DestinationConfig:
-    """One destination: its plugin ``type``, the consent purposes it needs and its options."""
+    """One destination: its plugin ``type``, the consent purposes it needs and its options.
+
+    Strings of ``options`` under a secret-looking name (``api_secret``, ``access_token``,
+    ``write_key``, ``headers`` ...) are made :class:`~persona_sdk.Secret` (redacted repr).
+    """
 
     type: str
     enabled: bool = True
     consent: list[str] = Factory(list)
-    options: dict[str, Any] = Factory(dict)
+    options: dict[str, Any] = field(factory=dict, converter=mark_secrets)
     batch: BatchConfig | None = None
     max_queue_events: int | None = None
     max_queue_bytes: int | None = None

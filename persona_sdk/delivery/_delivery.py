@@ -29,6 +29,10 @@ if TYPE_CHECKING:
 
 __all__ = ["Delivery", "RouteFn"]
 
+#: backoff jitter from the OS, never the global ``random`` state (an application may seed it,
+#: and a forked worker must not repeat its parent's draws)
+_JITTER = random.SystemRandom().random
+
 log = logging.getLogger("persona_sdk.delivery")
 
 #: Routes one message: its ``(destination, render)`` pairs (``Router.route``).
@@ -65,7 +69,7 @@ class Delivery:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[Any]] | None = None,
-        rng: Callable[[], float] = random.random,
+        rng: Callable[[], float] = _JITTER,
     ) -> None:
         config = config if config is not None else DeliveryConfig()
         validate(config)
@@ -256,6 +260,7 @@ class Delivery:
         assert spool is not None
         try:
             if not spool.is_open:
+                install_process_hooks()  # a fork must wait for this thread's writes
                 spool.open()
             item.rowid = spool.insert(destination, item)
         except Exception:  # the disk failed: keep the event in memory rather than lose it

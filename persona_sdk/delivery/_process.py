@@ -56,14 +56,24 @@ def install_process_hooks() -> None:
 
 
 def _before_fork() -> None:
-    for delivery in list(LIVE):
+    # The delivery thread first (it may be waiting for a spool lock), then every spool writer
+    # (caller threads write the spool themselves in sync mode).
+    live = list(LIVE)
+    for delivery in live:
         worker = delivery._worker
         if worker is not None:
             worker.park()
+    for delivery in live:
+        spool = delivery._spool
+        if spool is not None:
+            spool.hold_for_fork()
 
 
 def _after_fork_in_parent() -> None:
     for delivery in list(LIVE):
+        spool = delivery._spool
+        if spool is not None:
+            spool.release_after_fork()
         worker = delivery._worker
         if worker is not None:
             worker.unpark()

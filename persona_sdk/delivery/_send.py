@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..plugins import SendOutcome, SendResult
 from ._outbox import DONE, PENDING, Item, Outbox
+from ._tracing import finish_span, start_span
 
 if TYPE_CHECKING:
     from ._worker import Worker
@@ -32,7 +33,9 @@ async def deliver(w: Worker, box: Outbox, items: list[Item], destination: Any) -
                     await w.sleep(wait)
                 else:  # a half-open probe is under way: wait for its verdict
                     await box.breaker_changed.wait()
-            result = await send_once(w, destination, payload)
+            with start_span(box.name, len(payload), attempt) as span:
+                result = await send_once(w, destination, payload)
+                finish_span(span, result.outcome.value, result.detail, result.status)
             if result.outcome is not SendOutcome.RETRY:
                 breaker.success()
                 _changed(box)

@@ -2,7 +2,10 @@
 
 A row holds what will be sent (the destination's encoded, post-transform payload, so unhashed
 PII never reaches the disk for a hashing destination), the destination name, the message id
-and the user/anonymous ids (for ``forget``).
+and the user/anonymous ids (for ``forget``), stored as SHA-256 digests (:func:`id_key`), never
+in clear. The file (and a directory the spool creates) is owner-only (0600 / 0700); SQLite
+gives its ``-wal`` and ``-shm`` files the same mode. ``forget`` overwrites what it deletes
+(``secure_delete``) and checkpoints the WAL, so erased rows cannot be read back from the files.
 
 Ownership across processes: each process that opens the spool registers an *owner* token
 (pid, process start time, random suffix) and writes its rows with that token. At open, a
@@ -13,8 +16,9 @@ child registers its own token, so it never sends rows its (living) parent spoole
 
 from __future__ import annotations
 
+import hashlib
 import os
-import random
+import secrets
 import sqlite3
 import threading
 import time
@@ -22,7 +26,7 @@ from collections.abc import Iterable, Sequence
 
 from ._outbox import Item
 
-__all__ = ["Spool"]
+__all__ = ["Spool", "id_key", "id_keys"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -59,6 +63,33 @@ CREATE TABLE IF NOT EXISTS owners (
 _INHERITED: list[sqlite3.Connection] = []
 
 
+def id_key(value: str | None) -> str | None:
+    """How a user or anonymous id is stored in the spool: its SHA-256 hex digest (``forget``
+    looks rows up by it; the id itself, possibly personal data, never reaches the disk)."""
+    if value is None:
+        return None
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def id_keys(ids: Iterable[str]) -> frozenset[str]:
+    """``ids`` and their stored forms: what ``forget`` matches (rows restored from the spool
+    carry the stored form; rows of older versions the id itself)."""
+    ids = frozenset(ids)
+    return ids | {k for k in map(id_key, ids) if k is not None}
+
+
+def _private_file(path: str) -> None:
+    # Create the spool file (and a missing directory) owner-only before SQLite opens it:
+    # it holds personal data. An existing file keeps the mode its operator gave it.
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, mode=0o700, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
+
+
 def _started(pid: int) -> str:
     # Field 22 of /proc/<pid>/stat: start time in clock ticks since boot. It tells a pid that
     # was reused (common in containers, where pids repeat after every restart) from the owner.
@@ -91,6 +122,7 @@ class Spool:
         self.path = path
         self.fsync = fsync
         self.lock = threading.Lock()
+        self._held = False  # the lock is held across a fork (see hold_for_fork)
         self._conn: sqlite3.Connection | None = None
         self.owner = ""
         self.restore_max = 0
@@ -100,14 +132,16 @@ class Spool:
         with self.lock:
             if self._conn is not None:
                 return
+            _private_file(self.path)
             conn = sqlite3.connect(
                 self.path, timeout=10.0, isolation_level=None, check_same_thread=False
             )
             conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA secure_delete=ON")  # deleted rows are overwritten
             conn.execute(f"PRAGMA synchronous={'FULL' if self.fsync else 'NORMAL'}")
             conn.executescript(_SCHEMA)
             pid = os.getpid()
-            self.owner = f"{pid}-{random.getrandbits(48):012x}"
+            self.owner = f"{pid}-{secrets.randbits(48):012x}"
             conn.execute("BEGIN IMMEDIATE")
             try:
                 gone = [
@@ -153,7 +187,8 @@ class Spool:
             cur = self._c().execute(
                 "INSERT INTO outbox (dest, message_id, user_id, anonymous_id, payload, owner,"
                 " created) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (dest, item.mid, item.uid, item.aid, item.data, self.owner, time.time()),
+                (dest, item.mid, id_key(item.uid), id_key(item.aid), item.data, self.owner,
+                 time.time()),
             )
             return int(cur.lastrowid or 0)
 
@@ -177,14 +212,16 @@ class Spool:
                     cur = conn.execute(
                         "INSERT INTO outbox (dest, message_id, user_id, anonymous_id, payload,"
                         " owner, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        (dest, item.mid, item.uid, item.aid, item.data, self.owner, now),
+                        (dest, item.mid, id_key(item.uid), id_key(item.aid), item.data,
+                         self.owner, now),
                     )
                     item.rowid = int(cur.lastrowid or 0)
                 conn.executemany("DELETE FROM outbox WHERE id = ?", rows)
                 conn.executemany(
                     "INSERT INTO dead_letter (dest, message_id, user_id, anonymous_id, payload,"
                     " reason, status, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [(d, i.mid, i.uid, i.aid, i.data, r, s, now) for d, i, r, s in dead],
+                    [(d, i.mid, id_key(i.uid), id_key(i.aid), i.data, r, s, now)
+                     for d, i, r, s in dead],
                 )
                 conn.execute("COMMIT")
             except BaseException:
@@ -199,9 +236,10 @@ class Spool:
         """Rows taken over at open, per destination."""
         with self.lock:
             return {
-                dest: int(n) for dest, n in self._c().execute(
-                    "SELECT dest, COUNT(*) FROM outbox WHERE owner = ? AND id <= ?"
-                    " GROUP BY dest", (self.owner, self.restore_max),
+                dest: int(n)
+                for dest, n in self._c().execute(
+                    "SELECT dest, COUNT(*) FROM outbox WHERE owner = ? AND id <= ? GROUP BY dest",
+                    (self.owner, self.restore_max),
                 )
             }
 
@@ -228,10 +266,13 @@ class Spool:
     def forget(self, ids: Sequence[str]) -> list[tuple[str, int]]:
         """Delete every row (queued or dead-lettered, any owner) of these user/anonymous ids.
 
-        Returns ``(dest, id)`` of the deleted rows this process had taken over at open.
+        Returns ``(dest, id)`` of the deleted rows this process had taken over at open. The
+        deleted content is overwritten and the WAL checkpointed, so it is gone from the files
+        (unless another process holds a read transaction open at that moment).
         """
         if not ids:
             return []
+        ids = sorted(id_keys(ids))
         marks = ",".join("?" * len(ids))
         where = f"(user_id IN ({marks}) OR anonymous_id IN ({marks}))"
         with self.lock:
@@ -248,6 +289,9 @@ class Spool:
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+            # the WAL still holds the pages as they were before: copy the overwritten pages
+            # into the database file and empty the WAL
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return [(d, int(i)) for d, i in mine]
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -263,11 +307,28 @@ class Spool:
             finally:
                 conn.close()
 
+    def hold_for_fork(self, timeout: float = 10.0) -> None:
+        """Before a fork: wait until no thread is inside SQLite through this spool and keep
+        it so until :meth:`release_after_fork` (in the parent) or :meth:`abandon` (in the
+        child). In ``sync`` mode caller threads write the spool themselves; a child forked
+        while one of them is mid-statement inherits SQLite's mutexes held forever, and its
+        own first ``open`` hangs. Bounded: a writer stuck longer than ``timeout`` (a locked
+        database) does not stall the fork for good."""
+        self._held = self.lock.acquire(timeout=timeout)
+
+    def release_after_fork(self) -> None:
+        """After a fork, in the parent: writers may go on."""
+        if self._held:
+            self._held = False
+            self.lock.release()
+
     def abandon(self) -> None:
-        """In a forked child: forget the parent's connection without touching it."""
+        """In a forked child: forget the parent's connection without touching it (SQLite
+        forbids using or closing it across a fork); the next write opens a fresh one."""
         if self._conn is not None:
             _INHERITED.append(self._conn)
         self._conn = None
+        self._held = False
         self.lock = threading.Lock()
         self.owner = ""
         self.restore_max = 0

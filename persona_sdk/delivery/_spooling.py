@@ -8,6 +8,7 @@ import sqlite3
 from typing import TYPE_CHECKING
 
 from ._outbox import DONE, IN_FLIGHT, Item, Outbox, bump
+from ._spool import id_keys
 
 if TYPE_CHECKING:
     from ._worker import Worker
@@ -108,6 +109,7 @@ def commit(w: Worker) -> None:
 def forget(w: Worker, ids: frozenset[str]) -> int:
     """Purge queued and spooled events of these ids (runs on the loop)."""
     purged = 0
+    ids = id_keys(ids)  # events restored from the spool carry the ids' stored form
     for box in list(w.d._all.values()):
         w.drain(box)
         with box.lock:

@@ -23,6 +23,7 @@ import httpx
 from attrs import Factory, frozen
 
 from .._retry_after import parse_retry_after
+from ..config._secret import redact_http_logs
 from ..delivery._config import BatchConfig
 from ..plugins import SendOutcome, SendResult
 
@@ -135,6 +136,7 @@ class HttpDestinationBase:
         self.batch = batch
         self.timeout = timeout
         self.clock = clock
+        redact_http_logs()  # GA4's api_secret can only travel in the query string
 
     def requests(self, items: Sequence[bytes]) -> Iterable[HttpRequest]:
         """The requests one batch of encoded items becomes."""
@@ -171,7 +173,7 @@ def _isal_gzip(body: bytes, level: int) -> bytes:
     return c.compress(body) + c.flush()
 
 
-try:  # optional accelerator (pip install persona-sdk[speedups]): same gzip, ~6x less CPU
+try:  # optional accelerator (pip install 'persona-sdk-py[speedups]'): same gzip, ~6x less CPU
     from isal import isal_zlib as _isal
 except ImportError:  # pragma: no cover - exercised when the extra is absent
     _isal = None  # type: ignore[assignment]

@@ -27,6 +27,7 @@ import msgspec
 from attrs import Factory, field, frozen
 
 from .._errors import ConfigError
+from ..config._secret import Secret
 from ..delivery._config import BatchConfig
 from ..privacy import PiiConfig, PiiKind, PiiRules, is_sha256_hex, normalize_pii
 from . import _ga4_rules as rules
@@ -68,7 +69,7 @@ class GA4Options(PrivacyOptions):
     """
 
     measurement_id: str
-    api_secret: str = field(repr=False)
+    api_secret: Secret = field(repr=False)
     base_url: str = "https://www.google-analytics.com"
     event_names: dict[str, str] = Factory(dict)
     convert_names: bool = True

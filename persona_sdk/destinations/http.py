@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from attrs import Factory, field, frozen
 
 from .._errors import ConfigError
+from ..config._secret import Secret
 from ..delivery._config import BatchConfig
 from ..events import format_ts
 from ..privacy import PiiConfig
@@ -44,13 +45,13 @@ class HttpOptions(PrivacyOptions):
     """
 
     url: str
-    write_key: str | None = field(default=None, repr=False)
+    write_key: Secret | None = field(default=None, repr=False)
     gzip: bool = True
     gzip_level: int = 1
     timeout: float = 10.0
     max_request_bytes: int = MAX_REQUEST_BYTES
     max_events: int = 1000
-    headers: dict[str, str] = Factory(dict)
+    headers: dict[str, Secret] = Factory(dict)
 
 
 def _endpoint(url: str) -> str:

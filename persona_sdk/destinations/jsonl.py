@@ -94,8 +94,9 @@ class JsonlDestination(PolicyTransform):
 
     def _open(self) -> int:
         path = self.path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        # the events are personal data: owner-only directory (when we create it) and file
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         self._fd, self._pid, self._path = fd, os.getpid(), path
         self._size = os.fstat(fd).st_size
         self._opened_at = self.clock()

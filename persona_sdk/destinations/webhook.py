@@ -35,6 +35,7 @@ from attrs import Factory, field, frozen
 
 from .._errors import ConfigError
 from .._strenum import StrEnum
+from ..config._secret import Secret
 from ..delivery._config import BatchConfig
 from ..events import message_id_problem
 from ..plugins import SendOutcome, SendResult
@@ -71,13 +72,13 @@ class WebhookOptions(PrivacyOptions):
     """
 
     url: str
-    secret: str = field(repr=False)
-    additional_secrets: list[str] = field(factory=list, repr=False)
+    secret: Secret = field(repr=False)
+    additional_secrets: list[Secret] = field(factory=list, repr=False)
     mode: WebhookMode = WebhookMode.EVENT
     concurrency: int = 8
     timeout: float = 10.0
     max_events: int = 100
-    headers: dict[str, str] = Factory(dict)
+    headers: dict[str, Secret] = Factory(dict)
 
 
 class _Ids(msgspec.Struct):

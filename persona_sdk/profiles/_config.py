@@ -8,6 +8,7 @@ from attrs import Factory, field, frozen
 
 from .._errors import ConfigError
 from .._strenum import StrEnum
+from ..config._secret import mark_secrets
 
 __all__ = [
     "BreakerConfig",
@@ -163,8 +164,10 @@ class ProfilesConfig:
         access_token = "${env:SEGMENT_PROFILES_TOKEN}"
     """
 
-    source: dict[str, Any] | None = None  # {"type": "http", ...options}
-    store: dict[str, Any] | None = None  # {"type": "memory"} or a persona_sdk.stores plugin
+    # {"type": "http", ...options}; secret-looking option strings become Secret
+    source: dict[str, Any] | None = field(default=None, converter=mark_secrets)
+    # {"type": "memory"} or a persona_sdk.stores plugin
+    store: dict[str, Any] | None = field(default=None, converter=mark_secrets)
     deadline: float = 0.05
     ttl: float = 300.0
     negative_ttl: float = 60.0

@@ -26,6 +26,7 @@ from attrs import Factory, frozen
 
 from .._errors import ConfigError
 from .._retry_after import parse_retry_after
+from ..config._secret import redact_http_logs
 from ._io import reset_after_fork
 from ._types import FetchErrorKind, FetchResult
 
@@ -306,6 +307,7 @@ class HttpSourceBase:
         self._aclients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
             weakref.WeakKeyDictionary()
         )
+        redact_http_logs()  # a source may carry a key in its query string
         reset_after_fork(self)
 
     def _after_fork(self) -> None:

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import itertools
 import os
-import random
+import secrets
 import socket
 import sys
 import threading
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from cachetools import LRUCache
 
+from .._counter import Counter
 from ..events import Message
 from ._computed import VisitorState
 from ._config import ProfilesConfig
@@ -84,10 +84,10 @@ class ReadPath:
         self._dirty: set[str] = set()
         self._flush_scheduled = False
         self._generation = 0
-        self._slot = f"{socket.gethostname()}:{os.getpid()}:{random.getrandbits(32):08x}"
+        self._slot = f"{socket.gethostname()}:{os.getpid()}:{secrets.randbits(32):08x}"
         self._closed = False
-        self._hits = itertools.count()
-        self._misses = itertools.count()
+        self._hits = Counter()
+        self._misses = Counter()
         self._n: dict[str, int] = dict.fromkeys(
             (
                 "stale",
@@ -121,7 +121,7 @@ class ReadPath:
         self._tasks = set()
         self._dirty = set()
         self._flush_scheduled = False
-        self._slot = f"{socket.gethostname()}:{os.getpid()}:{random.getrandbits(32):08x}"
+        self._slot = f"{socket.gethostname()}:{os.getpid()}:{secrets.randbits(32):08x}"
 
     # -- configuration --------------------------------------------------------------------
 
@@ -214,7 +214,7 @@ class ReadPath:
                     del self._l1[key]
             entry = None
         if entry is not None:
-            next(self._hits)
+            self._hits.bump()
             if now < entry.fresh_until:
                 if key not in self._local:
                     # the hot path: the Profile built for this entry the first time
@@ -231,7 +231,7 @@ class ReadPath:
         if s.source is None and s.store is None:
             # no source: local traits only, nothing to look up
             return self._profile(s, key, _LOCAL, None, _NO_SOURCE, consent=consent)
-        next(self._misses)
+        self._misses.bump()
         start = time.monotonic()
         if s.inline:
             end = start + s.cfg.deadline

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import itertools
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -27,11 +26,6 @@ if TYPE_CHECKING:
 __all__ = ["ProfileResolver"]
 
 _blob_decoder = msgspec.json.Decoder(dict[str, Any])
-
-
-def _count(counter: itertools.count[int]) -> int:
-    # an itertools.count's current value, without advancing it
-    return int(counter.__reduce__()[1][0])
 
 
 class ProfileResolver(ReadPath):
@@ -311,7 +305,7 @@ class ProfileResolver(ReadPath):
         """Cache hits and misses, flights, fallbacks by reason, breaker state and sizes."""
         s = self._s
         with self._lock:
-            n = {"l1": _count(self._hits), "misses": _count(self._misses), **self._n}
+            n = {"l1": self._hits.value, "misses": self._misses.value, **self._n}
             fallbacks = dict(self._fallbacks)
             sizes = {
                 "l1_entries": len(self._l1),

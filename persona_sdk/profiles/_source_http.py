@@ -10,6 +10,7 @@ from attrs import Factory, frozen
 
 from .._errors import ConfigError
 from ..config._load import structure
+from ..config._secret import Secret
 from ._httpcore import (
     MISSING,
     Flow,
@@ -29,11 +30,12 @@ __all__ = ["HttpSource", "HttpSourceOptions"]
 class HttpSourceOptions:
     """Options of the ``http`` source.
 
-    ``{id}`` (URL-quoted) and ``{id_type}`` are substituted in ``url``, ``params`` values and
-    string values of ``body``. ``traits`` maps a trait name to a JSON pointer into the
-    response; without it, the object at ``root`` is the traits. The profile is *not found*
-    on a ``not_found_status``, an empty body, a JSON ``null``, a missing or empty ``root``,
-    or when every pointer of ``not_found_when`` holds its value (an error body).
+    ``{id}`` and ``{id_type}`` are substituted in ``url`` (the id URL-quoted), ``params`` values
+    (encoded once, as query values) and string values of ``body``. ``traits`` maps a trait
+    name to a JSON pointer into the response; without it, the object at ``root`` is the
+    traits. The profile is *not found* on a ``not_found_status``, an empty body, a JSON
+    ``null``, a missing or empty ``root``, or when every pointer of ``not_found_when`` holds
+    its value (an error body).
 
     Usage (TOML)::
 
@@ -48,7 +50,7 @@ class HttpSourceOptions:
 
     url: str
     method: str = "GET"
-    headers: dict[str, str] = Factory(dict)
+    headers: dict[str, Secret] = Factory(dict)
     params: dict[str, str] = Factory(dict)
     body: dict[str, Any] | None = None
     root: str = ""
@@ -131,7 +133,8 @@ class HttpSource(OptionsHttpSource[HttpSourceOptions]):
         reply = yield HttpCall(
             method=self._method,
             url=_fill(o.url, profile_id, id_type),
-            params={k: _fill(v, profile_id, id_type) for k, v in o.params.items()},
+            # httpx encodes query values itself: the id goes in raw, or it is encoded twice
+            params={k: _fill_raw(v, profile_id, id_type) for k, v in o.params.items()},
             headers={"accept": "application/json", **o.headers},
             json=_fill_raw(o.body, profile_id, id_type) if o.body is not None else None,
         )

@@ -18,6 +18,7 @@ from attrs import Factory, frozen
 
 from .._errors import ConfigError
 from ..config._load import structure
+from ..config._secret import Secret
 from ._httpcore import Flow, HttpCall, HttpReply, OptionsHttpSource, check_status, decode_json
 from ._types import FetchErrorKind, FetchResult
 
@@ -45,7 +46,7 @@ class SegmentSourceOptions:
     """
 
     space_id: str
-    access_token: str
+    access_token: Secret
     base_url: str = "https://profiles.segment.com"
     id_types: dict[str, str] = Factory(
         lambda: {"user_id": "user_id", "anonymous_id": "anonymous_id"}

@@ -22,6 +22,7 @@ from attrs import Factory, field, frozen
 from .._errors import ConfigError
 from .._strenum import StrEnum
 from ..config._load import structure
+from ..config._secret import Secret
 from ._httpcore import (
     Flow,
     HttpCall,
@@ -60,8 +61,8 @@ class UnomiSourceOptions:
     base_url: str
     mode: UnomiMode = field(default=UnomiMode.PROFILE, converter=UnomiMode)
     username: str | None = None
-    password: str | None = None
-    headers: dict[str, str] = Factory(dict)
+    password: Secret | None = None
+    headers: dict[str, Secret] = Factory(dict)
     scope: str = "persona-sdk"
     properties: list[str] = Factory(lambda: ["*"])
     segments_trait: str | None = "segments"

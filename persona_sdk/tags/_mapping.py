@@ -7,6 +7,11 @@ The steps run in this order: allow, rename, drop, add, then the event-name renam
 
 The input is never mutated: the router shares one event dict between all tags of a message,
 so a mapping copies only the containers on the paths it changes.
+
+A ``rename`` must not carry personal data past the privacy policy (which knows the original
+paths): :func:`moved_policy` gives the part of a policy that covers the renamed paths, and the
+router applies it before the mapping, so a value leaves its configured path already hashed
+(or removed), wherever the mapping puts it.
 """
 
 from __future__ import annotations
@@ -14,10 +19,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Final
 
-from ..privacy import check_path
+from ..privacy import IP_PATH, PrivacyPolicy, check_path
 from ._config import MappingConfig
 
-__all__ = ["ROOTS", "Mapper", "compile_mapping"]
+__all__ = ["ROOTS", "Mapper", "compile_mapping", "moved_policy"]
 
 #: The top-level event keys a mapping path may start with.
 ROOTS: Final = ("properties", "traits", "context", "integrations")
@@ -173,3 +178,39 @@ def compile_mapping(mapping: MappingConfig, path: str) -> tuple[Mapper | None, l
         return root
 
     return apply, errors
+
+
+def _overlap(a: list[str], b: list[str]) -> bool:
+    # one path is a prefix of the other, segment by segment ("*" matches any one segment)
+    return all(x in (y, "*") or y == "*" for x, y in zip(a, b, strict=False))
+
+
+def moved_policy(mapping: MappingConfig, policy: PrivacyPolicy | None) -> PrivacyPolicy | None:
+    """The rules of ``policy`` that touch a path ``mapping`` renames (the path itself, a field
+    inside it, or a field it lies inside), as a policy of their own; ``None`` when no renamed
+    path holds anything the policy treats.
+
+    Applied before the mapping, it hashes or removes a personal value while it is still at the
+    path the policy names, so the rename moves the treated value. Hashing is idempotent (a
+    SHA-256 hex digest is not hashed again), so the destination's own policy may run after it.
+    """
+    if policy is None or not mapping.rename:
+        return None
+    sources = [old.split(".") for old in mapping.rename if isinstance(old, str) and old]
+
+    def moved(path: str) -> bool:
+        parts = path.split(".")
+        return any(_overlap(parts, src) for src in sources)
+
+    fields = {p: k for p, k in policy.fields.items() if moved(p)}
+    remove = [p for p in policy.remove if moved(p)]
+    truncate = policy.truncate_ip and moved(IP_PATH)
+    pre = PrivacyPolicy(
+        fields=fields,
+        action=policy.action,
+        rules=policy.rules,
+        truncate_ip=truncate,
+        remove=remove,
+        phone_country_code=policy.phone_country_code,
+    )
+    return None if pre.is_noop else pre

@@ -14,15 +14,16 @@ render is the message's Segment JSON, encoded once and shared.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
+from .._counter import Counter
 from .._errors import ConfigError
 from ..events import Message, format_ts, to_segment, to_segment_json
 from ..events._ids import integration_enabled
 from ..privacy import ConsentRequirement, PrivacyPolicy, check_pii_config, check_purposes
-from ._mapping import Mapper, compile_mapping
+from ..privacy._consent import gpc_signal
+from ._mapping import Mapper, compile_mapping, moved_policy
 
 if TYPE_CHECKING:
     from ..config import Container
@@ -39,7 +40,6 @@ Route = tuple[str, Render]
 
 _NO_ROUTES: Final[tuple[Route, ...]] = ()
 _SEGMENT_CACHE_SIZE: Final = 256
-_GPC_ON: Final = frozenset({1, "1", "true"})
 #: Segment key -> ``Message`` attribute, for the condition view.
 _VIEW_FIELDS: Final = {
     "type": "type", "event": "event", "name": "name", "category": "category",
@@ -94,21 +94,6 @@ def _view_builder(keys: set[str] | None) -> Callable[[Message], dict[str, Any]]:
     return namespace["view"]  # type: ignore[no-any-return]
 
 
-class _Counter:
-    """A lock-free counter: ``itertools.count.__next__`` is atomic under the GIL."""
-
-    __slots__ = ("_count", "bump")
-
-    def __init__(self) -> None:
-        self._count = itertools.count()
-        self.bump = self._count.__next__
-
-    @property
-    def value(self) -> int:
-        # repr is "count(N)": the only way to read it without advancing it
-        return int(repr(self._count)[6:-1])
-
-
 class _PerMessage:
     """``make(msg)`` once per message, shared by all the tags that render it.
 
@@ -142,8 +127,11 @@ def _make_render(
     mapper: Mapper | None,
     policy: PrivacyPolicy | None,
     destination: Destination,
+    *,
+    moved: PrivacyPolicy | None = None,
 ) -> Render:
     apply = policy.apply if policy is not None and not policy.is_noop else None
+    before = moved.apply if moved is not None else None
     if mapper is None and apply is None and getattr(destination, "passthrough", False) is True:
         # Nothing changes the Segment event on its way: its JSON, encoded once, is shared by
         # every destination in the same case (no dict, no transform, no encode per tag).
@@ -153,6 +141,8 @@ def _make_render(
 
     def render(msg: Message) -> dict[str, Any] | None:
         event = segment(msg)
+        if before is not None:  # personal data a rename moves is treated where it was
+            event = before(event)
         if mapper is not None:
             event = mapper(event)
         if apply is not None:
@@ -180,9 +170,9 @@ class _Tag:
         self.purposes = requirement.purposes
         self.sale = requirement.sale_sharing
         self.route: Route = (destination, render)
-        self.trigger_miss = _Counter()
-        self.consent_miss = _Counter()
-        self.integrations_miss = _Counter()
+        self.trigger_miss = Counter()
+        self.consent_miss = Counter()
+        self.integrations_miss = Counter()
 
 
 class Router:
@@ -276,6 +266,13 @@ class Router:
                 policies[tag.destination] = (
                     None if handles else PrivacyPolicy.from_config(container.pii)
                 )
+            # a rename must not carry PII past the policy, which names the original paths
+            own = getattr(dest, "policy", None)
+            moved = moved_policy(
+                tag.mapping,
+                own if isinstance(own, PrivacyPolicy)
+                else policies[tag.destination] or PrivacyPolicy.from_config(container.pii),
+            )  # fmt: skip
             declared = container.destinations.get(tag.destination)
             needed = [*tag.consent, *(declared.consent if declared is not None else ())]
             tags.append(
@@ -284,7 +281,9 @@ class Router:
                     tag.destination,
                     trigger,
                     ConsentRequirement.build(needed, consent),
-                    _make_render(segment, wire, mapper, policies[tag.destination], dest),
+                    _make_render(
+                        segment, wire, mapper, policies[tag.destination], dest, moved=moved
+                    ),
                 )
             )
         if errors:
@@ -305,8 +304,8 @@ class Router:
 
         A tag fires when its trigger matches and every consent purpose it needs (its own and
         its destination's) is granted; unknown consent is not granted, and a GPC signal
-        (``context.gpc`` true, or ``1``/``"1"``/``"true"``) revokes the purposes marked
-        ``sale_sharing``. A message carrying Segment's ``integrations`` object
+        (``context.gpc`` of any value but an explicit no; see ``gpc_signal``) revokes the
+        purposes marked ``sale_sharing``. A message carrying Segment's ``integrations`` object
         (``{"All": false, "Mixpanel": true}``) goes only to the destinations it enables
         (see ``integration_enabled``).
         """
@@ -323,8 +322,8 @@ class Router:
                     if type(p) is dict:
                         prefs = p
                 g = ctx.get("gpc")
-                # the header's "1" may arrive unparsed from other collectors; err on privacy
-                gpc = g is True or (type(g) in (int, str) and g in _GPC_ON)
+                # "1", "True", 1.0 arrive from other collectors; a doubtful value is a signal
+                gpc = g is True or (g is not None and g is not False and gpc_signal(g))
         out: list[Route] | None = None
         for t in self._tags:
             trigger = t.trigger

@@ -6,6 +6,7 @@ from ._collector import Collector, PendingBody
 from ._collector_http import CollectorResponse, RequestHead
 from ._config import CollectorConfig
 from ._consent import read_consent_cookie, write_consent_cookie
+from ._metrics import metrics_text
 from ._middleware import VisitorOptions
 from ._middleware_render import bootstrap_data, render_bootstrap
 from ._script import script_source
@@ -18,6 +19,7 @@ __all__ += [
     "CollectorResponse",
     "PendingBody",
     "RequestHead",
+    "metrics_text",
     "parse_user_agent",
     "read_consent_cookie",
     "script_source",

@@ -11,6 +11,7 @@ Bad input never raises out of the core: it becomes a 4xx JSON error
 
 from __future__ import annotations
 
+import hmac
 import math
 import threading
 import time
@@ -60,8 +61,9 @@ _ROUTES: dict[str, tuple[str, str | None]] = {
     "/collect": ("beacon", None),
     "/p.gif": ("pixel", None),
     "/persona.js": ("script", None),
+    "/metrics": ("metrics", None),
 }
-_METHODS = {"script": ("GET", "HEAD"), "pixel": ("GET",)}
+_METHODS = {"script": ("GET", "HEAD"), "pixel": ("GET",), "metrics": ("GET",)}
 
 # A transparent 1x1 GIF (43 bytes).
 class Collector:
@@ -165,7 +167,7 @@ class Collector:
                 raise Reject(404, "no such endpoint", "path", "not_found")
             path = path[len(cfg.path_prefix) :]
         route = _ROUTES.get(path)
-        if route is None:
+        if route is None or (route[0] == "metrics" and not cfg.metrics):
             raise Reject(404, "no such endpoint", "path", "not_found")
         kind, msg_type = route
         allowed = _METHODS.get(kind, ("POST",))
@@ -177,6 +179,8 @@ class Collector:
                          headers=[("allow", ", ".join((*allowed, "OPTIONS")))])
         if kind == "script":
             return self._script.respond(head, cfg.script_max_age)
+        if kind == "metrics":
+            return self._metrics(cfg, head)
         if origin is not None:
             if not s.cors.allowed(origin, head.headers.get("host")):
                 raise Reject(403, "origin not allowed", "Origin", "forbidden_origin")
@@ -223,6 +227,19 @@ class Collector:
             # a wrong key is refused before the body is read; a missing one may be in it
             check_write_key(s, pending.write_key)
         return pending
+
+    def _metrics(self, cfg: CollectorConfig, head: RequestHead) -> CollectorResponse:
+        if cfg.metrics_token is not None:
+            given = head.headers.get("authorization", "")
+            expected = f"Bearer {cfg.metrics_token}"
+            if not hmac.compare_digest(given.encode(), expected.encode()):
+                raise Reject(401, "a bearer token is required", "Authorization",
+                             "unauthorized", headers=[("www-authenticate", "Bearer")])
+        from ._metrics import CONTENT_TYPE, metrics_text
+
+        body = metrics_text(self._persona, self)
+        self._count(status_200=1)
+        return CollectorResponse(200, [("content-type", CONTENT_TYPE), NO_STORE], body)
 
     def _preflight(self, s: Settings, head: RequestHead, origin: str | None) -> CollectorResponse:
         if origin is None or not s.cors.allowed(origin, head.headers.get("host")):

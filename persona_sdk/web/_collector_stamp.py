@@ -33,10 +33,17 @@ def _valid_ip(value: str) -> str | None:
 @lru_cache(maxsize=4096)
 def rate_key(client: str | None) -> str:
     """The rate limiter's key for a client address: IPv6 clients by /64 (one host commonly
-    holds a whole /64, so per-address buckets would not limit it)."""
+    holds a whole /64, so per-address buckets would not limit it); an IPv4-mapped IPv6
+    address (``::ffff:203.0.113.7``, what a dual-stack socket reports) by its IPv4 address."""
     if not client:
         return "-"
     if ":" in client:
+        try:
+            mapped = ipaddress.IPv6Address(client.strip("[]")).ipv4_mapped
+        except ValueError:
+            mapped = None
+        if mapped is not None:
+            return str(mapped)
         return truncate_ip(client, v6_prefix=64) or client
     return client
 

@@ -69,11 +69,16 @@ class CollectorConfig:
         rate_limit_per_second / rate_limit_burst: the per-client-IP token bucket, counting
             messages (a request costs one token, a batch one per message); ``0`` per second
             disables it. A batch of more messages than the burst is refused with a 413.
+            Buckets are per process: with N worker processes a client gets up to N times the
+            rate.
         rate_limit_clients: how many client IPs the limiter remembers (least recent forgotten).
         client_ip_header: a header set by a trusted proxy carrying the client address
             (``X-Forwarded-For``: the right-most entry is used, the one the proxy added).
         script_max_age: ``Cache-Control`` max-age (seconds) for ``/persona.js``.
         path_prefix: where the collector is mounted (``/t``) when the server passes full paths.
+        metrics: serve ``GET /metrics``: ``persona.stats()`` and the collector's counters as
+            Prometheus text (needs the ``metrics`` extra).
+        metrics_token: when set, ``/metrics`` requires ``Authorization: Bearer <token>``.
 
     .. versionadded:: 0.1
     """
@@ -101,3 +106,5 @@ class CollectorConfig:
     client_ip_header: str | None = None
     script_max_age: int = field(default=3600, validator=_not_negative)
     path_prefix: str = field(default="", validator=_prefix)
+    metrics: bool = False
+    metrics_token: str | None = field(default=None, repr=False)

@@ -13,6 +13,8 @@ from urllib.parse import quote, unquote
 
 import msgspec
 
+from ..privacy._consent import gpc_header_signal
+
 __all__ = ["MAX_CONSENT_COOKIE", "gpc_enabled", "read_consent_cookie", "write_consent_cookie"]
 
 #: Longest consent cookie value read; longer values are ignored.
@@ -46,5 +48,6 @@ def write_consent_cookie(consent: Mapping[str, bool]) -> str:
 
 
 def gpc_enabled(header: str | None) -> bool:
-    """Whether a ``Sec-GPC`` request header value signals Global Privacy Control (``"1"``)."""
-    return header is not None and header.strip() == "1"
+    """Whether a ``Sec-GPC`` request header value signals Global Privacy Control (``"1"``,
+    ``"1, 1"``, or any doubtful value; see ``persona_sdk.privacy.gpc_header_signal``)."""
+    return gpc_header_signal(header)

@@ -119,6 +119,7 @@ class VisitorArgs:
     consent: dict[str, bool] | None
     url: str
     set_cookie: str | None  # a full Set-Cookie header value, or None
+    gpc: bool = False  # the request carried a Global Privacy Control signal
 
 
 def _adopted_id(cookies: Mapping[str, str]) -> str | None:
@@ -160,14 +161,23 @@ def _locale(accept_language: str) -> str | None:
 class VisitorResolver:
     """Turns ``RequestFacts`` into ``VisitorArgs`` for one middleware instance.
 
-    Built once (options and the consent purposes a GPC signal opts out of are fixed then).
+    Built once (options are fixed then). The consent purposes a GPC signal opts out of are read
+    per request through ``gpc_purposes`` (a set, or a function returning the set of the
+    container in force), so a reload that marks a purpose ``sale_sharing`` applies at once.
     """
 
     def __init__(
-        self, options: VisitorOptions, *, gpc_purposes: frozenset[str] = frozenset()
+        self,
+        options: VisitorOptions,
+        *,
+        gpc_purposes: frozenset[str] | Callable[[], frozenset[str]] = frozenset(),
     ) -> None:
         self.options = options
-        self._gpc_purposes = gpc_purposes
+        if callable(gpc_purposes):
+            self._gpc_purposes = gpc_purposes
+        else:
+            fixed = gpc_purposes
+            self._gpc_purposes = lambda: fixed
         self._country_header = (options.country_header or "").lower() or None
         # the collector's cookie writer, so both sides write the same cookie
         self._cookie_tail = cookie_attributes(
@@ -261,22 +271,29 @@ class VisitorResolver:
     def consent(self, facts: RequestFacts) -> dict[str, bool] | None:
         """The visitor's consent: the consent cookie, with a GPC signal opting out of the
         purposes that sell or share data. ``None`` when nothing is known."""
+        return self._consent(facts, gpc_enabled(facts.headers.get("sec-gpc")))
+
+    def _consent(self, facts: RequestFacts, gpc: bool) -> dict[str, bool] | None:
         consent = read_consent_cookie(facts.cookies.get(self.options.consent_cookie))
-        if self._gpc_purposes and gpc_enabled(facts.headers.get("sec-gpc")):
-            consent = dict(consent or {})
-            for purpose in self._gpc_purposes:
-                consent[purpose] = False
+        if gpc:
+            purposes = self._gpc_purposes()
+            if purposes:
+                consent = dict(consent or {})
+                for purpose in purposes:
+                    consent[purpose] = False
         return consent
 
     def resolve(self, facts: RequestFacts) -> VisitorArgs:
         """Everything the adapter needs except the user id."""
         anonymous_id, write = self.anonymous_id(facts.cookies)
+        gpc = gpc_enabled(facts.headers.get("sec-gpc"))
         return VisitorArgs(
             anonymous_id=anonymous_id,
             attributes=self.attributes(facts),
-            consent=self.consent(facts),
+            consent=self._consent(facts, gpc),
             url=facts.url,
             set_cookie=self.cookie_header(anonymous_id) if write else None,
+            gpc=gpc,
         )
 
 
@@ -284,7 +301,8 @@ def build_resolver(
     persona: Any, options: VisitorOptions | None, **overrides: Any
 ) -> VisitorResolver:
     """A resolver for ``persona``: cookie name and domain default to the container's collector
-    section, and the purposes marked ``sale_sharing`` are those GPC opts out of."""
+    section, and the purposes marked ``sale_sharing`` (in the container in force at each
+    request, so after a ``reload`` too) are those GPC opts out of."""
     container = persona.container
     if options is None:
         c = container.collector
@@ -301,7 +319,15 @@ def build_resolver(
         options = VisitorOptions(**{**defaults, **overrides})
     elif overrides:
         options = evolve(options, **overrides)
-    gpc = frozenset(
-        name for name, purpose in container.consent.purposes.items() if purpose.sale_sharing
-    )
-    return VisitorResolver(options, gpc_purposes=gpc)
+    cache: list[Any] = [None, frozenset()]  # (the consent config read, its purposes)
+
+    def gpc_purposes() -> frozenset[str]:
+        consent = persona.container.consent
+        if cache[0] is not consent:  # a reload: read the new container's purposes once
+            cache[1] = frozenset(
+                name for name, purpose in consent.purposes.items() if purpose.sale_sharing
+            )
+            cache[0] = consent
+        return cache[1]  # type: ignore[no-any-return]
+
+    return VisitorResolver(options, gpc_purposes=gpc_purposes)

@@ -34,15 +34,23 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def bootstrap_data(visitor: Any, features: Iterable[str] = ()) -> dict[str, Any]:
+def bootstrap_data(
+    visitor: Any, features: Iterable[str] = (), *, all_features: bool = False
+) -> dict[str, Any]:
     """The bootstrap as a dict: the visitor's ids and, for each feature key, its value and,
     when an experiment chose it, the experiment key and variation (key and index).
 
     Evaluating a feature here is the exposure (logged once, server-side, through the visitor),
-    so list only the features the page actually renders.
+    so list only the features the page actually renders. With ``all_features`` every
+    feature is bootstrapped through ``visitor.evaluate_all()`` instead, and exposures are
+    deferred: the JS tag sends one when the page reads the flag (``persona.feature(key)``).
 
     .. versionadded:: 0.1
     """
+    if all_features:
+        data: dict[str, Any] = visitor.evaluate_all().to_bootstrap()
+        data["experiments"] = {}
+        return data
     decided: dict[str, Any] = {}
     experiments: dict[str, Any] = {}
     for key in features:
@@ -75,6 +83,7 @@ def render_bootstrap(
     *,
     nonce: str | None = None,
     extra: Mapping[str, Any] | None = None,
+    all_features: bool = False,
 ) -> str:
     """Return a ``<script>`` element that sets ``window.__persona`` to the visitor's decisions.
 
@@ -89,12 +98,13 @@ def render_bootstrap(
         features: the feature keys the page renders (each is evaluated, and exposed, once).
         nonce: the CSP nonce of the page, when its policy requires one.
         extra: more JSON-able data for page scripts, under the ``extra`` key.
+        all_features: bootstrap every feature with deferred exposures (see ``bootstrap_data``).
 
     The JSON is escaped for an HTML script element (no ``</script>`` or ``<!--`` can appear).
 
     .. versionadded:: 0.1
     """
-    data = bootstrap_data(visitor, features)
+    data = bootstrap_data(visitor, features, all_features=all_features)
     if extra:
         data["extra"] = dict(extra)
     payload = msgspec.json.encode(data, enc_hook=_plain).decode().translate(_UNSAFE)

@@ -133,6 +133,7 @@ class PersonaMiddleware:
             attributes=args.attributes,
             consent=args.consent,
             url=args.url,
+            gpc=args.gpc,
         )
         response = self.get_response(request)
         self._set_cookie(response, args)
@@ -153,6 +154,7 @@ class PersonaMiddleware:
             attributes=args.attributes,
             consent=args.consent,
             url=args.url,
+            gpc=args.gpc,
         )
         response = await self.get_response(request)
         self._set_cookie(response, args)
@@ -163,7 +165,8 @@ def persona_context(request: Any) -> dict[str, Any]:
     """Template context processor: ``persona`` (the visitor) and ``persona_bootstrap``.
 
     ``{{ persona_bootstrap }}`` renders the ``<script>`` bootstrap for the features listed in
-    ``settings.PERSONA_BOOTSTRAP_FEATURES`` (evaluated only when the template uses it).
+    ``settings.PERSONA_BOOTSTRAP_FEATURES`` (evaluated only when the template uses it); the
+    value ``"__all__"`` bootstraps every feature with exposures deferred to first use.
     """
     visitor = getattr(request, "persona", None)
     if visitor is None:
@@ -175,6 +178,9 @@ def persona_context(request: Any) -> dict[str, Any]:
 
         features = getattr(settings, "PERSONA_BOOTSTRAP_FEATURES", ())
         nonce = getattr(request, "csp_nonce", None)
-        return mark_safe(render_bootstrap(visitor, features, nonce=nonce))  # escaped JSON
+        every = features == "__all__"  # every feature, exposures deferred to first use
+        return mark_safe(  # escaped JSON
+            render_bootstrap(visitor, () if every else features, nonce=nonce, all_features=every)
+        )
 
     return {"persona": visitor, "persona_bootstrap": bootstrap}

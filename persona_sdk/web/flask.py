@@ -91,6 +91,7 @@ class PersonaExtension:
                 attributes=args.attributes,
                 consent=args.consent,
                 url=args.url,
+                gpc=args.gpc,
             )
             g._persona_args = args
 
@@ -100,13 +101,17 @@ class PersonaExtension:
                 resolver.set_cookie(response, args.anonymous_id)
             return response
 
-        def bootstrap(features: Iterable[str] = (), nonce: str | None = None) -> Any:
+        def bootstrap(
+            features: Iterable[str] = (), nonce: str | None = None, all_features: bool = False
+        ) -> Any:
             from markupsafe import Markup
 
             visitor = g.get("persona")
             if visitor is None:
                 return Markup("")
-            return Markup(render_bootstrap(visitor, features, nonce=nonce))  # escaped JSON
+            return Markup(  # escaped JSON
+                render_bootstrap(visitor, features, nonce=nonce, all_features=all_features)
+            )
 
         app.before_request(before)
         app.after_request(after)

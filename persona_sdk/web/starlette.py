@@ -144,6 +144,7 @@ class PersonaMiddleware:
             attributes=args.attributes,
             consent=args.consent,
             url=args.url,
+            gpc=args.gpc,
         )
         # request.state is a view over scope["state"]
         state = scope.get("state")

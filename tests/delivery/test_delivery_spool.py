@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from delivery_helpers import (
 from servers.sink import Reply, Sink
 
 from persona_sdk.delivery import BatchConfig, DeliveryConfig, SpoolMode
-from persona_sdk.delivery._spool import Spool
+from persona_sdk.delivery._spool import Spool, id_key
 from persona_sdk.events import Message, to_segment
 
 MODES = [SpoolMode.GROUP, SpoolMode.SYNC]
@@ -30,7 +31,7 @@ def _cfg(path: Path, mode: SpoolMode, **kw: Any) -> DeliveryConfig:
 
 
 def _rows(path: Path) -> int:
-    with sqlite3.connect(path / "spool.db") as c:
+    with closing(sqlite3.connect(path / "spool.db")) as c:
         return int(c.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
 
 
@@ -122,7 +123,7 @@ def test_dead_letters_are_kept_in_the_spool(sink: Sink, tmp_path: Path,
     assert d.flush(5) is False
     assert wait_stats(d, lambda st: _dead(tmp_path) == 1)
     d.close()
-    with sqlite3.connect(tmp_path / "spool.db") as c:
+    with closing(sqlite3.connect(tmp_path / "spool.db")) as c:
         (mid, payload, reason), = c.execute(
             "SELECT message_id, payload, reason FROM dead_letter").fetchall()
     assert (mid, reason) == ("m-1", "rejected")
@@ -131,7 +132,7 @@ def test_dead_letters_are_kept_in_the_spool(sink: Sink, tmp_path: Path,
 
 
 def _dead(path: Path) -> int:
-    with sqlite3.connect(path / "spool.db") as c:
+    with closing(sqlite3.connect(path / "spool.db")) as c:
         return int(c.execute("SELECT COUNT(*) FROM dead_letter").fetchone()[0])
 
 
@@ -186,8 +187,9 @@ def test_forget_purges_spooled_rows(sink: Sink, tmp_path: Path, mode: SpoolMode)
     s = second.stats()["s"]
     assert s["dropped"]["forgotten"] == purged
     assert identity_holds(s)
-    with sqlite3.connect(tmp_path / "spool.db") as c:
+    with closing(sqlite3.connect(tmp_path / "spool.db")) as c:
         left = {r[0] for r in c.execute("SELECT user_id FROM outbox")}
     assert "u-1" not in left
+    assert id_key("u-1") not in left
     sink.release()
     second.close(timeout=1)

@@ -250,6 +250,17 @@ def test_http_root_and_post_body(cdp: CdpServer, fetch: Any) -> None:
     assert call.json == {"query": {"id": "a b"}}
 
 
+def test_http_params_carry_the_id_encoded_once(cdp: CdpServer, fetch: Any) -> None:
+    """An id with reserved characters in a ``params`` value reaches the server as it is
+    (percent-encoded once by the HTTP client, not twice), while the path keeps it quoted."""
+    cdp.add("a b/c&d=é%", {"plan": "pro"})
+    src = HttpSource(
+        HttpSourceOptions(url=cdp.url + "/profiles/{id}", root="/data", params={"who": "{id}"})
+    )
+    assert fetch(src)("a b/c&d=é%").traits["plan"] == "pro"
+    assert cdp.requests[0].query == {"who": ["a b/c&d=é%"]}
+
+
 @pytest.mark.parametrize(
     ("status", "body", "expected"),
     [

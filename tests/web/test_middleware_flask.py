@@ -64,6 +64,10 @@ def make_app(persona: Persona | None, *, factory: bool = False, **options: Any) 
     def page() -> str:
         return render_template_string("<head>{{ persona_bootstrap(['hero-banner']) }}</head>")
 
+    @app.get("/all")
+    def page_all() -> str:
+        return render_template_string("<head>{{ persona_bootstrap(all_features=True) }}</head>")
+
     @app.get("/static/x")
     def static_file() -> Any:
         return jsonify(has_visitor="persona" in g)
@@ -161,4 +165,22 @@ def test_templates_render_the_bootstrap(persona: Persona) -> None:
         "value": "sale", "on": True, "source": "experiment", "experiment": "hero-test",
         "variation": "1", "variationId": 1,
     }
+
+
+def test_templates_bootstrap_every_flag_with_exposures_deferred(
+    persona: Persona, capture: CaptureDestination
+) -> None:
+    """persona_bootstrap(all_features=True) renders every feature with the exposure the JS
+    tag sends on first read, and logs no exposure on the server."""
+    client = make_app(persona).test_client()
+    client.set_cookie("persona_id", "fl-all")
+    html = client.get("/all").get_data(as_text=True)
+    m = re.search(r"<script>window.__persona=(.*);</script>", html)
+    assert m is not None
+    data = json.loads(m.group(1))
+    assert data["deferExposures"] is True
+    assert set(data["features"]) == set(persona.container.features)
+    assert data["features"]["hero-banner"]["exposure"]["event"] == "Experiment Viewed"
+    assert persona.flush(5)
+    assert [e for e in capture.events if e.get("event") == "Experiment Viewed"] == []
 

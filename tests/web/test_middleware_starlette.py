@@ -186,6 +186,48 @@ async def test_gpc_is_read_from_the_request(persona: Persona) -> None:
     assert captured == {"analytics": True, "advertising": False}
 
 
+async def test_gpc_follows_reloads_and_rides_on_visitor_events() -> None:
+    """A purpose marked ``sale_sharing`` by a ``reload`` is withdrawn from ``Sec-GPC: 1``
+    visitors at once (the middleware reads the container in force, not the one it was built
+    with), and events tracked through the visitor carry ``context.gpc``, so even a visitor
+    resolved before the reload cannot reach a destination needing that purpose."""
+    capture = CaptureDestination(name="capture")
+    base: dict[str, Any] = {
+        "consent": {"purposes": {"analytics": {}, "advertising": {}}},
+        "tags": [{"name": "ads", "destination": "capture", "consent": ["advertising"]}],
+    }
+    both = write_consent({"analytics": True, "advertising": True})
+    seen: dict[str, Any] = {}
+
+    async def track(request: Request) -> Response:
+        visitor = request.state.persona
+        seen["consent"] = dict(visitor.consent or {})
+        visitor.track("Clicked", properties={"n": request.query_params["n"]})
+        return Response()
+
+    with Persona(base, destinations={"capture": capture}) as persona:
+        app = Starlette(
+            routes=[Route("/", track)], middleware=[Middleware(PersonaMiddleware, persona=persona)]
+        )
+        headers = {"sec-gpc": "1", "cookie": f"persona_consent={both}"}
+        await get(app, "/?n=1", headers=headers)
+        assert seen["consent"] == {"analytics": True, "advertising": True}
+        assert persona.flush(timeout=5.0)
+        assert [(e["properties"]["n"], e["context"]["gpc"]) for e in capture.events] == [
+            ("1", True)
+        ]
+        early = persona.visitor(anonymous_id="early", consent={"advertising": True}, gpc=True)
+        persona.reload({**base, "consent": {"purposes": {
+            "analytics": {}, "advertising": {"sale_sharing": True}}}})  # fmt: skip
+        await get(app, "/?n=2", headers=headers)
+        assert seen["consent"] == {"analytics": True, "advertising": False}
+        early.track("Clicked", properties={"n": "3"})
+        await get(app, "/?n=4", headers={"cookie": f"persona_consent={both}"})  # no GPC
+        assert persona.flush(timeout=5.0)
+    assert [e["properties"]["n"] for e in capture.events] == ["1", "4"]
+    assert "gpc" not in capture.events[1]["context"]
+
+
 async def test_url_forced_variations_work_when_the_container_allows(persona: Persona) -> None:
     """?hero-test=<index> forces a variation when url_overrides is on, and not otherwise."""
     app = make_app(persona)

@@ -14,6 +14,7 @@
   if (o.writeKey) url += (url.indexOf("?") < 0 ? "?" : "&") + "writeKey=" + encodeURIComponent(o.writeKey);
 
   const queue = [];
+  const used = {};
   const waiting = new Set(); // batches between retries, sent by beacon if the page goes away
   let timer = 0;
   let userId = store("persona_uid");
@@ -132,6 +133,23 @@
         d.cookie = CONSENT + "=" + encodeURIComponent(JSON.stringify(next)) + "; Path=/; Max-Age=" + (+o.consentDays || 180) * 86400 + "; SameSite=Lax" + (o.cookieDomain ? "; Domain=" + o.cookieDomain : "") + (location.protocol === "https:" ? "; Secure" : "");
       }
       return consent ? Object.assign({}, consent) : null;
+    },
+    feature(key) {
+      // a flag bootstrapped with its exposure deferred (visitor.evaluate_all()): the first
+      // read sends the exposure the server did not log
+      const b = w.__persona;
+      const f = b && b.features && b.features[key];
+      if (!f) return null;
+      if (f.exposure && !used[key]) {
+        used[key] = 1;
+        api.track(f.exposure.event, f.exposure.properties);
+      }
+      return f.value;
+    },
+    isOn(key) {
+      const b = w.__persona;
+      api.feature(key);
+      return !!(b && b.features && b.features[key] && b.features[key].on);
     },
     reset() {
       userId = null;

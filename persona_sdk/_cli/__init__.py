@@ -1,0 +1,1 @@
+"""The ``persona`` command line (needs the ``cli`` extra: Typer and rich)."""

@@ -1,0 +1,239 @@
+"""``persona report``: an A/B test's exposures against a conversion event, per variation.
+
+Read from JSON lines (the jsonl destination's files, or any Segment-shaped export): each
+visitor (``userId``, else ``anonymousId``) counts in the first variation they were exposed to;
+they converted when a conversion event of theirs comes at or after that exposure. Visitors
+exposed to more than one variation are left out and counted. Per variation: visitors,
+conversions, rate with a 95% Wilson interval; against the control, the relative uplift with a
+95% interval (delta method on the log of the rate ratio) and a two-proportion z-test; over all
+variations, a sample-ratio-mismatch chi-square test against the expected weights.
+"""
+
+import glob
+import json
+import math
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from pathlib import Path
+from statistics import NormalDist
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from ._app import JsonFlag, app, emit_json, fail, out
+
+Z95 = NormalDist().inv_cdf(0.975)
+
+
+def _events(patterns: Iterable[str]) -> Iterator[dict[str, Any]]:
+    for pattern in patterns:
+        paths = sorted(glob.glob(pattern)) or [pattern]
+        for path in paths:
+            with open(path, encoding="utf-8") as fh:
+                for line in fh:
+                    try:
+                        doc = json.loads(line)
+                    except ValueError:
+                        continue
+                    if isinstance(doc, dict):
+                        yield doc
+
+
+def _when(doc: dict[str, Any]) -> float:
+    stamp = doc.get("timestamp") or doc.get("receivedAt") or ""
+    try:
+        return datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
+
+
+def experiment_report(
+    events: Iterable[dict[str, Any]],
+    experiment: str,
+    conversion: str,
+    *,
+    exposure_event: str = "Experiment Viewed",
+    control: str | None = None,
+    weights: list[float] | None = None,
+) -> dict[str, Any]:
+    """The report as a dict (what ``--json`` prints)."""
+    first: dict[str, tuple[float, str]] = {}
+    mixed: set[str] = set()
+    conversions: dict[str, list[float]] = {}
+    for doc in events:
+        who = doc.get("userId") or doc.get("anonymousId")
+        if not who:
+            continue
+        name = doc.get("event")
+        props = doc.get("properties") or {}
+        if name == exposure_event and props.get("experiment_id") == experiment:
+            variation = str(props.get("variation_id"))
+            when = _when(doc)
+            seen = first.get(who)
+            if seen is None or when < seen[0]:
+                if seen is not None and seen[1] != variation:
+                    mixed.add(who)
+                first[who] = (when, variation)
+            elif seen[1] != variation:
+                mixed.add(who)
+        elif name == conversion:
+            conversions.setdefault(who, []).append(_when(doc))
+    counts: dict[str, list[int]] = {}
+    for who, (when, variation) in first.items():
+        if who in mixed:
+            continue
+        row = counts.setdefault(variation, [0, 0])
+        row[0] += 1
+        if any(t >= when for t in conversions.get(who, ())):
+            row[1] += 1
+    names = sorted(counts, key=lambda v: (not v.isdigit(), int(v) if v.isdigit() else 0, v))
+    base = control if control is not None else (names[0] if names else None)
+    rows = {}
+    for name in names:
+        n, c = counts[name]
+        rows[name] = {"visitors": n, "conversions": c, "rate": c / n if n else 0.0,
+                      "rate_interval": _wilson(c, n)}
+        if base is not None and name != base and base in counts:
+            rows[name].update(_compare(counts[base], counts[name]))
+    return {
+        "experiment": experiment, "conversion": conversion, "control": base,
+        "variations": rows, "excluded_multiple_variations": len(mixed),
+        "srm": _srm([counts[n][0] for n in names], weights),
+    }
+
+
+def _wilson(c: int, n: int) -> list[float]:
+    if n == 0:
+        return [0.0, 0.0]
+    p = c / n
+    centre = (p + Z95**2 / (2 * n)) / (1 + Z95**2 / n)
+    half = Z95 * math.sqrt(p * (1 - p) / n + Z95**2 / (4 * n * n)) / (1 + Z95**2 / n)
+    return [max(0.0, centre - half), min(1.0, centre + half)]
+
+
+def _compare(control: list[int], treatment: list[int]) -> dict[str, Any]:
+    (nc, cc), (nt, ct) = control, treatment
+    pc, pt = (cc / nc if nc else 0.0), (ct / nt if nt else 0.0)
+    out: dict[str, Any] = {"uplift": None, "uplift_interval": None, "p_value": None}
+    if pc > 0 and pt > 0:
+        ratio = pt / pc
+        se = math.sqrt((1 - pt) / (nt * pt) + (1 - pc) / (nc * pc))
+        out["uplift"] = ratio - 1
+        out["uplift_interval"] = [math.exp(math.log(ratio) - Z95 * se) - 1,
+                                  math.exp(math.log(ratio) + Z95 * se) - 1]
+    pooled = (cc + ct) / (nc + nt) if nc + nt else 0.0
+    se0 = math.sqrt(pooled * (1 - pooled) * (1 / nc + 1 / nt)) if nc and nt else 0.0
+    if se0 > 0:
+        z = (pt - pc) / se0
+        out["p_value"] = 2 * (1 - NormalDist().cdf(abs(z)))
+    return out
+
+
+def _srm(observed: list[int], weights: list[float] | None) -> dict[str, Any]:
+    total = sum(observed)
+    if len(observed) < 2 or total == 0:
+        return {"chi_square": None, "p_value": None, "mismatch": False}
+    shares = weights if weights is not None else [1.0] * len(observed)
+    if len(shares) != len(observed):
+        raise ValueError(f"--weights: {len(shares)} weights for {len(observed)} variations")
+    scale = total / sum(shares)
+    chi = sum((o - w * scale) ** 2 / (w * scale) for o, w in zip(observed, shares, strict=True))
+    from scipy.stats import chi2
+
+    p = float(chi2.sf(chi, len(observed) - 1))
+    # the threshold A/B tools use for a sample ratio mismatch alarm
+    return {"chi_square": chi, "p_value": p, "mismatch": p < 0.001}
+
+
+def write_chart(report: dict[str, Any], path: Path) -> None:
+    """A bar chart of each variation's conversion rate with its interval: PNG, SVG or HTML
+    (the SVG inline in a self-contained page)."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(report["variations"])
+    rates = [report["variations"][n]["rate"] * 100 for n in names]
+    lows = [r - report["variations"][n]["rate_interval"][0] * 100 for n, r in zip(names, rates,
+                                                                                 strict=True)]
+    highs = [report["variations"][n]["rate_interval"][1] * 100 - r for n, r in zip(names, rates,
+                                                                                  strict=True)]
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+    ax.bar(names, rates, yerr=[lows, highs], capsize=6, color="#4c78a8")
+    ax.set_ylabel(f"{report['conversion']} rate (%)")
+    ax.set_xlabel("variation")
+    ax.set_title(f"{report['experiment']}: conversion by variation (95% interval)")
+    for i, n in enumerate(names):
+        ax.annotate(f"n={report['variations'][n]['visitors']}", (i, 0), ha="center",
+                    va="bottom", fontsize=8, color="white")
+    fig.tight_layout()
+    suffix = path.suffix.lower()
+    if suffix == ".html":
+        buf = io.StringIO()
+        fig.savefig(buf, format="svg")
+        title = f"persona report: {report['experiment']}"
+        path.write_text(f"<!doctype html><meta charset='utf-8'><title>{title}</title>"
+                        f"<h1>{title}</h1>{buf.getvalue()}", encoding="utf-8")
+    else:
+        fig.savefig(path, format=suffix.lstrip(".") or "png")
+    plt.close(fig)
+
+
+@app.command()
+def report(
+    events: Annotated[list[str], typer.Argument(help="JSONL files or glob patterns.")],
+    experiment: Annotated[str, typer.Option(help="The experiment key (experiment_id).")],
+    conversion: Annotated[str, typer.Option(help="The conversion event name.")],
+    control: Annotated[str | None, typer.Option(help="The control variation (default: "
+                                                     "the first).")] = None,
+    weights: Annotated[str | None, typer.Option(help="Expected traffic weights, "
+                                                     "comma-separated (default: equal).")] = None,
+    exposure_event: Annotated[str, typer.Option()] = "Experiment Viewed",
+    chart: Annotated[Path | None, typer.Option(help="Write a chart: .png, .svg or .html.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Report an A/B test from JSON lines: rates, uplift, sample ratio, chart.
+
+    Visitors and conversions per variation, rates with 95% intervals, the uplift against the
+    control with its interval and p-value, a sample-ratio-mismatch check, and a chart."""
+    try:
+        parsed = [float(w) for w in weights.split(",")] if weights else None
+        doc = experiment_report(_events(events), experiment, conversion,
+                                exposure_event=exposure_event, control=control, weights=parsed)
+        if chart is not None:
+            write_chart(doc, chart)
+    except (OSError, ValueError) as exc:
+        raise fail(str(exc), as_json=as_json) from None
+    if as_json:
+        emit_json(doc)
+        return
+    table = Table(title=f"{experiment} → {conversion}")
+    for column in ("variation", "visitors", "conversions", "rate (95%)", "uplift (95%)",
+                   "p"):
+        table.add_column(column)
+    for name, row in doc["variations"].items():
+        lo, hi = row["rate_interval"]
+        rate = f"{row['rate']:.2%} ({lo:.2%}–{hi:.2%})"
+        uplift = p = ""
+        if row.get("uplift") is not None:
+            ulo, uhi = row["uplift_interval"]
+            uplift = f"{row['uplift']:+.1%} ({ulo:+.1%}–{uhi:+.1%})"
+        if row.get("p_value") is not None:
+            p = f"{row['p_value']:.3g}"
+        label = f"{name} (control)" if name == doc["control"] else name
+        table.add_row(label, str(row["visitors"]), str(row["conversions"]), rate, uplift, p)
+    out.print(table)
+    srm = doc["srm"]
+    if srm["p_value"] is not None:
+        verdict = "[red]MISMATCH[/red]" if srm["mismatch"] else "ok"
+        out.print(f"sample ratio: chi² = {srm['chi_square']:.2f}, p = {srm['p_value']:.3g} "
+                  f"({verdict})")
+    if doc["excluded_multiple_variations"]:
+        out.print(f"{doc['excluded_multiple_variations']} visitors saw several variations "
+                  "and are left out", markup=False)
+    if chart is not None:
+        out.print(f"chart: {chart}", markup=False)
