@@ -134,10 +134,10 @@ def _detect(doc: Mapping[str, Any]) -> str:
 def validate(
     path: Annotated[Path | None, typer.Argument(
         help="A container (TOML/JSON), or a GrowthBook or Unleash payload (JSON); with "
-             "--growthbook, the base container.", exists=True, dir_okay=False)] = None,
+             "--growthbook, the base container.")] = None,
     growthbook: Annotated[Path | None, typer.Option(
-        "--growthbook", help="A GrowthBook SDK payload to import on top of the container.",
-        exists=True, dir_okay=False)] = None,
+        "--growthbook", help="A GrowthBook SDK payload to import on top of the container.")
+    ] = None,
     kind: Annotated[str, typer.Option(help="container | growthbook | unleash | auto")] = "auto",
     env_file: EnvFile = None,
     placeholders: Annotated[bool, typer.Option(
@@ -148,7 +148,8 @@ def validate(
     from ..config import read_document
 
     if path is None and growthbook is None:
-        raise fail("validate needs a container file, --growthbook PAYLOAD, or both", code=2)
+        raise typer.BadParameter("give a container file, --growthbook PAYLOAD, or both",
+                                 param_hint="PATH")
     name = path if path is not None else growthbook
     try:
         env = read_env(env_file, placeholders)
@@ -163,7 +164,9 @@ def validate(
                 summary, warnings = _check_growthbook(path, None, env)
             else:
                 summary, warnings = _check(path, detected, doc, env)
-    except PersonaError as exc:
+    except (PersonaError, OSError) as exc:
+        if isinstance(exc, OSError):  # a missing or unreadable file: an error, not bad usage
+            exc = ConfigError(f"cannot read {exc.filename or name}: {exc.strerror or exc}")
         problems = list(getattr(exc, "errors", ())) or [str(exc)]
         if as_json:
             emit_json({"ok": False, "path": str(name), "errors": problems})
