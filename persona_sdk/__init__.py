@@ -20,6 +20,7 @@ from ._errors import (
     SpoolError,
     SpoolFullError,
 )
+from ._stores import InMemoryDedupStore
 from .allocation import InMemoryStickyBucketStore
 from .client import Persona
 from .config import Container, Secret
@@ -43,6 +44,7 @@ __all__ = [
     "FeatureResult",
     "FeatureSource",
     "InMemoryCounterStore",
+    "InMemoryDedupStore",
     "InMemoryStickyBucketStore",
     "IngestResult",
     "Message",

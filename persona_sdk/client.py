@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import threading
@@ -98,6 +99,7 @@ class Persona:
         profile_store: Any | None = None,
         sticky_store: Any | None = None,
         counter_store: Any | None = None,
+        dedup_store: Any | None = None,
         content_sources: Mapping[str, Any] | None = None,
         enrichers: Mapping[str, Any] | None = None,
         strategies: Mapping[str, Any] | None = None,
@@ -116,6 +118,7 @@ class Persona:
         self._operators = operators
         self._extra_destinations = dict(destinations or {})
         self._sticky_store = sticky_store
+        self._profile_store = profile_store
         if counter_store is None:
             from .content import InMemoryCounterStore
 
@@ -125,7 +128,9 @@ class Persona:
         self._content_sources = dict(content_sources or {})
         self._enrichers = dict(enrichers or {})
         self._strategies = dict(strategies or {})
-        self._hooks = HookSet(on_exposure=on_exposure, on_feature_usage=on_feature_usage)
+        self._hooks = HookSet(
+            on_exposure=on_exposure, on_feature_usage=on_feature_usage, dedup_store=dedup_store
+        )
         self._lock = threading.Lock()
         self._closed = False
         self._feed: FlagFeed | None = None
@@ -811,6 +816,16 @@ class Persona:
         out["profiles"] = self._profiles.stats()
         out["profiles"]["segment_errors"] = self._runtime.segments.failures
         out["decisions"] = self._hooks.stats()
+        stores = {}
+        for store in self._stores():
+            report = getattr(store, "stats", None)
+            if callable(report):
+                try:
+                    stores[type(store).__name__] = report()
+                except Exception:
+                    continue
+        if stores:
+            out["stores"] = stores
         rt = self._runtime
         if rt.plan.active:
             out["tracking_plan"] = rt.plan.stats()
@@ -843,12 +858,18 @@ class Persona:
         return content.refresh() if content is not None else {}
 
     def flush(self, timeout: float = 5.0) -> bool:
-        """Deliver what is queued; return whether everything was delivered in ``timeout``."""
-        return self._delivery.flush(timeout)
+        """Deliver what is queued and write pending computed traits to the shared profile
+        store (so other processes see them on their next request); return whether
+        everything was done in ``timeout``."""
+        deadline = time.monotonic() + timeout
+        profiles = self._profiles.flush(timeout)
+        return self._delivery.flush(max(0.0, deadline - time.monotonic())) and profiles
 
     async def aflush(self, timeout: float = 5.0) -> bool:
         """The asyncio form of ``flush``."""
-        return await self._delivery.aflush(timeout)
+        deadline = time.monotonic() + timeout
+        profiles = await asyncio.to_thread(self._profiles.flush, timeout)
+        return await self._delivery.aflush(max(0.0, deadline - time.monotonic())) and profiles
 
     def close(self, timeout: float = 5.0) -> bool:
         """Flush, stop background work and release resources. Idempotent."""
@@ -880,7 +901,23 @@ class Persona:
         """Erase a visitor: caches, alias map, spooled events, and upstream where the profile
         source supports it. Returns how many queued or spooled events were purged."""
         ids = self._profiles.forget(user_id=user_id, anonymous_id=anonymous_id)
+        for store in self._stores():
+            erase = getattr(store, "forget", None)
+            if callable(erase) and ids:
+                try:
+                    erase(ids)
+                except Exception:
+                    pass  # a shared store down: its own stats() count the failure
         return self._delivery.forget(ids)
+
+    def _stores(self) -> list[Any]:
+        # the stores given in code that a person's state may be kept in (distinct objects)
+        found: list[Any] = []
+        for store in (self._profile_store, self._sticky_store, self._hooks.dedup_store,
+                      self.counter_store):
+            if store is not None and all(store is not f for f in found):
+                found.append(store)
+        return found
 
     def __enter__(self) -> Persona:
         return self

@@ -8,6 +8,8 @@ entry point group                protocol
 ``persona_sdk.destinations``     ``DestinationFactory`` returning a ``Destination``
 ``persona_sdk.profile_sources``  ``ProfileSourceFactory`` returning a ``ProfileSource``
 ``persona_sdk.stores``           ``ProfileStore`` / ``StickyBucketStore`` factories
+(none: passed to ``Persona``)    ``CounterStore``, ``DedupStore``
+``persona_sdk.workers``          ``WorkerFactory`` (``persona worker --from <scheme>://``)
 ``persona_sdk.operators``        ``Operator`` (custom condition operators)
 ``persona_sdk.content_sources``  ``ContentSourceFactory`` returning a ``ContentSource``
 ``persona_sdk.enrichers``        a factory (``options=``) returning an ``Enricher``
@@ -29,8 +31,15 @@ import httpx
 from attrs import frozen
 
 from ._errors import PluginError
+from ._stores import person_key, person_tags
 from ._strenum import StrEnum
-from .allocation import AsyncStickyBucketStore, HashScheme, StickyBucketStore
+from .allocation import (
+    AsyncStickyBucketStore,
+    HashScheme,
+    StickyAssignments,
+    StickyBucketStore,
+    sticky_key,
+)
 from .delivery._config import BatchConfig
 from .privacy._config import PiiConfig
 from .profiles import (
@@ -48,6 +57,7 @@ __all__ = [
     "ContentSource",
     "ContentSourceFactory",
     "CounterStore",
+    "DedupStore",
     "Destination",
     "DestinationFactory",
     "Enricher",
@@ -62,9 +72,15 @@ __all__ = [
     "ProfileStoreFactory",
     "SendOutcome",
     "SendResult",
+    "StickyAssignments",
     "StickyBucketStore",
     "Strategy",
+    "Worker",
+    "WorkerFactory",
     "load_plugin",
+    "person_key",
+    "person_tags",
+    "sticky_key",
 ]
 
 
@@ -120,6 +136,9 @@ class Destination(Protocol):
     ``passthrough`` attribute: when no tag mapping or router-side PII rule changes the event
     either, ``transform`` is skipped and the event's Segment JSON is encoded once and shared
     by every such destination.
+
+    A destination holding asyncio clients may add ``async aclose()``: it is awaited on the
+    delivery loop after ``close()``, when the destination is retired or at shutdown.
     """
 
     name: str
@@ -152,7 +171,7 @@ class DestinationFactory(Protocol):
 class CounterStore(Protocol):
     """Counters shared by every process deciding content: frequency caps (sliding windows)
     and bandit statistics (hash fields). The in-memory implementation is
-    ``persona_sdk.content.InMemoryCounterStore``; a shared one (Redis) makes caps exact
+    ``persona_sdk.InMemoryCounterStore``; a shared one (Redis) makes caps exact
     across processes. Every method must be safe to call from many threads at once, and
     ``window_hit`` must be atomic: two callers never both take the last hit of a window.
 
@@ -256,6 +275,40 @@ class Strategy(Protocol):
     ) -> Iterable[tuple[Any, float | None]]:
         """The items, best first, each with its score (or None)."""
         ...
+
+
+@runtime_checkable
+class DedupStore(Protocol):
+    """A set of keys with expiry, shared by the processes that should log something once
+    (exposure de-duplication). ``persona_sdk.InMemoryDedupStore`` within one process;
+    persona-redis across hosts.
+
+    A store may also offer ``forget(ids)``, called by ``Persona.forget`` to erase a person.
+    """
+
+    def add(self, key: str, *, ttl: float) -> bool:
+        """Add ``key`` for ``ttl`` seconds; True when it was not there (the first time)."""
+        ...
+
+
+class Worker(Protocol):
+    """Consumes an event stream and hands each event to a ``Persona`` (``ingest``), which
+    delivers it through its destinations; acknowledges only what was delivered."""
+
+    def run(self) -> int:
+        """Consume until ``stop()``; the process exit code."""
+        ...
+
+    def stop(self) -> None:
+        """Ask ``run`` to return (called from a signal handler)."""
+        ...
+
+
+class WorkerFactory(Protocol):
+    """Builds a worker for ``persona worker --from URL`` (entry point group
+    ``persona_sdk.workers``, named by the URL's scheme). Raise ``ConfigError`` for a bad URL."""
+
+    def __call__(self, *, url: str, persona: Any) -> Worker: ...
 
 
 def load_plugin(group: str, name: str) -> Callable[..., Any]:

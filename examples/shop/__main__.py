@@ -1,4 +1,4 @@
-"""``python -m examples.shop [--host H] [--port P] [--var DIR] [--simulate N [--seed S]]``.
+"""``python -m examples.shop [--host H] [--port P] [--var DIR] [--redis URL] [--simulate N]``.
 
 Without ``--simulate`` it serves the shop until Ctrl-C. With it, it serves the shop from a
 thread, drives N simulated visitors through it over HTTP, prints a summary and exits non-zero
@@ -28,12 +28,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7, help="the simulation's random seed")
     parser.add_argument("--drill", type=int, default=5000, metavar="N",
                         help="visitors of the in-process personalization drill (default 5000)")
+    parser.add_argument("--redis", metavar="URL",
+                        help="keep profiles, sticky buckets and exposure de-duplication in "
+                             "Redis (needs persona-redis: pip install -e plugins/persona-redis)")
     args = parser.parse_args(argv)
     var_dir: Path = args.var or DEFAULT_VAR
+    try:
+        shared = _redis_stores(args.redis) if args.redis else {}
+    except ImportError:
+        print("--redis needs persona-redis: pip install -e plugins/persona-redis",
+              file=sys.stderr)
+        return 2
     if args.simulate is None:
         try:
             serve(host=args.host, port=8000 if args.port is None else args.port,
-                  var_dir=var_dir)
+                  var_dir=var_dir, **shared)
         except KeyboardInterrupt:
             pass
         return 0
@@ -45,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         import tempfile
 
         var_dir = Path(tempfile.mkdtemp(prefix="sim-", dir=_ensure(DEFAULT_VAR)))
-    shop = start(host=args.host, port=args.port or 0, var_dir=var_dir)
+    shop = start(host=args.host, port=args.port or 0, var_dir=var_dir, **shared)
     print(f"Persona Outdoor is running at {shop.url}/ (simulating {args.simulate} visitors)",
           flush=True)
     try:
@@ -60,6 +69,23 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print("all checks passed")
     return 0
+
+
+def _redis_stores(url: str) -> dict[str, object]:
+    """The shop's shared state on Redis, so several shop processes see the same visitors."""
+    from persona_redis import (
+        RedisDedupStore,
+        RedisOptions,
+        RedisProfileStore,
+        RedisStickyBucketStore,
+    )
+
+    opts = RedisOptions(url)
+    return {
+        "profile_store": RedisProfileStore(opts),
+        "sticky_store": RedisStickyBucketStore(opts),
+        "dedup_store": RedisDedupStore(opts),
+    }
 
 
 def _ensure(path: Path) -> Path:

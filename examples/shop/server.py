@@ -106,9 +106,11 @@ def start(
     return RunningShop(url, persona, sink, exposures, app, server, thread)
 
 
-def serve(*, host: str, port: int, var_dir: Path) -> None:
+def serve(*, host: str, port: int, var_dir: Path, **persona_kwargs: Any) -> None:
     """Serve the shop in the foreground until Ctrl-C."""
-    sock, url, _persona, _sink, _exposures, app = prepare(host=host, port=port, var_dir=var_dir)
+    sock, url, _persona, _sink, _exposures, app = prepare(
+        host=host, port=port, var_dir=var_dir, **persona_kwargs
+    )
     print(f"Persona Outdoor, the persona-sdk demo shop, is running at {url}/", flush=True)
     print(f"  dashboard: {url}/dashboard   events: {var_dir}/   stop: Ctrl-C", flush=True)
     _server(app).run(sockets=[sock])

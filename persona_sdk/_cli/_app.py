@@ -408,7 +408,7 @@ def send(
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command; returns the exit status."""
-    from . import _data, _report  # noqa: F401 - they register their commands
+    from . import _data, _report, _worker  # noqa: F401 - they register their commands
 
     try:
         app(args=argv, prog_name="persona")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from itertools import islice
 from typing import Any
 
@@ -128,6 +128,15 @@ class InMemoryCounterStore:
         with self._lock:
             self._hashes.pop(key, None)
             self._windows.pop(key, None)
+
+    def forget(self, ids: Iterable[str]) -> None:
+        """Erase every key naming one of ``ids`` as ``{id}`` (``Persona.forget``; keys of a
+        person are built with ``persona_sdk.plugins.person_key``)."""
+        tags = [f"{{{i}}}" for i in ids if i]
+        with self._lock:
+            for table in (self._hashes, self._windows):
+                for key in [k for k in table if any(t in k for t in tags)]:
+                    del table[key]
 
     # -- bounds ------------------------------------------------------------------------------
 

@@ -36,6 +36,12 @@ class HookSet:
     time), so memory stays bounded however many visitors come, and a forgotten triple at
     worst logs one more exposure.
 
+    ``dedup_store`` (a ``DedupStore``, e.g. persona-redis') extends the memory across
+    processes: an exposure new to this process is logged only when the store also says it is
+    new (``exposure:{<user or anonymous id>}:<experiment>:<variation>`` for ``dedup_ttl``
+    seconds). A store that fails counts a ``dedup_errors`` and the exposure is logged (at
+    worst once more), never lost.
+
     Usage::
 
         hooks = HookSet(on_exposure=lambda visitor, result: print(result.variation_key))
@@ -47,12 +53,17 @@ class HookSet:
         on_feature_usage: FeatureUsageHook | None = None,
         *,
         max_exposures: int = 100_000,
+        dedup_store: Any = None,
+        dedup_ttl: float = 30 * 86_400.0,
     ) -> None:
         if max_exposures < 1:
             raise ValueError("max_exposures must be at least 1")
         self.on_exposure = on_exposure
         self.on_feature_usage = on_feature_usage
         self.max_exposures = max_exposures
+        self.dedup_store = dedup_store
+        self.dedup_ttl = dedup_ttl
+        self._dedup_errors = 0
         # A plain dict in recency order (cheaper per new key than an OrderedDict): a repeat
         # moves to the end, the front is the least recently seen.
         self._seen: dict[Hashable, None] = {}
@@ -87,6 +98,22 @@ class HookSet:
         if len(seen) > self.max_exposures:
             self.forget_oldest()
         return True
+
+    def first_shared(self, person: str, experiment: str, variation: int) -> bool:
+        """Whether the shared ``dedup_store`` has not seen this exposure yet (True without a
+        store, or when the store fails: counted, and logged rather than lost)."""
+        store = self.dedup_store
+        if store is None:
+            return True
+        key = f"exposure:{{{person}}}:{experiment}:{variation}"
+        try:
+            new = bool(store.add(key, ttl=self.dedup_ttl))
+        except Exception:
+            self._dedup_errors += 1
+            return True
+        if not new:
+            self._deduplicated += 1
+        return new
 
     def forget_oldest(self) -> None:
         """Drop the least recently seen sixteenth of the memory (it is over
@@ -124,12 +151,14 @@ class HookSet:
 
     def stats(self) -> dict[str, Any]:
         """``exposures`` logged, ``deduplicated`` exposures skipped, ``remembered``
-        triples, ``hook_errors``, ``track_errors`` and the ``last_error`` of either."""
+        triples, ``hook_errors``, ``track_errors``, ``dedup_errors`` (a shared dedup store
+        failed) and the ``last_error`` of a hook or track."""
         return {
             "exposures": self._exposures,
             "deduplicated": self._deduplicated,
             "remembered": len(self._seen),
             "hook_errors": self._hook_errors,
             "track_errors": self._track_errors,
+            "dedup_errors": self._dedup_errors,
             "last_error": self._last_error,
         }

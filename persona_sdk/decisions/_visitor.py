@@ -502,6 +502,10 @@ class Visitor(EvalContext):
             hooks.first_exposure(seen)
             return
         remembered[seen] = None
+        if hooks.dedup_store is not None and not hooks.first_shared(
+            user_id or anonymous_id or str(res.hash_value), exp.key, res.variation_id
+        ):
+            return  # another process logged it
         hooks._exposures += 1
         if len(remembered) > hooks.max_exposures:
             hooks.forget_oldest()

@@ -418,6 +418,10 @@ class Worker:
             if id(dest) not in self.closed:
                 self.closed.add(id(dest))
                 _close_destination(box.name, dest)
+                aclose = getattr(dest, "aclose", None)
+                if callable(aclose):
+                    # an optional ``async aclose()``: asyncio clients bound to this loop
+                    self.loop.create_task(_aclose_destination(box.name, aclose))
 
     # -- spool ------------------------------------------------------------------------------
 
@@ -454,6 +458,8 @@ class Worker:
                 box.held = box.held_bytes = box.pending_spooled = box.front_restored = 0
                 box.room()
             self._close_old(box, everything=True)
+        closing = [t for t in asyncio.all_tasks(self.loop) if t is not asyncio.current_task()]
+        await asyncio.gather(*closing, return_exceptions=True)
         if self.client is not None:
             await self.client.aclose()
         if self.d._spool is not None:
@@ -467,6 +473,13 @@ class Worker:
 def _set_event(box: Outbox) -> None:
     if box.event is not None:
         box.event.set()
+
+
+async def _aclose_destination(name: str, aclose: Any) -> None:
+    try:
+        await aclose()
+    except Exception:
+        log.exception("persona-sdk destination %r failed to close", name)
 
 
 def _close_destination(name: str, destination: Any) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Generator, Mapping
 from types import MappingProxyType
 from typing import Any
 
+import attrs
 import msgspec
 from attrs import frozen
 
@@ -101,6 +102,8 @@ class Outcome:
     entry: Entry | None
     reasons: tuple[ProfileReason, ...] = ()
     peers: Mapping[str, Any] | None = None  # other processes' computed traits (L2)
+    store_error: bool = False  # the L2 store failed (read as a miss; counted)
+    canonical: str | None = None  # another process linked this anonymous id to this user id
 
     @classmethod
     def fallback(cls, reason: ProfileReason) -> Outcome:
@@ -110,10 +113,15 @@ class Outcome:
 
 @frozen
 class StoreGet:
-    """Read these keys from the L2 store; the reply is a tuple of ``bytes | None``."""
+    """Read these keys from the L2 store; the reply is a tuple of ``bytes | None``.
+
+    The key at index ``fields_at`` (if any) is a hash read with ``get_fields``; its reply is
+    the fields as one JSON object (``{"<field>": <value>, ...}``), the shape a plain ``get``
+    of a blob gives."""
 
     keys: tuple[str, ...]
     timeout: float
+    fields_at: int = -1
 
 
 @frozen
@@ -148,6 +156,8 @@ class PlanContext:
     entry_key: Callable[[str], str]
     computed_key: Callable[[str], str]
     wants_peers: bool
+    link_key: Callable[[str], str] | None = None  #: where identity links live in the store
+    fields: bool = False  #: the store keeps computed traits as hashes (``get_fields``)
 
 
 def _decode_blob(raw: bytes | None) -> dict[str, Any] | None:
@@ -159,7 +169,52 @@ def _decode_blob(raw: bytes | None) -> dict[str, Any] | None:
         return None
 
 
+#: what a driver replies for a key the store failed to read (``plan`` reads it as a miss)
+STORE_FAILED: Any = object()
+
+
 def plan(ctx: PlanContext, key: str, id_type: str, *, wait_until: float, give_up_at: float) -> Plan:
+    """The lookup of ``key`` (see ``_plan``); an L2 read that failed is a miss, and the
+    outcome says so (``store_error``) for the resolver to count."""
+    inner = _plan(ctx, key, id_type, wait_until=wait_until, give_up_at=give_up_at)
+    failed = False
+    reply: Any = None
+    try:
+        while True:
+            op = inner.send(reply)
+            reply = yield op
+            if isinstance(op, StoreGet) and any(r is STORE_FAILED for r in reply):
+                failed = True
+                reply = tuple(None if r is STORE_FAILED else r for r in reply)
+    except StopIteration as stop:
+        outcome: Outcome = stop.value
+    finally:
+        inner.close()
+    if failed:
+        outcome = attrs.evolve(outcome, store_error=True)
+    return outcome
+
+
+def _plan(
+    ctx: PlanContext, key: str, id_type: str, *, wait_until: float, give_up_at: float
+) -> Plan:
+    """The lookup of ``key``, or of the user id another process linked it to (identity
+    links kept in the store: ``Outcome.canonical`` then names that user id)."""
+    canonical: str | None = None
+    if ctx.store is not None and ctx.link_key is not None and id_type == "anonymous_id":
+        (link,) = yield StoreGet((ctx.link_key(key),), max(0.0, wait_until - time.monotonic()))
+        if isinstance(link, bytes) and link:
+            canonical = key = link.decode("utf-8", "replace")
+            id_type = "user_id"
+    outcome = yield from _lookup(
+        ctx, key, id_type, wait_until=wait_until, give_up_at=give_up_at
+    )
+    return attrs.evolve(outcome, canonical=canonical) if canonical else outcome
+
+
+def _lookup(
+    ctx: PlanContext, key: str, id_type: str, *, wait_until: float, give_up_at: float
+) -> Plan:
     """The lookup of ``key``.
 
     ``wait_until`` is when the caller stops waiting (a retry must fit before it);
@@ -173,7 +228,11 @@ def plan(ctx: PlanContext, key: str, id_type: str, *, wait_until: float, give_up
             if ctx.wants_peers
             else (ctx.entry_key(key),)
         )
-        raw = yield StoreGet(keys, max(0.0, wait_until - time.monotonic()))
+        raw = yield StoreGet(
+            keys,
+            max(0.0, wait_until - time.monotonic()),
+            fields_at=1 if ctx.wants_peers and ctx.fields else -1,
+        )
         if ctx.wants_peers:
             peers = _decode_blob(raw[1])
         wire = decode_entry(raw[0])
@@ -225,6 +284,15 @@ def _failed(reason: ProfileReason, stale: Entry | None, peers: dict[str, Any] | 
     return Outcome(ProfileSourceKind.FALLBACK, None, (reason,), peers)
 
 
+def fields_blob(fields: Mapping[str, bytes]) -> bytes | None:
+    """A hash's fields (each a JSON value) as one JSON object; None when there are none."""
+    if not fields:
+        return None
+    return b"{%s}" % b",".join(
+        msgspec.json.encode(str(k)) + b":" + bytes(v) for k, v in fields.items()
+    )
+
+
 def _internal(exc: BaseException) -> FetchResult:
     detail = f"{type(exc).__name__}: {exc}"
     errors("internal", f"the profile source raised (a fallback profile is used): {detail}", exc)
@@ -253,11 +321,18 @@ async def drive_async(gen: Plan, ctx: PlanContext) -> Outcome:
             elif isinstance(op, StoreGet):
                 assert ctx.store is not None
                 values: list[bytes | None] = []
-                for k in op.keys:
+                for i, k in enumerate(op.keys):
                     try:
-                        values.append(await asyncio.wait_for(ctx.store.aget(k), op.timeout))
+                        if i == op.fields_at:
+                            fields = await asyncio.wait_for(
+                                ctx.store.aget_fields(k),  # type: ignore[attr-defined]
+                                op.timeout,
+                            )
+                            values.append(fields_blob(fields))
+                        else:
+                            values.append(await asyncio.wait_for(ctx.store.aget(k), op.timeout))
                     except Exception:
-                        values.append(None)  # an L2 failure is a miss
+                        values.append(STORE_FAILED)  # a miss, counted
                 reply = tuple(values)
             else:
                 await asyncio.sleep(op.seconds)
@@ -285,11 +360,14 @@ def drive_sync(gen: Plan, ctx: PlanContext) -> Outcome:
             elif isinstance(op, StoreGet):
                 assert ctx.store is not None
                 values: list[bytes | None] = []
-                for k in op.keys:
+                for i, k in enumerate(op.keys):
                     try:
-                        values.append(ctx.store.get(k))
+                        if i == op.fields_at:
+                            values.append(fields_blob(ctx.store.get_fields(k)))  # type: ignore[attr-defined]
+                        else:
+                            values.append(ctx.store.get(k))
                     except Exception:
-                        values.append(None)
+                        values.append(STORE_FAILED)
                 reply = tuple(values)
             else:
                 time.sleep(op.seconds)  # bounded by the deadline, see plan()

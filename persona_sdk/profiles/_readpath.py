@@ -262,6 +262,8 @@ class ReadPath:
             outcome = Outcome.fallback(ProfileReason.CLOSED)
         else:
             outcome = fut.result()
+        if outcome.canonical:
+            key = outcome.canonical
         if outcome.kind is _FALLBACK:
             with self._lock:
                 for r in outcome.reasons:
@@ -383,6 +385,14 @@ class ReadPath:
                 self._n["remote"] += 1
             elif outcome.kind is ProfileSourceKind.L2:
                 self._n["l2"] += 1
+            if outcome.store_error:
+                self._n["store_errors"] += 1
+            if outcome.canonical:
+                # another process linked this anonymous id: follow it here from now on
+                if self._forgotten.get(outcome.canonical, -1) > generation:
+                    return
+                self._ids.link(key, outcome.canonical)
+                key = outcome.canonical
             if self._forgotten.get(key, -1) > generation:
                 return  # forgotten while this lookup ran: keep nothing
             if outcome.entry is not None and outcome.kind in _CACHEABLE and self._s is s:

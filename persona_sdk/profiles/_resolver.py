@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -106,6 +107,8 @@ class ProfileResolver(Audience):
         user = msg.user_id
         if user and previous and self._ids.link(previous, user):
             target, _ = self._ids.canonical(None, user)
+            if s.store is not None and not self._closed:
+                self._share_link(s, previous, target)
             with self._lock:
                 old = self._local.pop(previous, None)
                 if old is not None:
@@ -124,6 +127,28 @@ class ProfileResolver(Audience):
                     if known is None:
                         known = self._local[key] = VisitorState()
                     known.add_traits(msg.traits)
+
+    def _share_link(self, s: Settings, previous: str, target: str) -> None:
+        # the link goes to the shared store (off the caller's thread), so another process
+        # resolving ``previous`` finds ``target``'s profile; ``flush`` waits for it
+        store, link_key = s.store, s.ctx.link_key
+        if store is None or link_key is None:
+            return
+
+        async def write() -> None:
+            try:
+                await store.aset(link_key(previous), target.encode(), ttl=s.cfg.computed_ttl)
+            except Exception:
+                with self._lock:
+                    self._n["store_errors"] += 1
+
+        try:
+            task = self._io.submit(write())
+        except RuntimeError:
+            return  # closed
+        with self._lock:
+            self._tasks.add(task)
+        task.add_done_callback(self._task_done)
 
     # -- segments -------------------------------------------------------------------------
 
@@ -192,6 +217,13 @@ class ProfileResolver(Audience):
         for key, wire in snapshots:
             ckey = s.ctx.computed_key(key)
             try:
+                if s.ctx.fields:
+                    # this process' own field, set atomically: no other process' states are
+                    # read or written, so concurrent writers never lose each other's updates
+                    await store.aset_field(  # type: ignore[attr-defined]
+                        ckey, self._slot, msgspec.json.encode(wire), ttl=s.cfg.computed_ttl
+                    )
+                    continue
                 raw = await store.aget(ckey)
                 try:
                     blob = _blob_decoder.decode(raw) if raw is not None else {}
@@ -204,18 +236,25 @@ class ProfileResolver(Audience):
                     self._n["store_errors"] += 1
 
     def flush(self, timeout: float = 5.0) -> bool:
-        """Write pending computed-trait states to the L2 store now; False on timeout."""
+        """Write pending computed-trait states and identity links to the L2 store now; False
+        on timeout."""
         s = self._s
         with self._lock:
             pending = bool(self._dirty)
-        if s.store is None or not pending:
+            links = bool(self._tasks)
+        if s.store is None or not (pending or links):
             return True
-        try:
-            fut = self._io.submit(self._flush_computed(s))
-        except RuntimeError:
-            return False
-        done, _ = concurrent.futures.wait((fut,), timeout=timeout)
-        return bool(done)
+        deadline = time.monotonic() + timeout
+        if pending:
+            try:
+                fut = self._io.submit(self._flush_computed(s))
+            except RuntimeError:
+                return False
+            done, _ = concurrent.futures.wait((fut,), timeout=timeout)
+            if not done:
+                return False
+        # identity links (and lookups) under way
+        return self.drain(max(0.0, deadline - time.monotonic()))
 
     # -- erasure --------------------------------------------------------------------------
 
@@ -241,8 +280,13 @@ class ProfileResolver(Audience):
         self._ids.forget(ids)
         if s.store is not None:
             try:
+                link = s.ctx.link_key or s.ctx.entry_key
                 s.store.delete(
-                    [k for i in ids for k in (s.ctx.entry_key(i), s.ctx.computed_key(i))]
+                    [
+                        k
+                        for i in ids
+                        for k in (s.ctx.entry_key(i), s.ctx.computed_key(i), link(i))
+                    ]
                 )
             except Exception:
                 with self._lock:

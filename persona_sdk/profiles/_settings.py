@@ -105,7 +105,10 @@ def build_settings(
         clock=clock,
         entry_key=lambda k: f"{prefix}p:{k}",
         computed_key=lambda k: f"{prefix}c:{k}",
+        link_key=lambda k: f"{prefix}a:{k}",
         wants_peers=bool(computed.specs),
+        fields=callable(getattr(store, "aget_fields", None))
+        and callable(getattr(store, "aset_field", None)),
     )
     return Settings(
         cfg,

@@ -62,7 +62,7 @@ class InMemoryProfileStore:
         self, max_entries: int = 100_000, *, clock: Callable[[], float] = time.time
     ) -> None:
         self._lock = threading.Lock()
-        self._data: TLRUCache[str, tuple[bytes, float]] = TLRUCache(
+        self._data: TLRUCache[str, tuple[Any, float]] = TLRUCache(
             maxsize=max_entries, ttu=lambda _k, v, _now: v[1], timer=clock
         )
         self._clock = clock
@@ -91,9 +91,10 @@ class InMemoryProfileStore:
         with self._lock:
             self.gets += 1
             try:
-                return self._data[key][0]
+                value = self._data[key][0]
             except KeyError:
                 return None
+            return value if isinstance(value, bytes) else None
 
     def set(self, key: str, value: bytes, *, ttl: float) -> None:
         """Store ``value`` for ``ttl`` seconds."""
@@ -109,6 +110,36 @@ class InMemoryProfileStore:
         with self._lock:
             for key in keys:
                 self._data.pop(key, None)
+
+    def set_field(self, key: str, field: str, value: bytes, *, ttl: float) -> None:
+        """Set one field of the hash under ``key`` (atomically) and its expiry."""
+        with self._lock:
+            self.sets += 1
+            try:
+                old = self._data[key][0]
+            except KeyError:
+                old = None
+            fields = dict(old) if isinstance(old, dict) else {}
+            fields[field] = value
+            self._data[key] = (fields, self._clock() + ttl)
+
+    def get_fields(self, key: str) -> dict[str, bytes]:
+        """Every field of the hash under ``key`` (empty when missing)."""
+        with self._lock:
+            self.gets += 1
+            try:
+                value = self._data[key][0]
+            except KeyError:
+                return {}
+            return dict(value) if isinstance(value, dict) else {}
+
+    async def aset_field(self, key: str, field: str, value: bytes, *, ttl: float) -> None:
+        """The same as ``set_field``."""
+        self.set_field(key, field, value, ttl=ttl)
+
+    async def aget_fields(self, key: str) -> dict[str, bytes]:
+        """The same as ``get_fields``."""
+        return self.get_fields(key)
 
     async def aget(self, key: str) -> bytes | None:
         """The same as ``get`` (memory never blocks)."""

@@ -240,6 +240,13 @@ class ProfileStore(Protocol):
 
     Values are opaque bytes written by the resolver; ``ttl`` is in seconds. Errors may raise:
     the resolver treats any exception as a miss and carries on.
+
+    Optional extras the resolver uses when present (a shared store should have them):
+
+    - ``set_field(key, field, value, *, ttl)`` / ``aset_field``: set one field of the hash
+      under ``key`` and its expiry, atomically (each process writes its computed-trait
+      states into its own field, so no process overwrites another's: no read-modify-write);
+    - ``get_fields(key) -> Mapping[str, bytes]`` / ``aget_fields``: every field of that hash.
     """
 
     def get(self, key: str) -> bytes | None:

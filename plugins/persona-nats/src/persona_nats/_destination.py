@@ -1,0 +1,125 @@
+"""``JetStreamDestination``: events published to a NATS JetStream stream.
+
+Each event is published with ``Nats-Msg-Id: <messageId>``, so JetStream drops a repeat within
+its duplicate window (a batch retried after a lost acknowledgement is not stored twice: the
+acknowledgement says ``duplicate``, and it is counted). A batch's publishes are in flight
+together and every acknowledgement is awaited; any failure (server down, no acknowledgement
+in ``timeout``) makes the batch a RETRY, so the outbox (and the spool, when on) keeps the
+events until NATS is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import httpx
+import msgspec
+
+from persona_sdk.plugins import BatchConfig, SendResult
+
+from ._options import StreamOptions
+
+__all__ = ["JetStreamDestination"]
+
+_decoder = msgspec.json.Decoder(dict[str, Any])
+
+
+class JetStreamDestination:
+    """A ``persona_sdk.plugins.Destination`` publishing to JetStream.
+
+    Container options (``[destinations.stream] type = "jetstream"``): see ``StreamOptions``.
+    Point a collector's tags at it and run ``persona worker --from nats://...`` elsewhere:
+    web nodes only collect, workers deliver.
+    """
+
+    passthrough = True
+    handles_pii = False
+
+    def __init__(self, *, name: str, opts: StreamOptions, batch: BatchConfig | None = None):
+        self.name = name
+        self.opts = opts
+        self.batch = batch or BatchConfig(max_events=500)
+        self.duplicates = 0
+        self.published = 0
+        self._conn: dict[tuple[int, int], Any] = {}
+
+    @classmethod
+    def from_options(
+        cls, *, name: str, options: Mapping[str, Any], pii: Any = None
+    ) -> JetStreamDestination:
+        """The ``persona_sdk.destinations`` factory (``type = "jetstream"``)."""
+        return cls(name=name, opts=StreamOptions.parse(options))
+
+    def transform(self, event: dict[str, Any]) -> dict[str, Any] | None:
+        """Events go as they are."""
+        return event
+
+    async def _js(self) -> Any:
+        key = (os.getpid(), id(asyncio.get_running_loop()))
+        found = self._conn.get(key)
+        if found is not None and found[0].is_connected:
+            return found[1]
+        import nats
+
+        nc = await nats.connect(
+            servers=[self.opts.url],
+            connect_timeout=self.opts.timeout,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.2,
+            allow_reconnect=True,
+        )
+        js = nc.jetstream(timeout=self.opts.timeout)
+        await self.opts.ensure_stream(js)
+        if found is not None:
+            await _quiet_close(found[0])
+        self._conn[key] = (nc, js)
+        return js
+
+    async def send(self, items: Sequence[bytes], client: httpx.AsyncClient) -> SendResult:
+        """Publish the batch and await every acknowledgement; RETRY on any failure."""
+        try:
+            js = await self._js()
+        except Exception as exc:
+            return SendResult.retry(f"nats: {type(exc).__name__}: {exc}")
+        subject, timeout = self.opts.subject, self.opts.timeout
+
+        async def one(item: bytes) -> Any:
+            try:
+                mid = str(_decoder.decode(item).get("messageId") or "")
+            except msgspec.DecodeError:
+                mid = ""
+            headers = {"Nats-Msg-Id": mid} if mid else None
+            return await js.publish(subject, bytes(item), timeout=timeout, headers=headers)
+
+        acks = await asyncio.gather(*(one(i) for i in items), return_exceptions=True)
+        failed = [a for a in acks if isinstance(a, BaseException)]
+        done = [a for a in acks if not isinstance(a, BaseException)]
+        self.duplicates += sum(1 for a in done if getattr(a, "duplicate", False))
+        self.published += len(done)
+        if failed:
+            first = failed[0]
+            return SendResult.retry(
+                f"nats: {len(failed)} of {len(items)} unacknowledged "
+                f"({type(first).__name__}: {first})"
+            )
+        return SendResult.ok()
+
+    def close(self) -> None:
+        """Nothing to do synchronously (connections close in ``aclose``)."""
+
+    async def aclose(self) -> None:
+        """Drain and close this loop's connection."""
+        key = (os.getpid(), id(asyncio.get_running_loop()))
+        found = self._conn.pop(key, None)
+        if found is not None:
+            await _quiet_close(found[0])
+
+
+async def _quiet_close(nc: Any) -> None:
+    try:
+        await nc.close()
+    except Exception:
+        pass
