@@ -74,7 +74,7 @@ def run(persona: Persona, counters: RedisCounterStore, n: int) -> tuple[list[Any
 def fallbacks(persona: Persona, counters: RedisCounterStore) -> int:
     stats = persona.stats()
     n = counters.stats()["fallbacks"] + stats["profiles"]["store_errors"]
-    return n + sum(s["fallbacks"] for s in stats["stores"].values())
+    return n + sum(s.get("fallbacks", 0) for s in stats["stores"].values())
 
 
 def test_redis_killed_mid_run(own_redis: RedisServer) -> None:
