@@ -352,3 +352,69 @@ def test_report_placements_counts_exposures_clicks_and_ctr(tmp_path: Path) -> No
     assert rows["hero-a"]["ctr"] == pytest.approx(0.5)
     assert "<svg" in chart.read_text()
     assert persona("report", str(events)).returncode == 2  # neither --experiment nor --placements
+
+
+def test_tail_in_process_reads_filters_and_stops(tmp_path: Path) -> None:
+    """``tail`` prints each complete line once (human and JSON forms), skips bad lines and a
+    half-written last line, filters by event and stops after --count."""
+    path = tmp_path / "events.jsonl"
+    path.write_text(
+        json.dumps({"type": "track", "event": "A", "anonymousId": "x", "properties": {"n": 1}})
+        + "\nnot json\n"
+        + json.dumps({"type": "identify", "userId": "u", "traits": {"plan": "pro"}}) + "\n"
+        + '{"type": "track", "event": "half"',  # no newline yet: not read
+        encoding="utf-8",
+    )
+    done = persona("tail", str(path), "--no-follow")
+    assert done.returncode == 0
+    lines = done.stdout.splitlines()
+    assert len(lines) == 2
+    assert "track" in lines[0]
+    assert '{"n": 1}' in lines[0]
+    assert "identify" in lines[1]
+    assert "plan" in lines[1]
+    only = persona("tail", str(path), "--no-follow", "--json", "--event", "A")
+    assert [json.loads(line)["event"] for line in only.stdout.splitlines()] == ["A"]
+    first = persona("tail", str(path), "--json", "-n", "1")  # follows, but stops at 1
+    assert len(first.stdout.splitlines()) == 1
+    missing = persona("tail", str(tmp_path / "none.jsonl"), "--no-follow")
+    assert (missing.returncode, missing.stdout) == (0, "")
+
+
+def test_cli_errors_are_reported_not_raised(tmp_path: Path) -> None:
+    """Bad inputs give exit 1 or 2 with a message, never a traceback: a file that is not a
+    spool, an unknown --kind, a bad --attribute, a bad --weights, an unreadable export."""
+    not_spool = tmp_path / "x.sqlite3"
+    import sqlite3
+
+    sqlite3.connect(not_spool).close()
+    done = persona("spool", "stats", str(not_spool), "--json")
+    assert done.returncode == 1
+    assert "not a persona-sdk spool" in json.loads(done.stdout)["error"]
+    container = _write(tmp_path / "c.json", {"features": FEATURES})
+    assert persona("validate", str(container), "--kind", "weird").returncode == 1
+    bad_attr = persona("eval", str(container), "-a", "novalue", "--json")
+    assert bad_attr.returncode == 1
+    assert "expected key=value" in json.loads(bad_attr.stdout)["error"]
+    events = tmp_path / "e.jsonl"
+    _exposures(events, {"0": (10, 1), "1": (10, 2)})
+    weights = persona("report", str(events), "--experiment", "cta-test", "--conversion",
+                      "Order Completed", "--weights", "1,2,3", "--json")
+    assert weights.returncode == 1
+    assert "3 weights for 2 variations" in json.loads(weights.stdout)["error"]
+    unreadable = persona("report", str(tmp_path / "missing.jsonl"), "--experiment", "x",
+                         "--conversion", "y")
+    assert unreadable.returncode == 1
+    assert "Traceback" not in unreadable.stderr
+
+
+def test_explain_and_eval_tables_and_an_unknown_feature(tmp_path: Path) -> None:
+    """``explain`` prints the decision and its reasons; ``eval --feature`` of a key that is
+    not in the container reports it as unknown."""
+    container = _write(tmp_path / "c.json", {"features": FEATURES})
+    done = persona("explain", str(container), "cta", "--user-id", "u-1")
+    assert done.returncode == 0
+    assert "experiment: cta-test" in done.stdout
+    assert "reasons:" in done.stdout
+    unknown = json.loads(persona("eval", str(container), "-f", "nope", "--json").stdout)
+    assert unknown["features"]["nope"]["source"] == "unknownFeature"
