@@ -112,9 +112,13 @@ def drill(
     lines.append(f"  promo-banner: at most {max(promo_seen.values(), default=0)} per visitor "
                  f"(cap {_CAP})")
     hooks = [e for e in sink.events("webhook") if e.get("event") == "Cart Abandoned"]
-    got = Counter(str(e.get("anonymousId")) for e in hooks)
-    lines.append(f"  cart-abandoned: {len(abandoned)} abandoned carts, {len(hooks)} webhooks, "
-                 f"{actions['fired']} fired, {actions['cancelled']} cancelled by an order")
+    # delivery is at least once: a retried webhook arrives again with the same messageId
+    # (its webhook-id), which a receiver deduplicates, as this one does
+    unique = {str(e.get("messageId")): str(e.get("anonymousId")) for e in hooks}
+    got = Counter(unique.values())
+    lines.append(f"  cart-abandoned: {len(abandoned)} abandoned carts, {len(unique)} webhooks "
+                 f"({len(hooks) - len(unique)} redelivered), {actions['fired']} fired, "
+                 f"{actions['cancelled']} cancelled by an order")
 
     def check(ok: bool, what: str) -> None:
         lines.append(f"  [{'ok' if ok else 'FAIL'}] {what}")
