@@ -7,6 +7,7 @@ import sqlite3
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -36,7 +37,11 @@ SpoolPath = Annotated[Path, typer.Argument(help="The SQLite spool file.", exists
 
 def _spool(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=10.0, isolation_level=None)
-    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    try:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    except sqlite3.Error:
+        conn.close()
+        raise
     if not {"outbox", "dead_letter"} <= tables:
         conn.close()
         raise PersonaError(f"{path}: not a persona-sdk spool (no outbox/dead_letter tables)")
@@ -50,7 +55,7 @@ def spool_stats(path: SpoolPath, as_json: JsonFlag = False) -> None:
         conn = _spool(path)
     except (PersonaError, sqlite3.Error) as exc:
         raise fail(str(exc), as_json=as_json) from None
-    with conn:
+    with closing(conn):
         rows: dict[str, dict[str, Any]] = {}
         for table, key in (("outbox", "queued"), ("dead_letter", "dead_lettered")):
             for dest, n, oldest in conn.execute(
@@ -63,7 +68,6 @@ def spool_stats(path: SpoolPath, as_json: JsonFlag = False) -> None:
             f"{dest}: {reason}" for dest, reason in conn.execute(
                 "SELECT dest, reason FROM dead_letter")
         )
-    conn.close()
     if as_json:
         emit_json({"path": str(path), "destinations": rows, "dead_letter_reasons": reasons})
         return
@@ -95,8 +99,8 @@ def spool_dead(
     args: tuple[Any, ...] = ()
     if destination is not None:
         sql, args = sql + " WHERE dest = ?", (destination,)
-    rows = conn.execute(sql + " ORDER BY id LIMIT ?", (*args, limit)).fetchall()
-    conn.close()
+    with closing(conn):
+        rows = conn.execute(sql + " ORDER BY id LIMIT ?", (*args, limit)).fetchall()
     found = [{"destination": d, "message_id": m, "reason": r, "status": s,
               "payload": _decode(p)} for d, m, r, s, p in rows]
     if as_json:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import stat
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,8 @@ def _raw(directory: Path) -> bytes:
 
 
 def _rows_of(db: Path, user_id: str) -> int:
-    with sqlite3.connect(db) as c:
+    # closing(): a sqlite3 connection's own context manager commits but never closes
+    with closing(sqlite3.connect(db)) as c:
         query = "SELECT COUNT(*) FROM outbox WHERE user_id = ?"
         return int(c.execute(query, (id_key(user_id),)).fetchone()[0])
 
