@@ -9,7 +9,7 @@ destination would then refuse.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -28,29 +28,20 @@ def has_nonfinite(values: dict[str, Any]) -> bool:
     The hot path's check: one type test per value. ``v - v`` is ``0.0`` for every finite
     float and NaN for NaN and both infinities.
     """
-    for v in values.values():
-        t = v.__class__
-        if t is float:
-            if v - v != 0.0:
-                return True
-        elif t is dict:
-            if v and has_nonfinite(v):
-                return True
-        elif (t is list or t is tuple) and v and _seq_nonfinite(v):
-            return True
-    return False
+    return _any_nonfinite(values.values())
 
 
-def _seq_nonfinite(values: list[Any] | tuple[Any, ...]) -> bool:
+def _any_nonfinite(values: Iterable[Any]) -> bool:
+    # one walk serves dict values and list/tuple items alike
     for v in values:
         t = v.__class__
         if t is float:
             if v - v != 0.0:
                 return True
         elif t is dict:
-            if v and has_nonfinite(v):
+            if v and _any_nonfinite(v.values()):
                 return True
-        elif (t is list or t is tuple) and v and _seq_nonfinite(v):
+        elif (t is list or t is tuple) and v and _any_nonfinite(v):
             return True
     return False
 

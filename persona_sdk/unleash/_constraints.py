@@ -101,62 +101,55 @@ def _string_op(kind: str) -> Callable[..., Predicate]:
     return build
 
 
-def _number_op(compare: Callable[[float, float], bool]) -> Callable[..., Predicate]:
+def _parsed_op(
+    parse: Callable[[Any], Any],
+    accept: Callable[[Any, Any], bool],
+    what: str,
+    missing: Callable[[str], Any] = lambda _name: None,
+) -> Callable[..., Predicate]:
+    # NUM_*, DATE_* and SEMVER_*: the constraint's one value parsed once; the context's value
+    # parsed per evaluation (``missing`` supplies one when the context has none)
     def build(
         name: str, _vs: Sequence[str], value: str | None, _f: bool, path: str, warnings: list[str]
     ) -> Predicate:
-        target = _as_number(value)
+        target = parse(value)
         if target is None:
-            warnings.append(f"{path}.value: not a number; never matches")
-            return _NEVER
-
-        def test(ctx: Ctx) -> bool:
-            seen = _as_number(context_value(ctx, name))
-            return seen is not None and compare(seen, target)
-
-        return test
-
-    return build
-
-
-def _date_op(after: bool) -> Callable[..., Predicate]:
-    def build(
-        name: str, _vs: Sequence[str], value: str | None, _f: bool, path: str, warnings: list[str]
-    ) -> Predicate:
-        target = _as_datetime(value)
-        if target is None:
-            warnings.append(f"{path}.value: not an ISO 8601 date; never matches")
+            warnings.append(f"{path}.value: not {what}; never matches")
             return _NEVER
 
         def test(ctx: Ctx) -> bool:
             raw = context_value(ctx, name)
-            seen = datetime.now(timezone.utc) if raw is None and name == "currentTime" else None
-            seen = seen or _as_datetime(raw)
-            if seen is None:
-                return False
-            return seen > target if after else seen < target
+            seen = parse(raw) if raw is not None else missing(name)
+            return seen is not None and accept(seen, target)
 
         return test
 
     return build
+
+
+def _number_op(compare: Callable[[float, float], bool]) -> Callable[..., Predicate]:
+    return _parsed_op(_as_number, compare, "a number")
+
+
+def _now_for_current_time(name: str) -> datetime | None:
+    return datetime.now(timezone.utc) if name == "currentTime" else None
+
+
+def _date_op(after: bool) -> Callable[..., Predicate]:
+    return _parsed_op(
+        _as_datetime,
+        (lambda seen, target: seen > target) if after else (lambda seen, target: seen < target),
+        "an ISO 8601 date",
+        _now_for_current_time,
+    )
 
 
 def _semver_op(accept: Callable[[int], bool]) -> Callable[..., Predicate]:
-    def build(
-        name: str, _vs: Sequence[str], value: str | None, _f: bool, path: str, warnings: list[str]
-    ) -> Predicate:
-        target = parse_semver(value)
-        if target is None:
-            warnings.append(f"{path}.value: not a semantic version; never matches")
-            return _NEVER
-
-        def test(ctx: Ctx) -> bool:
-            seen = parse_semver(_as_str(context_value(ctx, name)))
-            return seen is not None and accept(_compare_semver(seen, target))
-
-        return test
-
-    return build
+    return _parsed_op(
+        lambda v: parse_semver(_as_str(v)),
+        lambda seen, target: accept(_compare_semver(seen, target)),
+        "a semantic version",
+    )
 
 
 def _regex(
@@ -193,27 +186,6 @@ def _in_cidr(
     return test
 
 
-_OPERATORS: dict[str, Callable[..., Predicate]] = {
-    "IN": _in,
-    "NOT_IN": _not_in,
-    "STR_STARTS_WITH": _string_op("starts"),
-    "STR_ENDS_WITH": _string_op("ends"),
-    "STR_CONTAINS": _string_op("contains"),
-    "NUM_EQ": _number_op(lambda a, b: a == b),
-    "NUM_GT": _number_op(lambda a, b: a > b),
-    "NUM_GTE": _number_op(lambda a, b: a >= b),
-    "NUM_LT": _number_op(lambda a, b: a < b),
-    "NUM_LTE": _number_op(lambda a, b: a <= b),
-    "DATE_AFTER": _date_op(after=True),
-    "DATE_BEFORE": _date_op(after=False),
-    "SEMVER_EQ": _semver_op(lambda c: c == 0),
-    "SEMVER_GT": _semver_op(lambda c: c > 0),
-    "SEMVER_GTE": _semver_op(lambda c: c >= 0),
-    "SEMVER_LT": _semver_op(lambda c: c < 0),
-    "SEMVER_LTE": _semver_op(lambda c: c <= 0),
-    "REGEX": _regex,
-    "IN_CIDR": _in_cidr,
-}
 
 
 # -- value parsing -------------------------------------------------------------------------
@@ -333,3 +305,27 @@ def _compile_python_regex(pattern: str, folded: bool) -> Callable[[str], bool] |
     except re.error:
         return None
     return lambda text: compiled.search(text[:REGEX_INPUT_LIMIT]) is not None
+
+
+# built once every builder and parser above exists
+_OPERATORS: dict[str, Callable[..., Predicate]] = {
+    "IN": _in,
+    "NOT_IN": _not_in,
+    "STR_STARTS_WITH": _string_op("starts"),
+    "STR_ENDS_WITH": _string_op("ends"),
+    "STR_CONTAINS": _string_op("contains"),
+    "NUM_EQ": _number_op(lambda a, b: a == b),
+    "NUM_GT": _number_op(lambda a, b: a > b),
+    "NUM_GTE": _number_op(lambda a, b: a >= b),
+    "NUM_LT": _number_op(lambda a, b: a < b),
+    "NUM_LTE": _number_op(lambda a, b: a <= b),
+    "DATE_AFTER": _date_op(after=True),
+    "DATE_BEFORE": _date_op(after=False),
+    "SEMVER_EQ": _semver_op(lambda c: c == 0),
+    "SEMVER_GT": _semver_op(lambda c: c > 0),
+    "SEMVER_GTE": _semver_op(lambda c: c >= 0),
+    "SEMVER_LT": _semver_op(lambda c: c < 0),
+    "SEMVER_LTE": _semver_op(lambda c: c <= 0),
+    "REGEX": _regex,
+    "IN_CIDR": _in_cidr,
+}
