@@ -164,3 +164,17 @@ def call_asgi(
     return CollectorResponse(
         start["status"], headers, b"".join(m.get("body", b"") for m in sent[1:])
     )
+
+
+#: Debian's Chromium, which the browser tests drive
+CHROMIUM = "/usr/bin/chromium"
+
+
+class Clock:
+    """A settable clock (seconds since the epoch)."""
+
+    def __init__(self, now: float = 1_700_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now

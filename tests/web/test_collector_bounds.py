@@ -8,37 +8,16 @@ the ``Persona`` counted (no message looked at when the batch is over the cap).
 from __future__ import annotations
 
 import gzip
-from collections.abc import Iterator
 from typing import Any
 
 import msgspec
-import pytest
-from collector_helpers import head, make_persona
+from collector_helpers import Clock, head
 
-from persona_sdk import Persona
-from persona_sdk.testing import CaptureDestination
 from persona_sdk.web._collector import Collector
 from persona_sdk.web._collector_pending import MAX_LISTED_ERRORS
 from persona_sdk.web._config import CollectorConfig
 
 enc = msgspec.json.encode
-
-
-class Clock:
-    """A settable clock (seconds since the epoch)."""
-
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def world() -> Iterator[tuple[Persona, CaptureDestination]]:
-    persona, capture = make_persona()
-    yield persona, capture
-    persona.close()
 
 
 def _gz_batch(items: list[Any]) -> bytes:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import base64
 import gzip
-from collections.abc import Iterator
 from typing import Any
 
 import msgspec
 import pytest
-from collector_helpers import BROWSER_UA, head, make_persona
+from collector_helpers import BROWSER_UA, Clock, head, make_persona
 
 from persona_sdk import Persona
 from persona_sdk.testing import CaptureDestination
@@ -17,23 +16,6 @@ from persona_sdk.web._collector import PIXEL_GIF, Collector
 from persona_sdk.web._config import CollectorConfig
 
 enc = msgspec.json.encode
-
-
-class Clock:
-    """A settable clock (seconds since the epoch)."""
-
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def world() -> Iterator[tuple[Persona, CaptureDestination]]:
-    persona, capture = make_persona()
-    yield persona, capture
-    persona.close()
 
 
 def collector_for(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gzip
 import re
-import shutil
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -18,7 +17,6 @@ from persona_sdk.web._collector import Collector
 from persona_sdk.web._config import CollectorConfig
 from persona_sdk.web._script import script_source
 
-CHROMIUM = "/usr/bin/chromium"
 WRITE_KEY = "wk_browser"
 MAX_GZIP_BYTES = 3 * 1024
 
@@ -89,20 +87,6 @@ class Site:
         await self.collector.asgi(scope, receive, send)
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not shutil.which(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu",
-                  "--disable-background-networking"],
-        )
-        yield b
-        b.close()
 
 
 @pytest.fixture

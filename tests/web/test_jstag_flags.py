@@ -4,8 +4,6 @@ reads an experiment flag (``persona.feature(key)``), once, in headless Chromium.
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,7 +13,6 @@ import persona_sdk as ps
 from persona_sdk.testing import CaptureDestination
 from persona_sdk.web import Collector, render_bootstrap
 
-CHROMIUM = "/usr/bin/chromium"
 FEATURES = {
     "cta": {"defaultValue": "blue", "rules": [{
         "key": "cta-test", "variations": ["blue", "green"], "weights": [0.5, 0.5],
@@ -48,17 +45,6 @@ class Site:
         await self.collector.asgi(scope, receive, send)
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not shutil.which(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM,
-                              args=["--headless", "--no-sandbox", "--disable-gpu"])
-        yield b
-        b.close()
 
 
 @pytest.mark.e2e
