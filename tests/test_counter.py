@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import warnings
 
-from persona_sdk._counter import Counter
+from persona_sdk._speed import Counter
 
 
 def test_value_counts_bumps_and_reading_does_not_change_it() -> None:

@@ -149,6 +149,7 @@ def compile_experiment(
     e.hash_attribute = b.get(spec, "hashAttribute", path, str, "a string") or "id"
     e.fallback_attribute = b.get(spec, "fallbackAttribute", path, str, "a string") or None
     e.dotted = "." in e.hash_attribute or "." in (e.fallback_attribute or "")
+    b.identifiers(path, e.hash_attribute, e.fallback_attribute)
     e.disable_sticky = bool(spec.get("disableStickyBucketing"))
     e.bucket_version = b.get(spec, "bucketVersion", path, int, "an integer") or 0
     e.min_bucket_version = b.get(spec, "minBucketVersion", path, int, "an integer") or 0
@@ -278,6 +279,7 @@ def _rule(b: Builder, feature_key: str, spec: Any, path: str) -> Rule | None:
         r.hash_attribute = b.get(spec, "hashAttribute", path, str, "a string") or "id"
         r.fallback_attribute = b.get(spec, "fallbackAttribute", path, str, "a string") or None
         r.dotted = "." in r.hash_attribute or "." in (r.fallback_attribute or "")
+        b.identifiers(path, r.hash_attribute, r.fallback_attribute)
         r.disable_sticky = bool(spec.get("disableStickyBucketing"))
         seed = b.get(spec, "seed", path, str, "a string") or feature_key
         version = b.get(spec, "hashVersion", path, int, "an integer") or 1

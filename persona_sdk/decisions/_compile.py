@@ -14,7 +14,7 @@ from typing import Any
 
 from .._errors import ConfigError, PluginError
 from ..allocation import Bucketer, hash_scheme
-from ..rules import compile_condition
+from ..rules import Reads, compile_condition
 from ._results import FeatureResult, FeatureSource, Reason
 
 __all__ = ["Bandit", "Builder", "Experiment", "Feature", "Filter", "Leaf", "Parent", "Rule"]
@@ -291,6 +291,15 @@ class Builder:
         #: what a lenient (GrowthBook payload) build lets through; errors when strict
         self.warnings: list[str] = []
         self.uses_segments = False
+        #: every attribute a condition, hash, fallback or filter reads, noted as it is
+        #: compiled: what ``Engine.reads_anonymous_id`` and ``reads_user_id`` ask
+        self.reads = Reads()
+
+    def identifiers(self, path: str, hash_attribute: str, fallback: str | None) -> None:
+        """Note the attributes an experiment or rollout hashes by."""
+        self.reads.note(hash_attribute, f"{path}.hashAttribute", None)
+        if fallback:
+            self.reads.note(fallback, f"{path}.fallbackAttribute", None)
 
     # -- shape checks -------------------------------------------------------------------
 
@@ -365,6 +374,7 @@ class Builder:
                 saved_groups=self.saved_groups,
                 operators=self.operators,
                 strict=self.strict,
+                reads=self.reads,
             )
         except ConfigError as exc:
             self.errors.extend(exc.errors)
@@ -435,5 +445,6 @@ class Builder:
             version = self.get(f, "hashVersion", p, int, "an integer") or 2
             ranges = self.ranges(f.get("ranges", []), f"{p}.ranges") or ()
             attribute = self.get(f, "attribute", p, str, "a string") or "id"
+            self.reads.note(attribute, f"{p}.attribute", None)
             out.append(Filter(attribute, self.bucketer("growthbook", seed, version, p), ranges))
         return tuple(out)

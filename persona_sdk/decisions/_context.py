@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from .._speed import blank
 from ..allocation import StickyAssignments, sticky_key
 from ._compile import js_truthy
 
@@ -95,7 +96,7 @@ def new_context(
     docs: dict[str, StickyAssignments] | None = None,
 ) -> EvalContext:
     """A fresh evaluation context over ``attrs`` (what ``engine.context`` returns)."""
-    ctx: EvalContext = object.__new__(EvalContext)
+    ctx: EvalContext = blank(EvalContext)
     ctx._attrs = attrs
     ctx.url = url
     ctx._mode = mode

@@ -19,8 +19,9 @@ from ._config import DecisionsConfig
 from ._context import EvalContext, Mode, new_context, resolve, sticky_string
 from ._evaluate import Evaluator
 from ._fastpath import FastFeature, fast_feature
+from ._hooks import HookSet
 from ._results import ExperimentResult, Reason
-from ._visitor import engine_visitor
+from ._visitor import UNSET, Visitor, engine_visitor
 
 if TYPE_CHECKING:
     from ..config import Container
@@ -53,8 +54,8 @@ class Engine(Evaluator):
     sticky_store: Any
     sticky_attributes: tuple[str, ...]
     uses_segments: bool
-    #: whether any condition, hash or fallback attribute could read ``anonymousId`` or
-    #: ``userId``: the container names them somewhere. A visitor adds each to the
+    #: whether any condition, hash, fallback or filter attribute reads ``anonymousId`` or
+    #: ``userId`` (as the compiler noted while compiling them). A visitor adds each to the
     #: attributes conditions see only when it could be read (the full set is still what
     #: ``visitor.attributes`` and segments see).
     reads_anonymous_id: bool
@@ -161,7 +162,7 @@ class Engine(Evaluator):
         errors.extend(b.errors)
         if errors:
             raise ConfigError(errors)
-        text = repr((container.features, container.experiments, saved_groups, config))
+        read = b.reads.roots
         return cls(
             # plain dicts: read on every decision, never exposed for writing
             features=features,
@@ -177,10 +178,10 @@ class Engine(Evaluator):
             sticky_store=sticky_store,
             sticky_attributes=tuple(identifiers),
             uses_segments=b.uses_segments,
-            # by the container's text: a superset of the attributes read (a path, a hash or
-            # fallback attribute, a sticky identifier is always written out in it)
-            reads_anonymous_id="anonymousId" in text,
-            reads_user_id="userId" in text,
+            # as the compiler noted them (every condition path, hash, fallback and filter
+            # attribute)
+            reads_anonymous_id="anonymousId" in read,
+            reads_user_id="userId" in read,
             exposure_event=config.exposure_event,
             config=config,
             fast_features={
@@ -190,9 +191,28 @@ class Engine(Evaluator):
             content=content,
         )
 
-    #: ``engine.visitor(anonymous_id=..., attributes=...)``: a new ``Visitor`` deciding with
-    #: this engine (see ``engine_visitor``).
-    visitor = engine_visitor
+    def visitor(
+        self,
+        *,
+        anonymous_id: str | None = None,
+        user_id: str | None = None,
+        attributes: Mapping[str, Any] | None = None,
+        consent: Mapping[str, bool] | None = None,
+        persona: Any = None,
+        hooks: HookSet | None = None,
+        segments: Any = None,
+        profile: Any = None,
+        url: str | None = None,
+        forced_variations: Mapping[str, int] | None = None,
+        sticky_store: Any = UNSET,
+    ) -> Visitor:
+        """A new ``Visitor`` deciding with this engine, without a ``Persona``: the
+        arguments are ``Visitor``'s (``persona.visitor`` resolves the profile and builds
+        its visitors the same way)."""
+        return engine_visitor(
+            self, anonymous_id, user_id, attributes, consent, persona, hooks, segments,
+            profile, url, forced_variations, sticky_store,
+        )
 
     def context(
         self,

@@ -8,9 +8,9 @@ hashing alone decides: ``Rule.fast``) becomes one function with its rules unroll
 everything it reads bound as a constant. It decides exactly as ``Evaluator.eval_feature``
 does for a visitor whose mode is ``fast`` (``tests/decisions/test_fastpath.py`` checks it).
 
-Safety: the generated source holds only names made here and fixed templates. Keys, values,
-conditions and every other part of the container are passed to a factory as arguments,
-never formatted into source text. Factories are cached by source text, which depends only
+Generated with ``persona_sdk._speed.generate`` (its docstring: why ``exec`` is safe here):
+keys, values, conditions and every other part of the container are passed to a factory as
+arguments. Factories are cached by source text, which depends only
 on the shape of the feature's rules, so features of the same shape share one ``exec``.
 """
 
@@ -20,6 +20,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
+from .._speed import generate
 from ..allocation import in_namespace
 from ..allocation._hashing import v2_seed
 from ._compile import Experiment, Feature, Rule, js_truthy
@@ -160,7 +161,4 @@ def _experiment_rule(rule: Rule, exp: Experiment, const: Callable[[Any], str]) -
 
 @lru_cache(maxsize=256)
 def _factory(source: str) -> Callable[..., FastFeature]:
-    namespace = dict(_GLOBALS)
-    exec(compile(source, "<persona_sdk feature>", "exec"), namespace)
-    factory: Callable[..., FastFeature] = namespace["factory"]
-    return factory
+    return generate(source, "factory", what="feature", namespace=_GLOBALS)

@@ -99,6 +99,22 @@ class HookSet:
             self.forget_oldest()
         return True
 
+    def admit(self, key: Hashable, person: str, experiment: str, variation: int) -> bool:
+        """Whether an experiment exposure is to be logged: new to this process' memory
+        (``key``; a repeat is counted and refreshed) and to the shared ``dedup_store``
+        (``person``, ``experiment``, ``variation``). Counts it as logged when it is."""
+        seen = self._seen
+        if key in seen:
+            self.first_exposure(key)
+            return False
+        seen[key] = None
+        if self.dedup_store is not None and not self.first_shared(person, experiment, variation):
+            return False  # another process logged it
+        self._exposures += 1
+        if len(seen) > self.max_exposures:
+            self.forget_oldest()
+        return True
+
     def first_shared(self, person: str, experiment: str, variation: int) -> bool:
         """Whether the shared ``dedup_store`` has not seen this exposure yet (True without a
         store, or when the store fails: counted, and logged rather than lost)."""

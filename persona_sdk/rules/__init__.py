@@ -17,6 +17,7 @@ plugins.
 from persona_sdk.rules._compiler import Condition, check_condition, compile_condition
 from persona_sdk.rules._ops_text import padded_version
 from persona_sdk.rules._paths import compile_path, get_path
+from persona_sdk.rules._reads import Read, Reads
 from persona_sdk.rules._registry import (
     BUILTIN_OPERATORS,
     Operator,
@@ -29,6 +30,8 @@ __all__ = [
     "Condition",
     "Operator",
     "OperatorRegistry",
+    "Read",
+    "Reads",
     "check_condition",
     "compile_condition",
     "compile_path",

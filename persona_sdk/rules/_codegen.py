@@ -6,10 +6,10 @@ operators' fast paths (a set look-up, a number comparison, ``str.endswith``) are
 into one function, and each operator's full predicate is still called for the values its
 fast path does not cover (JS coercions).
 
-Safety: the generated source contains only identifiers made here and fixed templates. Keys,
-operands and predicates are never formatted into source text; they are passed to a factory
-as arguments. Factories are cached by source text, which depends only on the condition's
-shape, so compiling many conditions of the same shape runs ``exec`` once.
+Generated with ``persona_sdk._speed.generate`` (its docstring: why ``exec`` is safe here).
+Keys, operands and predicates are passed to a factory as arguments. Factories are cached by
+source text, which depends only on the condition's shape, so compiling many conditions of
+the same shape runs ``exec`` once.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any, Final, NamedTuple
 
+from persona_sdk._speed import generate
 from persona_sdk.rules._paths import step
 from persona_sdk.rules._preds import Pred
 
@@ -60,10 +61,7 @@ def _inline_of(pred: Pred) -> Inline | None:
 
 @lru_cache(maxsize=512)
 def _factory(source: str) -> Callable[..., Condition]:
-    namespace: dict[str, Any] = {"step": step}
-    exec(compile(source, "<persona_sdk condition>", "exec"), namespace)
-    factory: Callable[..., Condition] = namespace["factory"]
-    return factory
+    return generate(source, "factory", what="condition", namespace={"step": step})
 
 
 def fuse(fields: Sequence[Field], others: Sequence[Condition]) -> Condition:

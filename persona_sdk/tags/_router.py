@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
-from .._counter import Counter
 from .._errors import ConfigError
+from .._speed import Counter, generate
 from ..events import Message, format_ts, to_segment, to_segment_json
 from ..events._ids import integration_enabled
 from ..privacy import ConsentRequirement, PrivacyPolicy, check_pii_config, check_purposes
@@ -89,9 +89,11 @@ def _view_builder(keys: set[str] | None) -> Callable[[Message], dict[str, Any]]:
         for k, attr in _TIME_FIELDS.items()
         if k != "timestamp" and k in wanted
     )
-    namespace: dict[str, Any] = {"_ts": format_ts, "_opt_ts": _optional_ts}
-    exec(f"def view(m):\n    return {{{', '.join(parts)}}}\n", namespace)
-    return namespace["view"]  # type: ignore[no-any-return]
+    source = f"def view(m):\n    return {{{', '.join(parts)}}}\n"
+    view: Callable[[Message], dict[str, Any]] = generate(
+        source, "view", what="condition view", namespace={"_ts": format_ts, "_opt_ts": _optional_ts}
+    )
+    return view
 
 
 class _PerMessage:

@@ -68,7 +68,9 @@ def test_decide_new_visitor(benchmark: Any, persona: Any, items: int) -> None:
     attrs = {"country": "FR", "age": 30}
 
     def decide() -> ps.Decision:
-        visitor = engine.visitor(next(ids), None, attrs, None, p, hooks, segments)
+        visitor = engine.visitor(
+            anonymous_id=next(ids), attributes=attrs, persona=p, hooks=hooks, segments=segments
+        )
         return visitor.decide("hero")
 
     for _ in range(1000):  # warm: bandit draws made, caches filled

@@ -404,3 +404,19 @@ def test_engine_visitor_is_the_visitor_constructor(make_engine: EngineFactory) -
 
     with pytest.raises(TypeError, match="final"):
         Mine(engine=engine)
+
+
+def test_what_rules_read_is_what_the_compiler_noted(make_engine: EngineFactory) -> None:
+    """An id read by a filter's attribute counts; an id named only in a value, a key of a
+    nested object in ``$elemMatch`` or a feature key is no read of the attribute."""
+    filtered = ab_rule("t", filters=[{"seed": "s", "ranges": [[0, 1]], "attribute": "userId"}])
+    engine = make_engine(features={"f": {"defaultValue": 0, "rules": [filtered]}})
+    assert (engine.reads_user_id, engine.reads_anonymous_id) == (True, False)
+    named = make_engine(
+        features={
+            "userId": {"defaultValue": "anonymousId", "rules": [
+                {"condition": {"tags": {"$elemMatch": {"userId": "x"}}}, "force": "userId"},
+            ]},
+        }
+    )
+    assert (named.reads_user_id, named.reads_anonymous_id) == (False, False)

@@ -1,4 +1,5 @@
-"""A counter that hot paths bump without a lock and ``stats()`` reads exactly."""
+"""``Counter``: hot paths bump it without a lock; ``stats()`` reads it exactly (see the
+package docstring)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,44 @@
+"""The speed tricks of the hot paths, in one place (private: nothing here is public API).
+
+Each trick is here because the plain form cost a measured share of a per-request or
+per-event path (CPython 3.11, instruction counts from ``valgrind --tool=callgrind`` or
+same-run ratios, ``tests/benchmarks``). Each has one invariant that keeps it correct.
+
+**Generated functions** (``generate``). Three generators turn a shape known at build time
+into one straight-line function: a condition object's path reads and operator fast paths
+(``rules/_codegen.py``), a feature whose rules hashing alone decides
+(``decisions/_fastpath.py``), and the condition view of a message the tag triggers read
+(``tags/_router.py``). They buy what the interpreter spends walking a structure per call:
+{codegen_figures}
+*Invariant*: source text is made of fixed templates and identifiers the generator made;
+every value (key, operand, predicate, constant) reaches the code as an argument or through
+the namespace, never formatted into the text; so a container cannot inject code. Each
+generated function is checked against the general evaluation it replaces
+(``tests/decisions/test_fastpath.py``, ``tests/rules``). The source is kept (``linecache``,
+``generated_source``) so tracebacks and debuggers show the generated lines.
+
+**Instances without ``__init__``** (``blank``). A ``Visitor`` (one per request) and an
+``EvalContext`` are made by ``blank(cls)`` and their slots set by one builder function
+(``decisions/_visitor.py: engine_visitor``, ``decisions/_context.py: new_context``):
+calling a class with keywords packs them into a dict and unpacks them again (the class
+call cost {blank_figure} more per visitor). *Invariant*: the builder is the only place
+that makes these instances; every other route (``persona.visitor``, ``engine.visitor``,
+``Visitor(engine=...)``) delegates to it, and it sets every slot the methods read without
+a fallback (the optional ones are read with ``try/except AttributeError``).
+
+**Lock-free counters** (``Counter``). ``bump`` is ``itertools.count().__next__``: one C
+call, atomic under the GIL, with no Python frame ({counter_figure}). *Invariant*: the
+value is read by taking one more number and subtracting the reads already taken, never by
+introspecting the iterator (``repr`` or ``__reduce__``, which Python 3.12 deprecates).
+
+**What rules read** is recorded by the compiler (``persona_sdk.rules.Reads``), never
+searched for in a container's text: a visitor adds ``anonymousId`` and ``userId`` to the
+attributes conditions see only when a rule reads them (a sixth key costs the usual
+attribute dict a resize).
+"""
+
+from persona_sdk._speed._codegen import generate, generated_source
+from persona_sdk._speed._counter import Counter
+from persona_sdk._speed._instances import blank
+
+__all__ = ["Counter", "blank", "generate", "generated_source"]
