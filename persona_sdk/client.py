@@ -17,7 +17,7 @@ from attrs import Factory, evolve, field, frozen
 
 from ._errors import ClosedError, ConfigError, EventValidationError
 from .config import Container, load_container
-from .decisions._visitor import UNSET
+from .decisions._visitor import UNSET, engine_visitor
 from .events import IngestResult, Message, check_message, decode_messages, new_message_id
 from .events._ids import check_integrations, coerce_id
 from .events._ingest import decode_checked
@@ -133,11 +133,15 @@ class Persona:
         )
         self._lock = threading.Lock()
         self._closed = False
+        #: how this persona's visitors log exposures (bound once: one per request)
+        self._exposer = self._expose
         self._feed: FlagFeed | None = None
         self._flag_listeners: list[Callable[[frozenset[str]], Any]] = []
         with _naming_source(container):
             cont = load_container(container if container is not None else Container(), env=env)
             self._delivery: Delivery = Delivery(cont.delivery)
+            #: the sync spool writes each event before the caller returns: no deferring
+            self._sync_spool = str(cont.delivery.spool) == "sync"
             self._profiles: ProfileResolver = ProfileResolver(
                 cont, source=profile_source, store=profile_store, emit=self._emit, clock=clock
             )
@@ -451,9 +455,10 @@ class Persona:
         check_message(msg)
         return msg
 
-    def track(  # noqa: PLR0917 - see the docstring
+    def track(
         self,
         event: str,
+        *,
         anonymous_id: str | None = None,
         user_id: str | None = None,
         properties: Mapping[str, Any] | None = None,
@@ -475,9 +480,6 @@ class Persona:
         strings (``user_id=123`` goes out as ``"123"``), as Segment's libraries do.
         ``integrations`` is Segment's object (``{"All": False, "Mixpanel": True}``): it
         limits which destinations get the event, matched by destination name.
-
-        Pass the arguments after ``event`` by keyword. They are not keyword-only because
-        CPython 3.11 looks each omitted keyword-only default up in a dict, on every call.
         """
         # The hot path of the write side, so built inline rather than through _message and
         # _emit: every step here is paid on the caller's thread.
@@ -689,10 +691,9 @@ class Persona:
 
     # -- read path ------------------------------------------------------------------------
 
-    def _visitor(
+    def _visitor(  # noqa: PLR0917 - positional: called on every request
         self,
         profile: Any,
-        *,
         anonymous_id: str | None,
         user_id: str | None,
         attributes: Mapping[str, Any] | None,
@@ -700,15 +701,61 @@ class Persona:
         url: str | None,
         forced_variations: Mapping[str, int] | None,
         sticky_store: Any | None,
+        gpc: bool,
     ) -> Visitor:
         rt = self._runtime
-        return rt.engine.visitor(
-            anonymous_id, user_id, attributes, consent, self, self._hooks, rt.segments, profile,
-            url, forced_variations, UNSET if sticky_store is None else sticky_store,
+        visitor = engine_visitor(
+            rt.engine, anonymous_id, user_id, attributes, consent, self, self._hooks,
+            rt.segments, profile, url, forced_variations,
+            UNSET if sticky_store is None else sticky_store, self._exposer,
+        )
+        if gpc:  # set only when signalled: the usual visitor pays nothing for it
+            visitor.mark_gpc()
+        return visitor
+
+    def _expose(  # noqa: PLR0917 - the visitor's Exposer
+        self,
+        event: str,
+        anonymous_id: str | None,
+        user_id: str | None,
+        properties: Mapping[str, Any],
+        consent: Mapping[str, bool] | None,
+        gpc: bool,
+    ) -> None:
+        # An exposure from one of this persona's visitors: its properties come from the
+        # container and its ids from the visitor, so when nothing on this thread needs the
+        # message (no tracking plan, no observer of track events, not the sync spool), the
+        # caller only appends and the delivery thread builds the message (_deferred_track).
+        runtime = self._runtime
+        if (
+            self._closed
+            or self._sync_spool
+            or runtime.plan.active
+            or "track" in self._profiles.observes
+            or event in runtime.watched
+            or not event
+            or not (anonymous_id or user_id)
+            or (anonymous_id is not None and anonymous_id.__class__ is not str)
+            or (user_id is not None and user_id.__class__ is not str)
+        ):
+            self.track(
+                event, anonymous_id=anonymous_id, user_id=user_id, properties=properties,
+                consent=consent, context={"gpc": True} if gpc else None,
+            )
+            return
+        delivery = self._delivery
+        # the intake's contract: a router gets what was submitted with it (here not a
+        # message: what to build one from) and returns the routes to queue it on
+        submit: Any = delivery.submit
+        submit(
+            (event, anonymous_id, user_id, properties, consent, gpc, self._clock(),
+             runtime.route, delivery.enqueue),
+            _deferred_track,
         )
 
-    def visitor(  # noqa: PLR0917 - see visitor()
+    def visitor(
         self,
+        *,
         anonymous_id: str | None = None,
         user_id: str | None = None,
         attributes: Mapping[str, Any] | None = None,
@@ -724,24 +771,21 @@ class Persona:
         ``gpc=True`` says the request carried a Global Privacy Control signal: the events the
         visitor tracks (exposures too) carry ``context.gpc``, so no destination needing a
         purpose marked ``sale_sharing`` in the container in force gets them (the web
-        middlewares pass it from ``Sec-GPC``).
-
-        Pass the arguments by keyword. They are not keyword-only because CPython 3.11 looks
-        each omitted keyword-only default up in a dict, on every call."""
-        profile = self._profiles.resolve(
-            anonymous_id=anonymous_id, user_id=user_id, consent=consent
+        middlewares pass it from ``Sec-GPC``)."""
+        profiles = self._profiles
+        # with nothing to look up (no source, store or local traits), the profile is built
+        # only if the visitor reads it
+        profile: Any = profiles.bare(anonymous_id, user_id)
+        if profile is None:
+            profile = profiles.resolve(anonymous_id, user_id, consent)
+        return self._visitor(
+            profile, anonymous_id, user_id, attributes, consent, url, forced_variations,
+            sticky_store, gpc,
         )
-        visitor = self._visitor(
-            profile, anonymous_id=anonymous_id, user_id=user_id, attributes=attributes,
-            consent=consent, url=url, forced_variations=forced_variations,
-            sticky_store=sticky_store,
-        )
-        if gpc:  # set only when signalled: the usual visitor pays nothing for it
-            visitor.mark_gpc()
-        return visitor
 
-    async def avisitor(  # noqa: PLR0917 - see visitor()
+    async def avisitor(
         self,
+        *,
         anonymous_id: str | None = None,
         user_id: str | None = None,
         attributes: Mapping[str, Any] | None = None,
@@ -752,17 +796,14 @@ class Persona:
         gpc: bool = False,
     ) -> Visitor:
         """The asyncio form of ``visitor``; never blocks the event loop."""
-        profile = await self._profiles.aresolve(
-            anonymous_id=anonymous_id, user_id=user_id, consent=consent
+        profiles = self._profiles
+        profile: Any = profiles.bare(anonymous_id, user_id)
+        if profile is None:
+            profile = await profiles.aresolve(anonymous_id, user_id, consent)
+        return self._visitor(
+            profile, anonymous_id, user_id, attributes, consent, url, forced_variations,
+            sticky_store, gpc,
         )
-        visitor = self._visitor(
-            profile, anonymous_id=anonymous_id, user_id=user_id, attributes=attributes,
-            consent=consent, url=url, forced_variations=forced_variations,
-            sticky_store=sticky_store,
-        )
-        if gpc:  # set only when signalled: the usual visitor pays nothing for it
-            visitor.mark_gpc()
-        return visitor
 
     # -- audiences ------------------------------------------------------------------------
 
@@ -940,6 +981,28 @@ class Persona:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+def _deferred_track(args: tuple[Any, ...]) -> tuple[()]:
+    # The intake's router for an exposure (Persona._expose), on the delivery thread: build
+    # the message track() would have built, route it, queue it for its destinations.
+    event, anonymous_id, user_id, properties, consent, gpc, timestamp, route, enqueue = args
+    context: dict[str, Any] = {"gpc": True} if gpc else {}
+    if consent is not None:
+        context["consent"] = {"categoryPreferences": dict(consent)}
+    msg = Message(
+        type="track",
+        message_id=new_message_id(),
+        anonymous_id=anonymous_id,
+        user_id=user_id,
+        event=event,
+        properties=dict(properties),
+        context=context,
+        timestamp=timestamp,
+    )
+    for destination, render in route(msg):
+        enqueue(destination, msg, render)
+    return ()
 
 
 def _changed_keys(old: Mapping[str, Any], new: Mapping[str, Any]) -> frozenset[str]:

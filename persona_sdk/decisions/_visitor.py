@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import msgspec
 
 from .._errors import EventValidationError
+from .._speed import blank
 from ..content._decision import Decision
 from ..content._decision import feature_decision as _feature_decision
 from ._compile import Experiment
@@ -35,7 +36,12 @@ T = TypeVar("T")
 R = TypeVar("R")
 #: ``sticky_store`` not given: the engine's store applies.
 UNSET: Any = object()
-new_instance = object.__new__
+#: ``expose(event, anonymous_id, user_id, properties, consent, gpc)``: logs an exposure event
+#: for the visitor's persona without the checks ``track`` makes of values from outside (the
+#: properties are the container's, the ids the visitor's); ``persona.visitor`` passes the
+#: persona's own. Without one, exposures go through ``persona.track``.
+Exposer = Callable[[str, "str | None", "str | None", Mapping[str, Any],
+                    "Mapping[str, bool] | None", bool], None]
 _replace = msgspec.structs.replace
 
 
@@ -90,12 +96,14 @@ class Visitor(EvalContext):
         "_decisions",
         "_direct",
         "_engine",
+        "_expose",
         "_extra",
         "_gpc",
         "_hooks",
         "_memo",
         "_pending_load",
         "_persona",
+        "_profile",
         "_ready",
         "_redirect",
         "_segments",
@@ -104,17 +112,17 @@ class Visitor(EvalContext):
         "_xmemo",
         "anonymous_id",
         "consent",
-        "profile",
         "user_id",
     )
 
     anonymous_id: str | None
     user_id: str | None
     consent: Mapping[str, bool] | None
-    profile: Any
+    _profile: Any
     _engine: Engine
     _segments_engine: Any
     _persona: Any
+    _expose: Exposer | None
     _hooks: HookSet | None
     _extra: tuple[Reason, ...]
     _gpc: bool
@@ -153,6 +161,17 @@ class Visitor(EvalContext):
         )
 
     # -- identity and attributes ---------------------------------------------------------
+
+    @property
+    def profile(self) -> Any:
+        """The visitor's resolved profile (``traits``, ``targeting_traits``, ``source``...),
+        or None when it was built without one."""
+        profile = self._profile
+        if profile.__class__ is tuple:
+            # (build, key): a profile holding nothing but its id, built on first read
+            build, key = profile
+            profile = self._profile = build(key)
+        return profile
 
     @property
     def id(self) -> str | None:
@@ -286,13 +305,13 @@ class Visitor(EvalContext):
         the JS tag reading a bootstrapped flag). See ``FlagSnapshot``."""
         from ._snapshot import FlagSnapshot
 
-        saved = self._persona, self._hooks, self._memo
+        saved = self._persona, self._hooks, self._memo, self._expose
         recorder = _ExposureRecorder()
         exposures: dict[str, list[tuple[str, dict[str, Any]]]] = {}
         results: dict[str, FeatureResult[Any]] = {}
         # a silent pass: exposures go to the recorder, the dedupe memory and the memo are
         # throwaway ones, so the flag's first real use logs as if nothing had happened
-        self._persona, self._hooks, self._memo = recorder, HookSet(), {}
+        self._persona, self._hooks, self._memo, self._expose = recorder, HookSet(), {}, None
         try:
             for key in self._engine.feature_keys():
                 recorder.events = []
@@ -300,7 +319,7 @@ class Visitor(EvalContext):
                 if recorder.events:
                     exposures[key] = recorder.events
         finally:
-            self._persona, self._hooks, self._memo = saved
+            self._persona, self._hooks, self._memo, self._expose = saved
         return FlagSnapshot(self, results, exposures)
 
     def is_on(self, key: str) -> bool:
@@ -495,34 +514,28 @@ class Visitor(EvalContext):
             seen = (res.hash_attribute, str(res.hash_value), exp.key, res.variation_id)
         else:
             seen = (user_id, anonymous_id, exp.key, res.variation_id)
-        # HookSet.first_exposure inlined for the new exposure (one per new visitor); a
-        # repeat goes through it, to be counted and refreshed
-        remembered = hooks._seen
-        if seen in remembered:
-            hooks.first_exposure(seen)
-            return
-        remembered[seen] = None
-        if hooks.dedup_store is not None and not hooks.first_shared(
-            user_id or anonymous_id or str(res.hash_value), exp.key, res.variation_id
-        ):
-            return  # another process logged it
-        hooks._exposures += 1
-        if len(remembered) > hooks.max_exposures:
-            hooks.forget_oldest()
+        if not hooks.admit(seen, user_id or anonymous_id or str(res.hash_value), exp.key,
+                           res.variation_id):
+            return  # logged before (here, or by another process)
         persona = self._persona
         if persona is not None:
             props = exp.exposure_props[res.variation_id]
             if res.hash_attribute != exp.hash_attribute:  # the fallback attribute hashed
                 props = {**props, "hash_attribute": res.hash_attribute}
             try:
-                persona.track(
-                    self._engine.exposure_event,
-                    anonymous_id=anonymous_id,
-                    user_id=user_id,
-                    properties=props,
-                    consent=self.consent,
-                    context={"gpc": True} if self.gpc else None,
-                )
+                expose = self._expose
+                if expose is not None:  # the persona's own: the event is built off this thread
+                    expose(self._engine.exposure_event, anonymous_id, user_id, props,
+                           self.consent, self._gpc)
+                else:
+                    persona.track(
+                        self._engine.exposure_event,
+                        anonymous_id=anonymous_id,
+                        user_id=user_id,
+                        properties=props,
+                        consent=self.consent,
+                        context={"gpc": True} if self._gpc else None,
+                    )
             except Exception:
                 hooks.track_failed()
         if hooks.on_exposure is not None:
@@ -532,10 +545,7 @@ class Visitor(EvalContext):
     def gpc(self) -> bool:
         """Whether the request carried a Global Privacy Control signal (``persona.visitor(...,
         gpc=True)``): then every event this visitor tracks carries ``context.gpc``."""
-        try:
-            return self._gpc
-        except AttributeError:  # not set on the usual visitor: nothing to pay per request
-            return False
+        return self._gpc
 
     def mark_gpc(self) -> None:
         """Record a Global Privacy Control signal (see :attr:`gpc`)."""
@@ -588,6 +598,7 @@ def engine_visitor(  # noqa: PLR0917 - see the docstring
     url: str | None = None,
     forced_variations: Mapping[str, int] | None = None,
     sticky_store: Any = UNSET,
+    expose: Exposer | None = None,
 ) -> Visitor:
     """A new ``Visitor`` deciding with ``engine``: ``engine.visitor(...)`` (this function
     is that method) and ``Visitor(engine=engine, ...)`` with the same arguments.
@@ -602,28 +613,34 @@ def engine_visitor(  # noqa: PLR0917 - see the docstring
         url: the page URL, for URL targeting, redirects and ``?<experiment>=<n>``.
         forced_variations: ``{experiment key: variation index}`` for this visitor only.
         sticky_store: a sticky-bucket store for this visitor (default: the engine's).
+        expose: how the visitor logs exposures (``Exposer``); default: ``persona.track``.
 
-    Pass the arguments by keyword. They are not keyword-only because CPython 3.11 looks each
-    omitted keyword-only default up in a dict, on every call; and this is not the class's
-    ``__init__`` because calling a class with keywords packs them into a dict and unpacks
-    them again. Both costs are paid per request, and were most of what a new visitor cost.
+    ``profile`` may also be ``(build, key)``: a profile known to hold nothing but its id
+    ``key`` (no traits), which ``build(key)`` makes on the first read of ``visitor.profile``.
+
+    The one body every way of building a visitor ends in (``persona.visitor``,
+    ``engine.visitor``, ``Visitor(...)``); positional because the facade calls it on every
+    request (the public forms are keyword-only). It makes the instance with
+    ``persona_sdk._speed.blank``: see that package for why and what keeps it correct.
     """
     # Every store here is paid on every request: the state only some visitors need (sticky
     # buckets, segments) is set up only for them.
-    visitor: Visitor = new_instance(Visitor)
+    visitor: Visitor = blank(Visitor)
     visitor._engine = engine
     visitor._segments_engine = segments
     visitor._persona = persona
     visitor._hooks = hooks
+    visitor._expose = expose
+    visitor._gpc = False  # a plain slot read: a missing one would raise on every exposure
     visitor.anonymous_id = anonymous_id
     visitor.user_id = user_id
     visitor.consent = consent
-    visitor.profile = profile
+    visitor._profile = profile
     visitor.url = url
     visitor._memo = {}
     visitor._results = {}
     extra: tuple[Reason, ...]
-    if profile is None:
+    if profile is None or profile.__class__ is tuple:  # none, or one with nothing in it
         # dict.copy() is the cheapest copy of the usual plain dict
         attrs = attributes.copy() if attributes.__class__ is dict else dict(attributes or ())
         ident = user_id or anonymous_id

@@ -72,6 +72,10 @@ class IdentityMap:
             return anonymous_id, ANONYMOUS
         return "", ""
 
+    def __contains__(self, some_id: object) -> bool:
+        """Whether ``some_id`` was linked to a user id (``canonical`` would follow it)."""
+        return some_id in self._links
+
     def _follow(self, start: str) -> str:
         current = start
         with self._lock:

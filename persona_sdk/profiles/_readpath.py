@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from cachetools import LRUCache
 
-from .._counter import Counter
+from .._speed import Counter
 from ..events import Message
 from ._computed import VisitorState
 from ._config import ProfilesConfig
@@ -178,6 +178,22 @@ class ReadPath:
         if not fut.done():
             concurrent.futures.wait((fut,), timeout=max(0.0, deadline - time.monotonic()))
         return self._finish(s, key, fut, consent)
+
+    def bare(self, anonymous_id: str | None, user_id: str | None) -> tuple[Any, str] | None:
+        """``(build, key)`` when ``resolve`` would give a profile holding nothing but its id
+        ``key`` (no source or store, nothing cached, no local traits, no linked id): then
+        ``build(key)`` makes that profile, and ``persona.visitor`` builds it only if it is
+        read. None otherwise (``resolve`` it)."""
+        s = self._s
+        if s.source is not None or s.store is not None or self._l1:
+            return None
+        key = user_id or anonymous_id
+        if not key or key.__class__ is not str or key in self._local or key in self._ids:
+            return None
+        return self._bare_profile, key
+
+    def _bare_profile(self, key: str) -> Profile:
+        return build_profile(self._s, key, _LOCAL, None, _NO_SOURCE, granted=True)
 
     async def aresolve(
         self,

@@ -153,3 +153,44 @@ def test_visitor_track_is_bound_to_ids_and_consent(
         {"sku": "S-1"},
     )
     assert event["context"]["consent"]["categoryPreferences"] == {"ads": False}
+
+
+def _exposure_as_track_builds_it(plan: bool) -> dict[str, Any]:
+    # One exposure with consent and GPC, by the deferred path (the caller appends, the
+    # delivery thread builds the message) or, with a tracking plan in force, through track().
+    capture = CaptureDestination()
+    container: dict[str, Any] = {
+        "features": FEATURES, "tags": [{"name": "all", "destination": "capture"}],
+    }
+    if plan:
+        container["tracking_plan"] = {"events": {"Experiment Viewed": {}}}
+    with ps.Persona(container, destinations={"capture": capture}, clock=lambda: 1_700_000_000.0) as p:
+        visitor = p.visitor(anonymous_id="a-1", user_id="u-1", consent={"analytics": True},
+                            gpc=True)
+        assert visitor.feature("hero").variation is not None
+        assert p.flush(5.0)
+        (event,) = _viewed(capture)
+    event.pop("messageId")
+    return event
+
+
+def test_a_deferred_exposure_is_the_message_track_would_build() -> None:
+    """An exposure built on the delivery thread (the caller only appends) is the event
+    ``track()`` builds on the caller's (taken when a tracking plan must check it first):
+    same ids, properties, consent, ``context.gpc`` and timestamp."""
+    deferred = _exposure_as_track_builds_it(plan=False)
+    tracked = _exposure_as_track_builds_it(plan=True)
+    assert deferred == tracked
+    assert deferred["context"]["gpc"] is True
+    assert deferred["context"]["consent"] == {"categoryPreferences": {"analytics": True}}
+    assert deferred["timestamp"].startswith("2023-11-14T22:13:20")
+
+
+def test_an_exposure_without_ids_is_counted_not_raised() -> None:
+    """A visitor hashed by an attribute but with no id cannot log its exposure (track needs
+    an id): the decision stands and the failure is counted."""
+    features = {"hero": {"defaultValue": "none", "rules": [ab_rule(hashAttribute="country")]}}
+    with ps.Persona({"features": features}) as p:
+        result = p.visitor(attributes={"country": "FR"}).feature("hero")
+        assert result.variation is not None
+        assert p.stats()["decisions"]["track_errors"] == 1
