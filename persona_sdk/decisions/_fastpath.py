@@ -21,7 +21,7 @@ from functools import lru_cache
 from typing import Any
 
 from .._speed import generate
-from ..allocation import in_namespace
+from ..allocation import Bucketer, in_namespace
 from ..allocation._hashing import v2_seed
 from ._compile import Experiment, Feature, Rule, js_truthy
 from ._context import EvalContext, hash_string
@@ -96,12 +96,27 @@ def fast_feature(feature: Feature) -> FastFeature | None:
     body: list[str] = []
     for rule in feature.rules:
         if rule.is_force:
+            if rule.rollout and rule.range is None and rule.coverage == 0:
+                continue  # a rollout to no one
             guards = []
             if rule.condition is not None:
                 guards.append(f"{const(rule.condition)}(attrs)")
-            if rule.rollout:
+            bucketer = rule.bucketer if rule.rollout and not rule.dotted else None
+            if rule.rollout and bucketer is None:
                 guards.append(f"{const(Evaluator._in_rollout)}({const(rule)}, ctx)")
             test = " and ".join(guards)
+            if bucketer is not None:  # Evaluator._in_rollout unrolled (fast: no sticky)
+                body += [f"if {test}:"] if test else []
+                pad = "    " if test else ""
+                body += [
+                    f"{pad}value = attrs.get({const(rule.hash_attribute)}, '')",
+                    f"{pad}text = value if value.__class__ is str else hash_text(value)",
+                    f"{pad}if text:",
+                    f"{pad}    n = {_bucket(bucketer, const)}",
+                    f"{pad}    if {_in_range(rule, const)}:",
+                    f"{pad}        return {const(rule.result)}",
+                ]
+                continue
             if not test:  # applies to everyone: the later rules are never reached
                 body.append(f"return {const(rule.result)}")
                 break
@@ -135,15 +150,11 @@ def _experiment_rule(rule: Rule, exp: Experiment, const: Callable[[Any], str]) -
             f"elif not {const(exp.condition)}(attrs):\n"
             f"    results[{key}] = {const(rule.unmatched)}\n"
         )
-    inline = v2_seed(exp.bucketer) if exp.bucketer is not None else None
-    if inline is None:
-        bucket = f"n = {const(exp.bucketer)}(text)"
-    else:  # GrowthBook's hash v2, as the bucketer computes it, without the call
-        fnv, seed = const(inline[0]), const(inline[1])
-        bucket = (
-            f"n = ({fnv}(b'%d' % {fnv}({seed} + text.encode())) % 10000) / 10000 "
-            f"if text.isascii() else {const(exp.bucketer)}(text)"
-        )
+    bucket = (
+        f"n = {_bucket(exp.bucketer, const)}"
+        if exp.bucketer is not None
+        else f"n = {const(exp.bucketer)}(text)"
+    )
     return _EXPERIMENT_RULE.format(
         attr=const(exp.hash_attribute),
         key=key,
@@ -157,6 +168,26 @@ def _experiment_rule(rule: Rule, exp: Experiment, const: Callable[[Any], str]) -
         definition=const(exp.definition),
         uncovered=const(rule.uncovered),
     )
+
+
+def _bucket(bucketer: Bucketer, const: Callable[[Any], str]) -> str:
+    # The expression of the visitor's bucket for the hash text ``text``.
+    inline = v2_seed(bucketer)
+    if inline is None:
+        return f"{const(bucketer)}(text)"
+    # GrowthBook's hash v2, as the bucketer computes it, without the call
+    fnv, seed = const(inline[0]), const(inline[1])
+    return (
+        f"({fnv}(b'%d' % {fnv}({seed} + text.encode())) % 10000) / 10000 "
+        f"if text.isascii() else {const(bucketer)}(text)"
+    )
+
+
+def _in_range(rule: Rule, const: Callable[[Any], str]) -> str:
+    # The rollout's test of the bucket ``n`` (as Evaluator._in_rollout's last lines).
+    if rule.range is not None:
+        return f"{const(rule.range[0])} <= n < {const(rule.range[1])}"
+    return "True" if rule.coverage is None else f"n <= {const(rule.coverage)}"
 
 
 @lru_cache(maxsize=256)

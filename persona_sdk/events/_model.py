@@ -260,7 +260,8 @@ def to_segment_json(msg: Message) -> bytes:
             raise UnencodableEvent(str(exc)) from exc
     wire = _WireOut(
         type_, mid, aid, uid, event, name, category, gid, pid, props, traits,
-        ctx if ctx is not None else {}, integrations, format_ts(ts or time.time()),
+        # the event's own time is rarely another's: rendered without the cache's look-up
+        ctx if ctx is not None else {}, integrations, _format_ts(ts or time.time()),
         None if sent is None else format_ts(sent),
         None if received is None else format_ts(received),
     )  # fmt: skip

@@ -57,8 +57,13 @@ def force_rules(draw: st.DrawFn) -> dict[str, Any]:
     if condition is not None:
         rule["condition"] = condition
     if draw(st.booleans()):
-        rule["coverage"] = draw(st.sampled_from([0, 0.5, 1]))
+        if draw(st.booleans()):
+            rule["coverage"] = draw(st.sampled_from([0, 0.5, 1]))
+        else:
+            rule["range"] = draw(st.sampled_from([[0, 0.5], [0.25, 1], [0, 0]]))
         rule["hashAttribute"] = draw(st.sampled_from(["id", "company"]))
+        rule["hashVersion"] = draw(st.sampled_from([1, 2]))
+        rule["seed"] = draw(st.sampled_from(["s", "new-checkout"]))
     return rule
 
 
