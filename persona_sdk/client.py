@@ -778,10 +778,16 @@ class Persona:
         profile: Any = profiles.bare(anonymous_id, user_id)
         if profile is None:
             profile = profiles.resolve(anonymous_id, user_id, consent)
-        return self._visitor(
-            profile, anonymous_id, user_id, attributes, consent, url, forced_variations,
-            sticky_store, gpc,
+        # self._visitor, inlined: this runs on every request
+        rt = self._runtime
+        visitor = engine_visitor(
+            rt.engine, anonymous_id, user_id, attributes, consent, self, self._hooks,
+            rt.segments, profile, url, forced_variations,
+            UNSET if sticky_store is None else sticky_store, self._exposer,
         )
+        if gpc:
+            visitor.mark_gpc()
+        return visitor
 
     async def avisitor(
         self,

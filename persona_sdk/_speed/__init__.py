@@ -1,15 +1,19 @@
 """The speed tricks of the hot paths, in one place (private: nothing here is public API).
 
 Each trick is here because the plain form cost a measured share of a per-request or
-per-event path (CPython 3.11, instruction counts from ``valgrind --tool=callgrind`` or
-same-run ratios, ``tests/benchmarks``). Each has one invariant that keeps it correct.
+per-event path. Figures: CPython 3.11, thread CPU time, best of 5 in one run on the 2-core
+development machine (ratios in one run; absolute times move with the machine's load).
+Each trick has one invariant that keeps it correct.
 
 **Generated functions** (``generate``). Three generators turn a shape known at build time
 into one straight-line function: a condition object's path reads and operator fast paths
 (``rules/_codegen.py``), a feature whose rules hashing alone decides
 (``decisions/_fastpath.py``), and the condition view of a message the tag triggers read
 (``tags/_router.py``). They buy what the interpreter spends walking a structure per call:
-{codegen_figures}
+a feature with one rollout rule 0.50 µs instead of 1.03 µs through the general evaluator
+(an experiment rule with its exposure 1.07 instead of 1.28), a message's condition view
+0.52 µs instead of 1.32 µs filled in a loop, and one call per condition object instead of
+one per path and operator.
 *Invariant*: source text is made of fixed templates and identifiers the generator made;
 every value (key, operand, predicate, constant) reaches the code as an argument or through
 the namespace, never formatted into the text; so a container cannot inject code. Each
@@ -20,14 +24,17 @@ generated function is checked against the general evaluation it replaces
 **Instances without ``__init__``** (``blank``). A ``Visitor`` (one per request) and an
 ``EvalContext`` are made by ``blank(cls)`` and their slots set by one builder function
 (``decisions/_visitor.py: engine_visitor``, ``decisions/_context.py: new_context``):
-calling a class with keywords packs them into a dict and unpacks them again (the class
-call cost {blank_figure} more per visitor). *Invariant*: the builder is the only place
+calling a class with keywords packs them into a dict and unpacks them again: a 14-slot
+class called with two keywords costs 0.38 µs, ``blank`` and a function setting the same
+slots 0.22 µs (``Visitor(engine=...)`` 0.77 µs, ``engine.visitor(...)`` 0.55 µs, the
+builder itself 0.42 µs). *Invariant*: the builder is the only place
 that makes these instances; every other route (``persona.visitor``, ``engine.visitor``,
 ``Visitor(engine=...)``) delegates to it, and it sets every slot the methods read without
 a fallback (the optional ones are read with ``try/except AttributeError``).
 
 **Lock-free counters** (``Counter``). ``bump`` is ``itertools.count().__next__``: one C
-call, atomic under the GIL, with no Python frame ({counter_figure}). *Invariant*: the
+call, atomic under the GIL, with no Python frame (29 ns, against 193 ns for ``n += 1``
+under a lock). *Invariant*: the
 value is read by taking one more number and subtracting the reads already taken, never by
 introspecting the iterator (``repr`` or ``__reduce__``, which Python 3.12 deprecates).
 

@@ -58,6 +58,8 @@ class IdentityMap:
     def __init__(self, max_entries: int) -> None:
         self._lock = threading.Lock()
         self._links: LRUCache[str, str] = LRUCache(maxsize=max_entries)
+        #: whether any link was ever made: until then ``in`` is one attribute read
+        self._linked = False
 
     def canonical(self, anonymous_id: str | None, user_id: str | None) -> tuple[str, str]:
         """``(canonical id, id type)``; ``("", "")`` when no id is given."""
@@ -74,7 +76,7 @@ class IdentityMap:
 
     def __contains__(self, some_id: object) -> bool:
         """Whether ``some_id`` was linked to a user id (``canonical`` would follow it)."""
-        return some_id in self._links
+        return self._linked and some_id in self._links
 
     def _follow(self, start: str) -> str:
         current = start
@@ -97,6 +99,7 @@ class IdentityMap:
             if self._links.get(previous_id) == target:
                 return False
             self._links[previous_id] = target
+            self._linked = True
         return True
 
     def related(self, ids: Iterable[str]) -> set[str]:

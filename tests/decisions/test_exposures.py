@@ -164,7 +164,8 @@ def _exposure_as_track_builds_it(plan: bool) -> dict[str, Any]:
     }
     if plan:
         container["tracking_plan"] = {"events": {"Experiment Viewed": {}}}
-    with ps.Persona(container, destinations={"capture": capture}, clock=lambda: 1_700_000_000.0) as p:
+    clock = lambda: 1_700_000_000.0  # noqa: E731
+    with ps.Persona(container, destinations={"capture": capture}, clock=clock) as p:
         visitor = p.visitor(anonymous_id="a-1", user_id="u-1", consent={"analytics": True},
                             gpc=True)
         assert visitor.feature("hero").variation is not None
