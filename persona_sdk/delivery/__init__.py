@@ -5,9 +5,10 @@ for every destination (started on the first event) and keeps exact counters per 
 See ``docs/delivery.md``.
 """
 
+from .._breaker import BreakerState, CircuitBreaker
 from ._config import BatchConfig, DeliveryConfig, DestinationConfig, Overflow, SpoolMode
 from ._delivery import Delivery
-from ._retry import Backoff, BreakerState, CircuitBreaker
+from ._retry import Backoff
 
 __all__ = [
     "Backoff",

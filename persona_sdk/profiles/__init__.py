@@ -7,7 +7,7 @@ remote failures; ``Profile.source`` (``l1``, ``l2``, ``remote``, ``stale``, ``fa
 ``persona_sdk.profile_sources``. See ``docs/profiles.md``.
 """
 
-from ._breaker import BreakerState, CircuitBreaker
+from .._breaker import BreakerState, CircuitBreaker
 from ._config import (
     BreakerConfig,
     ComputedKind,

@@ -19,7 +19,7 @@ import attrs
 import msgspec
 from attrs import frozen
 
-from ._breaker import CircuitBreaker
+from .._breaker import CircuitBreaker
 from ._config import ProfilesConfig
 from ._log import errors
 from ._store import WireEntry, decode_entry
@@ -246,9 +246,10 @@ def _lookup(
         return _failed(ProfileReason.NO_SOURCE, stale, peers)
     result: FetchResult | None = None
     for attempt in (1, 2):
-        gate = ctx.breaker.allow()
-        if gate is not None:
+        refusal = ctx.breaker.admit()
+        if refusal is not None:
             if result is None:
+                gate = ProfileReason.RATE_LIMITED if refusal.held else ProfileReason.CIRCUIT_OPEN
                 return _failed(gate, stale, peers)
             break  # keep the first attempt's error
         remaining = give_up_at - time.monotonic()

@@ -118,7 +118,6 @@ class ReadPath:
         # Locks may have been held by a parent thread at fork time: replace them.
         self._lock = threading.Lock()
         self._ids._lock = threading.Lock()
-        self._s.breaker._lock = threading.Lock()
         self._flights = {}
         self._tasks = set()
         self._dirty = set()
