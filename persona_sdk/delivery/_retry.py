@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from .._retry_after import bounded_delay
+
 __all__ = ["Backoff"]
 
 
@@ -32,8 +34,9 @@ class Backoff:
         A server's ``Retry-After`` wins over the computed delay (bounded by ``cap`` so a hostile
         header cannot park a destination for a day).
         """
-        if retry_after is not None and retry_after >= 0:
-            return float(min(retry_after, self.cap))
+        wait = bounded_delay(retry_after, self.cap)
+        if wait is not None:
+            return wait
         window = min(self.cap, self.base * (2 ** min(attempt - 1, 62)))
         return float(self.rng() * window)
 
