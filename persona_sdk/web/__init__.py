@@ -4,7 +4,7 @@
 # -- collector, its cookie and consent helpers, the user-agent parser, the JS tag --
 from ._collector import Collector, PendingBody
 from ._collector_http import CollectorResponse, RequestHead
-from ._config import CollectorConfig
+from ._config import CollectorConfig, CookieSettings
 from ._consent import read_consent_cookie, write_consent_cookie
 from ._metrics import metrics_text
 from ._middleware import VisitorOptions
@@ -17,6 +17,7 @@ __all__ += [
     "Collector",
     "CollectorConfig",
     "CollectorResponse",
+    "CookieSettings",
     "PendingBody",
     "RequestHead",
     "metrics_text",

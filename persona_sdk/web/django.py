@@ -116,7 +116,7 @@ class PersonaMiddleware:
             markcoroutinefunction(self)
 
     def _set_cookie(self, response: Any, args: VisitorArgs) -> None:
-        if args.set_cookie is None or self._resolver.options.cookie_name in response.cookies:
+        if args.set_cookie is None or self._resolver.cookie.name in response.cookies:
             return  # the view set the cookie itself: its value wins
         self._resolver.set_cookie(response, args.anonymous_id)
 
