@@ -103,6 +103,18 @@ class VisitorArgs:
     set_cookie: str | None  # a full Set-Cookie header value, or None
     gpc: bool = False  # the request carried a Global Privacy Control signal
 
+    def visitor_kwargs(self, user_id: Any) -> dict[str, Any]:
+        """The keyword arguments for ``persona.visitor``/``avisitor``, with the app's user id
+        (``None``, or anything its ``str`` is the id of)."""
+        return {
+            "anonymous_id": self.anonymous_id,
+            "user_id": None if user_id is None else str(user_id),
+            "attributes": self.attributes,
+            "consent": self.consent,
+            "url": self.url,
+            "gpc": self.gpc,
+        }
+
 
 def _adopted_id(cookies: Mapping[str, str]) -> str | None:
     ajs = cookies.get("ajs_anonymous_id")

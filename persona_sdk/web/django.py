@@ -127,14 +127,7 @@ class PersonaMiddleware:
             return self.get_response(request)
         args = self._resolver.resolve(_facts(request))
         user_id = self._get_user_id(request) if self._get_user_id is not None else None
-        request.persona = self.persona.visitor(
-            anonymous_id=args.anonymous_id,
-            user_id=None if user_id is None else str(user_id),
-            attributes=args.attributes,
-            consent=args.consent,
-            url=args.url,
-            gpc=args.gpc,
-        )
+        request.persona = self.persona.visitor(**args.visitor_kwargs(user_id))
         response = self.get_response(request)
         self._set_cookie(response, args)
         return response
@@ -148,14 +141,7 @@ class PersonaMiddleware:
         if self._get_user_id is not None:
             # request.user is lazy and may hit the database: not on the event loop
             user_id = await sync_to_async(self._get_user_id)(request)
-        request.persona = await self.persona.avisitor(
-            anonymous_id=args.anonymous_id,
-            user_id=None if user_id is None else str(user_id),
-            attributes=args.attributes,
-            consent=args.consent,
-            url=args.url,
-            gpc=args.gpc,
-        )
+        request.persona = await self.persona.avisitor(**args.visitor_kwargs(user_id))
         response = await self.get_response(request)
         self._set_cookie(response, args)
         return response

@@ -130,14 +130,7 @@ class PersonaMiddleware:
             await self.app(scope, receive, send)
             return
         args = self._resolver.resolve(_facts(scope))
-        visitor = await self.persona.avisitor(
-            anonymous_id=args.anonymous_id,
-            user_id=await self._user_id(scope),
-            attributes=args.attributes,
-            consent=args.consent,
-            url=args.url,
-            gpc=args.gpc,
-        )
+        visitor = await self.persona.avisitor(**args.visitor_kwargs(await self._user_id(scope)))
         # request.state is a view over scope["state"]
         state = scope.get("state")
         if state is None:
