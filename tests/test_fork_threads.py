@@ -154,3 +154,34 @@ def test_the_actions_timer_runs_again_in_a_forked_child(sink: Sink) -> None:
         assert not any(b"parent" in r.body for r in sink.requests)
     finally:
         persona.close()
+
+
+def test_the_segment_sweep_runs_again_in_a_forked_child() -> None:
+    """The periodic segment sweep (armed on the parent's profile I/O thread) is armed again
+    in the child, which then finds a time-dependent segment change on its own."""
+    from persona_sdk.testing import CaptureDestination
+
+    clock = _Clock()
+    capture = CaptureDestination()
+    persona = ps.Persona({
+        "tags": [{"name": "all", "destination": "capture"}],
+        "computed_traits": {"last_seen": {"kind": "last_seen"}},
+        "segments": {"lapsed": {"condition": {"last_seen": {"$olderThan": "1d"}}}},
+        "profiles": {"segment_sweep_interval": 0.02},
+    }, destinations={"capture": capture}, clock=clock)
+
+    def entered(who: str) -> bool:
+        return any(e["event"] == "Segment Entered" and e["anonymousId"] == who
+                   for e in capture.events)
+
+    try:
+        persona.track("Product Viewed", anonymous_id="parent")  # arms the parent's sweep
+
+        def child() -> None:
+            persona.track("Product Viewed", anonymous_id="child")
+            clock.now += 2 * 86400
+            assert _until(lambda: persona.flush(1) and entered("child"))
+
+        _in_child(child, lambda: None)
+    finally:
+        persona.close()
