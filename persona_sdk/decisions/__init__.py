@@ -11,15 +11,16 @@ here equals the browser SDK's on the same page::
 See ``docs/decisions.md``.
 """
 
-from ._config import DecisionsConfig
 from ._engine import Engine
-from ._growthbook import container_from_growthbook, decrypt_payload
 from ._hooks import ExposureHook, FeatureUsageHook, HookSet
 from ._results import ExperimentResult, FeatureResult, FeatureSource, Reason
 from ._visitor import Visitor
 
+# isort: split
+# For the facade only: not public (``Persona.from_growthbook`` is).
+from ._growthbook import container_from_growthbook as container_from_growthbook
+
 __all__ = [
-    "DecisionsConfig",
     "Engine",
     "ExperimentResult",
     "ExposureHook",
@@ -29,6 +30,4 @@ __all__ = [
     "HookSet",
     "Reason",
     "Visitor",
-    "container_from_growthbook",
-    "decrypt_payload",
 ]
