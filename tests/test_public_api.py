@@ -49,6 +49,10 @@ PUBLIC: dict[str, set[str]] = {
         "Persona", "PersonaError", "PluginError", "Profile", "ProfileReason",
         "ProfileSourceKind", "Reason", "Secret", "SendOutcome", "SendResult", "SpoolError",
         "SpoolFullError", "SpoolMode", "Visitor",
+        # the shapes of stats() and its sections
+        "ActionCounts", "ActionsStats", "BreakerStats", "CatalogStats", "ContentSourceStats",
+        "ContentStats", "DestinationStats", "FilteredCounts", "FlagFeedStats", "HookStats",
+        "PersonaStats", "ProfilesStats", "ResolverStats", "RoutingStats", "TrackingPlanStats",
     },
     "persona_sdk.actions": set(),
     "persona_sdk.allocation": {
@@ -292,3 +296,13 @@ def test_ci_tests_every_python_the_classifiers_promise() -> None:
     lower = re.search(r'^requires-python = ">=(3\.\d+)"$', text, flags=re.M)
     assert lower is not None
     assert min(promised, key=lambda v: int(v.split(".")[1])) == lower.group(1)
+
+
+def test_the_api_page_names_every_public_name() -> None:
+    """docs/api.md, the page that lists the public API, names every pinned name."""
+    text = (ROOT / "docs" / "api.md").read_text()
+    missing = sorted(
+        f"{module}.{name}" for module, names in PUBLIC.items() for name in names
+        if f"`{name}`" not in text
+    )
+    assert missing == []
