@@ -68,7 +68,7 @@ PUBLIC: dict[str, set[str]] = {
     },
     "persona_sdk.decisions": {
         "Engine", "ExperimentResult", "ExposureHook", "FeatureResult", "FeatureSource",
-        "FeatureUsageHook", "HookSet", "Reason", "Visitor",
+        "FeatureUsageHook", "HookSet", "Reason", "Visitor", "container_from_growthbook",
     },
     "persona_sdk.delivery": {"BatchConfig", "Delivery", "DeliveryConfig", "Overflow", "SpoolMode"},
     "persona_sdk.destinations": set(),
@@ -119,7 +119,6 @@ SIBLING_ONLY: dict[str, set[str]] = {
         "get_query_string_override", "hash_scheme", "in_namespace", "merge_query_strings",
     },
     "persona_sdk.config": {"read_document"},
-    "persona_sdk.decisions": {"container_from_growthbook"},
     "persona_sdk.destinations": {"build_destinations"},
     "persona_sdk.events": {
         "UnencodableEvent", "check_message", "consent_of", "decode_messages", "to_segment_json",

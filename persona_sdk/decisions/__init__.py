@@ -12,13 +12,10 @@ See ``docs/decisions.md``.
 """
 
 from ._engine import Engine
+from ._growthbook import container_from_growthbook
 from ._hooks import ExposureHook, FeatureUsageHook, HookSet
 from ._results import ExperimentResult, FeatureResult, FeatureSource, Reason
 from ._visitor import Visitor
-
-# isort: split
-# For the facade only: not public (``Persona.from_growthbook`` is).
-from ._growthbook import container_from_growthbook as container_from_growthbook
 
 __all__ = [
     "Engine",
@@ -30,4 +27,5 @@ __all__ = [
     "HookSet",
     "Reason",
     "Visitor",
+    "container_from_growthbook",
 ]
