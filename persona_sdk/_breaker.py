@@ -17,11 +17,12 @@ from __future__ import annotations
 import collections
 import threading
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from attrs import frozen
 
 from . import _lifecycle
+from ._stats import BreakerStats
 from ._strenum import StrEnum
 
 __all__ = ["BreakerPolicy", "BreakerState", "CircuitBreaker", "Refusal"]
@@ -205,7 +206,7 @@ class CircuitBreaker:
         self._failures = 0
         self._slow = 0
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> BreakerStats:
         """State and counters."""
         with self._lock:
             self._advance(self._clock())

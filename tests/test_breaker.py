@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from persona_sdk import delivery, profiles
 from persona_sdk._breaker import BreakerPolicy, BreakerState, CircuitBreaker, Refusal
 
 
@@ -18,9 +17,21 @@ class Clock:
 
 
 def test_delivery_and_profiles_share_one_breaker() -> None:
-    """Both packages expose the same class (no second copy to drift)."""
-    assert delivery.CircuitBreaker is profiles.CircuitBreaker is CircuitBreaker
-    assert delivery.BreakerState is profiles.BreakerState is BreakerState
+    """A destination's outbox and the profile source build the same class (no second copy
+    to drift), each from its own configuration."""
+    from persona_sdk.delivery._config import DeliveryConfig
+    from persona_sdk.delivery._outbox import Outbox
+    from persona_sdk.profiles._config import BreakerConfig
+    from persona_sdk.profiles._settings import profile_breaker
+    from persona_sdk.testing import CaptureDestination
+
+    box = Outbox("d", CaptureDestination(), DeliveryConfig(breaker_threshold=3,
+                                                          breaker_cooldown=7.0), None, Clock())
+    assert type(box.breaker) is CircuitBreaker
+    assert box.breaker.policy == BreakerPolicy.consecutive(3, 7.0)
+    source = profile_breaker(BreakerConfig(window=9, min_calls=3), Clock(), slow_call=0.05)
+    assert type(source) is CircuitBreaker
+    assert (source.policy.window, source.policy.min_calls, source.policy.slow_call) == (9, 3, 0.05)
 
 
 def test_rates_over_a_window_and_slow_calls() -> None:

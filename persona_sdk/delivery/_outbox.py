@@ -20,6 +20,7 @@ import msgspec
 
 from .._breaker import BreakerPolicy, CircuitBreaker
 from .._errors import ConfigError
+from .._stats import DestinationStats
 from ._config import BatchConfig, DeliveryConfig, DestinationConfig, Overflow
 
 if TYPE_CHECKING:
@@ -256,7 +257,7 @@ class Outbox:
 
     # -- reading ----------------------------------------------------------------------------
 
-    def snapshot(self, sync_spool: bool) -> dict[str, Any]:
+    def snapshot(self, sync_spool: bool) -> DestinationStats:
         """Every counter, taken at one instant (under ``lock``)."""
         with self.lock:
             n_inbox = len(self.inbox)

@@ -148,7 +148,7 @@ def test_a_plugins_delay_is_checked_like_a_header(value: float | None,
     over; delivery's backoff uses it, so a ``nan``/``inf``/negative ``SendResult.retry_after``
     falls back to the jittered backoff and a huge one waits at most the cap."""
     from persona_sdk._retry_after import bounded_delay
-    from persona_sdk.delivery import Backoff
+    from persona_sdk.delivery._retry import Backoff
 
     assert bounded_delay(value) == expected
     backoff = Backoff(0.5, 60.0, rng=lambda: 1.0)
