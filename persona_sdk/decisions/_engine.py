@@ -24,7 +24,9 @@ from ._results import ExperimentResult, Reason
 from ._visitor import UNSET, Visitor, engine_visitor
 
 if TYPE_CHECKING:
+    from ..allocation import AsyncStickyBucketStore, StickyBucketStore
     from ..config import Container
+    from ..rules import OperatorRegistry
 
 __all__ = ["Engine"]
 
@@ -83,8 +85,8 @@ class Engine(Evaluator):
     def build(
         cls,
         container: Container,
-        operators: Any = None,
-        sticky_store: Any = None,
+        operators: OperatorRegistry | None = None,
+        sticky_store: StickyBucketStore | AsyncStickyBucketStore | None = None,
         content: Any = None,
     ) -> Engine:
         """Compile ``container.features``, ``container.experiments`` and
