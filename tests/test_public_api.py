@@ -124,7 +124,7 @@ SIBLING_ONLY: dict[str, set[str]] = {
         "UnencodableEvent", "check_message", "consent_of", "decode_messages", "to_segment_json",
     },
     "persona_sdk.privacy": {"ConsentRequirement", "IP_PATH", "check_pii_config", "check_purposes"},
-    "persona_sdk.rules": {"compile_path"},
+    "persona_sdk.rules": {"Reads", "compile_path"},
 }
 
 
