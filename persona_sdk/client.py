@@ -153,6 +153,8 @@ class Persona:
         with _naming_source(container):
             cont = load_container(container if container is not None else Container(), env=env)
             self._delivery: Delivery = Delivery(cont.delivery)
+            #: bound once: track() hands every message to it
+            self._submit = self._delivery.submit
             #: the sync spool writes each event before the caller returns: no deferring
             self._sync_spool = str(cont.delivery.spool) == "sync"
             self._profiles: ProfileResolver = ProfileResolver(
@@ -548,7 +550,7 @@ class Persona:
             self._profiles.observe(msg)
         if event in runtime.watched:
             self._observe(runtime, msg)
-        self._delivery.submit(msg, runtime.route)
+        self._submit(msg, runtime.route)
         return msg.message_id
 
     def identify(
