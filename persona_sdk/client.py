@@ -153,8 +153,9 @@ class Persona:
         with _naming_source(container):
             cont = load_container(container if container is not None else Container(), env=env)
             self._delivery: Delivery = Delivery(cont.delivery)
-            #: bound once: track() hands every message to it
+            #: bound once: track() hands every message to them (exposures, to both)
             self._submit = self._delivery.submit
+            self._enqueue = self._delivery.enqueue
             #: the sync spool writes each event before the caller returns: no deferring
             self._sync_spool = str(cont.delivery.spool) == "sync"
             self._profiles: ProfileResolver = ProfileResolver(
@@ -758,13 +759,12 @@ class Persona:
                 consent=consent, context={"gpc": True} if gpc else None,
             )
             return
-        delivery = self._delivery
         # the intake's contract: a router gets what was submitted with it (here not a
         # message: what to build one from) and returns the routes to queue it on
-        submit: Any = delivery.submit
+        submit: Any = self._submit
         submit(
             (event, anonymous_id, user_id, properties, consent, gpc, self._clock(),
-             runtime.route, delivery.enqueue),
+             runtime.route, self._enqueue),
             _deferred_track,
         )
 
