@@ -63,8 +63,11 @@ class ContentRuntime:
         operators: Any = None,
         saved_groups: Mapping[str, Any] | None = None,
         enrich: Enrichment | None = None,
+        source_configs: Mapping[str, SourceConfig] | None = None,
     ) -> None:
         self.placements = placements
+        #: each source's configuration, to tell which sources a reload left unchanged
+        self.source_configs = dict(source_configs or {})
         #: the ``[context]`` enrichers, applied to a decision's attributes
         self.enrich = enrich
         self.store = store
@@ -114,9 +117,15 @@ class ContentRuntime:
         strategies: Mapping[str, Any] | None = None,
         context: ContextConfig | None = None,
         enrichers: Mapping[str, Any] | None = None,
+        previous: ContentRuntime | None = None,
     ) -> ContentRuntime:
         """Check and compile ``[[content]]``, ``[placements.*]`` and
-        ``[content_sources.*]``; ``ConfigError`` lists every problem with its path."""
+        ``[content_sources.*]``; ``ConfigError`` lists every problem with its path.
+
+        ``previous`` is the runtime this one replaces (a reload): each source configured
+        exactly as before starts from its last good items and ``ETag``, so a reload never
+        empties the catalog of feed items; a changed or new source is polled at once when
+        the previous runtime was polling."""
         items, errors = parse_items(
             content, "content", operators=operators, saved_groups=saved_groups
         )
@@ -145,7 +154,7 @@ class ContentRuntime:
             for source in built:
                 source.close()
             raise ConfigError(errors)
-        return cls(
+        runtime = cls(
             container_items=items,
             placements=compiled,
             sources=built,
@@ -155,7 +164,11 @@ class ContentRuntime:
             operators=operators,
             saved_groups=saved_groups,
             enrich=enrich,
+            source_configs=sources,
         )
+        if previous is not None:
+            runtime._carry(previous)
+        return runtime
 
     # -- catalog and feeds -------------------------------------------------------------------
 
@@ -167,6 +180,18 @@ class ContentRuntime:
             catalog, errors = build_catalog([self._container_items, *parts], self._version)
             self.catalog = catalog
         return errors
+
+    def _carry(self, previous: ContentRuntime) -> None:
+        # Unchanged sources keep their items and ETag (the next poll is a cheap 304); a
+        # changed one starts empty and, in a running process, is polled now, off this thread.
+        if self._poller is None or previous._poller is None:
+            return
+        carried = previous._poller.carried()
+        for name, config in self.source_configs.items():
+            if name in carried and previous.source_configs.get(name) == config:
+                self._poller.adopt(name, *carried[name])
+        if previous._started:
+            self._start()
 
     def refresh(self) -> dict[str, str]:
         """Poll every content source now, on this thread: ``{source: outcome}``
