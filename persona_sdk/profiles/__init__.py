@@ -7,6 +7,7 @@ remote failures; ``Profile.source`` (``l1``, ``l2``, ``remote``, ``stale``, ``fa
 ``persona_sdk.profile_sources``. See ``docs/profiles.md``.
 """
 
+from ._attribution import attribution_from_events
 from ._breaker import BreakerState, CircuitBreaker
 from ._config import (
     BreakerConfig,
@@ -77,6 +78,7 @@ __all__ = [
     "UnomiSource",
     "UnomiSourceOptions",
     "adopt_anonymous_id",
+    "attribution_from_events",
     "build_source",
     "build_store",
     "ga_client_id",
