@@ -288,7 +288,9 @@ def _placements_report(
     except (OSError, ValueError) as exc:
         raise fail(str(exc), as_json=as_json) from None
     if as_json:
-        emit_json({"by": list(found.by), "rows": found.rows, "uplift": found.uplift})
+        emit_json({"by": list(found.by), "rows": found.rows, "uplift": found.uplift,
+                   "uplift_by_segment": found.uplift_by_segment,
+                   "uplift_by_country": found.uplift_by_country})
         return
     table = Table(title=f"content → {conversion}")
     for column in (*found.by, "exposures", "clicks", "CTR", "conversions", "conv. rate"):
@@ -298,10 +300,21 @@ def _placements_report(
                       str(row["clicks"]), f"{row['ctr']:.2%}", str(row["conversions"]),
                       f"{row['conversion_rate']:.2%}")
     out.print(table)
-    for u in found.uplift:
-        out.print(f"{u['placement']}: {u['treated_rate']:.2%} vs holdout {u['holdout_rate']:.2%}"
-                  f" ({u['diff']:+.2%}, {u['level']:.0%} interval {u['diff_low']:+.2%} to "
-                  f"{u['diff_high']:+.2%})", markup=False)
+    uplift = [*found.uplift, *found.uplift_by_segment, *found.uplift_by_country]
+    if uplift:
+        level = uplift[0]["level"]
+        lift = Table(title=f"uplift against the holdout ({level:.0%} interval)")
+        for column in ("placement", "group", "treated", "holdout", "difference (interval)"):
+            lift.add_column(column)
+        for u in uplift:
+            group = " ".join(f"{d}={u[d]}" for d in ("segment", "country") if d in u)
+            lift.add_row(
+                str(u["placement"]), group or "all",
+                f"{u['treated_rate']:.2%} of {u['treated_visitors']}",
+                f"{u['holdout_rate']:.2%} of {u['holdout_visitors']}",
+                f"{u['diff']:+.2%} ({u['diff_low']:+.2%} to {u['diff_high']:+.2%})",
+            )
+        out.print(lift)
     if chart is not None:
         out.print(f"chart: {chart}", markup=False)
 

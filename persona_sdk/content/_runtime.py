@@ -38,6 +38,15 @@ _STRATEGY_REASON = {
 }
 
 
+class _Where:
+    # a decision's country and bandit segment, handed to its exposures
+    __slots__ = ("country", "segment")
+
+    def __init__(self, country: str | None, segment: str | None) -> None:
+        self.country = country
+        self.segment = segment
+
+
 def _live(item: ContentItem, now: float, locale: str | None) -> bool:
     # dates and locale, for the items that have any
     if not item.start <= now < item.end:
@@ -233,14 +242,23 @@ class ContentRuntime:
         catalog = self.catalog
         reasons: list[ContentReason] = []
         strategy = placement.strategy
-        if placement.holdout and unit_hash(f"holdout:{name}:{vkey}") < placement.holdout:
-            counts["holdouts"] += 1
-            return self._fallback(
-                visitor, placement, catalog, decision_id, [ContentReason.HOLDOUT], True
-            )
         now = self.clock()
         if self.enrich is not None:
             attrs = self.enrich(attrs, now)
+        # the exposure's country and bandit segment, the holdout's too: the analytics
+        # compare treated and held visitors per country and segment
+        country = attrs.get("country")
+        where = _Where(country if isinstance(country, str) else None, None)
+        if strategy == "bandit":
+            where.segment = "*"
+            if placement.segments:
+                member = visitor.segments
+                where.segment = next((s for s in placement.segments if s in member), "*")
+        if placement.holdout and unit_hash(f"holdout:{name}:{vkey}") < placement.holdout:
+            counts["holdouts"] += 1
+            return self._fallback(
+                visitor, placement, catalog, decision_id, [ContentReason.HOLDOUT], True, where
+            )
         store = self.store
         uid = visitor.user_id or visitor.anonymous_id
         if placement.placement_caps and uid is not None:
@@ -250,15 +268,17 @@ class ContentRuntime:
                     if ContentReason.CAPPED not in reasons:
                         reasons.append(ContentReason.CAPPED)
                     return self._fallback(
-                        visitor, placement, catalog, decision_id, reasons, False
+                        visitor, placement, catalog, decision_id, reasons, False, where
                     )
         items, statics = placement.candidates(catalog)
         if not items:
-            return self._fallback(visitor, placement, catalog, decision_id, reasons, False)
+            return self._fallback(
+                visitor, placement, catalog, decision_id, reasons, False, where
+            )
         locale = attrs.get("locale")
         if not isinstance(locale, str):
             locale = None
-        segment = None
+        segment = where.segment
         # first_match and bandit order every candidate without reading the visitor, so
         # eligibility (dates, locale, the audience condition) is checked lazily, best first:
         # most decisions evaluate one condition. weighted and score need the eligible set.
@@ -271,7 +291,9 @@ class ContentRuntime:
                 if (it.plain or _live(it, now, locale)) and (it.always or it.condition(attrs))
             ]
             if not eligible:
-                return self._fallback(visitor, placement, catalog, decision_id, reasons, False)
+                return self._fallback(
+                    visitor, placement, catalog, decision_id, reasons, False, where
+                )
             if strategy == "weighted":
                 ranked = weighted_draws(eligible, name, vkey)
             elif placement.custom is not None:
@@ -279,7 +301,7 @@ class ContentRuntime:
                 if ranked is None:
                     reasons.append(ContentReason.STRATEGY_ERROR)
                     return self._fallback(
-                        visitor, placement, catalog, decision_id, reasons, False
+                        visitor, placement, catalog, decision_id, reasons, False, where
                     )
             else:
                 assert placement.scorer is not None
@@ -288,10 +310,7 @@ class ContentRuntime:
         elif strategy == "first_match":
             ranked = ((it, None) for it in items)
         else:
-            segment = "*"
-            if placement.segments:
-                member = visitor.segments
-                segment = next((s for s in placement.segments if s in member), "*")
+            assert segment is not None
             arms = placement.arms_for(segment)
             try:
                 arms.pools_for(now, store, items)
@@ -312,7 +331,9 @@ class ContentRuntime:
             if len(chosen) >= want:
                 break
         if not chosen:
-            return self._fallback(visitor, placement, catalog, decision_id, reasons, False)
+            return self._fallback(
+                visitor, placement, catalog, decision_id, reasons, False, where
+            )
         why = _STRATEGY_REASON.get(strategy, ContentReason.STRATEGY)
         decision = Decision(
             name,
@@ -326,7 +347,7 @@ class ContentRuntime:
             (why, *reasons),
             segment,
         )
-        self._expose(visitor, placement, decision, [it for it, _ in chosen])
+        self._expose(visitor, placement, decision, [it for it, _ in chosen], where.country)
         return decision
 
     def _custom(
@@ -389,13 +410,14 @@ class ContentRuntime:
         decision_id: str,
         reasons: list[ContentReason],
         holdout: bool,
+        where: _Where,
     ) -> Decision:
         item = catalog.get(placement.fallback) if placement.fallback else None
         if item is None:
             self.counts["empty"] += 1
             return Decision(
                 placement.name, (), placement.strategy, decision_id, holdout,
-                (*reasons, ContentReason.EMPTY),
+                (*reasons, ContentReason.EMPTY), where.segment,
             )
         if not holdout:
             self.counts["fallbacks"] += 1
@@ -407,13 +429,16 @@ class ContentRuntime:
             decision_id,
             holdout,
             tuple(reasons),
+            where.segment,
         )
-        self._expose(visitor, placement, decision, [item])
+        self._expose(visitor, placement, decision, [item], where.country)
         return decision
 
     # -- exposures, clicks, rewards ----------------------------------------------------------
 
-    def _props(self, decision: Decision, item: ContentItem, position: int) -> dict[str, Any]:
+    def _props(
+        self, decision: Decision, item: ContentItem, position: int, country: str | None = None
+    ) -> dict[str, Any]:
         return {
             "promotion_id": item.id,
             "creative": item.metadata.get("creative", item.type or item.id),
@@ -426,10 +451,16 @@ class ContentRuntime:
             "holdout": decision.holdout,
             "segment": decision.segment,
             **({"campaign": item.campaign} if item.campaign else {}),
+            **({"country": country} if country else {}),
         }
 
     def _expose(
-        self, visitor: Any, placement: Placement, decision: Decision, items: list[ContentItem]
+        self,
+        visitor: Any,
+        placement: Placement,
+        decision: Decision,
+        items: list[ContentItem],
+        country: str | None,
     ) -> None:
         # Each (visitor, placement, item) is logged once (the dedupe memory experiments
         # use); a bandit counts the exposure as a trial, and a conversion-rewarded bandit
@@ -442,7 +473,9 @@ class ContentRuntime:
                 continue
             self.counts["exposures"] += 1
             try:
-                visitor.track(EXPOSURE_EVENT, properties=self._props(decision, item, pos))
+                visitor.track(
+                    EXPOSURE_EVENT, properties=self._props(decision, item, pos, country)
+                )
             except Exception:
                 self.counts["track_errors"] += 1
             if bandit and item.id != placement.fallback:
