@@ -348,6 +348,7 @@ class Persona:
             enrichers=self._enrichers,
             # a reload keeps the feed items of unchanged sources
             previous=rt.content if (rt := getattr(self, "_runtime", None)) else None,
+            aliases=self._profiles.aliases,
         )
 
     def reload(

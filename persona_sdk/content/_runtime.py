@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from .._errors import ConfigError
@@ -73,10 +73,14 @@ class ContentRuntime:
         saved_groups: Mapping[str, Any] | None = None,
         enrich: Enrichment | None = None,
         source_configs: Mapping[str, SourceConfig] | None = None,
+        aliases: Callable[[str], Iterable[str]] | None = None,
     ) -> None:
         self.placements = placements
         #: each source's configuration, to tell which sources a reload left unchanged
         self.source_configs = dict(source_configs or {})
+        #: the ids linked to an id (the profile layer's identity links), to credit a
+        #: conversion to the exposure a visitor saw under another of their ids
+        self.aliases = aliases
         #: the ``[context]`` enrichers, applied to a decision's attributes
         self.enrich = enrich
         self.store = store
@@ -127,6 +131,7 @@ class ContentRuntime:
         context: ContextConfig | None = None,
         enrichers: Mapping[str, Any] | None = None,
         previous: ContentRuntime | None = None,
+        aliases: Callable[[str], Iterable[str]] | None = None,
     ) -> ContentRuntime:
         """Check and compile ``[[content]]``, ``[placements.*]`` and
         ``[content_sources.*]``; ``ConfigError`` lists every problem with its path.
@@ -174,6 +179,7 @@ class ContentRuntime:
             saved_groups=saved_groups,
             enrich=enrich,
             source_configs=sources,
+            aliases=aliases,
         )
         if previous is not None:
             runtime._carry(previous)
@@ -539,10 +545,19 @@ class ContentRuntime:
             return  # a duplicate click (a beacon retried, a double tap) rewards once
         self.store.incr(f"bandit:{placement.name}:{segment}", f"{item_id}|s")
 
+    def _ids(self, user_id: str | None, anonymous_id: str | None) -> list[str]:
+        # the conversion's ids and every id linked to them: an exposure seen as anonymous
+        # is credited by a conversion tracked under the user id after a login
+        ids = dict.fromkeys(i for i in (user_id, anonymous_id) if i)
+        if self.aliases is not None:
+            for i in list(ids):
+                ids.update(dict.fromkeys(sorted(self.aliases(i))))
+        return list(ids)
+
     def _converted(
         self, placement: Placement, user_id: str | None, anonymous_id: str | None
     ) -> None:
-        for ident in dict.fromkeys(i for i in (user_id, anonymous_id) if i):
+        for ident in self._ids(user_id, anonymous_id):
             key = f"seen:{placement.name}:{ident}"
             seen = self.store.get_all(key)
             if not seen:
