@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from typing import Any
 
 from .._errors import ConfigError
@@ -30,21 +30,16 @@ log = logging.getLogger("persona_sdk.content")
 #: Segment's e-commerce spec names
 EXPOSURE_EVENT = "Promotion Viewed"
 CLICK_EVENT = "Promotion Clicked"
+# the counter store operations a decision yields, and their methods
+_HIT, _INCR, _GET_ALL = "window_hit", "incr", "get_all"
+_SYNC = {_HIT: "window_hit", _INCR: "incr", _GET_ALL: "get_all"}
+_ASYNC = {_HIT: "awindow_hit", _INCR: "aincr", _GET_ALL: "aget_all"}
 _STRATEGY_REASON = {
     "first_match": ContentReason.FIRST_MATCH,
     "weighted": ContentReason.WEIGHTED,
     "score": ContentReason.SCORE,
     "bandit": ContentReason.BANDIT,
 }
-
-
-class _Where:
-    # a decision's country and bandit segment, handed to its exposures
-    __slots__ = ("country", "segment")
-
-    def __init__(self, country: str | None, segment: str | None) -> None:
-        self.country = country
-        self.segment = segment
 
 
 def _live(item: ContentItem, now: float, locale: str | None) -> bool:
@@ -231,7 +226,68 @@ class ContentRuntime:
         self, visitor: Any, name: str, n: int | None, attrs: Mapping[str, Any]
     ) -> Decision:
         """The placement's items for this visitor (see ``Visitor.decide``), whose
-        condition attributes are ``attrs``."""
+        condition attributes are ``attrs``; the counter store is called synchronously."""
+        flow = self._flow(visitor, name, n, attrs)
+        store = self.store
+        try:
+            op = next(flow)
+            while True:
+                try:
+                    if op[0] is _HIT:
+                        result: Any = store.window_hit(
+                            op[1], now=op[2], window=op[3], limit=op[4]
+                        )
+                    elif op[0] is _INCR:
+                        result = store.incr(op[1], op[2])
+                    else:
+                        result = store.get_all(op[1])
+                except Exception as exc:  # handed to the flow, which counts it
+                    op = flow.throw(exc)
+                else:
+                    op = flow.send(result)
+        except StopIteration as stop:
+            decision: Decision = stop.value
+            return decision
+
+    async def adecide(
+        self, visitor: Any, name: str, n: int | None, attrs: Mapping[str, Any]
+    ) -> Decision:
+        """``decide`` awaiting the counter store's asyncio methods (``awindow_hit``,
+        ``aincr``, ``aget_all``: ``persona_sdk.plugins.AsyncCounterStore``) where it has
+        them; a method it lacks is called synchronously, as ``decide`` does."""
+        flow = self._flow(visitor, name, n, attrs)
+        store = self.store
+        try:
+            op = next(flow)
+            while True:
+                kind = op[0]
+                try:
+                    call = getattr(store, _ASYNC[kind], None)
+                    if kind is _HIT:
+                        args: tuple[Any, ...] = (op[1],)
+                        kwargs: dict[str, Any] = {"now": op[2], "window": op[3], "limit": op[4]}
+                    else:
+                        args, kwargs = op[1:], {}
+                    if call is not None:
+                        result: Any = await call(*args, **kwargs)
+                    else:
+                        result = getattr(store, _SYNC[kind])(*args, **kwargs)
+                except Exception as exc:
+                    op = flow.throw(exc)
+                else:
+                    op = flow.send(result)
+        except StopIteration as stop:
+            decision: Decision = stop.value
+            return decision
+        finally:
+            flow.close()  # cancelled while awaiting: the flow releases what it holds
+
+    def _flow(
+        self, visitor: Any, name: str, n: int | None, attrs: Mapping[str, Any]
+    ) -> Generator[tuple[Any, ...], Any, Decision]:
+        # The decision, sans I/O: each counter store call is yielded as an operation
+        # (``_HIT``, ``_INCR``, ``_GET_ALL`` and its arguments) and its result (or its
+        # exception) sent back, so ``decide`` and ``adecide`` share every line of it.
         counts = self.counts
         counts["decisions"] += 1
         if not self._started:
@@ -254,37 +310,44 @@ class ContentRuntime:
         # the exposure's country and bandit segment, the holdout's too: the analytics
         # compare treated and held visitors per country and segment
         country = attrs.get("country")
-        where = _Where(country if isinstance(country, str) else None, None)
+        where: tuple[str | None, str | None] = (
+            country if isinstance(country, str) else None, None
+        )
+        segment = None
         if strategy == "bandit":
-            where.segment = "*"
+            segment = "*"
             if placement.segments:
                 member = visitor.segments
-                where.segment = next((s for s in placement.segments if s in member), "*")
+                segment = next((s for s in placement.segments if s in member), "*")
+            where = (where[0], segment)
         if placement.holdout and unit_hash(f"holdout:{name}:{vkey}") < placement.holdout:
             counts["holdouts"] += 1
-            return self._fallback(
+            return (yield from self._fallback(
                 visitor, placement, catalog, decision_id, [ContentReason.HOLDOUT], True, where
-            )
-        store = self.store
+            ))
         uid = visitor.user_id or visitor.anonymous_id
         if placement.placement_caps and uid is not None:
             for limit, window in placement.placement_caps:
-                if not self._hit(f"cap:placement:{name}:{uid}", now, window, limit, reasons):
+                try:
+                    hit = yield (_HIT, f"cap:placement:{name}:{uid}", now, window, limit)
+                except Exception:  # fail closed: a cap is never exceeded for a store failure
+                    self._store_failed(reasons)
+                    hit = False
+                if not hit:
                     counts["capped"] += 1
                     if ContentReason.CAPPED not in reasons:
                         reasons.append(ContentReason.CAPPED)
-                    return self._fallback(
+                    return (yield from self._fallback(
                         visitor, placement, catalog, decision_id, reasons, False, where
-                    )
+                    ))
         items, statics = placement.candidates(catalog)
         if not items:
-            return self._fallback(
+            return (yield from self._fallback(
                 visitor, placement, catalog, decision_id, reasons, False, where
-            )
+            ))
         locale = attrs.get("locale")
         if not isinstance(locale, str):
             locale = None
-        segment = where.segment
         # first_match and bandit order every candidate without reading the visitor, so
         # eligibility (dates, locale, the audience condition) is checked lazily, best first:
         # most decisions evaluate one condition. weighted and score need the eligible set.
@@ -297,18 +360,18 @@ class ContentRuntime:
                 if (it.plain or _live(it, now, locale)) and (it.always or it.condition(attrs))
             ]
             if not eligible:
-                return self._fallback(
+                return (yield from self._fallback(
                     visitor, placement, catalog, decision_id, reasons, False, where
-                )
+                ))
             if strategy == "weighted":
                 ranked = weighted_draws(eligible, name, vkey)
             elif placement.custom is not None:
                 ranked = self._custom(placement, eligible, attrs, vkey)
                 if ranked is None:
                     reasons.append(ContentReason.STRATEGY_ERROR)
-                    return self._fallback(
+                    return (yield from self._fallback(
                         visitor, placement, catalog, decision_id, reasons, False, where
-                    )
+                    ))
             else:
                 assert placement.scorer is not None
                 scores = placement.scorer.scores(eligible, statics, attrs)
@@ -318,10 +381,18 @@ class ContentRuntime:
         else:
             assert segment is not None
             arms = placement.arms_for(segment)
-            try:
-                arms.pools_for(now, store, items)
-            except Exception:
-                self._store_failed(reasons)
+            # one caller refreshes the draws when due, the others go on with the last ones
+            if arms.due(now, items) and arms.lock.acquire(blocking=False):
+                try:
+                    arms.refreshing(now)
+                    try:
+                        raw = yield (_GET_ALL, arms.key)
+                    except Exception:
+                        self._store_failed(reasons)
+                    else:
+                        arms.refresh(raw, items)
+                finally:
+                    arms.lock.release()
             ranked = ordered(items, arms.draws(items), vkey)
         item_caps = placement.item_caps if uid is not None else ()
         chosen: list[tuple[ContentItem, float | None]] = []
@@ -331,15 +402,34 @@ class ContentRuntime:
                 and (item.always or item.condition(attrs))
             ):
                 continue
-            if item_caps and not self._item_allowed(item, uid, now, item_caps, reasons):
-                continue
+            if item_caps:
+                allowed = True
+                for per, limit, window in item_caps:
+                    if per == "item":
+                        key = f"cap:item:{item.id}:{uid}"
+                    elif item.campaign is not None:
+                        key = f"cap:campaign:{item.campaign}:{uid}"
+                    else:
+                        continue
+                    try:
+                        allowed = bool((yield (_HIT, key, now, window, limit)))
+                    except Exception:  # fail closed
+                        self._store_failed(reasons)
+                        allowed = False
+                    if not allowed:
+                        counts["capped"] += 1
+                        if ContentReason.CAPPED not in reasons:
+                            reasons.append(ContentReason.CAPPED)
+                        break
+                if not allowed:
+                    continue
             chosen.append((item, score))
             if len(chosen) >= want:
                 break
         if not chosen:
-            return self._fallback(
+            return (yield from self._fallback(
                 visitor, placement, catalog, decision_id, reasons, False, where
-            )
+            ))
         why = _STRATEGY_REASON.get(strategy, ContentReason.STRATEGY)
         decision = Decision(
             name,
@@ -353,7 +443,7 @@ class ContentRuntime:
             (why, *reasons),
             segment,
         )
-        self._expose(visitor, placement, decision, [it for it, _ in chosen], where.country)
+        yield from self._expose(visitor, placement, decision, [it for it, _ in chosen], where[0])
         return decision
 
     def _custom(
@@ -372,37 +462,6 @@ class ContentRuntime:
             return None
         return out
 
-    def _hit(
-        self, key: str, now: float, window: float, limit: int, reasons: list[ContentReason]
-    ) -> bool:
-        try:
-            return bool(self.store.window_hit(key, now=now, window=window, limit=limit))
-        except Exception:  # fail closed: a cap is never exceeded because the store failed
-            self._store_failed(reasons)
-            return False
-
-    def _item_allowed(
-        self,
-        item: ContentItem,
-        uid: str,
-        now: float,
-        caps: Sequence[tuple[str, int, float]],
-        reasons: list[ContentReason],
-    ) -> bool:
-        for per, limit, window in caps:
-            if per == "item":
-                key = f"cap:item:{item.id}:{uid}"
-            elif item.campaign is not None:
-                key = f"cap:campaign:{item.campaign}:{uid}"
-            else:
-                continue
-            if not self._hit(key, now, window, limit, reasons):
-                self.counts["capped"] += 1
-                if ContentReason.CAPPED not in reasons:
-                    reasons.append(ContentReason.CAPPED)
-                return False
-        return True
-
     def _store_failed(self, reasons: list[ContentReason]) -> None:
         self.counts["store_errors"] += 1
         if ContentReason.STORE_UNAVAILABLE not in reasons:
@@ -416,14 +475,14 @@ class ContentRuntime:
         decision_id: str,
         reasons: list[ContentReason],
         holdout: bool,
-        where: _Where,
-    ) -> Decision:
+        where: tuple[str | None, str | None],
+    ) -> Generator[tuple[Any, ...], Any, Decision]:
         item = catalog.get(placement.fallback) if placement.fallback else None
         if item is None:
             self.counts["empty"] += 1
             return Decision(
                 placement.name, (), placement.strategy, decision_id, holdout,
-                (*reasons, ContentReason.EMPTY), where.segment,
+                (*reasons, ContentReason.EMPTY), where[1],
             )
         if not holdout:
             self.counts["fallbacks"] += 1
@@ -435,9 +494,9 @@ class ContentRuntime:
             decision_id,
             holdout,
             tuple(reasons),
-            where.segment,
+            where[1],
         )
-        self._expose(visitor, placement, decision, [item], where.country)
+        yield from self._expose(visitor, placement, decision, [item], where[0])
         return decision
 
     # -- exposures, clicks, rewards ----------------------------------------------------------
@@ -467,7 +526,7 @@ class ContentRuntime:
         decision: Decision,
         items: list[ContentItem],
         country: str | None,
-    ) -> None:
+    ) -> Generator[tuple[Any, ...], Any, None]:
         # Each (visitor, placement, item) is logged once (the dedupe memory experiments
         # use); a bandit counts the exposure as a trial, and a conversion-rewarded bandit
         # remembers what the visitor saw, to credit it when the conversion comes.
@@ -486,9 +545,10 @@ class ContentRuntime:
                 self.counts["track_errors"] += 1
             if bandit and item.id != placement.fallback:
                 try:
-                    self.store.incr(f"bandit:{placement.name}:{decision.segment}", f"{item.id}|n")
+                    yield (_INCR, f"bandit:{placement.name}:{decision.segment}", f"{item.id}|n")
                     if placement.config.bandit.reward != "click" and (uid or aid):
-                        self.store.incr(
+                        yield (
+                            _INCR,
                             f"seen:{placement.name}:{uid or aid}",
                             f"{item.id}|{decision.segment}",
                         )

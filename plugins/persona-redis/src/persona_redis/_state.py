@@ -192,6 +192,7 @@ class RedisCounterStore(_Guarded):
         self.ttl = ttl
         self.local = InMemoryCounterStore()
         self._script: Any = None
+        self._ascript: Any = None
         self._both: Any = None
 
     def _k(self, key: str) -> str:
@@ -208,6 +209,42 @@ class RedisCounterStore(_Guarded):
             return float(pipe.execute()[0])
 
         return self._try(remote, lambda: self.local.incr(key, field, amount))
+
+    async def aincr(self, key: str, field: str, amount: float = 1.0) -> float:
+        """The asyncio form of ``incr`` (``AsyncCounterStore``: ``visitor.adecide``)."""
+        k, ms = self._k(key), int(self.ttl * 1000)
+
+        async def remote(c: Any) -> float:
+            pipe = c.pipeline(transaction=True)
+            pipe.hincrbyfloat(k, field, amount)
+            pipe.pexpire(k, ms)
+            return float((await pipe.execute())[0])
+
+        return await self._atry(remote, lambda: self.local.incr(key, field, amount))
+
+    async def aget_all(self, key: str) -> dict[str, float]:
+        """The asyncio form of ``get_all``."""
+        k = self._k(key)
+
+        async def remote(c: Any) -> dict[str, float]:
+            return {f.decode(): float(v) for f, v in (await c.hgetall(k)).items()}
+
+        return await self._atry(remote, lambda: self.local.get_all(key))
+
+    async def awindow_hit(self, key: str, *, now: float, window: float, limit: int) -> bool:
+        """The asyncio form of ``window_hit`` (the same Lua script: as atomic)."""
+        k = self._k(key)
+        member = f"{now!r}:{os.getpid()}:{random.getrandbits(48):012x}"
+
+        async def remote(c: Any) -> bool:
+            if self._ascript is None:
+                self._ascript = c.register_script(_WINDOW_HIT)
+            args = [repr(now), repr(now - window), limit, member, max(1, int(window * 1000))]
+            return bool(await self._ascript(keys=[k], args=args, client=c))
+
+        return await self._atry(
+            remote, lambda: self.local.window_hit(key, now=now, window=window, limit=limit)
+        )
 
     def get_all(self, key: str) -> dict[str, float]:
         """Every field of ``key``."""
