@@ -504,7 +504,7 @@ class ContentRuntime:
     def _props(
         self, decision: Decision, item: ContentItem, position: int, country: str | None = None
     ) -> dict[str, Any]:
-        return {
+        props = {
             "promotion_id": item.id,
             "creative": item.metadata.get("creative", item.type or item.id),
             "name": item.name,
@@ -515,9 +515,12 @@ class ContentRuntime:
             "decision_id": decision.decision_id,
             "holdout": decision.holdout,
             "segment": decision.segment,
-            **({"campaign": item.campaign} if item.campaign else {}),
-            **({"country": country} if country else {}),
         }
+        if item.campaign:
+            props["campaign"] = item.campaign
+        if country:
+            props["country"] = country
+        return props
 
     def _expose(
         self,
