@@ -106,6 +106,7 @@ def build_settings(
         entry_key=lambda k: f"{prefix}p:{k}",
         computed_key=lambda k: f"{prefix}c:{k}",
         link_key=lambda k: f"{prefix}a:{k}",
+        back_key=lambda k: f"{prefix}r:{k}",
         wants_peers=bool(computed.specs),
         fields=callable(getattr(store, "aget_fields", None))
         and callable(getattr(store, "aset_field", None)),
