@@ -41,6 +41,7 @@ __all__ = [
     "Sleep",
     "StoreGet",
     "drive_async",
+    "drive_store_sync",
     "drive_sync",
     "plan",
 ]
@@ -381,6 +382,27 @@ async def drive_async(gen: Plan, ctx: PlanContext) -> Outcome:
             else:
                 await asyncio.sleep(op.seconds)
                 reply = None
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+    finally:
+        gen.close()
+
+
+def drive_store_sync(gen: Plan, ctx: PlanContext) -> Outcome | None:
+    """Run ``gen``'s store reads on this thread (``get_many``: one round trip each); the
+    outcome when it needs nothing else, None (and ``gen`` closed) when it would call the
+    source or sleep: the caller then starts a flight, which reads the store again."""
+    reply: Any = None
+    many = ctx.store.get_many  # type: ignore[union-attr]
+    try:
+        while True:
+            op = gen.send(reply)
+            if not isinstance(op, StoreGet):
+                return None
+            try:
+                reply = _many_reply(many(op.keys, op.fields_at), op.fields_at)
+            except Exception:
+                reply = (STORE_FAILED,) * len(op.keys)
     except StopIteration as stop:
         return stop.value  # type: ignore[no-any-return]
     finally:

@@ -50,6 +50,11 @@ class Settings:
         self.inline = ctx.store is None and (
             ctx.source is None or bool(getattr(ctx.source, "in_process", False))
         )
+        # a store reading several keys in one round trip answers an L2 hit on the caller's
+        # thread (bounded by its own timeout): no hop to the I/O thread and back
+        self.store_inline = ctx.store is not None and callable(
+            getattr(ctx.store, "get_many", None)
+        )
 
 
 def build_settings(

@@ -4,6 +4,8 @@ Measure with::
 
     pytest plugins/persona-redis/tests/test_redis_bench.py --benchmark-enable -s
 
+on a quiet machine (every figure is printed with the load average it was measured under).
+
 - profile read through Redis (an L1 miss, an L2 hit): p50 and p99 printed, p99 ≤ 1 ms
   asserted when measuring;
 - publishing from one process to Redis Streams, against the same events over HTTP to a
@@ -33,6 +35,14 @@ def measuring(request: pytest.FixtureRequest) -> bool:
     return bool(config.getoption("benchmark_enable")) or not config.getoption("benchmark_disable")
 
 
+def load() -> str:
+    """The machine's load averages, printed with every figure (a loaded box skews p99)."""
+    import os
+
+    one, five, _ = os.getloadavg()
+    return f"load {one:.1f}/{five:.1f} on {os.cpu_count()} cpus"
+
+
 def percentiles(samples: list[float]) -> tuple[float, float]:
     ordered = sorted(samples)
     return ordered[len(ordered) // 2], ordered[min(len(ordered) - 1, len(ordered) * 99 // 100)]
@@ -57,6 +67,8 @@ def test_bench_profile_read_through_redis(
     # a one-entry L1: every resolve of another key misses L1 and is answered by Redis
     small = Container.from_dict({"profiles": {"deadline": 1.0, "max_entries": 1}})
     reader = ProfileResolver(small, source=source, store=RedisProfileStore(opts))
+    for k in keys[:50]:  # the connection is made and the code paths are warm
+        reader.resolve(user_id=k)
     samples = []
     for k in keys:
         start = time.perf_counter()
@@ -65,7 +77,7 @@ def test_bench_profile_read_through_redis(
         assert profile.source.value == "l2", profile
     p50, p99 = percentiles(samples)
     print(f"\nprofile read through Redis (L1 miss, L2 hit): p50 {p50 * 1e6:.0f} µs, "
-          f"p99 {p99 * 1e6:.0f} µs over {n}")
+          f"p99 {p99 * 1e6:.0f} µs over {n} ({load()})")
     it = iter(keys * 1000)
     benchmark(lambda: reader.resolve(user_id=next(it)))
     reader.close()
@@ -89,7 +101,8 @@ def test_bench_cap_check_and_increment(
         samples.append(time.perf_counter() - start)
     p50, p99 = percentiles(samples)
     print(f"\ncap check + increment through Redis: p50 {p50 * 1e6:.0f} µs, "
-          f"p99 {p99 * 1e6:.0f} µs ({store.stats()['calls']} calls, one round trip each)")
+          f"p99 {p99 * 1e6:.0f} µs ({store.stats()['calls']} calls, one round trip each; "
+          f"{load()})")
     counter = iter(range(10**9))
     benchmark(lambda: store.hit_and_incr("cap:{b}:p", "stats:{b}", "shown",
                                          now=float(next(counter)), window=1.0, limit=3))
@@ -126,5 +139,5 @@ def test_bench_publish_redis_streams_vs_http(
     finally:
         sink.close()
     print("\npublish from one process: " + ", ".join(
-        f"{k} {v:,.0f} events/s" for k, v in rates.items()))
+        f"{k} {v:,.0f} events/s" for k, v in rates.items()) + f" ({n} events; {load()})")
     benchmark(lambda: None)

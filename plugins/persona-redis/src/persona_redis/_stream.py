@@ -24,21 +24,41 @@ from ._conn import FAILURES, Link, RedisOptions
 
 __all__ = ["RedisStreamDestination"]
 
-_id_decoder = msgspec.json.Decoder(dict[str, Any])
+class _Id(msgspec.Struct):
+    messageId: str = ""
 
-# One script per batch: forget ids older than the window, then add each event whose
-# messageId is new (ZADD NX on the stream's "seen" set) to the stream, trimmed with MAXLEN ~.
+
+# reads only the messageId: the rest of each event is skipped, not built into a dict
+_id_decoder = msgspec.json.Decoder(_Id)
+
+# One script per batch: forget ids older than the window, look every messageId of the batch
+# up at once (ZMSCORE), append each new one (also new within the batch) to the stream, then
+# remember them all (one ZADD) and trim the stream once (MAXLEN ~). Slices of 1000: Lua's
+# unpack has a bounded stack.
 _XADD_BATCH = """
 local now = tonumber(ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[2]) / 1000)
+local n = (#ARGV - 3) / 2
 local added = 0
-for i = 4, #ARGV, 2 do
-  if redis.call('ZADD', KEYS[2], 'NX', now, ARGV[i]) == 1 then
-    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*',
-               'messageId', ARGV[i], 'event', ARGV[i + 1])
-    added = added + 1
+local taken = {}
+for first = 1, n, 1000 do
+  local last = math.min(n, first + 999)
+  local ids = {}
+  for j = first, last do ids[#ids + 1] = ARGV[2 + 2 * j] end
+  local known = redis.call('ZMSCORE', KEYS[2], unpack(ids))
+  local remember = {}
+  for k, id in ipairs(ids) do
+    if not known[k] and not taken[id] then
+      taken[id] = true
+      redis.call('XADD', KEYS[1], '*', 'messageId', id, 'event', ARGV[3 + 2 * (first + k - 1)])
+      remember[#remember + 1] = now
+      remember[#remember + 1] = id
+      added = added + 1
+    end
   end
+  if #remember > 0 then redis.call('ZADD', KEYS[2], unpack(remember)) end
 end
+redis.call('XTRIM', KEYS[1], 'MAXLEN', '~', ARGV[3])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return added
 """
@@ -106,8 +126,8 @@ class RedisStreamDestination:
         args: list[Any] = [repr(time.time()), self.dedupe_ms, self.maxlen]
         for item in items:
             try:
-                mid = str(_id_decoder.decode(item).get("messageId") or "")
-            except msgspec.DecodeError:
+                mid = _id_decoder.decode(item).messageId
+            except (msgspec.DecodeError, msgspec.ValidationError):
                 mid = ""
             args += (mid or f"no-id:{time.time_ns()}:{len(args)}", bytes(item))
         try:
