@@ -6,8 +6,9 @@ Measure with::
 
 on a quiet machine (every figure is printed with the load average it was measured under).
 
-- profile read through Redis (an L1 miss, an L2 hit): p50 and p99 printed, p99 ≤ 1 ms
-  asserted when measuring;
+- profile read through Redis (an L1 miss, an L2 hit): p50 and p99 printed next to those of
+  one bare ``GET`` in the same run (the floor), p99 ≤ 1 ms asserted when measuring on a
+  quiet machine (load average below half the cpus);
 - publishing from one process to Redis Streams, against the same events over HTTP to a
   loopback sink process: events/s printed;
 - a cap check plus counter increment: one round trip (``hit_and_incr``), timed.
@@ -22,6 +23,7 @@ import time
 from typing import Any
 
 import pytest
+import redis
 from persona_redis import RedisCounterStore, RedisOptions, RedisProfileStore
 from redis_servers import RedisServer
 
@@ -41,6 +43,14 @@ def load() -> str:
 
     one, five, _ = os.getloadavg()
     return f"load {one:.1f}/{five:.1f} on {os.cpu_count()} cpus"
+
+
+def quiet() -> bool:
+    """Whether the machine is quiet enough for a p99 to mean something (load < half the
+    cpus): on a loaded one the p99 is the scheduler's, as the bare GET's shows."""
+    import os
+
+    return os.getloadavg()[0] < (os.cpu_count() or 1) / 2
 
 
 def percentiles(samples: list[float]) -> tuple[float, float]:
@@ -69,19 +79,27 @@ def test_bench_profile_read_through_redis(
     reader = ProfileResolver(small, source=source, store=RedisProfileStore(opts))
     for k in keys[:50]:  # the connection is made and the code paths are warm
         reader.resolve(user_id=k)
-    samples = []
+    # the floor, interleaved in the same run: one bare GET round trip with redis-py
+    bare = redis.Redis.from_url(redis_server.url)
+    samples, floor = [], []
     for k in keys:
         start = time.perf_counter()
         profile = reader.resolve(user_id=k)
         samples.append(time.perf_counter() - start)
         assert profile.source.value == "l2", profile
+        start = time.perf_counter()
+        bare.get(f"persona:p:{k}")
+        floor.append(time.perf_counter() - start)
+    bare.close()
     p50, p99 = percentiles(samples)
+    f50, f99 = percentiles(floor)
     print(f"\nprofile read through Redis (L1 miss, L2 hit): p50 {p50 * 1e6:.0f} µs, "
-          f"p99 {p99 * 1e6:.0f} µs over {n} ({load()})")
+          f"p99 {p99 * 1e6:.0f} µs over {n}; one bare GET in the same run: "
+          f"p50 {f50 * 1e6:.0f} µs, p99 {f99 * 1e6:.0f} µs ({load()})")
     it = iter(keys * 1000)
     benchmark(lambda: reader.resolve(user_id=next(it)))
     reader.close()
-    if measuring(request):
+    if measuring(request) and quiet():
         assert p99 <= 1e-3
 
 
