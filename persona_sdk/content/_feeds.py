@@ -26,6 +26,7 @@ import httpx
 import msgspec
 
 from .._errors import ConfigError
+from .._stats import ContentSourceStats
 from ..plugins import FeedResult
 from ._catalog import ContentItem, parse_items
 from ._config import SourceConfig
@@ -322,7 +323,7 @@ class FeedPoller:
             except Exception:
                 log.warning("content source %r failed to close", source.name)
 
-    def stats(self) -> dict[str, dict[str, Any]]:
+    def stats(self) -> dict[str, ContentSourceStats]:
         """Per source: ``polls``, ``updates``, ``not_modified``, ``failures``, ``refused``
         items, ``items`` held, ``failing`` and ``last_error``."""
         return {
