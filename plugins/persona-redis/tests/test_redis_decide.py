@@ -136,6 +136,24 @@ def test_queued_increments_wait_for_redis(own_redis: RedisServer) -> None:
     store.close()
 
 
+def test_queued_increments_are_sent_when_the_process_exits(redis_server: RedisServer) -> None:
+    """A process that queued increments and exits (no flush, a long flush interval) sends
+    them on its way out."""
+    import subprocess
+    import sys
+
+    redis_server.flush()
+    code = (
+        "from persona_redis import RedisCounterStore, RedisOptions\n"
+        f"s = RedisCounterStore(RedisOptions({redis_server.url!r}), flush_interval=3600)\n"
+        "for _ in range(7): s.add('bandit:p:*', 'h|n')\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    reader = RedisCounterStore(RedisOptions(redis_server.url))
+    assert reader.get_all("bandit:p:*") == {"h|n": 7.0}
+    reader.close()
+
+
 def wait_until(check: Any, timeout: float = 10.0) -> bool:
     import time
 

@@ -6,6 +6,7 @@ a request, and goes back to Redis when the guard's cooldown has passed.
 
 from __future__ import annotations
 
+import atexit
 import os
 import random
 import threading
@@ -187,9 +188,9 @@ class RedisCounterStore(_Guarded):
     ``add`` (bandit statistics: increments nobody waits for) only queues the increment; the
     queue goes to Redis in the same pipeline as the next call that needs Redis anyway (a
     cap check: a decision with a cap costs one round trip in all), or within
-    ``flush_interval`` seconds from a background thread, or on ``flush()``. While Redis is
-    down the queue is kept (up to ``max_pending`` fields; beyond, increments are counted as
-    ``lost`` in ``stats()``) and sent when it is back.
+    ``flush_interval`` seconds from a background thread, or on ``flush()`` (and at exit).
+    While Redis is down the queue is kept (up to ``max_pending`` fields; beyond, increments
+    are counted as ``lost`` in ``stats()``) and sent when it is back.
 
     Usage::
 
@@ -272,6 +273,7 @@ class RedisCounterStore(_Guarded):
 
         self._flusher = threading.Thread(target=run, name="persona-redis-counters", daemon=True)
         self._flusher.start()
+        atexit.register(_flush_at_exit, ref)
 
     def _take(self) -> dict[tuple[str, str], float]:
         with self._plock:
@@ -460,6 +462,13 @@ class RedisCounterStore(_Guarded):
 
     def _forget_local(self, ids: list[str]) -> None:
         self.local.forget(ids)
+
+
+def _flush_at_exit(ref: weakref.ref[RedisCounterStore]) -> None:
+    # the flusher is a daemon thread: what it has not sent yet goes now
+    store = ref()
+    if store is not None and not store._closed:
+        store.flush()
 
 
 class RedisDedupStore(_Guarded):
