@@ -112,9 +112,13 @@ def test_queued_increments_reach_redis(backend: str, request: pytest.FixtureRequ
     writer.add("bandit:p:*", "h0|s", 2.0)
     assert writer.flush()
     assert reader.get_all("bandit:p:*") == {"h0|n": 5.0, "h1|n": 5.0, "h0|s": 2.0}
+    writer.add("bandit:p:*", "h1|s", 3.0)  # goes with the cap check's script
+    assert writer.window_hit("cap:{v-1}:h1", now=1.0, window=60.0, limit=1)
+    assert not writer.window_hit("cap:{v-1}:h1", now=2.0, window=60.0, limit=1)
+    assert reader.get_all("bandit:p:*")["h1|s"] == 3.0
     timed = RedisCounterStore(opts, flush_interval=0.01)
     timed.add("bandit:p:*", "h1|s")
-    assert wait_until(lambda: reader.get_all("bandit:p:*").get("h1|s") == 1.0)
+    assert wait_until(lambda: reader.get_all("bandit:p:*").get("h1|s") == 4.0)
     for s in (writer, reader, timed):
         s.close()
 
