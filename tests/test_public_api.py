@@ -105,8 +105,8 @@ PUBLIC: dict[str, set[str]] = {
     "persona_sdk.testing": {"CaptureDestination"},
     "persona_sdk.unleash": {"UnleashToggles", "UnleashVariant"},
     "persona_sdk.web": {
-        "Collector", "CollectorConfig", "CollectorResponse", "PendingBody", "RequestHead",
-        "VisitorOptions", "bootstrap_data", "metrics_text", "read_consent_cookie",
+        "Collector", "CollectorConfig", "CollectorResponse", "CookieSettings", "PendingBody",
+        "RequestHead", "VisitorOptions", "bootstrap_data", "metrics_text", "read_consent_cookie",
         "render_bootstrap", "script_source", "write_consent_cookie",
     },
 }

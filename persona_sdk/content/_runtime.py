@@ -32,8 +32,8 @@ log = logging.getLogger("persona_sdk.content")
 EXPOSURE_EVENT = "Promotion Viewed"
 CLICK_EVENT = "Promotion Clicked"
 # the counter store operations a decision yields, and their methods
-_HIT, _INCR, _GET_ALL = "window_hit", "incr", "get_all"
-_SYNC = {_HIT: "window_hit", _INCR: "incr", _GET_ALL: "get_all"}
+_HIT, _INCR, _ADD, _GET_ALL = "window_hit", "incr", "add", "get_all"
+_SYNC = {_HIT: "window_hit", _INCR: "incr", _GET_ALL: "get_all"}  # _ADD: ContentRuntime._add
 _ASYNC = {_HIT: "awindow_hit", _INCR: "aincr", _GET_ALL: "aget_all"}
 _STRATEGY_REASON = {
     "first_match": ContentReason.FIRST_MATCH,
@@ -240,6 +240,9 @@ class ContentRuntime:
                         )
                     elif op[0] is _INCR:
                         result = store.incr(op[1], op[2])
+                    elif op[0] is _ADD:
+                        self._add(op[1], op[2])
+                        result = None
                     else:
                         result = store.get_all(op[1])
                 except Exception as exc:  # handed to the flow, which counts it
@@ -263,16 +266,25 @@ class ContentRuntime:
             while True:
                 kind = op[0]
                 try:
-                    call = getattr(store, _ASYNC[kind], None)
-                    if kind is _HIT:
-                        args: tuple[Any, ...] = (op[1],)
-                        kwargs: dict[str, Any] = {"now": op[2], "window": op[3], "limit": op[4]}
+                    if kind is _ADD and getattr(store, "add", None) is not None:
+                        # a store that queues increments does no I/O for them
+                        self._add(op[1], op[2])
+                        result: Any = None
                     else:
-                        args, kwargs = op[1:], {}
-                    if call is not None:
-                        result: Any = await call(*args, **kwargs)
-                    else:
-                        result = getattr(store, _SYNC[kind])(*args, **kwargs)
+                        if kind is _ADD:
+                            kind = _INCR
+                        call = getattr(store, _ASYNC[kind], None)
+                        if kind is _HIT:
+                            args: tuple[Any, ...] = (op[1],)
+                            kwargs: dict[str, Any] = {
+                                "now": op[2], "window": op[3], "limit": op[4]
+                            }
+                        else:
+                            args, kwargs = op[1:], {}
+                        if call is not None:
+                            result = await call(*args, **kwargs)
+                        else:
+                            result = getattr(store, _SYNC[kind])(*args, **kwargs)
                 except Exception as exc:
                     op = flow.throw(exc)
                 else:
@@ -549,7 +561,7 @@ class ContentRuntime:
                 self.counts["track_errors"] += 1
             if bandit and item.id != placement.fallback:
                 try:
-                    yield (_INCR, f"bandit:{placement.name}:{decision.segment}", f"{item.id}|n")
+                    yield (_ADD, f"bandit:{placement.name}:{decision.segment}", f"{item.id}|n")
                     if placement.config.bandit.reward != "click" and (uid or aid):
                         yield (
                             _INCR,
@@ -607,7 +619,7 @@ class ContentRuntime:
             ("reward", decision_id, item_id)
         ):
             return  # a duplicate click (a beacon retried, a double tap) rewards once
-        self.store.incr(f"bandit:{placement.name}:{segment}", f"{item_id}|s")
+        self._add(f"bandit:{placement.name}:{segment}", f"{item_id}|s")
 
     def _ids(self, user_id: str | None, anonymous_id: str | None) -> list[str]:
         # the conversion's ids and every id linked to them: an exposure seen as anonymous
@@ -630,7 +642,16 @@ class ContentRuntime:
             self.counts["conversions"] += 1
             for field in seen:
                 item_id, _, segment = field.rpartition("|")
-                self.store.incr(f"bandit:{placement.name}:{segment}", f"{item_id}|s")
+                self._add(f"bandit:{placement.name}:{segment}", f"{item_id}|s")
+
+    def _add(self, key: str, field: str) -> None:
+        # bandit statistics are only read back in bulk (``get_all``): a store offering
+        # ``add`` may batch these increments with its next round trip
+        add = getattr(self.store, "add", None)
+        if add is not None:
+            add(key, field, 1.0)
+        else:
+            self.store.incr(key, field)
 
     # -- reporting ---------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ request and render the browser bootstrap. See ``docs/collector.md`` and ``docs/w
 
 from ._collector import Collector, PendingBody
 from ._collector_http import CollectorResponse, RequestHead
-from ._config import CollectorConfig
+from ._config import CollectorConfig, CookieSettings
 from ._consent import read_consent_cookie, write_consent_cookie
 from ._metrics import metrics_text
 from ._middleware import VisitorOptions
@@ -18,6 +18,7 @@ __all__ = [
     "Collector",
     "CollectorConfig",
     "CollectorResponse",
+    "CookieSettings",
     "PendingBody",
     "RequestHead",
     "VisitorOptions",
