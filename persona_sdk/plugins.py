@@ -52,6 +52,7 @@ from .profiles import (
 from .rules import Operator, OperatorRegistry
 
 __all__ = [
+    "AsyncCounterStore",
     "AsyncStickyBucketStore",
     "BatchConfig",
     "ContentSource",
@@ -177,6 +178,9 @@ class CounterStore(Protocol):
 
     The conformance tests any implementation should pass are in
     ``tests/stores/counter_conformance.py`` (``run_counter_conformance(make_store)``).
+
+    A store may also offer ``add(key, field, amount)``: an increment whose result nobody
+    waits for (bandit statistics), which it may batch with its next round trip.
     """
 
     def incr(self, key: str, field: str, amount: float = 1.0) -> float:
@@ -198,6 +202,26 @@ class CounterStore(Protocol):
 
     def delete(self, key: str) -> None:
         """Forget ``key`` (a hash or a window); nothing happens when it does not exist."""
+        ...
+
+
+@runtime_checkable
+class AsyncCounterStore(Protocol):
+    """The asyncio side a ``CounterStore`` may offer (optional, method by method):
+    ``await visitor.adecide(...)`` awaits each of these the store has and calls the sync
+    method for the others, as ``decide`` does. Same meaning as the sync methods.
+    """
+
+    async def aincr(self, key: str, field: str, amount: float = 1.0) -> float:
+        """The asyncio form of ``incr``."""
+        ...
+
+    async def aget_all(self, key: str) -> dict[str, float]:
+        """The asyncio form of ``get_all``."""
+        ...
+
+    async def awindow_hit(self, key: str, *, now: float, window: float, limit: int) -> bool:
+        """The asyncio form of ``window_hit`` (as atomic)."""
         ...
 
 

@@ -7,6 +7,7 @@ remote failures; ``Profile.source`` (``l1``, ``l2``, ``remote``, ``stale``, ``fa
 ``persona_sdk.profile_sources``. See ``docs/profiles.md``.
 """
 
+from ._attribution import attribution_from_events
 from ._httpcore import HttpCall, HttpReply, HttpSourceBase
 from ._identity import adopt_anonymous_id, ga_client_id
 from ._resolver import ProfileResolver
@@ -56,5 +57,6 @@ __all__ = [
     "UnomiSource",
     "UnomiSourceOptions",
     "adopt_anonymous_id",
+    "attribution_from_events",
     "ga_client_id",
 ]

@@ -12,13 +12,15 @@ import threading
 from collections.abc import Iterable, Mapping
 from urllib.parse import unquote
 
-from cachetools import LRUCache
+from cachetools import Cache, LRUCache
 
-__all__ = ["IdentityMap", "adopt_anonymous_id", "ga_client_id"]
+__all__ = ["MAX_HOPS", "IdentityMap", "adopt_anonymous_id", "ga_client_id"]
 
 USER = "user_id"
 ANONYMOUS = "anonymous_id"
-_MAX_HOPS = 4
+#: links followed at most from one id (anonymous → user → merged user → ...): a bound, so a
+#: cycle written by another process, or a very long chain, never holds a request
+MAX_HOPS = 32
 
 # _ga = GA<version>.<domain depth>.<random>.<first-visit timestamp>; the client id is the last two
 _GA = re.compile(r"GA\d+\.\d+(?:-\d+)?\.(\d+\.\d+)")
@@ -49,6 +51,33 @@ def adopt_anonymous_id(cookies: Mapping[str, str]) -> str | None:
     return None
 
 
+class _Links(LRUCache[str, str]):
+    # the LRU map of links, keeping a reverse index (user id -> the ids linked to it) in
+    # step through every write and removal, evictions included
+    def __init__(self, maxsize: int) -> None:
+        super().__init__(maxsize=maxsize)
+        self.sources: dict[str, set[str]] = {}
+
+    def __setitem__(self, key: str, value: str) -> None:
+        old = self.get(key)
+        if old is not None and old != value:
+            self._unlink(key, old)
+        super().__setitem__(key, value)
+        self.sources.setdefault(value, set()).add(key)
+
+    def __delitem__(self, key: str) -> None:
+        old = Cache.__getitem__(self, key)
+        super().__delitem__(key)
+        self._unlink(key, old)
+
+    def _unlink(self, key: str, target: str) -> None:
+        found = self.sources.get(target)
+        if found is not None:
+            found.discard(key)
+            if not found:
+                del self.sources[target]
+
+
 class IdentityMap:
     """A bounded map from earlier ids (anonymous ids, old user ids) to the user id they joined.
 
@@ -57,7 +86,7 @@ class IdentityMap:
 
     def __init__(self, max_entries: int) -> None:
         self._lock = threading.Lock()
-        self._links: LRUCache[str, str] = LRUCache(maxsize=max_entries)
+        self._links = _Links(max_entries)
         #: whether any link was ever made: until then ``in`` is one attribute read
         self._linked = False
 
@@ -79,13 +108,22 @@ class IdentityMap:
         return self._linked and some_id in self._links
 
     def _follow(self, start: str) -> str:
-        current = start
+        # to the root of the chain (at most MAX_HOPS links; a cycle stops where it closes),
+        # then every id passed on the way links straight to it: the next lookup is one hop
+        links = self._links
         with self._lock:
-            for _ in range(_MAX_HOPS):
-                try:
-                    current = self._links[current]
-                except KeyError:
+            path = [start]
+            seen = {start}
+            current = start
+            for _ in range(MAX_HOPS):
+                nxt = links.get(current)
+                if nxt is None or nxt in seen:
                     break
+                path.append(nxt)
+                seen.add(nxt)
+                current = nxt
+            for i in path[:-2]:
+                links[i] = current
         return current
 
     def link(self, previous_id: str, user_id: str) -> bool:
@@ -114,6 +152,35 @@ class IdentityMap:
                 if (src in found) != (dst in found):
                     found.update((src, dst))
                     changed = True
+        return found
+
+    def aliases(self, any_id: str, limit: int = 64) -> set[str]:
+        """``any_id``, the user id it leads to and every id linked to that user (directly
+        or through another link), at most ``limit``: the ids one person's events may carry.
+        Costs a few dict lookups (a reverse index), not a scan of the links."""
+        found = {any_id}
+        with self._lock:
+            top = any_id
+            for _ in range(MAX_HOPS):
+                nxt = self._links.get(top)
+                if nxt is None:
+                    break
+                top = nxt
+            found.add(top)
+            frontier = [top]
+            expanded = {top}
+            sources = self._links.sources
+            for _ in range(MAX_HOPS):
+                if not frontier or len(found) >= limit:
+                    break
+                nxt_frontier = []
+                for target in frontier:
+                    for src in sources.get(target, ()):
+                        if src not in expanded and len(found) < limit:
+                            found.add(src)
+                            expanded.add(src)
+                            nxt_frontier.append(src)
+                frontier = nxt_frontier
         return found
 
     def targets(self, ids: Iterable[str]) -> set[str]:

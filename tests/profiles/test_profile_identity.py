@@ -3,6 +3,7 @@ tools set are adopted, and ``forget`` purges every trace here and upstream."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -86,6 +87,31 @@ def test_alias_chains_and_cycles() -> None:
     assert not ids.link("x", "x")
 
 
+def test_long_alias_chains_resolve_to_their_root_in_one_hop_after() -> None:
+    """A chain of 20 merges (each id merged into the next) resolves to the last id from any
+    link of it; afterwards every id on the way links straight to it; ``related`` finds the
+    whole chain from either end."""
+    ids = IdentityMap(max_entries=100)
+    chain = [f"id-{i}" for i in range(21)]
+    for older, newer in itertools.pairwise(chain):
+        # link as another process would have: straight into the links, no compression
+        ids._links[older] = newer
+    assert ids.canonical("id-0", None) == ("id-20", "user_id")
+    assert all(ids._links[i] == "id-20" for i in chain[:-1])
+    assert ids.canonical(None, "id-7") == ("id-20", "user_id")
+    assert ids.related(["id-20"]) == set(chain)
+    assert ids.related(["id-3"]) == set(chain)
+
+
+def test_a_cycle_among_links_stops_where_it_closes() -> None:
+    """Links forming a cycle (two processes merging each way at once) never loop: the
+    lookup ends on the last id before the cycle closes."""
+    ids = IdentityMap(max_entries=10)
+    ids._links.update({"p": "q", "q": "r", "r": "p"})
+    assert ids.canonical("p", None) == ("r", "user_id")
+    assert ids.related(["q"]) == {"p", "q", "r"}
+
+
 @pytest.mark.parametrize(
     ("cookies", "expected"),
     [
@@ -155,3 +181,30 @@ def test_forget_unknown_ids(make_resolver: Make) -> None:
     r = make_resolver()
     assert r.forget(anonymous_id="ghost") == {"ghost"}
     assert r.forget() == set()
+
+
+def test_identity_map_aliases_follow_links_both_ways_and_forget_evicted_ones() -> None:
+    """``aliases`` gives the person's user id and every id linked to it (through an old user
+    id too) from any of them; an evicted, forgotten or re-pointed link drops out."""
+    ids = IdentityMap(max_entries=100)
+    ids.link("anon-1", "u-old")
+    ids.link("u-old", "u-1")
+    ids.link("anon-2", "u-1")
+    want = {"anon-1", "u-old", "anon-2", "u-1"}
+    for any_id in want:
+        assert ids.aliases(any_id) == want
+    assert ids.aliases("stranger") == {"stranger"}
+    assert len(ids.aliases("u-1", limit=2)) == 2
+    ids.link("u-old", "u-3")  # re-pointed: u-old and anon-1 now belong to u-3
+    assert ids.aliases("u-1") == {"anon-2", "u-1"}
+    assert ids.aliases("anon-1") == {"anon-1", "u-old", "u-3"}
+    ids.forget(["anon-2"])
+    assert ids.aliases("u-1") == {"u-1"}
+
+    small = IdentityMap(max_entries=2)
+    small.link("a1", "u1")
+    small.link("a2", "u1")
+    small.link("a3", "u3")  # evicts the least recently used link, a1 -> u1
+    assert small.aliases("u1") == {"a2", "u1"}
+    assert small.aliases("a1") == {"a1"}
+    assert small.aliases("u3") == {"a3", "u3"}
