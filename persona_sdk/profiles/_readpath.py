@@ -106,6 +106,8 @@ class ReadPath:
             0,
         )
         self._fallbacks: dict[str, int] = {}
+        #: whether a source or store was ever configured (only their lookups fill L1)
+        self._remote_seen = False
 
     def _new_l1(self, max_entries: int) -> LRUCache[str, Entry]:
         # A plain LRU: each entry's expiry is checked when it is read (_begin), which costs a
@@ -142,6 +144,8 @@ class ReadPath:
             ):
                 self._l1 = self._new_l1(cfg.max_entries)
             self._s: Settings = new
+            if new.source is not None or new.store is not None:
+                self._remote_seen = True
         if old is not None:
             for obj in old.owned:
                 if obj is not new.source and obj is not new.store:
@@ -184,8 +188,7 @@ class ReadPath:
         ``key`` (no source or store, nothing cached, no local traits, no linked id): then
         ``build(key)`` makes that profile, and ``persona.visitor`` builds it only if it is
         read. None otherwise (``resolve`` it)."""
-        s = self._s
-        if s.source is not None or s.store is not None or self._l1:
+        if self._remote_seen:  # a source or store answers, or L1 may hold their answers
             return None
         key = user_id or anonymous_id
         if not key or key.__class__ is not str or key in self._local or key in self._ids:
