@@ -40,8 +40,7 @@ from .allocation import (
     StickyBucketStore,
     sticky_key,
 )
-from .delivery._config import BatchConfig
-from .privacy._config import PiiConfig
+from .config import BatchConfig, PiiConfig
 from .profiles import (
     FetchResult,
     ProfileSource,

@@ -27,9 +27,8 @@ import httpx
 import msgspec
 from attrs import frozen
 
-from .delivery._config import BatchConfig
+from .config import BatchConfig, PiiConfig
 from .plugins import SendOutcome, SendResult
-from .privacy._config import PiiConfig
 
 __all__ = ["CaptureDestination", "CaptureOptions"]
 

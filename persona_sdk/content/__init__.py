@@ -11,7 +11,7 @@ over HTTP or files); placements (``[placements.<name>]``) choose among them by
 See ``docs/personalization.md``.
 """
 
-from ._config import BanditConfig, CapConfig, PlacementConfig, ScoringRule, SourceConfig
+from ..config import BanditConfig, CapConfig, PlacementConfig, ScoringRule, SourceConfig
 from ._counters import InMemoryCounterStore
 from ._decision import ContentReason, Decision, DecisionItem
 

@@ -26,9 +26,9 @@ import httpx
 import msgspec
 
 from .._errors import ConfigError
+from ..config import SourceConfig
 from ..plugins import FeedResult
 from ._catalog import ContentItem, parse_items
-from ._config import SourceConfig
 
 __all__ = ["FeedError", "FeedPoller", "FileFeed", "HttpFeed", "build_source", "parse_feed"]
 

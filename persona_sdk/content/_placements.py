@@ -6,9 +6,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .._errors import ConfigError
+from ..config import PlacementConfig, parse_window
 from ..rules import Condition, compile_condition
 from ._catalog import Catalog, ContentItem
-from ._config import PlacementConfig, parse_window
 from ._strategies import STRATEGIES, BanditArms, Scorer
 
 __all__ = ["Placement", "compile_placements"]

@@ -11,7 +11,7 @@ here equals the browser SDK's on the same page::
 See ``docs/decisions.md``.
 """
 
-from ._config import DecisionsConfig
+from ..config import DecisionsConfig
 from ._engine import Engine
 from ._growthbook import container_from_growthbook, decrypt_payload
 from ._hooks import ExposureHook, FeatureUsageHook, HookSet

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from .._errors import ConfigError
-from ._config import BatchConfig, DeliveryConfig, DestinationConfig, Overflow
+from ..config import BatchConfig, DeliveryConfig, DestinationConfig, Overflow
 from ._retry import CircuitBreaker
 
 if TYPE_CHECKING:

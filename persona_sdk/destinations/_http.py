@@ -23,8 +23,8 @@ import httpx
 from attrs import Factory, frozen
 
 from .._retry_after import parse_retry_after
-from ..config._secret import redact_http_logs
-from ..delivery._config import BatchConfig
+from .._secret import redact_http_logs
+from ..config import BatchConfig
 from ..plugins import SendOutcome, SendResult
 
 __all__ = [

@@ -27,8 +27,8 @@ import msgspec
 from attrs import Factory, field, frozen
 
 from .._errors import ConfigError
-from ..config._secret import Secret
-from ..delivery._config import BatchConfig
+from .._secret import Secret
+from ..config import BatchConfig
 from ..privacy import PiiConfig, PiiKind, PiiRules, is_sha256_hex, normalize_pii
 from . import _ga4_rules as rules
 from ._base import (

@@ -21,8 +21,8 @@ from urllib.parse import urlsplit
 from attrs import Factory, field, frozen
 
 from .._errors import ConfigError
-from ..config._secret import Secret
-from ..delivery._config import BatchConfig
+from .._secret import Secret
+from ..config import BatchConfig
 from ..events import format_ts
 from ..privacy import PiiConfig
 from ._base import PolicyTransform, PrivacyOptions, load_options, option_errors, privacy_policy

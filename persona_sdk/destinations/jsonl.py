@@ -28,7 +28,7 @@ import httpx
 from attrs import frozen
 
 from .._errors import ConfigError
-from ..delivery._config import BatchConfig
+from ..config import BatchConfig
 from ..plugins import SendResult
 from ..privacy import PiiConfig
 from ._base import PolicyTransform, PrivacyOptions, load_options, option_errors, privacy_policy

@@ -32,8 +32,8 @@ import msgspec
 from attrs import Factory, field, frozen
 
 from .._errors import ConfigError
-from ..config._secret import Secret
-from ..delivery._config import BatchConfig
+from .._secret import Secret
+from ..config import BatchConfig
 from ..plugins import SendResult
 from ..privacy import PiiConfig, PiiKind, PiiRules
 from ._base import (

@@ -34,9 +34,9 @@ import msgspec
 from attrs import Factory, field, frozen
 
 from .._errors import ConfigError
+from .._secret import Secret
 from .._strenum import StrEnum
-from ..config._secret import Secret
-from ..delivery._config import BatchConfig
+from ..config import BatchConfig
 from ..events import message_id_problem
 from ..plugins import SendOutcome, SendResult
 from ..privacy import PiiConfig

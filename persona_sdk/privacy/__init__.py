@@ -10,7 +10,7 @@ SHA-256 hashed, or removed, before an event leaves the process; see ``docs/priva
     PrivacyPolicy(fields={"traits.email": "email"}, truncate_ip=True).apply(event)
 """
 
-from ._config import ConsentConfig, PiiAction, PiiConfig, PiiKind, PiiRules, PurposeConfig
+from ..config import ConsentConfig, PiiAction, PiiConfig, PiiKind, PiiRules, PurposeConfig
 from ._consent import ConsentRequirement, check_purposes
 from ._ip import truncate_ip
 from ._normalize import hash_pii, is_sha256_hex, normalize_pii, sha256_hex

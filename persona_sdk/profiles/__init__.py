@@ -7,8 +7,7 @@ remote failures; ``Profile.source`` (``l1``, ``l2``, ``remote``, ``stale``, ``fa
 ``persona_sdk.profile_sources``. See ``docs/profiles.md``.
 """
 
-from ._breaker import BreakerState, CircuitBreaker
-from ._config import (
+from ..config import (
     BreakerConfig,
     ComputedKind,
     ComputedTraitConfig,
@@ -16,6 +15,7 @@ from ._config import (
     ProfilesConfig,
     SegmentConfig,
 )
+from ._breaker import BreakerState, CircuitBreaker
 from ._httpcore import HttpCall, HttpReply, HttpSourceBase
 from ._identity import IdentityMap, adopt_anonymous_id, ga_client_id
 from ._registry import SOURCE_GROUP, STORE_GROUP, build_source, build_store

@@ -27,7 +27,7 @@ from ..events import Message
 from ._computed_kinds import Kind, _dig, _number
 
 if TYPE_CHECKING:
-    from ._config import ComputedTraitConfig
+    from ..config import ComputedTraitConfig
 
 __all__ = ["MODELS", "Attribution", "attribution_credit", "channel_of", "merge_reports"]
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._strenum import StrEnum
-from ._config import BreakerConfig
+from ..config import BreakerConfig
 from ._log import errors
 from ._types import ProfileReason
 

@@ -19,8 +19,8 @@ import attrs
 import msgspec
 from attrs import frozen
 
+from ..config import ProfilesConfig
 from ._breaker import CircuitBreaker
-from ._config import ProfilesConfig
 from ._log import errors
 from ._store import WireEntry, decode_entry
 from ._types import (

@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 from cachetools import LRUCache
 
 from .._counter import Counter
+from ..config import ProfilesConfig
 from ..events import Message
 from ._computed import VisitorState
-from ._config import ProfilesConfig
 from ._flight import KIND_INDEX, Entry, Outcome, drive_async, drive_sync, plan
 from ._identity import IdentityMap
 from ._io import IoLoop, reset_after_fork

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from ..config import MergePolicy, ProfilesConfig
 from ._breaker import CircuitBreaker
 from ._computed import ComputedTraits
-from ._config import MergePolicy, ProfilesConfig
 from ._flight import Entry, PlanContext
 from ._registry import build_source, build_store
 from ._types import EMPTY, Profile, ProfileReason, ProfileSource, ProfileSourceKind, ProfileStore

@@ -9,8 +9,8 @@ from urllib.parse import quote
 from attrs import Factory, frozen
 
 from .._errors import ConfigError
+from .._secret import Secret
 from ..config._load import structure
-from ..config._secret import Secret
 from ._httpcore import (
     MISSING,
     Flow,

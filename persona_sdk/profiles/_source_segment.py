@@ -17,8 +17,8 @@ from urllib.parse import quote
 from attrs import Factory, frozen
 
 from .._errors import ConfigError
+from .._secret import Secret
 from ..config._load import structure
-from ..config._secret import Secret
 from ._httpcore import Flow, HttpCall, HttpReply, OptionsHttpSource, check_status, decode_json
 from ._types import FetchErrorKind, FetchResult
 

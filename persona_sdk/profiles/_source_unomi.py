@@ -20,9 +20,9 @@ from urllib.parse import quote
 from attrs import Factory, field, frozen
 
 from .._errors import ConfigError
+from .._secret import Secret
 from .._strenum import StrEnum
 from ..config._load import structure
-from ..config._secret import Secret
 from ._httpcore import (
     Flow,
     HttpCall,

@@ -2,9 +2,9 @@
 
 # -- middleware (framework integrations live in persona_sdk.web.starlette/.django/.flask) --
 # -- collector, its cookie and consent helpers, the user-agent parser, the JS tag --
+from ..config import CollectorConfig
 from ._collector import Collector, PendingBody
 from ._collector_http import CollectorResponse, RequestHead
-from ._config import CollectorConfig
 from ._consent import read_consent_cookie, write_consent_cookie
 from ._metrics import metrics_text
 from ._middleware import VisitorOptions

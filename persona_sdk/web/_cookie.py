@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 
-from ._config import CollectorConfig
+from ..config import CollectorConfig
 
 __all__ = [
     "cookie_attributes",

@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, unquote
 
 from attrs import evolve, field, frozen
 
-from ._config import MAX_COOKIE_DAYS, CollectorConfig
+from ..config import MAX_COOKIE_DAYS, CollectorConfig
 from ._consent import gpc_enabled, read_consent_cookie
 from ._cookie import cookie_attributes, new_visitor_id, valid_visitor_id
 

@@ -11,9 +11,9 @@ import pytest
 from collector_helpers import BROWSER_UA, Clock, head, make_persona
 
 from persona_sdk import Persona
+from persona_sdk.config import CollectorConfig
 from persona_sdk.testing import CaptureDestination
 from persona_sdk.web._collector import PIXEL_GIF, Collector
-from persona_sdk.web._config import CollectorConfig
 
 enc = msgspec.json.encode
 

@@ -19,8 +19,8 @@ from collector_helpers import (
     wsgi_server,
 )
 
+from persona_sdk.config import CollectorConfig
 from persona_sdk.web._collector import Collector
-from persona_sdk.web._config import CollectorConfig
 
 WRITE_KEY = "wk_test_123"
 
