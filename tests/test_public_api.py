@@ -17,12 +17,15 @@ from persona_sdk._meta import DISTRIBUTION
 def test_all_is_sorted_and_complete() -> None:
     """`__all__` is sorted and lists exactly the public names of the package namespace."""
     assert list(persona_sdk.__all__) == sorted(persona_sdk.__all__)
+    # names resolve lazily (PEP 562): every name of ``__all__`` loads, and nothing else
+    # public is defined at the top level
     public = {
         name
-        for name, value in vars(persona_sdk).items()
-        if not name.startswith("_") and not isinstance(value, type(sys))
+        for name in dir(persona_sdk)
+        if not name.startswith("_") and not isinstance(getattr(persona_sdk, name), type(sys))
     }
     assert public == set(persona_sdk.__all__)
+    assert all(getattr(persona_sdk, name) is not None for name in persona_sdk.__all__)
 
 
 def test_exported_objects_report_the_package_as_module() -> None:
