@@ -268,7 +268,7 @@ def _print_experiment(doc: dict[str, Any], chart: Path | None) -> None:
 def _placements_report(
     patterns: list[str], conversion: str, by: str, chart: Path | None, as_json: bool
 ) -> None:
-    from ..content._analytics import content_report
+    from ..content import content_report
 
     paths = [p for pattern in patterns for p in (sorted(glob.glob(pattern)) or [pattern])]
     try:

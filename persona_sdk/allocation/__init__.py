@@ -33,6 +33,9 @@ from ._hashing import (
     hash_scheme,
     murmur3_32,
 )
+
+# for the decision fast path (not part of the public surface)
+from ._hashing import v2_seed as v2_seed
 from ._sticky import (
     STICKY_COOKIE_PREFIX,
     AsyncStickyBucketStore,

@@ -11,17 +11,29 @@ over HTTP or files); placements (``[placements.<name>]``) choose among them by
 See ``docs/personalization.md``.
 """
 
+from typing import TYPE_CHECKING
+
 from ..config import BanditConfig, CapConfig, PlacementConfig, ScoringRule, SourceConfig
 from ._counters import InMemoryCounterStore
 from ._decision import ContentReason, Decision, DecisionItem
+from ._decision import feature_decision as feature_decision
+
+if TYPE_CHECKING:
+    from ._analytics import ContentReport, content_report, read_events
+    from ._runtime import ContentRuntime as ContentRuntime
 
 
 def __getattr__(name: str) -> object:
-    # the analytics import the runtime (and the tag layer's plugins) only when used
+    # the analytics import the runtime (and the tag layer's plugins) only when used; the
+    # runtime (for the facade) loads with the first container that has content
     if name in ("ContentReport", "content_report", "read_events"):
         from . import _analytics
 
         return getattr(_analytics, name)
+    if name == "ContentRuntime":
+        from ._runtime import ContentRuntime
+
+        return ContentRuntime
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

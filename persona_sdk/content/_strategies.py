@@ -16,8 +16,7 @@ from typing import Any
 from .._errors import ConfigError
 from ..allocation import fnv1a32
 from ..config import BanditConfig, ScoringRule
-from ..rules import Condition, compile_condition, compile_path
-from ..rules._preds import ALWAYS
+from ..rules import ALWAYS, Condition, compile_condition, compile_path
 from ._catalog import ContentItem
 
 __all__ = ["STRATEGIES", "BanditArms", "Ranked", "Scorer", "ordered", "weighted_draws"]

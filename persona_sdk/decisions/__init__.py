@@ -13,9 +13,13 @@ See ``docs/decisions.md``.
 
 from ..config import DecisionsConfig
 from ._engine import Engine
+
+# for the facade (not part of the public surface)
+from ._feed import FlagFeed as FlagFeed
 from ._growthbook import container_from_growthbook, decrypt_payload
 from ._hooks import ExposureHook, FeatureUsageHook, HookSet
 from ._results import ExperimentResult, FeatureResult, FeatureSource, Reason
+from ._visitor import UNSET as UNSET
 from ._visitor import Visitor
 
 __all__ = [

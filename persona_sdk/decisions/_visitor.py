@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import msgspec
 
 from .._errors import EventValidationError
-from ..content._decision import Decision
-from ..content._decision import feature_decision as _feature_decision
+from ..content import Decision
+from ..content import feature_decision as _feature_decision
 from ._compile import Experiment
 from ._context import EvalContext
 from ._flow import LOAD as _LOAD

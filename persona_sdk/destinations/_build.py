@@ -5,8 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .._errors import ConfigError, PluginError
-from ..plugins import Destination, check_plugin, load_plugin, missing_members
+from ..plugins import (
+    ConfigError,
+    Destination,
+    PluginError,
+    check_plugin,
+    load_plugin,
+    missing_members,
+)
 
 if TYPE_CHECKING:
     from ..config import Container

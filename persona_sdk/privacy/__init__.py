@@ -12,6 +12,10 @@ SHA-256 hashed, or removed, before an event leaves the process; see ``docs/priva
 
 from ..config import ConsentConfig, PiiAction, PiiConfig, PiiKind, PiiRules, PurposeConfig
 from ._consent import ConsentRequirement, check_purposes
+
+# for the tag layer and the collector (not part of the public surface)
+from ._consent import gpc_header_signal as gpc_header_signal
+from ._consent import gpc_signal as gpc_signal
 from ._ip import truncate_ip
 from ._normalize import hash_pii, is_sha256_hex, normalize_pii, sha256_hex
 from ._policy import IP_PATH, PrivacyPolicy, check_path, check_pii_config

@@ -26,7 +26,7 @@ from attrs import Factory, frozen
 
 from .._errors import ConfigError
 from .._retry_after import parse_retry_after
-from .._secret import redact_http_logs
+from ..plugins import redact_http_logs
 from ._io import reset_after_fork
 from ._types import FetchErrorKind, FetchResult
 

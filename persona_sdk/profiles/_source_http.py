@@ -8,9 +8,8 @@ from urllib.parse import quote
 
 from attrs import Factory, frozen
 
-from .._errors import ConfigError
-from .._secret import Secret
-from ..config._load import structure
+from ..plugins import ConfigError, FetchErrorKind, FetchResult, Secret
+from ..plugins.kit import load_options
 from ._httpcore import (
     MISSING,
     Flow,
@@ -21,7 +20,6 @@ from ._httpcore import (
     read_document,
     resolve_pointer,
 )
-from ._types import FetchErrorKind, FetchResult
 
 __all__ = ["HttpSource", "HttpSourceOptions"]
 
@@ -126,7 +124,7 @@ class HttpSource(OptionsHttpSource[HttpSourceOptions]):
     @classmethod
     def from_options(cls, *, options: Mapping[str, Any]) -> HttpSource:
         """The ``persona_sdk.profile_sources`` factory: build from container options."""
-        return cls(structure(dict(options), HttpSourceOptions))
+        return cls(load_options(HttpSourceOptions, options))
 
     def _flow(self, profile_id: str, id_type: str) -> Flow:
         o = self.options

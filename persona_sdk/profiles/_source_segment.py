@@ -16,11 +16,9 @@ from urllib.parse import quote
 
 from attrs import Factory, frozen
 
-from .._errors import ConfigError
-from .._secret import Secret
-from ..config._load import structure
+from ..plugins import ConfigError, FetchErrorKind, FetchResult, Secret
+from ..plugins.kit import load_options
 from ._httpcore import Flow, HttpCall, HttpReply, OptionsHttpSource, check_status, decode_json
-from ._types import FetchErrorKind, FetchResult
 
 __all__ = ["SegmentSource", "SegmentSourceOptions"]
 
@@ -96,7 +94,7 @@ class SegmentSource(OptionsHttpSource[SegmentSourceOptions]):
     @classmethod
     def from_options(cls, *, options: Mapping[str, Any]) -> SegmentSource:
         """The ``persona_sdk.profile_sources`` factory: build from container options."""
-        return cls(structure(dict(options), SegmentSourceOptions))
+        return cls(load_options(SegmentSourceOptions, options))
 
     def url(self, profile_id: str, id_type: str) -> str | None:
         """The traits URL of a profile, or None when ``id_type`` is not looked up."""

@@ -19,10 +19,8 @@ from urllib.parse import quote
 
 from attrs import Factory, field, frozen
 
-from .._errors import ConfigError
-from .._secret import Secret
-from .._strenum import StrEnum
-from ..config._load import structure
+from ..plugins import ConfigError, FetchErrorKind, FetchResult, Secret
+from ..plugins.kit import StrEnum, load_options
 from ._httpcore import (
     Flow,
     HttpCall,
@@ -32,7 +30,6 @@ from ._httpcore import (
     decode_json,
     read_document,
 )
-from ._types import FetchErrorKind, FetchResult
 
 __all__ = ["UnomiMode", "UnomiSource", "UnomiSourceOptions"]
 
@@ -100,7 +97,7 @@ class UnomiSource(OptionsHttpSource[UnomiSourceOptions]):
     @classmethod
     def from_options(cls, *, options: Mapping[str, Any]) -> UnomiSource:
         """The ``persona_sdk.profile_sources`` factory: build from container options."""
-        return cls(structure(dict(options), UnomiSourceOptions))
+        return cls(load_options(UnomiSourceOptions, options))
 
     def _flow(self, profile_id: str, id_type: str) -> Flow:
         if self.options.mode is UnomiMode.CONTEXT:

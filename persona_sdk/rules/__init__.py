@@ -17,12 +17,18 @@ plugins.
 from persona_sdk.rules._compiler import Condition, check_condition, compile_condition
 from persona_sdk.rules._ops_text import padded_version
 from persona_sdk.rules._paths import compile_path, get_path
+
+# for segments and content (not part of the public surface)
+from persona_sdk.rules._preds import ALWAYS as ALWAYS
+from persona_sdk.rules._reads import Reads as Reads
 from persona_sdk.rules._registry import (
     BUILTIN_OPERATORS,
     Operator,
     OperatorRegistry,
     default_registry,
 )
+from persona_sdk.rules._time import TIME_OPERATORS as TIME_OPERATORS
+from persona_sdk.rules._time import time_registry as time_registry
 
 __all__ = [
     "BUILTIN_OPERATORS",

@@ -9,14 +9,14 @@ import httpx
 import pytest
 from servers.sink import Reply, Sink
 
-from persona_sdk.destinations._http import (
+from persona_sdk.plugins import SendOutcome
+from persona_sdk.plugins.kit import (
     HttpRequest,
     chunk_by_size,
     classify_status,
     parse_retry_after,
     perform,
 )
-from persona_sdk.plugins import SendOutcome
 
 NOW = 1_700_000_000.0
 

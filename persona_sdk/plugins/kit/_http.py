@@ -1,4 +1,4 @@
-"""The one HTTP core every HTTP destination shares, sans-I/O first.
+"""The one HTTP core every HTTP destination shares (built-in or not), sans-I/O first.
 
 A destination only says which requests a batch becomes (:meth:`HttpDestinationBase.requests`)
 and, if its API needs it, how to read an answer (:meth:`HttpDestinationBase.classify`). The
@@ -22,15 +22,16 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 import httpx
 from attrs import Factory, frozen
 
-from .._retry_after import parse_retry_after
-from .._secret import redact_http_logs
-from ..config import BatchConfig
-from ..plugins import SendOutcome, SendResult
+from ..._retry_after import parse_retry_after
+from .. import BatchConfig, SendOutcome, SendResult, redact_http_logs
 
 __all__ = [
     "HttpDestinationBase",
     "HttpRequest",
+    "chunk_by_size",
+    "classify_error",
     "classify_status",
+    "gzip_body",
     "parse_retry_after",
     "perform",
 ]
