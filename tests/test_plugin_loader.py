@@ -146,3 +146,27 @@ def test_a_complete_plugin_passes_unchanged() -> None:
 
     dest: Any = CaptureDestination(name="c")
     assert check_plugin("persona_sdk.destinations", "capture", dest) is dest
+
+
+def test_the_kit_example_of_the_plugin_docs_builds_requests_and_applies_the_policy() -> None:
+    text = (ROOT / "docs" / "plugins.md").read_text()
+    code = re.search(r"## A destination with the kit\n\n```python\n(.*?)```", text, re.S)
+    assert code is not None
+    namespace: dict[str, Any] = {"__name__": "docs_plugins_example"}
+    # dont_inherit: the example runs as written, without this module's __future__ import
+    exec(compile(code.group(1), "docs/plugins.md", "exec", dont_inherit=True), namespace)
+    from persona_sdk.plugins import PiiConfig, Secret
+
+    dest = namespace["CrmDestination"](
+        name="crm",
+        options={"url": "https://crm.example/events", "api_key": "k-123", "pii": "remove",
+                 "pii_fields": {"traits.email": "email"}},
+        pii=PiiConfig(),
+    )
+    assert check_plugin("persona_sdk.destinations", "crm", dest) is dest
+    assert isinstance(dest.options.api_key, Secret)
+    shaped = dest.transform({"type": "identify", "traits": {"email": "a@b.c", "plan": "pro"}})
+    assert shaped == {"type": "identify", "traits": {"plan": "pro"}}
+    (request,) = list(dest.requests([b'{"a":1}', b'{"b":2}']))
+    assert request.content == b'[{"a":1},{"b":2}]'
+    assert request.headers["x-api-key"] == "k-123"
