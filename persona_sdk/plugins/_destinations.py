@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-import httpx
 from attrs import frozen
 
 from .._strenum import StrEnum
 from ._privacy import PiiConfig
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["BatchConfig", "Destination", "DestinationFactory", "SendOutcome", "SendResult"]
 
