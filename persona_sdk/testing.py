@@ -27,8 +27,7 @@ import httpx
 import msgspec
 from attrs import frozen
 
-from .config import BatchConfig, PiiConfig
-from .plugins import SendOutcome, SendResult
+from .plugins import BatchConfig, PiiConfig, SendOutcome, SendResult
 
 __all__ = ["CaptureDestination", "CaptureOptions"]
 
