@@ -21,6 +21,21 @@ if _TYPE_CHECKING:
     from ._errors import PluginError as PluginError
     from ._errors import SpoolError as SpoolError
     from ._errors import SpoolFullError as SpoolFullError
+    from ._stats import ActionCounts as ActionCounts
+    from ._stats import ActionsStats as ActionsStats
+    from ._stats import BreakerStats as BreakerStats
+    from ._stats import CatalogStats as CatalogStats
+    from ._stats import ContentSourceStats as ContentSourceStats
+    from ._stats import ContentStats as ContentStats
+    from ._stats import DestinationStats as DestinationStats
+    from ._stats import FilteredCounts as FilteredCounts
+    from ._stats import FlagFeedStats as FlagFeedStats
+    from ._stats import HookStats as HookStats
+    from ._stats import PersonaStats as PersonaStats
+    from ._stats import ProfilesStats as ProfilesStats
+    from ._stats import ResolverStats as ResolverStats
+    from ._stats import RoutingStats as RoutingStats
+    from ._stats import TrackingPlanStats as TrackingPlanStats
     from ._stores import InMemoryDedupStore as InMemoryDedupStore
     from .allocation import InMemoryStickyBucketStore as InMemoryStickyBucketStore
     from .client import Persona as Persona
@@ -47,17 +62,27 @@ if _TYPE_CHECKING:
     from .profiles import ProfileSourceKind as ProfileSourceKind
 
 __all__ = [
+    "ActionCounts",
+    "ActionsStats",
+    "BreakerStats",
+    "CatalogStats",
     "ClosedError",
     "ConfigError",
     "Container",
     "ContentReason",
+    "ContentSourceStats",
+    "ContentStats",
     "Decision",
     "DecisionItem",
     "Destination",
+    "DestinationStats",
     "EventValidationError",
     "ExperimentResult",
     "FeatureResult",
     "FeatureSource",
+    "FilteredCounts",
+    "FlagFeedStats",
+    "HookStats",
     "InMemoryCounterStore",
     "InMemoryDedupStore",
     "InMemoryStickyBucketStore",
@@ -67,34 +92,49 @@ __all__ = [
     "PayloadTooLarge",
     "Persona",
     "PersonaError",
+    "PersonaStats",
     "PluginError",
     "Profile",
     "ProfileReason",
     "ProfileSourceKind",
+    "ProfilesStats",
     "Reason",
+    "ResolverStats",
+    "RoutingStats",
     "Secret",
     "SendOutcome",
     "SendResult",
     "SpoolError",
     "SpoolFullError",
     "SpoolMode",
+    "TrackingPlanStats",
     "Visitor",
 ]
 
 # Names resolve on first use (PEP 562), so ``import persona_sdk.config`` (or any other
 # subpackage) loads that subpackage and its layers only, not the whole SDK.
 _HOMES = {
+    "ActionCounts": "persona_sdk._stats",
+    "ActionsStats": "persona_sdk._stats",
+    "BreakerStats": "persona_sdk._stats",
+    "CatalogStats": "persona_sdk._stats",
     "ClosedError": "persona_sdk._errors",
     "ConfigError": "persona_sdk._errors",
     "Container": "persona_sdk.config",
     "ContentReason": "persona_sdk.content",
+    "ContentSourceStats": "persona_sdk._stats",
+    "ContentStats": "persona_sdk._stats",
     "Decision": "persona_sdk.content",
     "DecisionItem": "persona_sdk.content",
     "Destination": "persona_sdk.plugins",
+    "DestinationStats": "persona_sdk._stats",
     "EventValidationError": "persona_sdk._errors",
     "ExperimentResult": "persona_sdk.decisions",
     "FeatureResult": "persona_sdk.decisions",
     "FeatureSource": "persona_sdk.decisions",
+    "FilteredCounts": "persona_sdk._stats",
+    "FlagFeedStats": "persona_sdk._stats",
+    "HookStats": "persona_sdk._stats",
     "InMemoryCounterStore": "persona_sdk.content",
     "InMemoryDedupStore": "persona_sdk._stores",
     "InMemoryStickyBucketStore": "persona_sdk.allocation",
@@ -104,17 +144,22 @@ _HOMES = {
     "PayloadTooLarge": "persona_sdk._errors",
     "Persona": "persona_sdk.client",
     "PersonaError": "persona_sdk._errors",
+    "PersonaStats": "persona_sdk._stats",
     "PluginError": "persona_sdk._errors",
     "Profile": "persona_sdk.profiles",
     "ProfileReason": "persona_sdk.profiles",
     "ProfileSourceKind": "persona_sdk.profiles",
+    "ProfilesStats": "persona_sdk._stats",
     "Reason": "persona_sdk.decisions",
+    "ResolverStats": "persona_sdk._stats",
+    "RoutingStats": "persona_sdk._stats",
     "Secret": "persona_sdk.config",
     "SendOutcome": "persona_sdk.plugins",
     "SendResult": "persona_sdk.plugins",
     "SpoolError": "persona_sdk._errors",
     "SpoolFullError": "persona_sdk._errors",
     "SpoolMode": "persona_sdk.delivery",
+    "TrackingPlanStats": "persona_sdk._stats",
     "Visitor": "persona_sdk.decisions",
 }
 

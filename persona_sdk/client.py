@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from attrs import Factory, evolve, field, frozen
 
 from ._errors import ClosedError, ConfigError, EventValidationError
+from ._stats import PersonaStats, ProfilesStats, empty_destination_stats
 from .config import Container, load_container
 from .decisions import UNSET
 from .events import (
@@ -35,9 +36,21 @@ from .events import (
 if TYPE_CHECKING:
     from .actions import ActionRunner
     from .content import ContentRuntime
-    from .decisions import Engine, FlagFeed, Visitor
+    from .decisions import Engine, ExposureHook, FeatureUsageHook, FlagFeed, Visitor
     from .delivery import Delivery
     from .events import TrackingPlan
+    from .plugins import (
+        AsyncStickyBucketStore,
+        ContentSourceFactory,
+        CounterStore,
+        DedupStore,
+        Destination,
+        Enricher,
+        ProfileSource,
+        ProfileStore,
+        StickyBucketStore,
+        Strategy,
+    )
     from .profiles import ProfileResolver, Segments
     from .rules import OperatorRegistry
     from .tags import Route, Router
@@ -101,18 +114,18 @@ class Persona:
         self,
         container: Container | Mapping[str, Any] | str | os.PathLike[str] | None = None,
         *,
-        destinations: Mapping[str, Any] | None = None,
-        profile_source: Any | None = None,
-        profile_store: Any | None = None,
-        sticky_store: Any | None = None,
-        counter_store: Any | None = None,
-        dedup_store: Any | None = None,
-        content_sources: Mapping[str, Any] | None = None,
-        enrichers: Mapping[str, Any] | None = None,
-        strategies: Mapping[str, Any] | None = None,
+        destinations: Mapping[str, Destination] | None = None,
+        profile_source: ProfileSource | None = None,
+        profile_store: ProfileStore | None = None,
+        sticky_store: StickyBucketStore | AsyncStickyBucketStore | None = None,
+        counter_store: CounterStore | None = None,
+        dedup_store: DedupStore | None = None,
+        content_sources: Mapping[str, ContentSourceFactory] | None = None,
+        enrichers: Mapping[str, Enricher] | None = None,
+        strategies: Mapping[str, Strategy] | None = None,
         operators: OperatorRegistry | None = None,
-        on_exposure: Callable[..., Any] | None = None,
-        on_feature_usage: Callable[..., Any] | None = None,
+        on_exposure: ExposureHook | None = None,
+        on_feature_usage: FeatureUsageHook | None = None,
         clock: Callable[[], float] = time.time,
         env: Mapping[str, str] | None = None,
     ) -> None:
@@ -722,7 +735,7 @@ class Persona:
         consent: Mapping[str, bool] | None = None,
         url: str | None = None,
         forced_variations: Mapping[str, int] | None = None,
-        sticky_store: Any | None = None,
+        sticky_store: StickyBucketStore | AsyncStickyBucketStore | None = None,
         gpc: bool = False,
     ) -> Visitor:
         """Resolve the visitor's profile (bounded by the profile deadline) and return a
@@ -755,7 +768,7 @@ class Persona:
         consent: Mapping[str, bool] | None = None,
         url: str | None = None,
         forced_variations: Mapping[str, int] | None = None,
-        sticky_store: Any | None = None,
+        sticky_store: StickyBucketStore | AsyncStickyBucketStore | None = None,
         gpc: bool = False,
     ) -> Visitor:
         """The asyncio form of ``visitor``; never blocks the event loop."""
@@ -809,20 +822,26 @@ class Persona:
         """
         return self._runtime.engine.warnings
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> PersonaStats:
         """Counters per destination (tracked, delivered, queued, spooled, dropped by reason,
         rejected, retried, dead-lettered, in flight, filtered, and the ``last_error``), events
         whose routing raised (``routing.errors``: a trigger plugin failed), and for profiles
         (``segment_errors``: segment conditions that raised) and decisions (hook and
         exposure-track errors, with their ``last_error``). Each counted error is also logged,
         the first of each kind with its traceback, then a count at most once a minute."""
-        out: dict[str, Any] = {"destinations": self._delivery.stats()}
+        destinations = self._delivery.stats()
         for name, filtered in self._runtime.router.filtered().items():
-            out["destinations"].setdefault(name, {})["filtered"] = filtered
-        out["routing"] = {"errors": self._delivery.route_errors}
-        out["profiles"] = self._profiles.stats()
-        out["profiles"]["segment_errors"] = self._runtime.segments.failures
-        out["decisions"] = self._hooks.stats()
+            counts = destinations.setdefault(name, empty_destination_stats())
+            counts["filtered"] = filtered
+        profiles: ProfilesStats = {
+            **self._profiles.stats(), "segment_errors": self._runtime.segments.failures
+        }
+        out: PersonaStats = {
+            "destinations": destinations,
+            "routing": {"errors": self._delivery.route_errors},
+            "profiles": profiles,
+            "decisions": self._hooks.stats(),
+        }
         stores = {}
         for store in self._stores():
             report = getattr(store, "stats", None)

@@ -29,7 +29,7 @@ from attrs import frozen
 
 from .plugins import BatchConfig, PiiConfig, SendOutcome, SendResult
 
-__all__ = ["CaptureDestination", "CaptureOptions"]
+__all__ = ["CaptureDestination"]
 
 
 @frozen(kw_only=True)

@@ -30,7 +30,7 @@ PACKAGE = ROOT / "persona_sdk"
 
 #: leaf utilities: they import nothing of the package
 LEAVES = frozenset(
-    {"_errors", "_strenum", "_secret", "_logonce", "_counter", "_retry_after", "_meta"}
+    {"_errors", "_strenum", "_secret", "_logonce", "_counter", "_retry_after", "_meta", "_stats"}
 )
 #: what every runtime layer may build on: the leaves, the plugin contract, the config classes
 BASE = LEAVES | {"plugins", "config"}
@@ -73,7 +73,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     | WRITE_PATH
     | {"plugins.kit", "_stores", "actions"},
     # front ends over the facade
-    "web": BASE | {"client", "events", "privacy"},
+    # (decisions: the Visitor the facade returns, rendered into the page)
+    "web": BASE | {"client", "events", "privacy", "decisions"},
     # test helpers: CaptureDestination is a plugin like any other
     "testing": BASE,
     "_cli": BASE

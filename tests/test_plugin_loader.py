@@ -20,7 +20,7 @@ from persona_sdk.allocation import hash_scheme
 from persona_sdk.config import SourceConfig
 from persona_sdk.destinations import build_destinations
 from persona_sdk.plugins import GROUPS, check_plugin, load_plugin, missing_members
-from persona_sdk.profiles import build_source
+from persona_sdk.profiles._registry import build_source
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,22 +11,24 @@ over HTTP or files); placements (``[placements.<name>]``) choose among them by
 See ``docs/personalization.md``.
 """
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 
-from ..config import BanditConfig, CapConfig, PlacementConfig, ScoringRule, SourceConfig
 from ._counters import InMemoryCounterStore
 from ._decision import ContentReason, Decision, DecisionItem
+
+# isort: split
+# For the decision engine and the facade only: not public (not in __all__).
 from ._decision import feature_decision as feature_decision
 
-if TYPE_CHECKING:
-    from ._analytics import ContentReport, content_report, read_events
+if _TYPE_CHECKING:
+    from ._analytics import ContentReport, content_report
     from ._runtime import ContentRuntime as ContentRuntime
 
 
 def __getattr__(name: str) -> object:
     # the analytics import the runtime (and the tag layer's plugins) only when used; the
     # runtime (for the facade) loads with the first container that has content
-    if name in ("ContentReport", "content_report", "read_events"):
+    if name in ("ContentReport", "content_report"):
         from . import _analytics
 
         return getattr(_analytics, name)
@@ -38,16 +40,10 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
-    "BanditConfig",
-    "CapConfig",
     "ContentReason",
     "ContentReport",
     "Decision",
     "DecisionItem",
     "InMemoryCounterStore",
-    "PlacementConfig",
-    "ScoringRule",
-    "SourceConfig",
     "content_report",
-    "read_events",
 ]

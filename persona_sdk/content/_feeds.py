@@ -26,6 +26,7 @@ import httpx
 import msgspec
 
 from .._errors import ConfigError, PluginError
+from .._stats import ContentSourceStats
 from ..config import SourceConfig
 from ..plugins import ContentSource, FeedResult, check_plugin, load_plugin
 from ._catalog import ContentItem, parse_items
@@ -326,7 +327,7 @@ class FeedPoller:
             except Exception:
                 log.warning("content source %r failed to close", source.name)
 
-    def stats(self) -> dict[str, dict[str, Any]]:
+    def stats(self) -> dict[str, ContentSourceStats]:
         """Per source: ``polls``, ``updates``, ``not_modified``, ``failures``, ``refused``
         items, ``items`` held, ``failing`` and ``last_error``."""
         return {

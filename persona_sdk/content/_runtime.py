@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from .._errors import ConfigError
+from .._stats import ContentStats
 from ..config import ContextConfig, PlacementConfig, SourceConfig
 from ..events import new_message_id
 from ._catalog import Catalog, ContentItem, build_catalog, parse_items
@@ -497,9 +498,10 @@ class ContentRuntime:
 
     # -- reporting ---------------------------------------------------------------------------
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> ContentStats:
         """Decision counters, the catalog's size and version, and each feed's state."""
-        out: dict[str, Any] = dict(self.counts)
+        # counts is keyed by name (bumped as counts[key]): a cast, pinned by a test
+        out = cast("ContentStats", dict(self.counts))
         if self.enrich is not None:
             out["enricher_errors"] = self.enrich.errors
         out["catalog"] = {"items": len(self.catalog), "version": self.catalog.version}

@@ -11,19 +11,18 @@ here equals the browser SDK's on the same page::
 See ``docs/decisions.md``.
 """
 
-from ..config import DecisionsConfig
 from ._engine import Engine
-
-# for the facade (not part of the public surface)
-from ._feed import FlagFeed as FlagFeed
-from ._growthbook import container_from_growthbook, decrypt_payload
+from ._growthbook import container_from_growthbook
 from ._hooks import ExposureHook, FeatureUsageHook, HookSet
 from ._results import ExperimentResult, FeatureResult, FeatureSource, Reason
-from ._visitor import UNSET as UNSET
 from ._visitor import Visitor
 
+# isort: split
+# For the facade only: not public (not in __all__).
+from ._feed import FlagFeed as FlagFeed
+from ._visitor import UNSET as UNSET
+
 __all__ = [
-    "DecisionsConfig",
     "Engine",
     "ExperimentResult",
     "ExposureHook",
@@ -34,5 +33,4 @@ __all__ = [
     "Reason",
     "Visitor",
     "container_from_growthbook",
-    "decrypt_payload",
 ]

@@ -16,6 +16,7 @@ import msgspec
 
 from .._errors import SpoolError, SpoolFullError
 from .._logonce import LogOnce
+from .._stats import DestinationStats
 from ..config import DeliveryConfig, SpoolMode
 from ..events import MAX_EVENT_BYTES, UnencodableEvent
 from ._outbox import Item, Outbox, Render, Routed, validate
@@ -377,7 +378,7 @@ class Delivery:
 
     # -- reading ----------------------------------------------------------------------------
 
-    def stats(self) -> dict[str, dict[str, Any]]:
+    def stats(self) -> dict[str, DestinationStats]:
         """Counters per destination, each set taken at one instant; for each destination
         ``tracked == delivered + queued + spooled + in_flight + dropped_total +
         rejected_total + dead_lettered``.
@@ -584,7 +585,7 @@ class Delivery:
         self._all = dict(fresh)
 
 
-def _unknown_stats(n: int) -> dict[str, Any]:
+def _unknown_stats(n: int) -> DestinationStats:
     return {
         "tracked": n, "delivered": 0, "queued": 0, "spooled": 0, "in_flight": 0,
         "retried": 0, "dead_lettered": 0, "dropped": {"unknown_destination": n},

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from .._errors import ConfigError
+from .._stats import DestinationStats
 from ..config import BatchConfig, DeliveryConfig, DestinationConfig, Overflow
 from ._retry import CircuitBreaker
 
@@ -257,7 +258,7 @@ class Outbox:
 
     # -- reading ----------------------------------------------------------------------------
 
-    def snapshot(self, sync_spool: bool) -> dict[str, Any]:
+    def snapshot(self, sync_spool: bool) -> DestinationStats:
         """Every counter, taken at one instant (under ``lock``)."""
         with self.lock:
             n_inbox = len(self.inbox)

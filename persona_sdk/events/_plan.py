@@ -31,6 +31,7 @@ from itertools import islice
 from typing import Any
 
 from .._errors import ConfigError, EventValidationError
+from .._stats import TrackingPlanStats
 from ..config import TrackingPlanConfig
 from ..config import TrackingPlanMode as Mode
 from ._model import Message
@@ -115,7 +116,7 @@ class TrackingPlan:
             context["protocols"] = {"violations": found}
             msg.context = context
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> TrackingPlanStats:
         """``checked``, ``blocked`` and ``violations`` per event name."""
         with self._lock:
             return {

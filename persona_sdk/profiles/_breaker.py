@@ -13,8 +13,8 @@ import collections
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
 
+from .._stats import BreakerStats
 from .._strenum import StrEnum
 from ..config import BreakerConfig
 from ._log import errors
@@ -136,7 +136,7 @@ class CircuitBreaker:
         self._failures = 0
         self._slow = 0
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> BreakerStats:
         """State and counters."""
         with self._lock:
             self._advance(self._clock())

@@ -14,31 +14,24 @@ See ``docs/conditions.md`` for every operator, strict vs lenient compilation, an
 plugins.
 """
 
-from persona_sdk.rules._compiler import Condition, check_condition, compile_condition
-from persona_sdk.rules._ops_text import padded_version
-from persona_sdk.rules._paths import compile_path, get_path
+from ._compiler import Condition, check_condition, compile_condition
+from ._ops_text import padded_version
+from ._registry import Operator, OperatorRegistry, default_registry
 
-# for segments and content (not part of the public surface)
-from persona_sdk.rules._preds import ALWAYS as ALWAYS
-from persona_sdk.rules._reads import Reads as Reads
-from persona_sdk.rules._registry import (
-    BUILTIN_OPERATORS,
-    Operator,
-    OperatorRegistry,
-    default_registry,
-)
-from persona_sdk.rules._time import TIME_OPERATORS as TIME_OPERATORS
-from persona_sdk.rules._time import time_registry as time_registry
+# isort: split
+# For content strategies only: not public (not in __all__).
+from ._paths import compile_path as compile_path
+from ._preds import ALWAYS as ALWAYS
+from ._reads import Reads as Reads
+from ._time import TIME_OPERATORS as TIME_OPERATORS
+from ._time import time_registry as time_registry
 
 __all__ = [
-    "BUILTIN_OPERATORS",
     "Condition",
     "Operator",
     "OperatorRegistry",
     "check_condition",
     "compile_condition",
-    "compile_path",
     "default_registry",
-    "get_path",
     "padded_version",
 ]

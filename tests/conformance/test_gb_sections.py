@@ -30,8 +30,9 @@ from persona_sdk.allocation import (
     get_query_string_override,
     in_namespace,
 )
-from persona_sdk.config import Container
-from persona_sdk.decisions import DecisionsConfig, Engine, Visitor, decrypt_payload
+from persona_sdk.config import Container, DecisionsConfig
+from persona_sdk.decisions import Engine, Visitor
+from persona_sdk.decisions._growthbook import decrypt_payload
 
 pytestmark = pytest.mark.conformance
 

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from attrs import frozen
 
-from persona_sdk.config import Container
-from persona_sdk.decisions import DecisionsConfig, Engine
+from persona_sdk.config import Container, DecisionsConfig
+from persona_sdk.decisions import Engine
 
 
 @frozen

@@ -17,7 +17,8 @@ from delivery_helpers import (
 from servers.sink import Reply, Sink
 
 from persona_sdk.config import SpoolMode
-from persona_sdk.delivery import Backoff, BatchConfig, CircuitBreaker, DeliveryConfig
+from persona_sdk.delivery import BatchConfig, DeliveryConfig
+from persona_sdk.delivery._retry import Backoff, CircuitBreaker
 
 
 def test_backoff_is_full_jitter_exponential_and_capped() -> None:

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from persona_sdk.privacy import (
-    ConsentConfig,
-    ConsentRequirement,
-    PurposeConfig,
-    check_purposes,
-)
+from persona_sdk.config import ConsentConfig, PurposeConfig
+from persona_sdk.privacy import ConsentRequirement, check_purposes
 
 CONSENT = ConsentConfig(
     purposes={"analytics": PurposeConfig(), "ads": PurposeConfig(sale_sharing=True)}

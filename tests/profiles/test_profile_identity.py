@@ -13,13 +13,13 @@ from servers.cdp import CdpServer
 from persona_sdk.events import Message, new_message_id
 from persona_sdk.profiles import (
     FileSource,
-    IdentityMap,
     InMemoryProfileStore,
     ProfileResolver,
     ProfileSourceKind,
     adopt_anonymous_id,
     ga_client_id,
 )
+from persona_sdk.profiles._identity import IdentityMap
 
 Make = Callable[..., ProfileResolver]
 VIEWS = {"computed_traits": {"views": {"kind": "count", "event": "Product Viewed"}}}

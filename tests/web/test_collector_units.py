@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from persona_sdk.config import CollectorConfig
-from persona_sdk.web import parse_user_agent, read_consent_cookie, write_consent_cookie
+from persona_sdk.web import read_consent_cookie, write_consent_cookie
 from persona_sdk.web._collector_http import CorsPolicy, basic_auth_user
 from persona_sdk.web._cookie import parse_cookies, valid_visitor_id, visitor_set_cookie
 from persona_sdk.web._ratelimit import TokenBucketLimiter
-from persona_sdk.web._ua import is_bot
+from persona_sdk.web._ua import is_bot, parse_user_agent
 
 UAS = [
     ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like "

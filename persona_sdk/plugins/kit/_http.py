@@ -163,12 +163,14 @@ class HttpDestinationBase:
 
 
 def _zlib_gzip(body: bytes, level: int) -> bytes:
+    """``body`` as one gzip member (levels as zlib's, 1-9), by zlib."""
     # a gzip wrapper (wbits 31) in one call, no file object
     c = zlib.compressobj(level, zlib.DEFLATED, 31)
     return c.compress(body) + c.flush()
 
 
 def _isal_gzip(body: bytes, level: int) -> bytes:
+    """``body`` as one gzip member (levels as zlib's, 1-9), by ISA-L (same output format)."""
     # ISA-L has levels 0-3: 1 stays the fast default, higher zlib levels map upwards
     c = _isal.compressobj(1 if level <= 1 else 2 if level <= 5 else 3, _isal.DEFLATED, 31)
     return c.compress(body) + c.flush()
