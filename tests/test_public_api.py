@@ -117,8 +117,8 @@ PUBLIC: dict[str, set[str]] = {
     "persona_sdk.testing": {"CaptureDestination"},
     "persona_sdk.unleash": {"UnleashToggles", "UnleashVariant"},
     "persona_sdk.web": {
-        "Collector", "CollectorConfig", "CollectorResponse", "PendingBody", "RequestHead",
-        "VisitorOptions", "bootstrap_data", "metrics_text", "read_consent_cookie",
+        "Collector", "CollectorConfig", "CollectorResponse", "CookieSettings", "PendingBody",
+        "RequestHead", "VisitorOptions", "bootstrap_data", "metrics_text", "read_consent_cookie",
         "render_bootstrap", "script_source", "write_consent_cookie",
     },
 }
@@ -135,7 +135,7 @@ SIBLING_ONLY: dict[str, set[str]] = {
     # every section's config class lives in config; users reach it through its package
     "persona_sdk.config": {
         "ActionConfig", "ApiToken", "BanditConfig", "BatchConfig", "BreakerConfig", "CapConfig",
-        "CollectorConfig", "ComputedKind", "ComputedTraitConfig", "ConsentConfig",
+        "CollectorConfig", "CookieSettings", "ComputedKind", "ComputedTraitConfig", "ConsentConfig",
         "ContextConfig", "DecisionsConfig", "DeliveryConfig", "DestinationConfig", "MAX_DEPTH",
         "MAX_COOKIE_DAYS", "MappingConfig", "MergePolicy", "Overflow", "PiiAction", "PiiConfig",
         "PiiKind", "PiiRules", "PlacementConfig", "PlanEventConfig", "ProfileApiConfig",

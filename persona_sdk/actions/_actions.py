@@ -13,7 +13,9 @@ with its retries, dead letters and ``stats()``. Nothing is sent on the caller's 
 - **Delayed**: with ``after`` (and ``unless``), a trigger schedules the action for the
   visitor; an ``unless`` event cancels it; a later trigger pushes it back (one action per
   abandoned cart). Due actions fire from a daemon thread (started by the first scheduled
-  action), or from ``persona.run_actions()``.
+  action), or from ``persona.run_actions()``. A forked child (gunicorn ``--preload``) starts
+  its own thread with its first scheduled action; what the parent scheduled stays the
+  parent's, so nothing fires twice.
 - Events emitted by actions never trigger actions (no loops).
 """
 
@@ -26,6 +28,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
+from .. import _lifecycle
 from .._errors import ConfigError
 from .._stats import ActionCounts, ActionsStats
 from ..config import ActionConfig, parse_window
@@ -99,6 +102,16 @@ class ActionRunner:
             )
             for a in self._actions
         }
+        _lifecycle.register("actions", after_in_child=self._after_fork)
+
+    def _after_fork(self) -> None:
+        # The timer thread stayed in the parent, which fires what it scheduled; this child
+        # starts empty, with fresh locks, and its first scheduled action starts a new thread.
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._thread = None
+        self._pending = {}
+        self._heap = []
 
     @classmethod
     def build(

@@ -53,5 +53,6 @@ from ._tracking_plan import TrackingPlanConfig as TrackingPlanConfig
 from ._tracking_plan import TrackingPlanMode as TrackingPlanMode
 from ._web import MAX_COOKIE_DAYS as MAX_COOKIE_DAYS
 from ._web import CollectorConfig as CollectorConfig
+from ._web import CookieSettings as CookieSettings
 
 __all__ = ["Container", "Secret", "load_container", "structure"]

@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from .._breaker import BreakerPolicy, CircuitBreaker
 from .._errors import ConfigError
 from .._stats import DestinationStats
 from ..config import BatchConfig, DeliveryConfig, DestinationConfig, Overflow
-from ._retry import CircuitBreaker
 
 if TYPE_CHECKING:
     from ..events import Message
@@ -194,12 +194,11 @@ class Outbox:
         if current is not None and current is not destination:
             self.old_destinations.append(current)
         self.destination: Destination = destination
+        policy = BreakerPolicy.consecutive(settings.breaker_threshold, settings.breaker_cooldown)
         if not hasattr(self, "breaker"):
-            self.breaker = CircuitBreaker(settings.breaker_threshold, settings.breaker_cooldown,
-                                          clock)
+            self.breaker = CircuitBreaker(policy, clock)
         else:
-            self.breaker.threshold = max(1, settings.breaker_threshold)
-            self.breaker.cooldown = settings.breaker_cooldown
+            self.breaker.configure(policy)
 
     def room(self) -> None:
         """Recompute ``limit`` after ``held``/``held_bytes`` or the caps changed (the hot

@@ -1,14 +1,15 @@
 """Process-wide hooks: fork safety, the at-exit drain, and importing the HTTP stack early.
 
-Nothing here runs at import: the hooks are installed when the first delivery thread starts.
+Nothing here runs at import: the hooks are registered (with ``persona_sdk._lifecycle``, the
+one registry of fork and exit hooks) when the first delivery thread starts.
 """
 
 from __future__ import annotations
 
-import atexit
-import os
 import weakref
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .. import _lifecycle
 
 if TYPE_CHECKING:
     from ._delivery import Delivery
@@ -19,9 +20,9 @@ __all__ = ["LIVE", "import_network_stack", "inherit", "install_process_hooks"]
 LIVE: weakref.WeakSet[Delivery] = weakref.WeakSet()
 _HOOKS = False
 _STACK = False
-#: What a forked child inherited from its parent's delivery thread (loop, client, thread):
-#: never used nor closed there, only kept referenced so that finalizers never run on them.
-_INHERITED: list[Any] = []
+#: In a forked child: keep what the parent's delivery thread owned (loop, client, thread)
+#: referenced, never used nor finalized.
+inherit = _lifecycle.inherit
 
 
 def import_network_stack() -> None:
@@ -45,14 +46,14 @@ def import_network_stack() -> None:
 
 def install_process_hooks() -> None:
     # Once per process, when the first delivery thread starts (never at import). A forked
-    # child inherits both registrations, so they are never made twice.
+    # child inherits the registration, so it is never made twice. One hook for every
+    # delivery: all delivery threads are parked before any spool is held.
     global _HOOKS
     if _HOOKS:
         return
     _HOOKS = True
-    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
-                        after_in_child=_after_fork_in_child)
-    atexit.register(_drain_at_exit)
+    _lifecycle.register("delivery", before=_before_fork, after_in_parent=_after_fork_in_parent,
+                        after_in_child=_after_fork_in_child, at_exit=_drain_at_exit)
 
 
 def _before_fork() -> None:
@@ -89,7 +90,3 @@ def _drain_at_exit() -> None:
         if delivery._worker is not None and not delivery._closed:
             delivery.close(delivery._settings.shutdown_timeout)
 
-
-def inherit(obj: Any) -> None:
-    """In a forked child: keep what the parent's thread owned referenced, never finalized."""
-    _INHERITED.append(obj)

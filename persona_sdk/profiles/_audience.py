@@ -121,6 +121,11 @@ class Audience(ReadPath):
     _generation_segs = 0
     _sweeping = False
 
+    def _after_fork(self) -> None:
+        super()._after_fork()
+        # the sweep was armed on the parent's I/O thread: the child's next visitor re-arms it
+        self._sweeping = False
+
     def use_segments(self, segments: Segments | None) -> None:
         """Evaluate these segments as events arrive (``Persona`` calls it on (re)load).
 

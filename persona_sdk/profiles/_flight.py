@@ -9,7 +9,6 @@ sources). Remote lookups from sync and async callers therefore share one algorit
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 from collections.abc import Callable, Generator, Mapping
 from types import MappingProxyType
@@ -19,8 +18,9 @@ import attrs
 import msgspec
 from attrs import frozen
 
+from .._breaker import CircuitBreaker
+from .._retry_after import bounded_delay
 from ..config import ProfilesConfig
-from ._breaker import CircuitBreaker
 from ._log import errors
 from ._store import WireEntry, decode_entry
 from ._types import (
@@ -246,9 +246,10 @@ def _lookup(
         return _failed(ProfileReason.NO_SOURCE, stale, peers)
     result: FetchResult | None = None
     for attempt in (1, 2):
-        gate = ctx.breaker.allow()
-        if gate is not None:
+        refusal = ctx.breaker.admit()
+        if refusal is not None:
             if result is None:
+                gate = ProfileReason.RATE_LIMITED if refusal.held else ProfileReason.CIRCUIT_OPEN
                 return _failed(gate, stale, peers)
             break  # keep the first attempt's error
         remaining = give_up_at - time.monotonic()
@@ -261,7 +262,7 @@ def _lookup(
         )
         if result.ok or attempt == 2 or not ctx.cfg.retry or not result.retryable:
             break
-        delay = result.retry_after or 0.0
+        delay = bounded_delay(result.retry_after, ctx.cfg.breaker.max_hold) or 0.0
         if delay > wait_until - time.monotonic() - MIN_ATTEMPT:
             break  # no time left for the caller, or Retry-After asks for more
         if delay > 0:
@@ -271,10 +272,10 @@ def _lookup(
         return Outcome(
             ProfileSourceKind.REMOTE, Entry.from_result(result, ctx.clock(), ctx.cfg), (), peers
         )
-    wait = result.retry_after
-    if result.error is FetchErrorKind.RATE_LIMITED and wait and not math.isnan(wait):
-        # a plugin source may hand over any float: never hold for longer than configured
-        ctx.breaker.hold(ctx.clock() + min(wait, ctx.cfg.breaker.max_hold))
+    # a plugin source may hand over any float: never hold for longer than configured
+    wait = bounded_delay(result.retry_after, ctx.cfg.breaker.max_hold)
+    if result.error is FetchErrorKind.RATE_LIMITED and wait:
+        ctx.breaker.hold(ctx.clock() + wait)
     return _failed(ProfileReason(result.error.value), stale, peers)  # type: ignore[union-attr]
 
 

@@ -21,13 +21,14 @@ from typing import TYPE_CHECKING, Any
 
 from cachetools import LRUCache
 
+from .. import _lifecycle
 from .._counter import Counter
 from ..config import ProfilesConfig
 from ..events import Message
 from ._computed import VisitorState
 from ._flight import KIND_INDEX, Entry, Outcome, drive_async, drive_sync, plan
 from ._identity import IdentityMap
-from ._io import IoLoop, reset_after_fork
+from ._io import IoLoop
 from ._settings import Settings, build_profile, build_settings
 from ._store import encode_entry
 from ._types import EMPTY, Profile, ProfileReason, ProfileSource, ProfileSourceKind, ProfileStore
@@ -71,7 +72,7 @@ class ReadPath:
         self._io = IoLoop()
         self._init_state(container.profiles)
         self.configure(container)
-        reset_after_fork(self)
+        _lifecycle.register("profile resolver", after_in_child=self._after_fork)
 
     def _init_state(self, cfg: ProfilesConfig) -> None:
         self._lock = threading.Lock()
@@ -117,7 +118,6 @@ class ReadPath:
         # Locks may have been held by a parent thread at fork time: replace them.
         self._lock = threading.Lock()
         self._ids._lock = threading.Lock()
-        self._s.breaker._lock = threading.Lock()
         self._flights = {}
         self._tasks = set()
         self._dirty = set()

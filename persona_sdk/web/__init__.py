@@ -5,7 +5,7 @@ framework); ``persona_sdk.web.starlette``, ``.django`` and ``.flask`` add a visi
 request and render the browser bootstrap. See ``docs/collector.md`` and ``docs/web.md``.
 """
 
-from ..config import CollectorConfig
+from ..config import CollectorConfig, CookieSettings
 from ._collector import Collector, PendingBody
 from ._collector_http import CollectorResponse, RequestHead
 from ._consent import read_consent_cookie, write_consent_cookie
@@ -18,6 +18,7 @@ __all__ = [
     "Collector",
     "CollectorConfig",
     "CollectorResponse",
+    "CookieSettings",
     "PendingBody",
     "RequestHead",
     "VisitorOptions",
