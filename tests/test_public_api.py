@@ -96,6 +96,9 @@ PUBLIC: dict[str, set[str]] = {
         "StrEnum", "chunk_by_size", "classify_error", "classify_status", "gzip_body",
         "load_options", "option_errors", "parse_iso", "parse_retry_after", "perform",
         "privacy_policy",
+        # HTTP profile sources
+        "MISSING", "Flow", "HttpCall", "HttpReply", "HttpSourceBase", "OptionsHttpSource",
+        "check_status", "compile_pointer", "decode_json", "reply_document", "resolve_pointer",
     },
     "persona_sdk.privacy": {
         "PiiAction", "PiiConfig", "PiiKind", "PiiRules", "PrivacyPolicy", "check_path",

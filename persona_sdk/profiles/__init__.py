@@ -7,7 +7,7 @@ remote failures; ``Profile.source`` (``l1``, ``l2``, ``remote``, ``stale``, ``fa
 ``persona_sdk.profile_sources``. See ``docs/profiles.md``.
 """
 
-from ._httpcore import HttpCall, HttpReply, HttpSourceBase
+from ..plugins.kit import HttpCall, HttpReply, HttpSourceBase
 from ._identity import adopt_anonymous_id, ga_client_id
 from ._resolver import ProfileResolver
 from ._segments import Segments

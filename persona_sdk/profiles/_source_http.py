@@ -9,15 +9,15 @@ from urllib.parse import quote
 from attrs import Factory, frozen
 
 from ..plugins import ConfigError, FetchErrorKind, FetchResult, Secret
-from ..plugins.kit import load_options
-from ._httpcore import (
+from ..plugins.kit import (
     MISSING,
     Flow,
     HttpCall,
     HttpReply,
     OptionsHttpSource,
     compile_pointer,
-    read_document,
+    load_options,
+    reply_document,
     resolve_pointer,
 )
 
@@ -140,7 +140,7 @@ class HttpSource(OptionsHttpSource[HttpSourceOptions]):
 
     def parse(self, reply: HttpReply) -> FetchResult:
         """Normalize one response (the sans-I/O half; tests call it directly)."""
-        doc = read_document(reply, self._not_found_status)
+        doc = reply_document(reply, self._not_found_status)
         if isinstance(doc, FetchResult):
             return doc
         if self._not_found_when and all(

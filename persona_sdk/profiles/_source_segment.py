@@ -17,8 +17,15 @@ from urllib.parse import quote
 from attrs import Factory, frozen
 
 from ..plugins import ConfigError, FetchErrorKind, FetchResult, Secret
-from ..plugins.kit import load_options
-from ._httpcore import Flow, HttpCall, HttpReply, OptionsHttpSource, check_status, decode_json
+from ..plugins.kit import (
+    Flow,
+    HttpCall,
+    HttpReply,
+    OptionsHttpSource,
+    check_status,
+    decode_json,
+    load_options,
+)
 
 __all__ = ["SegmentSource", "SegmentSourceOptions"]
 

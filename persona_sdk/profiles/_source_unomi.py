@@ -20,15 +20,16 @@ from urllib.parse import quote
 from attrs import Factory, field, frozen
 
 from ..plugins import ConfigError, FetchErrorKind, FetchResult, Secret
-from ..plugins.kit import StrEnum, load_options
-from ._httpcore import (
+from ..plugins.kit import (
     Flow,
     HttpCall,
     HttpReply,
     OptionsHttpSource,
+    StrEnum,
     check_status,
     decode_json,
-    read_document,
+    load_options,
+    reply_document,
 )
 
 __all__ = ["UnomiMode", "UnomiSource", "UnomiSourceOptions"]
@@ -143,7 +144,7 @@ class UnomiSource(OptionsHttpSource[UnomiSourceOptions]):
 
     def parse_profile(self, reply: HttpReply) -> FetchResult:
         """Normalize a ``GET /cxs/profiles/{id}`` answer."""
-        doc = read_document(reply, frozenset({204, 404}))
+        doc = reply_document(reply, frozenset({204, 404}))
         if isinstance(doc, FetchResult):
             return doc
         if not isinstance(doc, dict):

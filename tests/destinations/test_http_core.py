@@ -117,9 +117,9 @@ def _classify(status: int, headers: object, body: bytes) -> object:
 
 def test_one_retry_after_parser_serves_delivery_and_profiles() -> None:
     """Delivery and the profile sources share one ``parse_retry_after`` (no drifted copies)."""
-    from persona_sdk.profiles import _httpcore
+    from persona_sdk.plugins.kit import _http_source
 
-    assert parse_retry_after is _httpcore.parse_retry_after
+    assert parse_retry_after is _http_source.parse_retry_after
 
 
 @pytest.mark.parametrize("header", ["inf", "-inf", "Infinity", "nan", "NaN", "-5", "1e400"])
