@@ -423,7 +423,7 @@ class ContentRuntime:
                 self.counts["track_errors"] += 1
             if bandit and item.id != placement.fallback:
                 try:
-                    self.store.incr(f"bandit:{placement.name}:{decision.segment}", f"{item.id}|n")
+                    self._add(f"bandit:{placement.name}:{decision.segment}", f"{item.id}|n")
                     if placement.config.bandit.reward != "click" and (uid or aid):
                         self.store.incr(
                             f"seen:{placement.name}:{uid or aid}",
@@ -480,7 +480,7 @@ class ContentRuntime:
             ("reward", decision_id, item_id)
         ):
             return  # a duplicate click (a beacon retried, a double tap) rewards once
-        self.store.incr(f"bandit:{placement.name}:{segment}", f"{item_id}|s")
+        self._add(f"bandit:{placement.name}:{segment}", f"{item_id}|s")
 
     def _converted(
         self, placement: Placement, user_id: str | None, anonymous_id: str | None
@@ -494,7 +494,16 @@ class ContentRuntime:
             self.counts["conversions"] += 1
             for field in seen:
                 item_id, _, segment = field.rpartition("|")
-                self.store.incr(f"bandit:{placement.name}:{segment}", f"{item_id}|s")
+                self._add(f"bandit:{placement.name}:{segment}", f"{item_id}|s")
+
+    def _add(self, key: str, field: str) -> None:
+        # bandit statistics are only read back in bulk (``get_all``): a store offering
+        # ``add`` may batch these increments with its next round trip
+        add = getattr(self.store, "add", None)
+        if add is not None:
+            add(key, field, 1.0)
+        else:
+            self.store.incr(key, field)
 
     # -- reporting ---------------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ from .._counter import Counter
 from ..config import ProfilesConfig
 from ..events import Message
 from ._computed import VisitorState
-from ._flight import KIND_INDEX, Entry, Outcome, drive_async, drive_sync, plan
+from ._flight import KIND_INDEX, Entry, Outcome, drive_async, drive_store_sync, drive_sync, plan
 from ._identity import IdentityMap
 from ._io import IoLoop
 from ._settings import Settings, build_profile, build_settings
@@ -245,6 +245,22 @@ class ReadPath:
             return self._profile(
                 s, key, outcome.kind, outcome.entry, outcome.reasons, consent=consent
             )
+        if s.store_inline and key not in self._flights:
+            end = start + s.cfg.deadline
+            found = drive_store_sync(
+                plan(s.ctx, key, id_type, wait_until=end, give_up_at=end), s.ctx
+            )
+            if found is not None:  # answered by the store: no source call needed
+                self._complete(s, key, found, None, self._generation)
+                if found.canonical:
+                    key = found.canonical
+                if found.kind is _FALLBACK:
+                    with self._lock:
+                        for r in found.reasons:
+                            self._fallbacks[r.value] = self._fallbacks.get(r.value, 0) + 1
+                return self._profile(
+                    s, key, found.kind, found.entry, found.reasons, consent=consent
+                )
         return s, key, self._flight(s, key, id_type, s.cfg.deadline), start + s.cfg.deadline
 
     def _locked_read(self, key: str) -> Entry:

@@ -22,6 +22,8 @@ from ._computed import TraitSpec, VisitorState
 from ._settings import Settings
 
 _SEEN = frozenset({"track", "page", "screen"})
+#: ids ``forget`` gathers at most through the store's identity links
+_MAX_CHAIN = 1000
 
 if TYPE_CHECKING:
     from ..config import Container
@@ -132,13 +134,19 @@ class ProfileResolver(Audience):
     def _share_link(self, s: Settings, previous: str, target: str) -> None:
         # the link goes to the shared store (off the caller's thread), so another process
         # resolving ``previous`` finds ``target``'s profile; ``flush`` waits for it
-        store, link_key = s.store, s.ctx.link_key
+        store, link_key, back_key = s.store, s.ctx.link_key, s.ctx.back_key
         if store is None or link_key is None:
             return
 
         async def write() -> None:
+            ttl = s.cfg.computed_ttl
             try:
-                await store.aset(link_key(previous), target.encode(), ttl=s.cfg.computed_ttl)
+                await store.aset(link_key(previous), target.encode(), ttl=ttl)
+                if s.ctx.fields and back_key is not None:
+                    # the way back, for ``forget`` to find every id of a chain without a scan
+                    await store.aset_field(  # type: ignore[attr-defined]
+                        back_key(target), previous, b"1", ttl=ttl
+                    )
             except Exception:
                 with self._lock:
                     self._n["store_errors"] += 1
@@ -269,6 +277,8 @@ class ProfileResolver(Audience):
         ids = self._ids.related(i for i in (user_id, anonymous_id) if i)
         if not ids:
             return set()
+        if s.store is not None:
+            ids |= self._stored_chain(s, ids)
         users = self._ids.targets(ids) | ({user_id} if user_id else set())
         with self._lock:
             self._generation += 1
@@ -286,7 +296,8 @@ class ProfileResolver(Audience):
                     [
                         k
                         for i in ids
-                        for k in (s.ctx.entry_key(i), s.ctx.computed_key(i), link(i))
+                        for k in (s.ctx.entry_key(i), s.ctx.computed_key(i), link(i),
+                                  *((s.ctx.back_key(i),) if s.ctx.back_key else ()))
                     ]
                 )
             except Exception:
@@ -301,6 +312,31 @@ class ProfileResolver(Audience):
                     with self._lock:
                         self._n["erase_errors"] += 1
         return ids
+
+    def _stored_chain(self, s: Settings, ids: set[str]) -> set[str]:
+        """Every id linked to or from ``ids`` through the store's identity links (other
+        processes' merges): links forward, the back-link hashes backward; bounded."""
+        store, link, back = s.store, s.ctx.link_key, s.ctx.back_key
+        if store is None or link is None:
+            return set()
+        get_fields = getattr(store, "get_fields", None) if back is not None else None
+        found, todo = set(ids), list(ids)
+        while todo and len(found) < _MAX_CHAIN:
+            i = todo.pop()
+            try:
+                nxt = [store.get(link(i))]
+                if get_fields is not None and back is not None:
+                    nxt.extend(k.encode() for k in get_fields(back(i)))
+            except Exception:
+                with self._lock:
+                    self._n["store_errors"] += 1
+                continue
+            for raw in nxt:
+                other = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else ""
+                if other and other not in found:
+                    found.add(other)
+                    todo.append(other)
+        return found - ids
 
     # -- lifecycle ------------------------------------------------------------------------
 

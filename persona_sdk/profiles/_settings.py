@@ -52,6 +52,11 @@ class Settings:
         self.inline = ctx.store is None and (
             ctx.source is None or bool(getattr(ctx.source, "in_process", False))
         )
+        # a store reading several keys in one round trip answers an L2 hit on the caller's
+        # thread (bounded by its own timeout): no hop to the I/O thread and back
+        self.store_inline = ctx.store is not None and callable(
+            getattr(ctx.store, "get_many", None)
+        )
 
 
 def profile_breaker(
@@ -128,6 +133,7 @@ def build_settings(
         entry_key=lambda k: f"{prefix}p:{k}",
         computed_key=lambda k: f"{prefix}c:{k}",
         link_key=lambda k: f"{prefix}a:{k}",
+        back_key=lambda k: f"{prefix}r:{k}",
         wants_peers=bool(computed.specs),
         fields=callable(getattr(store, "aget_fields", None))
         and callable(getattr(store, "aset_field", None)),
