@@ -366,6 +366,9 @@ class Persona:
             strategies=self._strategies,
             context=container.context,
             enrichers=self._enrichers,
+            # a reload keeps the feed items of unchanged sources
+            previous=rt.content if (rt := getattr(self, "_runtime", None)) else None,
+            aliases=self._profiles.aliases,
         )
 
     def reload(

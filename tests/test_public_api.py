@@ -80,7 +80,8 @@ PUBLIC: dict[str, set[str]] = {
         "message_id_problem", "new_message_id", "to_segment",
     },
     "persona_sdk.plugins": {
-        "AsyncStickyBucketStore", "BatchConfig", "ContentSource", "ContentSourceFactory",
+        "AsyncCounterStore", "AsyncStickyBucketStore", "BatchConfig", "ContentSource",
+        "ContentSourceFactory",
         "CounterStore", "DedupStore", "Destination", "DestinationFactory", "Enricher",
         "FeedResult", "FetchResult", "HashScheme", "Operator", "OperatorRegistry",
         "ProfileSource", "ProfileSourceFactory", "ProfileStore", "ProfileStoreFactory",
@@ -110,7 +111,7 @@ PUBLIC: dict[str, set[str]] = {
         "InMemoryProfileStore", "Profile", "ProfileReason", "ProfileResolver", "ProfileSource",
         "ProfileSourceFactory", "ProfileSourceKind", "ProfileStore", "ProfileStoreFactory",
         "SegmentSource", "SegmentSourceOptions", "Segments", "UnomiMode", "UnomiSource",
-        "UnomiSourceOptions", "adopt_anonymous_id", "ga_client_id",
+        "UnomiSourceOptions", "adopt_anonymous_id", "attribution_from_events", "ga_client_id",
     },
     "persona_sdk.rules": {
         "Condition", "Operator", "OperatorRegistry", "check_condition", "compile_condition",
@@ -158,6 +159,7 @@ SIBLING_ONLY: dict[str, set[str]] = {
         "BUILTIN_OPERATORS", "GROUPS", "PluginGroup", "instantiate", "iter_entry_points",
         "load_plugin_object", "missing_members",
     },
+    "persona_sdk.profiles": {"MODELS"},
     "persona_sdk.privacy": {
         "ConsentRequirement", "IP_PATH", "check_pii_config", "check_purposes",
         "gpc_header_signal", "gpc_signal",

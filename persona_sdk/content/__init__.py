@@ -22,13 +22,14 @@ from ._decision import feature_decision as feature_decision
 
 if _TYPE_CHECKING:
     from ._analytics import ContentReport, content_report
+    from ._analytics import read_events as read_events
     from ._runtime import ContentRuntime as ContentRuntime
 
 
 def __getattr__(name: str) -> object:
     # the analytics import the runtime (and the tag layer's plugins) only when used; the
     # runtime (for the facade) loads with the first container that has content
-    if name in ("ContentReport", "content_report"):
+    if name in ("ContentReport", "content_report", "read_events"):
         from . import _analytics
 
         return getattr(_analytics, name)

@@ -38,6 +38,7 @@ from ._allocation import (
     sticky_key,
 )
 from ._content import (
+    AsyncCounterStore,
     ContentSource,
     ContentSourceFactory,
     CounterStore,
@@ -71,6 +72,7 @@ from ._profiles import (
 from ._workers import Worker, WorkerFactory
 
 __all__ = [
+    "AsyncCounterStore",
     "AsyncStickyBucketStore",
     "BatchConfig",
     "Bucketer",

@@ -8,6 +8,7 @@ from typing import Any, Protocol, runtime_checkable
 from attrs import frozen
 
 __all__ = [
+    "AsyncCounterStore",
     "ContentSource",
     "ContentSourceFactory",
     "CounterStore",
@@ -54,6 +55,26 @@ class CounterStore(Protocol):
 
     def delete(self, key: str) -> None:
         """Forget ``key`` (a hash or a window); nothing happens when it does not exist."""
+        ...
+
+
+@runtime_checkable
+class AsyncCounterStore(Protocol):
+    """The asyncio side a ``CounterStore`` may offer (optional, method by method):
+    ``await visitor.adecide(...)`` awaits each of these the store has and calls the sync
+    method for the others, as ``decide`` does. Same meaning as the sync methods.
+    """
+
+    async def aincr(self, key: str, field: str, amount: float = 1.0) -> float:
+        """The asyncio form of ``incr``."""
+        ...
+
+    async def aget_all(self, key: str) -> dict[str, float]:
+        """The asyncio form of ``get_all``."""
+        ...
+
+    async def awindow_hit(self, key: str, *, now: float, window: float, limit: int) -> bool:
+        """The asyncio form of ``window_hit`` (as atomic)."""
         ...
 
 
