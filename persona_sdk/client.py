@@ -18,20 +18,27 @@ from attrs import Factory, evolve, field, frozen
 from ._errors import ClosedError, ConfigError, EventValidationError
 from ._stats import PersonaStats, ProfilesStats, empty_destination_stats
 from .config import Container, load_container
-from .decisions._visitor import UNSET, engine_visitor
-from .events import IngestResult, Message, check_message, decode_messages, new_message_id
-from .events._ids import check_integrations, coerce_id
-from .events._ingest import decode_checked
-from .events._values import check_finite, has_nonfinite, to_epoch
+from .decisions import UNSET, engine_visitor
+from .events import (
+    IngestResult,
+    Message,
+    check_finite,
+    check_integrations,
+    check_message,
+    coerce_id,
+    decode_checked,
+    decode_messages,
+    has_nonfinite,
+    new_message_id,
+    to_epoch,
+)
 
 if TYPE_CHECKING:
     from .actions import ActionRunner
-    from .content._runtime import ContentRuntime
-    from .decisions import Engine, ExposureHook, FeatureUsageHook
-    from .decisions._feed import FlagFeed
-    from .decisions._visitor import Visitor
+    from .content import ContentRuntime
+    from .decisions import Engine, ExposureHook, FeatureUsageHook, FlagFeed, Visitor
     from .delivery import Delivery
-    from .events._plan import TrackingPlan
+    from .events import TrackingPlan
     from .plugins import (
         AsyncStickyBucketStore,
         ContentSourceFactory,
@@ -214,7 +221,7 @@ class Persona:
             return persona
         if not api_host or not client_key:
             raise ConfigError("from_growthbook: api_host and client_key go together")
-        from .decisions._feed import FlagFeed
+        from .decisions import FlagFeed
 
         feed = FlagFeed(
             api_host=api_host,
@@ -290,7 +297,7 @@ class Persona:
             destinations = build_destinations(container, extra=self._extra_destinations)
         except ConfigError as exc:
             errors.extend(exc.errors)
-        from .events._plan import TrackingPlan
+        from .events import TrackingPlan
 
         router = engine = segments = plan = content = actions = None
         for build in ("plan", "content", "actions", "router", "engine", "segments"):
@@ -351,7 +358,7 @@ class Persona:
     def _build_content(self, container: Container) -> ContentRuntime | None:
         if not (container.placements or container.content or container.content_sources):
             return None
-        from .content._runtime import ContentRuntime
+        from .content import ContentRuntime
 
         return ContentRuntime.build(
             content=container.content,

@@ -277,7 +277,7 @@ def _print_experiment(doc: dict[str, Any], chart: Path | None) -> None:
 def _placements_report(
     patterns: list[str], conversion: str, by: str, chart: Path | None, as_json: bool
 ) -> None:
-    from ..content._analytics import content_report
+    from ..content import content_report
 
     paths = [p for pattern in patterns for p in (sorted(glob.glob(pattern)) or [pattern])]
     try:
@@ -326,8 +326,8 @@ def _placements_chart(by: tuple[str, ...], rows: list[dict[str, Any]], path: Pat
 
 
 def _attribution_report(patterns: list[str], conversion: str, value: str, as_json: bool) -> None:
-    from ..content._analytics import read_events
-    from ..profiles._attribution import MODELS, attribution_from_events
+    from ..content import read_events
+    from ..profiles import MODELS, attribution_from_events
 
     paths = [p for pattern in patterns for p in (sorted(glob.glob(pattern)) or [pattern])]
     try:

@@ -29,11 +29,11 @@ import httpx
 import msgspec
 
 from .. import _lifecycle
-from .._errors import ConfigError
+from .._errors import ConfigError, PluginError
 from .._stats import ContentSourceStats
-from ..plugins import FeedResult
+from ..config import SourceConfig
+from ..plugins import ContentSource, FeedResult, check_plugin, load_plugin
 from ._catalog import ContentItem, parse_items
-from ._config import SourceConfig
 
 __all__ = ["FeedError", "FeedPoller", "FileFeed", "HttpFeed", "build_source", "parse_feed"]
 
@@ -192,6 +192,8 @@ class FileFeed:
     def close(self) -> None:
         """Nothing to release."""
 
+_SOURCE_GROUP = "persona_sdk.content_sources"
+
 
 def build_source(
     name: str, config: SourceConfig, factories: Mapping[str, Any] | None = None
@@ -209,14 +211,16 @@ def build_source(
         return FileFeed(name=name, config=config)
     factory = (factories or {}).get(config.kind)
     if factory is None:
-        from .._errors import PluginError
-        from ..plugins import load_plugin
-
         try:
-            factory = load_plugin("persona_sdk.content_sources", config.kind)
+            factory = load_plugin(_SOURCE_GROUP, config.kind)
         except PluginError as exc:
             raise ConfigError(f"kind: {exc}") from None
-    return factory(name=name, options=dict(config.options))
+    source = factory(name=name, options=dict(config.options))
+    try:
+        checked: ContentSource = check_plugin(_SOURCE_GROUP, config.kind, source)
+    except PluginError as exc:
+        raise ConfigError(f"kind: {exc}") from None
+    return checked
 
 
 class _State:

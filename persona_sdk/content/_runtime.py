@@ -15,9 +15,9 @@ from typing import Any, cast
 
 from .._errors import ConfigError
 from .._stats import ContentStats
+from ..config import ContextConfig, PlacementConfig, SourceConfig
 from ..events import new_message_id
 from ._catalog import Catalog, ContentItem, build_catalog, parse_items
-from ._config import ContextConfig, PlacementConfig, SourceConfig
 from ._decision import ContentReason, Decision, DecisionItem
 from ._enrichers import Enrichment, build_enrichers
 from ._feeds import FeedPoller, build_source

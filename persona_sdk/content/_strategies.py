@@ -15,10 +15,9 @@ from typing import Any
 
 from .._errors import ConfigError
 from ..allocation import fnv1a32
-from ..rules import Condition, compile_condition, compile_path
-from ..rules._preds import ALWAYS
+from ..config import BanditConfig, ScoringRule
+from ..rules import ALWAYS, Condition, compile_condition, compile_path
 from ._catalog import ContentItem
-from ._config import BanditConfig, ScoringRule
 
 __all__ = ["STRATEGIES", "BanditArms", "Ranked", "Scorer", "ordered", "weighted_draws"]
 

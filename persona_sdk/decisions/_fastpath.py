@@ -21,8 +21,7 @@ from functools import lru_cache
 from typing import Any
 
 from .._speed import generate
-from ..allocation import Bucketer, in_namespace
-from ..allocation._hashing import v2_seed
+from ..allocation import Bucketer, in_namespace, v2_seed
 from ._compile import Experiment, Feature, Rule, js_truthy
 from ._context import EvalContext, hash_string
 from ._evaluate import Evaluator

@@ -16,8 +16,8 @@ import msgspec
 
 from .._errors import EventValidationError
 from .._speed import blank
-from ..content._decision import Decision
-from ..content._decision import feature_decision as _feature_decision
+from ..content import Decision
+from ..content import feature_decision as _feature_decision
 from ._compile import Experiment
 from ._context import EvalContext
 from ._flow import LOAD as _LOAD

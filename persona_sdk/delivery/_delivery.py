@@ -17,8 +17,8 @@ import msgspec
 from .._errors import SpoolError, SpoolFullError
 from .._logonce import LogOnce
 from .._stats import DestinationStats
+from ..config import DeliveryConfig, SpoolMode
 from ..events import MAX_EVENT_BYTES, UnencodableEvent
-from ._config import DeliveryConfig, SpoolMode
 from ._outbox import Item, Outbox, Render, Routed, validate
 from ._process import LIVE, import_network_stack, inherit, install_process_hooks
 from ._spool import Spool

@@ -24,12 +24,11 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 from .._errors import EventValidationError
-from ..events import Message
-from ..events._values import to_epoch
+from ..events import Message, to_epoch
 from ._computed_kinds import Kind, _dig, _number
 
 if TYPE_CHECKING:
-    from ._config import ComputedTraitConfig
+    from ..config import ComputedTraitConfig
 
 __all__ = [
     "MODELS",

@@ -23,9 +23,9 @@ from cachetools import LRUCache
 
 from .. import _lifecycle
 from .._speed import Counter
+from ..config import ProfilesConfig
 from ..events import Message
 from ._computed import VisitorState
-from ._config import ProfilesConfig
 from ._flight import KIND_INDEX, Entry, Outcome, drive_async, drive_store_sync, drive_sync, plan
 from ._identity import IdentityMap
 from ._io import IoLoop
