@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from attrs import Factory, evolve, field, frozen
 
 from ._errors import ClosedError, ConfigError, EventValidationError
+from ._ports import Ports, Tracker, VisitorSegments
 from .config import Container, load_container
 from .decisions._visitor import UNSET
 from .events import IngestResult, Message, check_message, decode_messages, new_message_id
@@ -56,6 +57,9 @@ class _Runtime:
     watched: frozenset[str] = frozenset()
     #: the next-best actions (``persona_sdk.actions``), or None
     actions: ActionRunner | None = None
+    #: what computes ``visitor.segments``: ``segments`` through the resolver's per-visitor
+    #: membership (``ProfileResolver.visitor_segments``)
+    visitor_segments: VisitorSegments | None = None
     #: ``router.route``, bound once: the hot path hands it over with every message
     route: Callable[[Message], Sequence[Route]] = field(
         default=Factory(lambda self: self.router.route, takes_self=True), init=False
@@ -142,6 +146,11 @@ class Persona:
                 cont, source=profile_source, store=profile_store, emit=self._emit, clock=clock
             )
             self._runtime: _Runtime = self._build(cont)
+        #: the callables this Persona hands the web adapters (``Collector``, profile API),
+        #: bound once here
+        self.ports = Ports(self.ingest, self._ingest_batch, self._profiles.record)
+        # what visitors track exposures with: ``track``, bound once (never this Persona)
+        self._tracker = Tracker(self.track)
 
     # -- construction ---------------------------------------------------------------------
 
@@ -229,7 +238,10 @@ class Persona:
                 container, operators=self._operators, sticky_store=self._sticky_store
             )
             segments = Segments.build(container, operators=self._operators)
-            self._runtime = evolve(old, container=container, engine=engine, segments=segments)
+            self._runtime = evolve(
+                old, container=container, engine=engine, segments=segments,
+                visitor_segments=self._profiles.visitor_segments(segments),
+            )
         changed = _changed_keys(old.container.features, container.features)
         if changed:
             for listener in tuple(self._flag_listeners):
@@ -326,7 +338,8 @@ class Persona:
         watched = content.watched if content is not None else frozenset()
         if actions is not None:
             watched = watched | actions.watched
-        return _Runtime(container, router, engine, segments, plan, content, watched, actions)
+        return _Runtime(container, router, engine, segments, plan, content, watched, actions,
+                        self._profiles.visitor_segments(segments))
 
     def _build_content(self, container: Container) -> ContentRuntime | None:
         if not (container.placements or container.content or container.content_sources):
@@ -661,12 +674,12 @@ class Persona:
                 results[i] = IngestResult(index=results[i].index, ok=False, error=str(exc))
         return results
 
-    def _ingest_checked(
+    def _ingest_batch(
         self, items: list[Any], received_at: float, oversized: Mapping[int, int]
     ) -> tuple[int, list[tuple[int, str]]]:
-        # The collector's batch path: the messages were decoded, depth- and duplicate-checked
-        # and sized by the collector (events.decode_checked). Returns how many were accepted
-        # and the errors of the others.
+        # The collector's batch path (``ports.ingest_batch``): the messages were decoded,
+        # depth- and duplicate-checked and sized by the collector (events.decode_checked).
+        # Returns how many were accepted and the errors of the others.
         self._check_open()
         messages, errors = decode_checked(items, received_at, oversized)
         emit = self._emit
@@ -703,7 +716,8 @@ class Persona:
     ) -> Visitor:
         rt = self._runtime
         return rt.engine.visitor(
-            anonymous_id, user_id, attributes, consent, self, self._hooks, rt.segments, profile,
+            anonymous_id, user_id, attributes, consent, self._tracker, self._hooks,
+            rt.visitor_segments, profile,
             url, forced_variations, UNSET if sticky_store is None else sticky_store,
         )
 

@@ -1,6 +1,6 @@
 """Events: the Segment-shaped message model, validation and payload decoding."""
 
-from ._ingest import IngestResult, check_message, decode_messages, decode_one
+from ._ingest import WIRE_GROWTH, IngestResult, check_message, decode_messages, decode_one
 from ._model import (
     MAX_EVENT_BYTES,
     MAX_MESSAGE_ID_CHARS,
@@ -18,6 +18,7 @@ from ._model import (
 __all__ = [
     "MAX_EVENT_BYTES",
     "MAX_MESSAGE_ID_CHARS",
+    "WIRE_GROWTH",
     "EventType",
     "IngestResult",
     "Message",
