@@ -106,9 +106,9 @@ class Collector:
         ports = persona.ports
         self._intake = Intake(ports.ingest, ports.ingest_batch, clock, self._count, self._reject)
         #: The ASGI 3 application (``uvicorn.run(collector.asgi)``).
-        self.asgi: ASGIApp = make_asgi(self)
+        self.asgi: ASGIApp = make_asgi(self.begin)
         #: The WSGI application (``gunicorn 'app:collector.wsgi'``).
-        self.wsgi: WSGIApp = make_wsgi(self)
+        self.wsgi: WSGIApp = make_wsgi(self.begin)
 
     async def __call__(
         self, scope: MutableMapping[str, Any], receive: Receive, send: Send
