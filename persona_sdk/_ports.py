@@ -16,7 +16,8 @@ if TYPE_CHECKING:
     from .events import IngestResult
 
 __all__ = [
-    "IngestBatch", "IngestFn", "Ports", "ProfileRecord", "TrackFn", "Tracker", "VisitorSegments",
+    "IngestBatch", "IngestFn", "Ports", "ProfileReader", "ProfileRecord", "TrackFn", "Tracker",
+    "VisitorSegments",
 ]
 
 
@@ -43,6 +44,27 @@ class ProfileRecord(Protocol):
     def __call__(
         self, *, anonymous_id: str | None = None, user_id: str | None = None
     ) -> dict[str, Any] | None: ...
+
+
+class ProfileReader(Protocol):
+    """The profile resolver's read path (``ProfileResolver.reader``): what ``Persona`` calls
+    on every ``visitor``; the ``Profile`` it returns is typed in ``persona_sdk.profiles``."""
+
+    def resolve(
+        self,
+        anonymous_id: str | None = None,
+        user_id: str | None = None,
+        consent: Mapping[str, bool] | None = None,
+    ) -> Any:
+        """The visitor's profile, within the deadline."""
+
+    async def aresolve(
+        self,
+        anonymous_id: str | None = None,
+        user_id: str | None = None,
+        consent: Mapping[str, bool] | None = None,
+    ) -> Any:
+        """The asyncio form of ``resolve``."""
 
 
 class TrackFn(Protocol):

@@ -96,6 +96,7 @@ class Persona(EventsApi, OperateApi, FlagsApi):
             self._profiles = ProfileResolver(
                 cont, source=profile_source, store=profile_store, emit=self._emit, clock=clock
             )
+            self._reader = self._profiles.reader  # resolve, called on every visitor
             self._builder = Builder(
                 delivery=self._delivery, profiles=self._profiles, hooks=self._hooks,
                 counter_store=counter_store, clock=clock, operators=operators,
@@ -315,7 +316,7 @@ class Persona(EventsApi, OperateApi, FlagsApi):
 
         Pass the arguments by keyword. They are not keyword-only because CPython 3.11 looks
         each omitted keyword-only default up in a dict, on every call."""
-        profile = self._profiles.resolve(
+        profile = self._reader.resolve(
             anonymous_id=anonymous_id, user_id=user_id, consent=consent
         )
         visitor = self._visitor(
@@ -339,7 +340,7 @@ class Persona(EventsApi, OperateApi, FlagsApi):
         gpc: bool = False,
     ) -> Visitor:
         """The asyncio form of ``visitor``; never blocks the event loop."""
-        profile = await self._profiles.aresolve(
+        profile = await self._reader.aresolve(
             anonymous_id=anonymous_id, user_id=user_id, consent=consent
         )
         visitor = self._visitor(

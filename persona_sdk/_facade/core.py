@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from .._errors import ClosedError
 
 if TYPE_CHECKING:
+    from .._ports import ProfileReader
     from ..decisions import HookSet
     from ..decisions._feed import FlagFeed
     from ..delivery import Delivery
@@ -33,6 +34,7 @@ class Core:
     _closed: bool
     _delivery: Delivery
     _profiles: ProfileResolver
+    _reader: ProfileReader
     _hooks: HookSet
     _builder: Builder
     _runtime: Runtime

@@ -13,7 +13,7 @@ import concurrent.futures
 import sys
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from ._computed import VisitorState
 from ._flight import KIND_INDEX, Entry, Outcome, drive_async, drive_sync, plan
@@ -22,7 +22,7 @@ from ._state import ProfileState
 from ._store import encode_entry
 from ._types import EMPTY, Profile, ProfileReason, ProfileSourceKind
 
-__all__ = ["ReadPath"]
+__all__ = ["AResolve", "ReadPath", "Resolve"]
 
 _L1 = ProfileSourceKind.L1
 _STALE = ProfileSourceKind.STALE
@@ -37,6 +37,28 @@ _Future = concurrent.futures.Future
 # Free-threaded builds take the lock.
 _LOCK_FREE_READS = getattr(sys, "_is_gil_enabled", lambda: True)()
 assert KIND_INDEX[ProfileSourceKind.L1] == 0  # entry.views[granted] is the L1 view
+
+
+class Resolve(Protocol):
+    """``ReadPath.resolve``."""
+
+    def __call__(
+        self,
+        anonymous_id: str | None = None,
+        user_id: str | None = None,
+        consent: Mapping[str, bool] | None = None,
+    ) -> Profile: ...
+
+
+class AResolve(Protocol):
+    """``ReadPath.aresolve``."""
+
+    async def __call__(
+        self,
+        anonymous_id: str | None = None,
+        user_id: str | None = None,
+        consent: Mapping[str, bool] | None = None,
+    ) -> Profile: ...
 
 
 class ReadPath:

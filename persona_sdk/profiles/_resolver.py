@@ -23,10 +23,10 @@ from ._audience import Audience, KeptSegments
 from ._computed import TraitSpec, VisitorState
 from ._io import reset_after_fork
 from ._membership import OWN_EVENTS
-from ._readpath import ReadPath
+from ._readpath import AResolve, ReadPath, Resolve
 from ._settings import Settings, build_settings
 from ._state import ProfileState, new_l1
-from ._types import Profile, ProfileSource, ProfileStore
+from ._types import ProfileSource, ProfileStore
 
 _SEEN = frozenset({"track", "page", "screen"})
 
@@ -63,6 +63,13 @@ class ProfileResolver:
     #: hot path may skip ``observe`` for the others (it would do nothing with them).
     observes: frozenset[str] = frozenset({"identify", "alias"})
 
+    #: ``resolve(anonymous_id=None, user_id=None, consent=None) -> Profile``: the visitor's
+    #: profile, within the deadline; never raises for remote failures (``ReadPath.resolve``).
+    #: Pass the arguments by keyword.
+    resolve: Resolve
+    #: ``await aresolve(...)``: the asyncio form of ``resolve``; never blocks the event loop.
+    aresolve: AResolve
+
     def __init__(
         self,
         container: Container,
@@ -74,13 +81,16 @@ class ProfileResolver:
         self._source_arg = source
         self._store_arg = store
         self._st = ProfileState(container.profiles, emit=emit, clock=clock)
-        self._read = read = ReadPath(self._st)
-        self._audience = audience = Audience(self._st, read)
+        #: the read path (``reader.resolve``, ``reader.aresolve``): what a caller on a hot
+        #: path calls directly (``Persona.visitor`` does)
+        self.reader = read = ReadPath(self._st)
+        self._audience = Audience(self._st, read)
         # The read path's own methods, bound once: ``resolve`` is on every request's path,
-        # and a delegating method would add a call to each.
-        self.resolve = read.resolve  # type: ignore[method-assign]
-        self.aresolve = read.aresolve  # type: ignore[method-assign]
-        self.segments_of = audience.segments_of  # type: ignore[method-assign]
+        # where a delegating method would add a call (and a method of this class of the same
+        # name would make every lookup of the attribute a slow one).
+        self.resolve = read.resolve
+        self.aresolve = read.aresolve
+        self._audience_on = False
         self.configure(container)
         reset_after_fork(self)
 
@@ -134,27 +144,6 @@ class ProfileResolver:
 
     # -- the read path --------------------------------------------------------------------
 
-    def resolve(
-        self,
-        anonymous_id: str | None = None,
-        user_id: str | None = None,
-        consent: Mapping[str, bool] | None = None,
-    ) -> Profile:
-        """The visitor's profile, within the deadline; never raises for remote failures.
-
-        Pass the arguments by keyword (they are not keyword-only because CPython 3.11 looks
-        each omitted keyword-only default up in a dict, on every call)."""
-        return self._read.resolve(anonymous_id, user_id, consent)  # bound over in __init__
-
-    async def aresolve(
-        self,
-        anonymous_id: str | None = None,
-        user_id: str | None = None,
-        consent: Mapping[str, bool] | None = None,
-    ) -> Profile:
-        """The asyncio form of ``resolve``; never blocks the event loop."""
-        return await self._read.aresolve(anonymous_id, user_id, consent)  # bound over too
-
     def drain(self, timeout: float = 5.0) -> bool:
         """Wait until no lookup, refresh or store write is under way; False on timeout."""
         return self._st.drain(timeout)
@@ -167,6 +156,7 @@ class ProfileResolver:
         Lifecycle traits are watched too (their transitions are events), with or without
         segments."""
         self._audience.use_segments(segments)
+        self._audience_on = self._audience.on
         self._observed()
 
     @property
@@ -191,7 +181,7 @@ class ProfileResolver:
         """The visitor's segments for a read (``visitor.segments``): the kept membership,
         with the segments reading an attribute that differs from the last evaluation (and
         the time-dependent ones, when due) evaluated again. Emits the changes."""
-        return self._audience.segments_of(  # bound over in __init__
+        return self._audience.segments_of(
             segments, attributes, anonymous_id=anonymous_id, user_id=user_id, consent=consent
         )
 
@@ -246,7 +236,7 @@ class ProfileResolver:
         kind = msg.type
         if kind in {"identify", "alias"}:
             self._stitch(s, msg)
-            if kind == "identify" and self._audience.on:
+            if kind == "identify" and self._audience_on:
                 self._audience.on_event(s, msg, (), msg.traits or {})
             return
         if msg.event in OWN_EVENTS:
@@ -254,7 +244,7 @@ class ProfileResolver:
         specs = s.computed.matching(msg)
         if specs:
             self._observe_computed(s, msg, specs)
-        if self._audience.on:
+        if self._audience_on:
             self._audience.on_event(s, msg, specs, {})
 
     def _observe_computed(self, s: Settings, msg: Message, specs: tuple[TraitSpec, ...]) -> None:

@@ -52,6 +52,12 @@ class ProfileState:
     ``settings`` is swapped whole by ``ProfileResolver.configure``.
     """
 
+    __slots__ = (
+        "clock", "closed", "dirty", "emit", "fallbacks", "flights", "flush_scheduled",
+        "forgotten", "generation", "hits", "ids", "io", "l1", "local", "lock", "members",
+        "misses", "n", "settings", "slot", "tasks",
+    )
+
     def __init__(
         self,
         cfg: ProfilesConfig,
