@@ -1,4 +1,5 @@
-"""``Retry-After``: the one parser that delivery and the profile sources share."""
+"""``Retry-After``: the one parser that delivery and the profile sources share, and the one
+check of a delay a plugin hands over (``SendResult.retry_after``, ``FetchResult.retry_after``)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import math
 import time
 from email.utils import parsedate_to_datetime
 
-__all__ = ["RETRY_AFTER_CAP", "parse_retry_after"]
+__all__ = ["RETRY_AFTER_CAP", "bounded_delay", "parse_retry_after"]
 
 #: The longest wait a server's ``Retry-After`` can ask for (seconds). A larger (or
 #: ``inf``) value is a server mistake or hostile: obeying it would stop delivery or remote
@@ -35,6 +36,12 @@ def parse_retry_after(
         except (TypeError, ValueError, IndexError, OverflowError):
             return None
         seconds = max(0.0, when - (time.time() if now is None else now))
-    if not math.isfinite(seconds) or seconds < 0:
+    return bounded_delay(seconds, cap)
+
+
+def bounded_delay(seconds: float | None, cap: float = RETRY_AFTER_CAP) -> float | None:
+    """``seconds`` when it is a usable delay, at most ``cap``; ``None`` for ``None``,
+    ``nan``, infinities and negative numbers (a plugin may hand over any float)."""
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
         return None
-    return min(seconds, cap)
+    return float(min(seconds, cap))

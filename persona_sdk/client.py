@@ -29,7 +29,20 @@ from .events._ids import check_integrations, coerce_id
 from .events._values import check_finite, has_nonfinite, to_epoch
 
 if TYPE_CHECKING:
+    from .decisions import ExposureHook, FeatureUsageHook
     from .decisions._visitor import Visitor
+    from .plugins import (
+        AsyncStickyBucketStore,
+        ContentSourceFactory,
+        CounterStore,
+        DedupStore,
+        Destination,
+        Enricher,
+        ProfileSource,
+        ProfileStore,
+        StickyBucketStore,
+        Strategy,
+    )
     from .rules import OperatorRegistry
 
 __all__ = ["Persona"]
@@ -54,18 +67,18 @@ class Persona(EventsApi, OperateApi, FlagsApi):
         self,
         container: Container | Mapping[str, Any] | str | os.PathLike[str] | None = None,
         *,
-        destinations: Mapping[str, Any] | None = None,
-        profile_source: Any | None = None,
-        profile_store: Any | None = None,
-        sticky_store: Any | None = None,
-        counter_store: Any | None = None,
-        dedup_store: Any | None = None,
-        content_sources: Mapping[str, Any] | None = None,
-        enrichers: Mapping[str, Any] | None = None,
-        strategies: Mapping[str, Any] | None = None,
+        destinations: Mapping[str, Destination] | None = None,
+        profile_source: ProfileSource | None = None,
+        profile_store: ProfileStore | None = None,
+        sticky_store: StickyBucketStore | AsyncStickyBucketStore | None = None,
+        counter_store: CounterStore | None = None,
+        dedup_store: DedupStore | None = None,
+        content_sources: Mapping[str, ContentSourceFactory] | None = None,
+        enrichers: Mapping[str, Enricher] | None = None,
+        strategies: Mapping[str, Strategy] | None = None,
         operators: OperatorRegistry | None = None,
-        on_exposure: Callable[..., Any] | None = None,
-        on_feature_usage: Callable[..., Any] | None = None,
+        on_exposure: ExposureHook | None = None,
+        on_feature_usage: FeatureUsageHook | None = None,
         clock: Callable[[], float] = time.time,
         env: Mapping[str, str] | None = None,
     ) -> None:
@@ -303,7 +316,7 @@ class Persona(EventsApi, OperateApi, FlagsApi):
         consent: Mapping[str, bool] | None = None,
         url: str | None = None,
         forced_variations: Mapping[str, int] | None = None,
-        sticky_store: Any | None = None,
+        sticky_store: StickyBucketStore | AsyncStickyBucketStore | None = None,
         gpc: bool = False,
     ) -> Visitor:
         """Resolve the visitor's profile (bounded by the profile deadline) and return a
@@ -336,7 +349,7 @@ class Persona(EventsApi, OperateApi, FlagsApi):
         consent: Mapping[str, bool] | None = None,
         url: str | None = None,
         forced_variations: Mapping[str, int] | None = None,
-        sticky_store: Any | None = None,
+        sticky_store: StickyBucketStore | AsyncStickyBucketStore | None = None,
         gpc: bool = False,
     ) -> Visitor:
         """The asyncio form of ``visitor``; never blocks the event loop."""

@@ -177,6 +177,9 @@ class CounterStore(Protocol):
 
     The conformance tests any implementation should pass are in
     ``tests/stores/counter_conformance.py`` (``run_counter_conformance(make_store)``).
+
+    A store may also offer ``add(key, field, amount)``: an increment whose result nobody
+    waits for (bandit statistics), which it may batch with its next round trip.
     """
 
     def incr(self, key: str, field: str, amount: float = 1.0) -> float:

@@ -31,7 +31,7 @@ from .delivery._config import BatchConfig
 from .plugins import SendOutcome, SendResult
 from .privacy._config import PiiConfig
 
-__all__ = ["CaptureDestination", "CaptureOptions"]
+__all__ = ["CaptureDestination"]
 
 
 @frozen(kw_only=True)

@@ -14,8 +14,8 @@ import persona_sdk as ps
 from persona_sdk._logonce import LogOnce
 from persona_sdk.profiles import FileSource
 from persona_sdk.profiles import _log as profile_log
-from persona_sdk.profiles._breaker import CircuitBreaker
 from persona_sdk.profiles._config import BreakerConfig
+from persona_sdk.profiles._settings import profile_breaker
 from persona_sdk.rules import OperatorRegistry
 from persona_sdk.testing import CaptureDestination
 
@@ -178,7 +178,7 @@ def test_failed_sync_spool_insert_raises_and_is_logged(caplog, tmp_path: Path) -
 def test_profile_breaker_opening_is_logged(caplog) -> None:
     """The profile source's circuit breaker opening is logged (a warning, once per kind)."""
     caplog.set_level(logging.WARNING, logger="persona_sdk")
-    breaker = CircuitBreaker(BreakerConfig(min_calls=2, window=4), clock=lambda: 0.0)
+    breaker = profile_breaker(BreakerConfig(min_calls=2, window=4), clock=lambda: 0.0)
     for _ in range(4):
         breaker.record(ok=False, elapsed=0.01)
     (logged,) = _records(caplog, "circuit breaker opened")

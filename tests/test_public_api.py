@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import ast
 import importlib
+import inspect
+import pkgutil
 import re
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -31,6 +35,167 @@ def test_exported_objects_report_the_package_as_module() -> None:
         obj = getattr(persona_sdk, name)
         if hasattr(obj, "__module__"):
             assert obj.__module__ == "persona_sdk", name
+
+
+# What a user or a plugin author imports, per public module: used in the README, docs/,
+# examples/ or plugins/, or needed to annotate user code (the types public methods take and
+# return). Growing it is a decision: add the name here, to docs/api.md and to the CHANGELOG.
+PUBLIC: dict[str, set[str]] = {
+    "persona_sdk": {
+        "ClosedError", "ConfigError", "Container", "ContentReason", "Decision", "DecisionItem",
+        "Destination", "EventValidationError", "ExperimentResult", "FeatureResult",
+        "FeatureSource", "InMemoryCounterStore", "InMemoryDedupStore",
+        "InMemoryStickyBucketStore", "IngestResult", "Message", "Overflow", "PayloadTooLarge",
+        "Persona", "PersonaError", "PluginError", "Profile", "ProfileReason",
+        "ProfileSourceKind", "Reason", "Secret", "SendOutcome", "SendResult", "SpoolError",
+        "SpoolFullError", "SpoolMode", "Visitor",
+        # the shapes of stats() and its sections
+        "ActionCounts", "ActionsStats", "BreakerStats", "CatalogStats", "ContentSourceStats",
+        "ContentStats", "DestinationStats", "FilteredCounts", "FlagFeedStats", "HookStats",
+        "PersonaStats", "ProfilesStats", "ResolverStats", "RoutingStats", "TrackingPlanStats",
+    },
+    "persona_sdk.actions": set(),
+    "persona_sdk.allocation": {
+        "AsyncStickyBucketStore", "HashScheme", "InMemoryStickyBucketStore",
+        "StickyAssignments", "StickyBucketStore", "choose_variation", "decode_sticky_cookies",
+        "encode_sticky_cookies", "gb_hash", "get_bucket_ranges", "ranges_from_optimizely",
+        "sticky_key",
+    },
+    "persona_sdk.config": {"Container", "Secret", "load_container", "structure"},
+    "persona_sdk.content": {
+        "ContentReason", "ContentReport", "Decision", "DecisionItem", "InMemoryCounterStore",
+        "content_report",
+    },
+    "persona_sdk.decisions": {
+        "Engine", "ExperimentResult", "ExposureHook", "FeatureResult", "FeatureSource",
+        "FeatureUsageHook", "HookSet", "Reason", "Visitor", "container_from_growthbook",
+    },
+    "persona_sdk.delivery": {"BatchConfig", "Delivery", "DeliveryConfig", "Overflow", "SpoolMode"},
+    "persona_sdk.destinations": set(),
+    "persona_sdk.events": {
+        "EventType", "IngestResult", "MAX_EVENT_BYTES", "Message", "format_ts",
+        "message_id_problem", "new_message_id", "to_segment",
+    },
+    "persona_sdk.plugins": {
+        "AsyncStickyBucketStore", "BatchConfig", "ContentSource", "ContentSourceFactory",
+        "CounterStore", "DedupStore", "Destination", "DestinationFactory", "Enricher",
+        "FeedResult", "FetchResult", "HashScheme", "Operator", "OperatorRegistry",
+        "ProfileSource", "ProfileSourceFactory", "ProfileStore", "ProfileStoreFactory",
+        "SendOutcome", "SendResult", "StickyAssignments", "StickyBucketStore", "Strategy",
+        "Worker", "WorkerFactory", "load_plugin", "person_key", "person_tags", "sticky_key",
+    },
+    "persona_sdk.privacy": {
+        "PiiAction", "PiiConfig", "PiiKind", "PiiRules", "PrivacyPolicy", "check_path",
+        "hash_pii", "is_sha256_hex", "normalize_pii", "sha256_hex", "truncate_ip",
+    },
+    "persona_sdk.profiles": {
+        "FetchErrorKind", "FetchResult", "FetchStatus", "FileSource", "FileSourceOptions",
+        "HttpCall", "HttpReply", "HttpSource", "HttpSourceBase", "HttpSourceOptions",
+        "InMemoryProfileStore", "Profile", "ProfileReason", "ProfileResolver", "ProfileSource",
+        "ProfileSourceFactory", "ProfileSourceKind", "ProfileStore", "ProfileStoreFactory",
+        "SegmentSource", "SegmentSourceOptions", "Segments", "UnomiMode", "UnomiSource",
+        "UnomiSourceOptions", "adopt_anonymous_id", "ga_client_id",
+    },
+    "persona_sdk.rules": {
+        "Condition", "Operator", "OperatorRegistry", "check_condition", "compile_condition",
+        "default_registry", "padded_version",
+    },
+    "persona_sdk.tags": {"MappingConfig", "Render", "Route", "Router", "compile_mapping"},
+    "persona_sdk.testing": {"CaptureDestination"},
+    "persona_sdk.unleash": {"UnleashToggles", "UnleashVariant"},
+    "persona_sdk.web": {
+        "Collector", "CollectorConfig", "CollectorResponse", "CookieSettings", "PendingBody",
+        "RequestHead", "VisitorOptions", "bootstrap_data", "metrics_text", "read_consent_cookie",
+        "render_bootstrap", "script_source", "write_consent_cookie",
+    },
+}
+
+# Names a package imports (``name as name``) for its sibling packages only: importable without
+# reaching into a private module, but not public API, so absent from ``__all__``.
+SIBLING_ONLY: dict[str, set[str]] = {
+    "persona_sdk.actions": {"ActionRunner"},
+    "persona_sdk.allocation": {
+        "Bucketer", "compile_url_targets", "fnv1a32", "get_equal_weights",
+        "get_query_string_override", "hash_scheme", "in_namespace", "merge_query_strings",
+    },
+    "persona_sdk.config": {"read_document"},
+    "persona_sdk.destinations": {"build_destinations"},
+    "persona_sdk.events": {
+        "WIRE_GROWTH", "UnencodableEvent", "check_message", "consent_of", "decode_messages",
+        "to_segment_json",
+    },
+    "persona_sdk.privacy": {"ConsentRequirement", "IP_PATH", "check_pii_config", "check_purposes"},
+    "persona_sdk.rules": {"compile_path"},
+}
+
+
+def test_every_public_package_is_pinned() -> None:
+    """Each public subpackage of `persona_sdk` (and each public module) has an entry in
+    PUBLIC: a new one cannot slip in unpinned."""
+    found = {
+        f"persona_sdk.{info.name}"
+        for info in pkgutil.iter_modules(persona_sdk.__path__)
+        if not info.name.startswith("_") and info.name not in {"cli", "client"}
+    }
+    assert found | {"persona_sdk"} == set(PUBLIC)
+
+
+@pytest.mark.parametrize("module_name", sorted(PUBLIC))
+def test_all_is_the_pinned_surface(module_name: str) -> None:
+    """A module's `__all__` is exactly its pinned public names, without duplicates; a
+    package's namespace holds nothing else but its siblings-only names and submodules."""
+    module = importlib.import_module(module_name)
+    assert len(module.__all__) == len(set(module.__all__)), module_name
+    assert set(module.__all__) == PUBLIC[module_name]
+    if hasattr(module, "__path__") and module_name != "persona_sdk":
+        namespace = {
+            name
+            for name, value in vars(module).items()
+            if not name.startswith("_") and not isinstance(value, types.ModuleType)
+        }
+        assert namespace - PUBLIC[module_name] == SIBLING_ONLY.get(module_name, set())
+
+
+def _documented_assignment(module_name: str, name: str) -> bool:
+    """Whether a module-level ``name = ...`` in the module (or in a private module of the
+    package) carries a ``#:`` comment above it or a string right after it."""
+    module = importlib.import_module(module_name)
+    paths = [Path(module.__file__ or "")]
+    if hasattr(module, "__path__"):
+        paths += sorted(Path(module.__path__[0]).glob("_*.py"))
+    for path in paths:
+        source = path.read_text()
+        lines = source.splitlines()
+        body = ast.parse(source).body
+        for i, node in enumerate(body):
+            targets = (
+                node.targets if isinstance(node, ast.Assign)
+                else [node.target] if isinstance(node, ast.AnnAssign) else []
+            )
+            if not any(isinstance(t, ast.Name) and t.id == name for t in targets):
+                continue
+            after = body[i + 1] if i + 1 < len(body) else None
+            if (isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant)
+                    and isinstance(after.value.value, str)):
+                return True
+            if node.lineno >= 2 and lines[node.lineno - 2].lstrip().startswith("#:"):
+                return True
+    return False
+
+
+@pytest.mark.parametrize("module_name", sorted(PUBLIC))
+def test_every_public_name_resolves_and_is_documented(module_name: str) -> None:
+    """Every name in `__all__` resolves, and has a docstring of its own (classes and
+    functions) or a ``#:`` comment (constants and type aliases)."""
+    module = importlib.import_module(module_name)
+    for name in module.__all__:
+        obj = getattr(module, name)
+        if isinstance(obj, type):
+            assert (obj.__dict__.get("__doc__") or "").strip(), f"{module_name}.{name}"
+        elif inspect.isfunction(obj):
+            assert (obj.__doc__ or "").strip(), f"{module_name}.{name}"
+        else:
+            assert _documented_assignment(module_name, name), f"{module_name}.{name}"
 
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -131,3 +296,13 @@ def test_ci_tests_every_python_the_classifiers_promise() -> None:
     lower = re.search(r'^requires-python = ">=(3\.\d+)"$', text, flags=re.M)
     assert lower is not None
     assert min(promised, key=lambda v: int(v.split(".")[1])) == lower.group(1)
+
+
+def test_the_api_page_names_every_public_name() -> None:
+    """docs/api.md, the page that lists the public API, names every pinned name."""
+    text = (ROOT / "docs" / "api.md").read_text()
+    missing = sorted(
+        f"{module}.{name}" for module, names in PUBLIC.items() for name in names
+        if f"`{name}`" not in text
+    )
+    assert missing == []

@@ -6,6 +6,7 @@ import asyncio
 import time
 from typing import Any
 
+from .._stats import PersonaStats, ProfilesStats, empty_destination_stats
 from ..config import Container
 from .core import Core
 
@@ -53,20 +54,26 @@ class OperateApi(Core):
         """
         return self._runtime.engine.warnings
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> PersonaStats:
         """Counters per destination (tracked, delivered, queued, spooled, dropped by reason,
         rejected, retried, dead-lettered, in flight, filtered, and the ``last_error``), events
         whose routing raised (``routing.errors``: a trigger plugin failed), and for profiles
         (``segment_errors``: segment conditions that raised) and decisions (hook and
         exposure-track errors, with their ``last_error``). Each counted error is also logged,
         the first of each kind with its traceback, then a count at most once a minute."""
-        out: dict[str, Any] = {"destinations": self._delivery.stats()}
+        destinations = self._delivery.stats()
         for name, filtered in self._runtime.router.filtered().items():
-            out["destinations"].setdefault(name, {})["filtered"] = filtered
-        out["routing"] = {"errors": self._delivery.route_errors}
-        out["profiles"] = self._profiles.stats()
-        out["profiles"]["segment_errors"] = self._runtime.segments.failures
-        out["decisions"] = self._hooks.stats()
+            counts = destinations.setdefault(name, empty_destination_stats())
+            counts["filtered"] = filtered
+        profiles: ProfilesStats = {
+            **self._profiles.stats(), "segment_errors": self._runtime.segments.failures
+        }
+        out: PersonaStats = {
+            "destinations": destinations,
+            "routing": {"errors": self._delivery.route_errors},
+            "profiles": profiles,
+            "decisions": self._hooks.stats(),
+        }
         stores = {}
         for store in self._stores():
             report = getattr(store, "stats", None)

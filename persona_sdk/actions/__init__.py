@@ -4,6 +4,8 @@ exited, or an event is *not* followed by another within a delay (a cart abandone
 See ``docs/personalization.md#next-best-actions``.
 """
 
-from ._actions import ActionConfig, ActionRunner
+# isort: split
+# For the facade only: not public (the actions are configured in the container).
+from ._actions import ActionRunner as ActionRunner
 
-__all__ = ["ActionConfig", "ActionRunner"]
+__all__: list[str] = []

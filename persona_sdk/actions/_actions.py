@@ -13,7 +13,9 @@ with its retries, dead letters and ``stats()``. Nothing is sent on the caller's 
 - **Delayed**: with ``after`` (and ``unless``), a trigger schedules the action for the
   visitor; an ``unless`` event cancels it; a later trigger pushes it back (one action per
   abandoned cart). Due actions fire from a daemon thread (started by the first scheduled
-  action), or from ``persona.run_actions()``.
+  action), or from ``persona.run_actions()``. A forked child (gunicorn ``--preload``) starts
+  its own thread with its first scheduled action; what the parent scheduled stays the
+  parent's, so nothing fires twice.
 - Events emitted by actions never trigger actions (no loops).
 """
 
@@ -24,11 +26,13 @@ import heapq
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from attrs import Factory, frozen
 
+from .. import _lifecycle
 from .._errors import ConfigError
+from .._stats import ActionCounts, ActionsStats
 from ..content._config import parse_window
 from ..rules import Condition, compile_condition
 
@@ -134,6 +138,16 @@ class ActionRunner:
             )
             for a in self._actions
         }
+        _lifecycle.register("actions", after_in_child=self._after_fork)
+
+    def _after_fork(self) -> None:
+        # The timer thread stayed in the parent, which fires what it scheduled; this child
+        # starts empty, with fresh locks, and its first scheduled action starts a new thread.
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._thread = None
+        self._pending = {}
+        self._heap = []
 
     @classmethod
     def build(
@@ -327,9 +341,11 @@ class ActionRunner:
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=5.0)
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> ActionsStats:
         """Per action: ``triggered``, ``scheduled``, ``cancelled``, ``fired``,
         ``deduplicated``, ``consent_denied``, ``dropped``, ``errors``; and ``pending``."""
         with self._lock:
             pending = len(self._pending)
-        return {"pending": pending, "actions": {k: dict(v) for k, v in self.counts.items()}}
+        # counts is keyed by name (bumped as counts[key]): a cast, pinned by a test
+        actions = {k: cast("ActionCounts", dict(v)) for k, v in self.counts.items()}
+        return {"pending": pending, "actions": actions}

@@ -11,30 +11,9 @@ Features and experiments use these through ``persona_sdk.decisions``; see
 ``docs/decisions.md``.
 """
 
-from ._buckets import (
-    Range,
-    choose_variation,
-    get_bucket_ranges,
-    get_equal_weights,
-    get_query_string_override,
-    in_namespace,
-    in_range,
-    ranges_from_optimizely,
-)
-from ._hashing import (
-    GROWTHBOOK,
-    OPTIMIZELY,
-    Bucketer,
-    GrowthBookHash,
-    HashScheme,
-    OptimizelyHash,
-    fnv1a32,
-    gb_hash,
-    hash_scheme,
-    murmur3_32,
-)
+from ._buckets import choose_variation, get_bucket_ranges, ranges_from_optimizely
+from ._hashing import HashScheme, gb_hash
 from ._sticky import (
-    STICKY_COOKIE_PREFIX,
     AsyncStickyBucketStore,
     InMemoryStickyBucketStore,
     StickyAssignments,
@@ -43,35 +22,29 @@ from ._sticky import (
     encode_sticky_cookies,
     sticky_key,
 )
-from ._urls import compile_url_targets, merge_query_strings
+
+# isort: split
+# For the decision engine and content strategies only: not public (not in __all__).
+from ._buckets import get_equal_weights as get_equal_weights
+from ._buckets import get_query_string_override as get_query_string_override
+from ._buckets import in_namespace as in_namespace
+from ._hashing import Bucketer as Bucketer
+from ._hashing import fnv1a32 as fnv1a32
+from ._hashing import hash_scheme as hash_scheme
+from ._urls import compile_url_targets as compile_url_targets
+from ._urls import merge_query_strings as merge_query_strings
 
 __all__ = [
-    "GROWTHBOOK",
-    "OPTIMIZELY",
-    "STICKY_COOKIE_PREFIX",
     "AsyncStickyBucketStore",
-    "Bucketer",
-    "GrowthBookHash",
     "HashScheme",
     "InMemoryStickyBucketStore",
-    "OptimizelyHash",
-    "Range",
     "StickyAssignments",
     "StickyBucketStore",
     "choose_variation",
-    "compile_url_targets",
     "decode_sticky_cookies",
     "encode_sticky_cookies",
-    "fnv1a32",
     "gb_hash",
     "get_bucket_ranges",
-    "get_equal_weights",
-    "get_query_string_override",
-    "hash_scheme",
-    "in_namespace",
-    "in_range",
-    "merge_query_strings",
-    "murmur3_32",
     "ranges_from_optimizely",
     "sticky_key",
 ]

@@ -11,14 +11,13 @@ over HTTP or files); placements (``[placements.<name>]``) choose among them by
 See ``docs/personalization.md``.
 """
 
-from ._config import BanditConfig, CapConfig, PlacementConfig, ScoringRule, SourceConfig
 from ._counters import InMemoryCounterStore
 from ._decision import ContentReason, Decision, DecisionItem
 
 
 def __getattr__(name: str) -> object:
     # the analytics import the runtime (and the tag layer's plugins) only when used
-    if name in ("ContentReport", "content_report", "read_events"):
+    if name in ("ContentReport", "content_report"):
         from . import _analytics
 
         return getattr(_analytics, name)
@@ -26,16 +25,10 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
-    "BanditConfig",
-    "CapConfig",
     "ContentReason",
     "ContentReport",
     "Decision",
     "DecisionItem",
     "InMemoryCounterStore",
-    "PlacementConfig",
-    "ScoringRule",
-    "SourceConfig",
     "content_report",
-    "read_events",
 ]

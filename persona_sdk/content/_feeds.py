@@ -8,6 +8,9 @@ body over ``max_bytes``) keeps the source's last good items and is counted.
 A JSON feed is an array of item objects or ``{"items": [...]}``. A CSV feed has a header
 row naming item fields; ``tags`` and ``categories`` cells are ``|``-separated, ``condition``
 and ``metadata`` cells hold JSON, and ``payload.<key>`` columns build the payload object.
+
+In a forked child (gunicorn ``--preload``) the poller's thread did not survive: a poller that
+was running starts its own, and an HTTP feed opens its own connections.
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ from typing import Any
 import httpx
 import msgspec
 
+from .. import _lifecycle
 from .._errors import ConfigError
+from .._stats import ContentSourceStats
 from ..plugins import FeedResult
 from ._catalog import ContentItem, parse_items
 from ._config import SourceConfig
@@ -118,7 +123,14 @@ class HttpFeed:
         self.format = _format_of(config.format, config.url)
         self.max_bytes = config.max_bytes
         self._headers = dict(config.headers)
+        self._timeout = config.timeout
         self._client = httpx.Client(timeout=config.timeout, follow_redirects=True)
+        _lifecycle.register(f"content source {name!r}", after_in_child=self._after_fork)
+
+    def _after_fork(self) -> None:
+        # the parent's pooled connections must not be shared: new ones, the old never closed
+        _lifecycle.inherit(self._client)
+        self._client = httpx.Client(timeout=self._timeout, follow_redirects=True)
 
     def fetch(self, etag: str | None) -> FeedResult:
         """GET the feed; ``not_modified`` on ``304``; ``FeedError`` on any failure."""
@@ -244,6 +256,16 @@ class FeedPoller:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.catalog_conflicts = 0
+        _lifecycle.register("content feed poller", after_in_child=self._after_fork)
+
+    def _after_fork(self) -> None:
+        # The thread (and a poll it had under way, with this lock) stayed in the parent.
+        running = self._thread is not None and not self._stop.is_set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = None
+        if running:
+            self.start()
 
     def poll(self, source: Any) -> str:
         """Fetch one source; ``updated``, ``not_modified`` or ``failed: <reason>``."""
@@ -322,7 +344,7 @@ class FeedPoller:
             except Exception:
                 log.warning("content source %r failed to close", source.name)
 
-    def stats(self) -> dict[str, dict[str, Any]]:
+    def stats(self) -> dict[str, ContentSourceStats]:
         """Per source: ``polls``, ``updates``, ``not_modified``, ``failures``, ``refused``
         items, ``items`` held, ``failing`` and ``last_error``."""
         return {

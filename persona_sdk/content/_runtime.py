@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from .._errors import ConfigError
+from .._stats import ContentStats
 from ..events import new_message_id
 from ._catalog import Catalog, ContentItem, build_catalog, parse_items
 from ._config import ContextConfig, PlacementConfig, SourceConfig
@@ -422,7 +423,7 @@ class ContentRuntime:
                 self.counts["track_errors"] += 1
             if bandit and item.id != placement.fallback:
                 try:
-                    self.store.incr(f"bandit:{placement.name}:{decision.segment}", f"{item.id}|n")
+                    self._add(f"bandit:{placement.name}:{decision.segment}", f"{item.id}|n")
                     if placement.config.bandit.reward != "click" and (uid or aid):
                         self.store.incr(
                             f"seen:{placement.name}:{uid or aid}",
@@ -479,7 +480,7 @@ class ContentRuntime:
             ("reward", decision_id, item_id)
         ):
             return  # a duplicate click (a beacon retried, a double tap) rewards once
-        self.store.incr(f"bandit:{placement.name}:{segment}", f"{item_id}|s")
+        self._add(f"bandit:{placement.name}:{segment}", f"{item_id}|s")
 
     def _converted(
         self, placement: Placement, user_id: str | None, anonymous_id: str | None
@@ -493,13 +494,23 @@ class ContentRuntime:
             self.counts["conversions"] += 1
             for field in seen:
                 item_id, _, segment = field.rpartition("|")
-                self.store.incr(f"bandit:{placement.name}:{segment}", f"{item_id}|s")
+                self._add(f"bandit:{placement.name}:{segment}", f"{item_id}|s")
+
+    def _add(self, key: str, field: str) -> None:
+        # bandit statistics are only read back in bulk (``get_all``): a store offering
+        # ``add`` may batch these increments with its next round trip
+        add = getattr(self.store, "add", None)
+        if add is not None:
+            add(key, field, 1.0)
+        else:
+            self.store.incr(key, field)
 
     # -- reporting ---------------------------------------------------------------------------
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> ContentStats:
         """Decision counters, the catalog's size and version, and each feed's state."""
-        out: dict[str, Any] = dict(self.counts)
+        # counts is keyed by name (bumped as counts[key]): a cast, pinned by a test
+        out = cast("ContentStats", dict(self.counts))
         if self.enrich is not None:
             out["enricher_errors"] = self.enrich.errors
         out["catalog"] = {"items": len(self.catalog), "version": self.catalog.version}

@@ -11,15 +11,13 @@ here equals the browser SDK's on the same page::
 See ``docs/decisions.md``.
 """
 
-from ._config import DecisionsConfig
 from ._engine import Engine
-from ._growthbook import container_from_growthbook, decrypt_payload
+from ._growthbook import container_from_growthbook
 from ._hooks import ExposureHook, FeatureUsageHook, HookSet
 from ._results import ExperimentResult, FeatureResult, FeatureSource, Reason
 from ._visitor import Visitor
 
 __all__ = [
-    "DecisionsConfig",
     "Engine",
     "ExperimentResult",
     "ExposureHook",
@@ -30,5 +28,4 @@ __all__ = [
     "Reason",
     "Visitor",
     "container_from_growthbook",
-    "decrypt_payload",
 ]

@@ -23,7 +23,9 @@ from ._results import ExperimentResult, Reason
 from ._visitor import engine_visitor
 
 if TYPE_CHECKING:
+    from ..allocation import AsyncStickyBucketStore, StickyBucketStore
     from ..config import Container
+    from ..rules import OperatorRegistry
 
 __all__ = ["Engine"]
 
@@ -82,8 +84,8 @@ class Engine(Evaluator):
     def build(
         cls,
         container: Container,
-        operators: Any = None,
-        sticky_store: Any = None,
+        operators: OperatorRegistry | None = None,
+        sticky_store: StickyBucketStore | AsyncStickyBucketStore | None = None,
         content: Any = None,
     ) -> Engine:
         """Compile ``container.features``, ``container.experiments`` and

@@ -16,21 +16,21 @@ I/O), so they are tested without a server; the thread only performs them.
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import os
 import random
 import tempfile
 import threading
-import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import msgspec
 
+from .. import _lifecycle
 from .._errors import ConfigError
+from .._stats import FlagFeedStats
 
 __all__ = ["FeedPolicy", "FlagFeed", "SseParser"]
 
@@ -191,7 +191,7 @@ class FlagFeed:
         self.last_error = ""
         self._logged: set[str] = set()
         # a forked child (gunicorn --preload) has no feed thread: start its own
-        os.register_at_fork(after_in_child=functools.partial(_after_fork, weakref.ref(self)))
+        _lifecycle.register("flag feed", after_in_child=self.after_fork)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -221,14 +221,25 @@ class FlagFeed:
         """In a forked child: the thread did not survive; start a new one if it ran."""
         running = self._thread is not None and not self._stop.is_set()
         self._thread = None
+        if self._client is not None:
+            _lifecycle.inherit(self._client)  # the parent's connections: never closed here
         self._client = None
+        # the thread may have held these events' locks at the fork: new ones, same state
+        ready, self.ready = self.ready, threading.Event()
+        if ready.is_set():
+            self.ready.set()
+        self._stop = threading.Event()
         self._lock = threading.Lock()
         if running:
             self.start()
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> FlagFeedStats:
         """Counters, readiness and the last error."""
-        return {**self.counts, "ready": self.ready.is_set(), "last_error": self.last_error}
+        # counts is keyed by name (bumped as counts[key]): a cast, pinned by a test
+        return cast(
+            "FlagFeedStats",
+            {**self.counts, "ready": self.ready.is_set(), "last_error": self.last_error},
+        )
 
     # -- the thread -----------------------------------------------------------------------------
 
@@ -350,8 +361,3 @@ def _events(
         if event is not None:
             yield event
 
-
-def _after_fork(ref: weakref.ReferenceType[FlagFeed]) -> None:
-    feed = ref()
-    if feed is not None:
-        feed.after_fork()

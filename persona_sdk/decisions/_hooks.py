@@ -13,8 +13,10 @@ from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from .._logonce import LogOnce
+from .._stats import HookStats
 
 if TYPE_CHECKING:
+    from ..plugins import DedupStore
     from ._results import ExperimentResult, FeatureResult
     from ._visitor import Visitor
 
@@ -53,7 +55,7 @@ class HookSet:
         on_feature_usage: FeatureUsageHook | None = None,
         *,
         max_exposures: int = 100_000,
-        dedup_store: Any = None,
+        dedup_store: DedupStore | None = None,
         dedup_ttl: float = 30 * 86_400.0,
     ) -> None:
         if max_exposures < 1:
@@ -149,7 +151,7 @@ class HookSet:
         self._track_errors += 1
         self._failed("exposure_track", "an exposure event could not be tracked")
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> HookStats:
         """``exposures`` logged, ``deduplicated`` exposures skipped, ``remembered``
         triples, ``hook_errors``, ``track_errors``, ``dedup_errors`` (a shared dedup store
         failed) and the ``last_error`` of a hook or track."""

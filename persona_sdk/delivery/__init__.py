@@ -5,18 +5,7 @@ for every destination (started on the first event) and keeps exact counters per 
 See ``docs/delivery.md``.
 """
 
-from ._config import BatchConfig, DeliveryConfig, DestinationConfig, Overflow, SpoolMode
+from ._config import BatchConfig, DeliveryConfig, Overflow, SpoolMode
 from ._delivery import Delivery
-from ._retry import Backoff, BreakerState, CircuitBreaker
 
-__all__ = [
-    "Backoff",
-    "BatchConfig",
-    "BreakerState",
-    "CircuitBreaker",
-    "Delivery",
-    "DeliveryConfig",
-    "DestinationConfig",
-    "Overflow",
-    "SpoolMode",
-]
+__all__ = ["BatchConfig", "Delivery", "DeliveryConfig", "Overflow", "SpoolMode"]

@@ -12,6 +12,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from .._logonce import LogOnce
+from .._stats import DestinationStats
 from ..events import MAX_EVENT_BYTES
 from ._config import DeliveryConfig, SpoolMode
 from ._outbox import Outbox, Render, Routed, RouteFn, validate
@@ -274,7 +275,7 @@ class Delivery:
 
     # -- reading ----------------------------------------------------------------------------
 
-    def stats(self) -> dict[str, dict[str, Any]]:
+    def stats(self) -> dict[str, DestinationStats]:
         """Counters per destination, each set taken at one instant; for each destination
         ``tracked == delivered + queued + spooled + in_flight + dropped_total +
         rejected_total + dead_lettered``.

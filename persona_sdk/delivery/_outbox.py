@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from .._breaker import BreakerPolicy, CircuitBreaker
 from .._errors import ConfigError
+from .._stats import DestinationStats
 from ._config import BatchConfig, DeliveryConfig, DestinationConfig, Overflow
-from ._retry import CircuitBreaker
 
 if TYPE_CHECKING:
     from ..events import Message
@@ -195,12 +196,11 @@ class Outbox:
         if current is not None and current is not destination:
             self.old_destinations.append(current)
         self.destination: Destination = destination
+        policy = BreakerPolicy.consecutive(settings.breaker_threshold, settings.breaker_cooldown)
         if not hasattr(self, "breaker"):
-            self.breaker = CircuitBreaker(settings.breaker_threshold, settings.breaker_cooldown,
-                                          clock)
+            self.breaker = CircuitBreaker(policy, clock)
         else:
-            self.breaker.threshold = max(1, settings.breaker_threshold)
-            self.breaker.cooldown = settings.breaker_cooldown
+            self.breaker.configure(policy)
 
     def room(self) -> None:
         """Recompute ``limit`` after ``held``/``held_bytes`` or the caps changed (the hot
@@ -259,7 +259,7 @@ class Outbox:
 
     # -- reading ----------------------------------------------------------------------------
 
-    def snapshot(self, sync_spool: bool) -> dict[str, Any]:
+    def snapshot(self, sync_spool: bool) -> DestinationStats:
         """Every counter, taken at one instant (under ``lock``)."""
         with self.lock:
             n_inbox = len(self.inbox)

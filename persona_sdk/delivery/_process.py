@@ -1,14 +1,15 @@
 """Process-wide hooks: fork safety, the at-exit drain, and importing the HTTP stack early.
 
-Nothing here runs at import: the hooks are installed when the first delivery thread starts.
+Nothing here runs at import: the hooks are registered (with ``persona_sdk._lifecycle``, the
+one registry of fork and exit hooks) when the first delivery thread starts.
 """
 
 from __future__ import annotations
 
-import atexit
-import os
 import weakref
-from typing import Any, Protocol
+from typing import Protocol
+
+from .. import _lifecycle
 
 __all__ = ["LIVE", "ProcessAware", "import_network_stack", "inherit", "install_process_hooks"]
 
@@ -27,9 +28,9 @@ class ProcessAware(Protocol):
 LIVE: weakref.WeakSet[ProcessAware] = weakref.WeakSet()
 _HOOKS = False
 _STACK = False
-#: What a forked child inherited from its parent's delivery thread (loop, client, thread):
-#: never used nor closed there, only kept referenced so that finalizers never run on them.
-_INHERITED: list[Any] = []
+#: In a forked child: keep what the parent's delivery thread owned (loop, client, thread)
+#: referenced, never used nor finalized.
+inherit = _lifecycle.inherit
 
 
 def import_network_stack() -> None:
@@ -53,14 +54,14 @@ def import_network_stack() -> None:
 
 def install_process_hooks() -> None:
     # Once per process, when the first delivery thread starts (never at import). A forked
-    # child inherits both registrations, so they are never made twice.
+    # child inherits the registration, so it is never made twice. One hook for every
+    # delivery: all delivery threads are parked before any spool is held.
     global _HOOKS
     if _HOOKS:
         return
     _HOOKS = True
-    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
-                        after_in_child=_after_fork_in_child)
-    atexit.register(_drain_at_exit)
+    _lifecycle.register("delivery", before=_before_fork, after_in_parent=_after_fork_in_parent,
+                        after_in_child=_after_fork_in_child, at_exit=_drain_at_exit)
 
 
 def _before_fork() -> None:
@@ -87,7 +88,3 @@ def _drain_at_exit() -> None:
     for delivery in list(LIVE):
         delivery.close_at_exit()
 
-
-def inherit(obj: Any) -> None:
-    """In a forked child: keep what the parent's thread owned referenced, never finalized."""
-    _INHERITED.append(obj)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
 
+from .._stats import DestinationStats
 from ._outbox import Outbox
 from ._state import DeliveryState
 
@@ -16,7 +16,7 @@ log = logging.getLogger("persona_sdk.delivery")
 
 def snapshot(
     outboxes: Mapping[str, Outbox], unknown: Mapping[str, int], sync: bool
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, DestinationStats]:
     """Counters per destination (each set taken at one instant), with events sent to
     destinations that never existed counted as dropped ``unknown_destination``."""
     out = {name: box.snapshot(sync) for name, box in list(outboxes.items())}
@@ -59,7 +59,7 @@ def report_left(state: DeliveryState, closed_before: Mapping[str, int], *, stopp
         )
 
 
-def _unknown_stats(n: int) -> dict[str, Any]:
+def _unknown_stats(n: int) -> DestinationStats:
     return {
         "tracked": n, "delivered": 0, "queued": 0, "spooled": 0, "in_flight": 0,
         "retried": 0, "dead_lettered": 0, "dropped": {"unknown_destination": n},

@@ -1,15 +1,16 @@
-"""Retry policy: exponential backoff with full jitter, and a per-destination circuit breaker.
+"""Retry policy: exponential backoff with full jitter (the per-destination circuit breaker
+is ``persona_sdk._breaker``'s, shared with the profile source).
 
-Both take their randomness and their clock as arguments, so tests drive them without waiting.
+It takes its randomness as an argument, so tests drive it without waiting.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from .._strenum import StrEnum
+from .._retry_after import bounded_delay
 
-__all__ = ["Backoff", "BreakerState", "CircuitBreaker"]
+__all__ = ["Backoff"]
 
 
 class Backoff:
@@ -33,75 +34,9 @@ class Backoff:
         A server's ``Retry-After`` wins over the computed delay (bounded by ``cap`` so a hostile
         header cannot park a destination for a day).
         """
-        if retry_after is not None and retry_after >= 0:
-            return float(min(retry_after, self.cap))
+        wait = bounded_delay(retry_after, self.cap)
+        if wait is not None:
+            return wait
         window = min(self.cap, self.base * (2 ** min(attempt - 1, 62)))
         return float(self.rng() * window)
 
-
-class BreakerState(StrEnum):
-    """Where a destination's circuit breaker stands."""
-
-    CLOSED = "closed"
-    OPEN = "open"
-    HALF_OPEN = "half_open"
-
-
-class CircuitBreaker:
-    """Opens after ``threshold`` consecutive failures; after ``cooldown`` seconds one probe
-    goes through (half-open): success closes it, failure opens it again.
-
-    Used only from the delivery thread's event loop, so it needs no lock.
-    """
-
-    __slots__ = ("clock", "cooldown", "failures", "opened_at", "probing", "threshold")
-
-    def __init__(self, threshold: int, cooldown: float, clock: Callable[[], float]) -> None:
-        self.threshold = max(1, threshold)
-        self.cooldown = cooldown
-        self.clock = clock
-        self.failures = 0
-        self.opened_at: float | None = None
-        self.probing = False
-
-    @property
-    def state(self) -> BreakerState:
-        """The current state (computed from the clock: an open breaker turns half-open)."""
-        if self.opened_at is None:
-            return BreakerState.CLOSED
-        if self.probing or self.clock() >= self.opened_at + self.cooldown:
-            return BreakerState.HALF_OPEN
-        return BreakerState.OPEN
-
-    def admit(self) -> float | None:
-        """``None`` when a send may start now (taking the probe slot when half-open);
-        otherwise how long to wait before asking again (``0.0``: a probe is under way)."""
-        if self.opened_at is None:
-            return None
-        left = self.opened_at + self.cooldown - self.clock()
-        if left > 0:
-            return left
-        if self.probing:
-            return 0.0
-        self.probing = True
-        return None
-
-    def success(self) -> None:
-        """A send was answered (delivered, or refused for good): close the breaker."""
-        self.failures = 0
-        self.opened_at = None
-        self.probing = False
-
-    def failure(self) -> bool:
-        """A send failed transiently; returns True when this opened the breaker."""
-        self.failures += 1
-        was_open = self.opened_at is not None
-        if self.probing or self.failures >= self.threshold:
-            self.opened_at = self.clock()
-            self.probing = False
-            return not was_open
-        return False
-
-    def release_probe(self) -> None:
-        """A probe ended without an answer (cancelled): let another one try."""
-        self.probing = False

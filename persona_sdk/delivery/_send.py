@@ -29,24 +29,25 @@ async def deliver(w: Thread, box: Outbox, items: list[Item], destination: Any) -
     attempt = 0
     try:
         while True:
-            while (wait := breaker.admit()) is not None:
-                if wait > 0:
-                    await w.sleep(wait)
+            while (refusal := breaker.admit()) is not None:
+                if refusal.wait > 0:
+                    await w.sleep(refusal.wait)
                 else:  # a half-open probe is under way: wait for its verdict
                     await box.breaker_changed.wait()
             with start_span(box.name, len(payload), attempt) as span:
                 result = await send_once(w, destination, payload)
                 finish_span(span, result.outcome.value, result.detail, result.status)
-            if result.outcome is not SendOutcome.RETRY:
-                breaker.success()
-                _changed(box)
+            # answered (delivered, or refused for good): the destination is up
+            answered = result.outcome is not SendOutcome.RETRY
+            opened = breaker.record(ok=answered)
+            _changed(box)
+            if answered:
                 dead = None if result.outcome is SendOutcome.DELIVERED else "rejected"
                 finish(w, box, items, dead, result)
                 return
-            if breaker.failure():
+            if opened:
                 log.warning("persona-sdk destination %r: circuit breaker open (%s)",
                             box.name, result.detail)
-            _changed(box)
             box.last_error = result.detail
             if attempt >= box.max_retries:
                 finish(w, box, items, "retries_exhausted", result)
@@ -56,7 +57,7 @@ async def deliver(w: Thread, box: Outbox, items: list[Item], destination: Any) -
                 box.retried += len(items)
             await w.sleep(w.backoff.delay(attempt, result.retry_after))
     except asyncio.CancelledError:
-        breaker.release_probe()
+        breaker.release()
         _changed(box)
         abandon(w, box, items)
         raise

@@ -15,6 +15,8 @@ They are found through the ``persona_sdk.destinations`` entry point group, like 
 plugins; see ``docs/destinations.md``.
 """
 
-from ._build import GROUP, build_destinations
+# isort: split
+# For the facade only: not public (destinations are built from the container).
+from ._build import build_destinations as build_destinations
 
-__all__ = ["GROUP", "build_destinations"]
+__all__: list[str] = []

@@ -1,35 +1,32 @@
 """Events: the Segment-shaped message model, validation and payload decoding."""
 
-from ._ingest import WIRE_GROWTH, IngestResult, check_message, decode_messages, decode_one
+from ._ingest import IngestResult
 from ._model import (
     MAX_EVENT_BYTES,
-    MAX_MESSAGE_ID_CHARS,
     EventType,
     Message,
-    UnencodableEvent,
-    consent_of,
     format_ts,
     message_id_problem,
     new_message_id,
     to_segment,
-    to_segment_json,
 )
+
+# isort: split
+# For the facade, delivery, profiles and the tag layer only: not public (not in __all__).
+from ._ingest import WIRE_GROWTH as WIRE_GROWTH
+from ._ingest import check_message as check_message
+from ._ingest import decode_messages as decode_messages
+from ._model import UnencodableEvent as UnencodableEvent
+from ._model import consent_of as consent_of
+from ._model import to_segment_json as to_segment_json
 
 __all__ = [
     "MAX_EVENT_BYTES",
-    "MAX_MESSAGE_ID_CHARS",
-    "WIRE_GROWTH",
     "EventType",
     "IngestResult",
     "Message",
-    "UnencodableEvent",
-    "check_message",
-    "consent_of",
-    "decode_messages",
-    "decode_one",
     "format_ts",
     "message_id_problem",
     "new_message_id",
     "to_segment",
-    "to_segment_json",
 ]

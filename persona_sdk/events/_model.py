@@ -8,7 +8,6 @@ floats, formatted later, off that thread). ``to_segment`` produces the Segment-s
 from __future__ import annotations
 
 import itertools
-import os
 import random
 import time
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from typing import Any, Final
 
 import msgspec
 
+from .. import _lifecycle
 from .._strenum import StrEnum
 
 __all__ = [
@@ -67,7 +67,8 @@ def _reseed_ids() -> None:
 
 
 _reseed_ids()
-os.register_at_fork(after_in_child=_reseed_ids)
+# first among the child hooks: the others may mint ids
+_lifecycle.register("message ids", after_in_child=_reseed_ids, order=_lifecycle.EARLY)
 
 
 #: The longest ``messageId`` accepted from outside (the collector, ``ingest``).

@@ -33,6 +33,7 @@ from typing import Any, Literal
 from attrs import Factory, frozen
 
 from .._errors import ConfigError, EventValidationError
+from .._stats import TrackingPlanStats
 from ._model import Message
 
 __all__ = ["PlanEventConfig", "TrackingPlan", "TrackingPlanConfig"]
@@ -135,7 +136,7 @@ class TrackingPlan:
             context["protocols"] = {"violations": found}
             msg.context = context
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> TrackingPlanStats:
         """``checked``, ``blocked`` and ``violations`` per event name."""
         with self._lock:
             return {

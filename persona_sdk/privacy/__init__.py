@@ -10,25 +10,25 @@ SHA-256 hashed, or removed, before an event leaves the process; see ``docs/priva
     PrivacyPolicy(fields={"traits.email": "email"}, truncate_ip=True).apply(event)
 """
 
-from ._config import ConsentConfig, PiiAction, PiiConfig, PiiKind, PiiRules, PurposeConfig
-from ._consent import ConsentRequirement, check_purposes
+from ._config import PiiAction, PiiConfig, PiiKind, PiiRules
 from ._ip import truncate_ip
 from ._normalize import hash_pii, is_sha256_hex, normalize_pii, sha256_hex
-from ._policy import IP_PATH, PrivacyPolicy, check_path, check_pii_config
+from ._policy import PrivacyPolicy, check_path
+
+# isort: split
+# For the tag layer only: not public (not in __all__).
+from ._consent import ConsentRequirement as ConsentRequirement
+from ._consent import check_purposes as check_purposes
+from ._policy import IP_PATH as IP_PATH
+from ._policy import check_pii_config as check_pii_config
 
 __all__ = [
-    "IP_PATH",
-    "ConsentConfig",
-    "ConsentRequirement",
     "PiiAction",
     "PiiConfig",
     "PiiKind",
     "PiiRules",
     "PrivacyPolicy",
-    "PurposeConfig",
     "check_path",
-    "check_pii_config",
-    "check_purposes",
     "hash_pii",
     "is_sha256_hex",
     "normalize_pii",

@@ -7,18 +7,8 @@ remote failures; ``Profile.source`` (``l1``, ``l2``, ``remote``, ``stale``, ``fa
 ``persona_sdk.profile_sources``. See ``docs/profiles.md``.
 """
 
-from ._breaker import BreakerState, CircuitBreaker
-from ._config import (
-    BreakerConfig,
-    ComputedKind,
-    ComputedTraitConfig,
-    MergePolicy,
-    ProfilesConfig,
-    SegmentConfig,
-)
 from ._httpcore import HttpCall, HttpReply, HttpSourceBase
-from ._identity import IdentityMap, adopt_anonymous_id, ga_client_id
-from ._registry import SOURCE_GROUP, STORE_GROUP, build_source, build_store
+from ._identity import adopt_anonymous_id, ga_client_id
 from ._resolver import ProfileResolver
 from ._segments import Segments
 from ._source_file import FileSource, FileSourceOptions
@@ -40,13 +30,6 @@ from ._types import (
 )
 
 __all__ = [
-    "SOURCE_GROUP",
-    "STORE_GROUP",
-    "BreakerConfig",
-    "BreakerState",
-    "CircuitBreaker",
-    "ComputedKind",
-    "ComputedTraitConfig",
     "FetchErrorKind",
     "FetchResult",
     "FetchStatus",
@@ -57,9 +40,7 @@ __all__ = [
     "HttpSource",
     "HttpSourceBase",
     "HttpSourceOptions",
-    "IdentityMap",
     "InMemoryProfileStore",
-    "MergePolicy",
     "Profile",
     "ProfileReason",
     "ProfileResolver",
@@ -68,8 +49,6 @@ __all__ = [
     "ProfileSourceKind",
     "ProfileStore",
     "ProfileStoreFactory",
-    "ProfilesConfig",
-    "SegmentConfig",
     "SegmentSource",
     "SegmentSourceOptions",
     "Segments",
@@ -77,7 +56,5 @@ __all__ = [
     "UnomiSource",
     "UnomiSourceOptions",
     "adopt_anonymous_id",
-    "build_source",
-    "build_store",
     "ga_client_id",
 ]

@@ -82,6 +82,11 @@ class Audience:
         self._generation_segs = 0
         self._sweeping = False
 
+    def after_fork(self) -> None:
+        """In a forked child: the sweep was armed on the parent's I/O thread; the child's
+        next visitor re-arms it."""
+        self._sweeping = False
+
     def use_segments(self, segments: Segments | None) -> None:
         """Evaluate these segments as events arrive (``Persona`` calls it on (re)load).
 

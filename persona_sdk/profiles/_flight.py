@@ -9,7 +9,6 @@ sources). Remote lookups from sync and async callers therefore share one algorit
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 from collections.abc import Callable, Generator, Mapping
 from types import MappingProxyType
@@ -19,7 +18,8 @@ import attrs
 import msgspec
 from attrs import frozen
 
-from ._breaker import CircuitBreaker
+from .._breaker import CircuitBreaker
+from .._retry_after import bounded_delay
 from ._config import ProfilesConfig
 from ._log import errors
 from ._store import WireEntry, decode_entry
@@ -41,12 +41,15 @@ __all__ = [
     "Sleep",
     "StoreGet",
     "drive_async",
+    "drive_store_sync",
     "drive_sync",
     "plan",
 ]
 
 #: A retry is only worth it with at least this much of the deadline left (seconds).
 MIN_ATTEMPT = 0.005
+#: identity links followed at most in the store (a chain of merges; a cycle stops earlier)
+MAX_HOPS = 16
 
 _KINDS = tuple(ProfileSourceKind)
 KIND_INDEX = {k: i for i, k in enumerate(_KINDS)}
@@ -158,6 +161,8 @@ class PlanContext:
     wants_peers: bool
     link_key: Callable[[str], str] | None = None  #: where identity links live in the store
     fields: bool = False  #: the store keeps computed traits as hashes (``get_fields``)
+    #: where the ids linked to an id are listed in the store (a hash: ``forget`` walks it)
+    back_key: Callable[[str], str] | None = None
 
 
 def _decode_blob(raw: bytes | None) -> dict[str, Any] | None:
@@ -198,41 +203,66 @@ def plan(ctx: PlanContext, key: str, id_type: str, *, wait_until: float, give_up
 def _plan(
     ctx: PlanContext, key: str, id_type: str, *, wait_until: float, give_up_at: float
 ) -> Plan:
-    """The lookup of ``key``, or of the user id another process linked it to (identity
-    links kept in the store: ``Outcome.canonical`` then names that user id)."""
+    """The lookup of ``key``, or of the id another process linked it to: identity links kept
+    in the store are followed to the end of their chain (``MAX_HOPS`` at most, stopping
+    where a cycle closes; ``Outcome.canonical`` then names that id). Each hop reads the link
+    together with the entry it would otherwise need: no link costs no extra round trip."""
     canonical: str | None = None
-    if ctx.store is not None and ctx.link_key is not None and id_type == "anonymous_id":
-        (link,) = yield StoreGet((ctx.link_key(key),), max(0.0, wait_until - time.monotonic()))
-        if isinstance(link, bytes) and link:
-            canonical = key = link.decode("utf-8", "replace")
+    prefetched: tuple[Any, ...] | None = None
+    if ctx.store is not None and ctx.link_key is not None:
+        seen = {key}
+        for _ in range(MAX_HOPS):
+            keys = _entry_keys(ctx, key)
+            raw = yield StoreGet(
+                (ctx.link_key(key), *keys),
+                max(0.0, wait_until - time.monotonic()),
+                fields_at=len(keys) if ctx.wants_peers and ctx.fields else -1,
+            )
+            link = raw[0]
+            target = link.decode("utf-8", "replace") if isinstance(link, bytes) else ""
+            if not target or target in seen:
+                prefetched = raw[1:]
+                break
+            seen.add(target)
+            canonical = key = target
             id_type = "user_id"
     outcome = yield from _lookup(
-        ctx, key, id_type, wait_until=wait_until, give_up_at=give_up_at
+        ctx, key, id_type, wait_until=wait_until, give_up_at=give_up_at, prefetched=prefetched
     )
     return attrs.evolve(outcome, canonical=canonical) if canonical else outcome
 
 
+def _entry_keys(ctx: PlanContext, key: str) -> tuple[str, ...]:
+    if ctx.wants_peers:
+        return (ctx.entry_key(key), ctx.computed_key(key))
+    return (ctx.entry_key(key),)
+
+
 def _lookup(
-    ctx: PlanContext, key: str, id_type: str, *, wait_until: float, give_up_at: float
+    ctx: PlanContext,
+    key: str,
+    id_type: str,
+    *,
+    wait_until: float,
+    give_up_at: float,
+    prefetched: tuple[Any, ...] | None = None,
 ) -> Plan:
     """The lookup of ``key``.
 
     ``wait_until`` is when the caller stops waiting (a retry must fit before it);
     ``give_up_at`` is when the lookup itself stops (``time.monotonic`` both).
+    ``prefetched``: the store's replies for ``key``'s entry keys, already read.
     """
     stale: Entry | None = None
     peers: dict[str, Any] | None = None
     if ctx.store is not None:
-        keys = (
-            (ctx.entry_key(key), ctx.computed_key(key))
-            if ctx.wants_peers
-            else (ctx.entry_key(key),)
-        )
-        raw = yield StoreGet(
-            keys,
-            max(0.0, wait_until - time.monotonic()),
-            fields_at=1 if ctx.wants_peers and ctx.fields else -1,
-        )
+        raw = prefetched
+        if raw is None:
+            raw = yield StoreGet(
+                _entry_keys(ctx, key),
+                max(0.0, wait_until - time.monotonic()),
+                fields_at=1 if ctx.wants_peers and ctx.fields else -1,
+            )
         if ctx.wants_peers:
             peers = _decode_blob(raw[1])
         wire = decode_entry(raw[0])
@@ -246,9 +276,10 @@ def _lookup(
         return _failed(ProfileReason.NO_SOURCE, stale, peers)
     result: FetchResult | None = None
     for attempt in (1, 2):
-        gate = ctx.breaker.allow()
-        if gate is not None:
+        refusal = ctx.breaker.admit()
+        if refusal is not None:
             if result is None:
+                gate = ProfileReason.RATE_LIMITED if refusal.held else ProfileReason.CIRCUIT_OPEN
                 return _failed(gate, stale, peers)
             break  # keep the first attempt's error
         remaining = give_up_at - time.monotonic()
@@ -261,7 +292,7 @@ def _lookup(
         )
         if result.ok or attempt == 2 or not ctx.cfg.retry or not result.retryable:
             break
-        delay = result.retry_after or 0.0
+        delay = bounded_delay(result.retry_after, ctx.cfg.breaker.max_hold) or 0.0
         if delay > wait_until - time.monotonic() - MIN_ATTEMPT:
             break  # no time left for the caller, or Retry-After asks for more
         if delay > 0:
@@ -271,10 +302,10 @@ def _lookup(
         return Outcome(
             ProfileSourceKind.REMOTE, Entry.from_result(result, ctx.clock(), ctx.cfg), (), peers
         )
-    wait = result.retry_after
-    if result.error is FetchErrorKind.RATE_LIMITED and wait and not math.isnan(wait):
-        # a plugin source may hand over any float: never hold for longer than configured
-        ctx.breaker.hold(ctx.clock() + min(wait, ctx.cfg.breaker.max_hold))
+    # a plugin source may hand over any float: never hold for longer than configured
+    wait = bounded_delay(result.retry_after, ctx.cfg.breaker.max_hold)
+    if result.error is FetchErrorKind.RATE_LIMITED and wait:
+        ctx.breaker.hold(ctx.clock() + wait)
     return _failed(ProfileReason(result.error.value), stale, peers)  # type: ignore[union-attr]
 
 
@@ -282,6 +313,13 @@ def _failed(reason: ProfileReason, stale: Entry | None, peers: dict[str, Any] | 
     if stale is not None:
         return Outcome(ProfileSourceKind.STALE, stale, (reason,), peers)
     return Outcome(ProfileSourceKind.FALLBACK, None, (reason,), peers)
+
+
+def _many_reply(got: Any, fields_at: int) -> tuple[Any, ...]:
+    # a store's ``get_many`` answers the hash at ``fields_at`` with its fields
+    return tuple(
+        fields_blob(v or {}) if i == fields_at else v for i, v in enumerate(got)
+    )
 
 
 def fields_blob(fields: Mapping[str, bytes]) -> bytes | None:
@@ -320,6 +358,14 @@ async def drive_async(gen: Plan, ctx: PlanContext) -> Outcome:
                 reply = (result, time.monotonic() - start)
             elif isinstance(op, StoreGet):
                 assert ctx.store is not None
+                many = getattr(ctx.store, "aget_many", None)
+                if many is not None:
+                    try:
+                        got = await asyncio.wait_for(many(op.keys, op.fields_at), op.timeout)
+                        reply = _many_reply(got, op.fields_at)
+                    except Exception:
+                        reply = (STORE_FAILED,) * len(op.keys)  # misses, counted
+                    continue
                 values: list[bytes | None] = []
                 for i, k in enumerate(op.keys):
                     try:
@@ -343,6 +389,27 @@ async def drive_async(gen: Plan, ctx: PlanContext) -> Outcome:
         gen.close()
 
 
+def drive_store_sync(gen: Plan, ctx: PlanContext) -> Outcome | None:
+    """Run ``gen``'s store reads on this thread (``get_many``: one round trip each); the
+    outcome when it needs nothing else, None (and ``gen`` closed) when it would call the
+    source or sleep: the caller then starts a flight, which reads the store again."""
+    reply: Any = None
+    many = ctx.store.get_many  # type: ignore[union-attr]
+    try:
+        while True:
+            op = gen.send(reply)
+            if not isinstance(op, StoreGet):
+                return None
+            try:
+                reply = _many_reply(many(op.keys, op.fields_at), op.fields_at)
+            except Exception:
+                reply = (STORE_FAILED,) * len(op.keys)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+    finally:
+        gen.close()
+
+
 def drive_sync(gen: Plan, ctx: PlanContext) -> Outcome:
     """Run ``gen`` on this thread with the blocking methods of source and store."""
     reply: Any = None
@@ -359,6 +426,13 @@ def drive_sync(gen: Plan, ctx: PlanContext) -> Outcome:
                 reply = (result, time.monotonic() - start)
             elif isinstance(op, StoreGet):
                 assert ctx.store is not None
+                many = getattr(ctx.store, "get_many", None)
+                if many is not None:
+                    try:
+                        reply = _many_reply(many(op.keys, op.fields_at), op.fields_at)
+                    except Exception:
+                        reply = (STORE_FAILED,) * len(op.keys)
+                    continue
                 values: list[bytes | None] = []
                 for i, k in enumerate(op.keys):
                     try:

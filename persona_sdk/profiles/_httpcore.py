@@ -24,10 +24,10 @@ import httpx
 import msgspec
 from attrs import Factory, frozen
 
+from .. import _lifecycle
 from .._errors import ConfigError
 from .._retry_after import parse_retry_after
 from ..config._secret import redact_http_logs
-from ._io import reset_after_fork
 from ._types import FetchErrorKind, FetchResult
 
 __all__ = [
@@ -308,7 +308,7 @@ class HttpSourceBase:
             weakref.WeakKeyDictionary()
         )
         redact_http_logs()  # a source may carry a key in its query string
-        reset_after_fork(self)
+        _lifecycle.register("profile source HTTP client", after_in_child=self._after_fork)
 
     def _after_fork(self) -> None:
         # The parent's connections must not be shared: start over (without closing them).

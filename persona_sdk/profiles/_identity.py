@@ -14,11 +14,13 @@ from urllib.parse import unquote
 
 from cachetools import LRUCache
 
-__all__ = ["IdentityMap", "adopt_anonymous_id", "ga_client_id"]
+__all__ = ["MAX_HOPS", "IdentityMap", "adopt_anonymous_id", "ga_client_id"]
 
 USER = "user_id"
 ANONYMOUS = "anonymous_id"
-_MAX_HOPS = 4
+#: links followed at most from one id (anonymous → user → merged user → ...): a bound, so a
+#: cycle written by another process, or a very long chain, never holds a request
+MAX_HOPS = 32
 
 # _ga = GA<version>.<domain depth>.<random>.<first-visit timestamp>; the client id is the last two
 _GA = re.compile(r"GA\d+\.\d+(?:-\d+)?\.(\d+\.\d+)")
@@ -73,13 +75,22 @@ class IdentityMap:
         return "", ""
 
     def _follow(self, start: str) -> str:
-        current = start
+        # to the root of the chain (at most MAX_HOPS links; a cycle stops where it closes),
+        # then every id passed on the way links straight to it: the next lookup is one hop
+        links = self._links
         with self._lock:
-            for _ in range(_MAX_HOPS):
-                try:
-                    current = self._links[current]
-                except KeyError:
+            path = [start]
+            seen = {start}
+            current = start
+            for _ in range(MAX_HOPS):
+                nxt = links.get(current)
+                if nxt is None or nxt in seen:
                     break
+                path.append(nxt)
+                seen.add(nxt)
+                current = nxt
+            for i in path[:-2]:
+                links[i] = current
         return current
 
     def link(self, previous_id: str, user_id: str) -> bool:

@@ -12,11 +12,10 @@ import asyncio
 import concurrent.futures
 import os
 import threading
-import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-__all__ = ["IoLoop", "reset_after_fork"]
+__all__ = ["IoLoop"]
 
 T = TypeVar("T")
 
@@ -127,23 +126,3 @@ class IoLoop:
         if thread is not threading.current_thread():
             thread.join(timeout * 2 + 1.0)
 
-
-_FORK_AWARE: weakref.WeakSet[Any] = weakref.WeakSet()
-_registered = False
-
-
-def reset_after_fork(obj: Any) -> None:
-    """Call ``obj._after_fork()`` in a forked child (locks and threads do not survive fork)."""
-    global _registered
-    _FORK_AWARE.add(obj)
-    if not _registered and hasattr(os, "register_at_fork"):
-        os.register_at_fork(after_in_child=_after_fork_in_child)
-        _registered = True
-
-
-def _after_fork_in_child() -> None:
-    for obj in list(_FORK_AWARE):
-        try:
-            obj._after_fork()
-        except Exception:
-            pass

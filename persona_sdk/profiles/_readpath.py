@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from ._computed import VisitorState
-from ._flight import KIND_INDEX, Entry, Outcome, drive_async, drive_sync, plan
+from ._flight import KIND_INDEX, Entry, Outcome, drive_async, drive_store_sync, drive_sync, plan
 from ._settings import Settings, build_profile
 from ._state import ProfileState
 from ._store import encode_entry
@@ -158,6 +158,22 @@ class ReadPath:
             return self.profile(
                 s, key, outcome.kind, outcome.entry, outcome.reasons, consent=consent
             )
+        if s.store_inline and key not in st.flights:
+            end = start + s.cfg.deadline
+            found = drive_store_sync(
+                plan(s.ctx, key, id_type, wait_until=end, give_up_at=end), s.ctx
+            )
+            if found is not None:  # answered by the store: no source call needed
+                self._complete(s, key, found, None, st.generation)
+                if found.canonical:
+                    key = found.canonical
+                if found.kind is _FALLBACK:
+                    with st.lock:
+                        for r in found.reasons:
+                            st.fallbacks[r.value] = st.fallbacks.get(r.value, 0) + 1
+                return self.profile(
+                    s, key, found.kind, found.entry, found.reasons, consent=consent
+                )
         return s, key, self._flight(s, key, id_type, s.cfg.deadline), start + s.cfg.deadline
 
     def _locked_read(self, key: str) -> Entry:

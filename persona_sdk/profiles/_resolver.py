@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
 
+from .. import _lifecycle
+from .._stats import ResolverStats
 from ..events import Message
 from ._audience import Audience, KeptSegments
 from ._computed import TraitSpec, VisitorState
-from ._io import reset_after_fork
 from ._membership import OWN_EVENTS
 from ._readpath import AResolve, ReadPath, Resolve
 from ._settings import Settings, build_settings
@@ -29,6 +29,8 @@ from ._state import ProfileState, new_l1
 from ._types import ProfileSource, ProfileStore
 
 _SEEN = frozenset({"track", "page", "screen"})
+#: ids ``forget`` gathers at most through the store's identity links
+_MAX_CHAIN = 1000
 
 if TYPE_CHECKING:
     from ..config import Container
@@ -92,12 +94,13 @@ class ProfileResolver:
         self.aresolve = read.aresolve
         self._audience_on = False
         self.configure(container)
-        reset_after_fork(self)
+        _lifecycle.register("profile resolver", after_in_child=self._after_fork)
 
     def _after_fork(self) -> None:
-        # called by _io in a forked child (see reset_after_fork)
+        # in a forked child (registered with _lifecycle): locks, flights and the I/O
+        # thread's work do not survive a fork
         self._st.after_fork()
-        self._st.settings.breaker._lock = threading.Lock()
+        self._audience.after_fork()
 
     # -- configuration --------------------------------------------------------------------
 
@@ -296,13 +299,19 @@ class ProfileResolver:
         # the link goes to the shared store (off the caller's thread), so another process
         # resolving ``previous`` finds ``target``'s profile; ``flush`` waits for it
         st = self._st
-        store, link_key = s.store, s.ctx.link_key
+        store, link_key, back_key = s.store, s.ctx.link_key, s.ctx.back_key
         if store is None or link_key is None:
             return
 
         async def write() -> None:
+            ttl = s.cfg.computed_ttl
             try:
-                await store.aset(link_key(previous), target.encode(), ttl=s.cfg.computed_ttl)
+                await store.aset(link_key(previous), target.encode(), ttl=ttl)
+                if s.ctx.fields and back_key is not None:
+                    # the way back, for ``forget`` to find every id of a chain without a scan
+                    await store.aset_field(  # type: ignore[attr-defined]
+                        back_key(target), previous, b"1", ttl=ttl
+                    )
             except Exception:
                 with st.lock:
                     st.n["store_errors"] += 1
@@ -400,6 +409,8 @@ class ProfileResolver:
         ids = st.ids.related(i for i in (user_id, anonymous_id) if i)
         if not ids:
             return set()
+        if s.store is not None:
+            ids |= self._stored_chain(s, ids)
         users = st.ids.targets(ids) | ({user_id} if user_id else set())
         with st.lock:
             st.generation += 1
@@ -417,7 +428,8 @@ class ProfileResolver:
                     [
                         k
                         for i in ids
-                        for k in (s.ctx.entry_key(i), s.ctx.computed_key(i), link(i))
+                        for k in (s.ctx.entry_key(i), s.ctx.computed_key(i), link(i),
+                                  *((s.ctx.back_key(i),) if s.ctx.back_key else ()))
                     ]
                 )
             except Exception:
@@ -433,9 +445,33 @@ class ProfileResolver:
                         st.n["erase_errors"] += 1
         return ids
 
+    def _stored_chain(self, s: Settings, ids: set[str]) -> set[str]:
+        """Every id linked to or from ``ids`` through the store's identity links (other
+        processes' merges): links forward, the back-link hashes backward; bounded."""
+        store, link, back = s.store, s.ctx.link_key, s.ctx.back_key
+        if store is None or link is None:
+            return set()
+        get_fields = getattr(store, "get_fields", None) if back is not None else None
+        found, todo = set(ids), list(ids)
+        while todo and len(found) < _MAX_CHAIN:
+            i = todo.pop()
+            try:
+                nxt = [store.get(link(i))]
+                if get_fields is not None and back is not None:
+                    nxt.extend(k.encode() for k in get_fields(back(i)))
+            except Exception:
+                self._st.count("store_errors")
+                continue
+            for raw in nxt:
+                other = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else ""
+                if other and other not in found:
+                    found.add(other)
+                    todo.append(other)
+        return found - ids
+
     # -- lifecycle ------------------------------------------------------------------------
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> ResolverStats:
         """Cache hits and misses, flights, fallbacks by reason, breaker state and sizes."""
         st = self._st
         s = st.settings
@@ -448,7 +484,8 @@ class ProfileResolver:
                 "segment_memory": len(st.members),
                 "in_flight": len(st.flights),
             }
-        return {
+        # the counters are keyed by name in the state's n: a cast, pinned by a test
+        return cast("ResolverStats", {
             "source": getattr(s.source, "name", None) if s.source is not None else None,
             "store": type(s.store).__name__ if s.store is not None else None,
             **n,
@@ -457,7 +494,7 @@ class ProfileResolver:
             **sizes,
             "segment_failures": self._audience.failures,
             "breaker": s.breaker.stats(),
-        }
+        })
 
     def close(self) -> None:
         """Write pending computed traits, stop the I/O thread, close what was built from the

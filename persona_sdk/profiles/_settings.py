@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ._breaker import CircuitBreaker
+from .._breaker import BreakerPolicy, CircuitBreaker
 from ._computed import ComputedTraits
-from ._config import MergePolicy, ProfilesConfig
+from ._config import BreakerConfig, MergePolicy, ProfilesConfig
 from ._flight import Entry, PlanContext
+from ._log import errors
 from ._registry import build_source, build_store
 from ._types import EMPTY, Profile, ProfileReason, ProfileSource, ProfileSourceKind, ProfileStore
 
 if TYPE_CHECKING:
     from ..config import Container
 
-__all__ = ["Settings", "build_profile", "build_settings"]
+__all__ = ["Settings", "build_profile", "build_settings", "profile_breaker"]
 
 _STALE = ProfileSourceKind.STALE
 
@@ -50,6 +52,31 @@ class Settings:
         self.inline = ctx.store is None and (
             ctx.source is None or bool(getattr(ctx.source, "in_process", False))
         )
+        # a store reading several keys in one round trip answers an L2 hit on the caller's
+        # thread (bounded by its own timeout): no hop to the I/O thread and back
+        self.store_inline = ctx.store is not None and callable(
+            getattr(ctx.store, "get_many", None)
+        )
+
+
+def profile_breaker(
+    config: BreakerConfig, clock: Callable[[], float], *, slow_call: float | None = None
+) -> CircuitBreaker:
+    """The profile source's breaker for ``[profiles.breaker]``; calls slower than
+    ``slow_call`` (the lookup deadline unless the config names one) count as slow. Its
+    opening is logged (a warning, once, then counted)."""
+    policy = BreakerPolicy(
+        window=config.window, min_calls=config.min_calls, failure_rate=config.failure_rate,
+        slow_call=config.slow_call if config.slow_call is not None else slow_call,
+        slow_rate=config.slow_rate, open_for=config.open_for, probes=config.half_open_probes,
+        enabled=config.enabled,
+    )
+
+    def opened(why: str) -> None:
+        errors("breaker_open", f"the profile source's circuit breaker opened ({why}); "
+               f"fallback profiles for {config.open_for:g} s", level=logging.WARNING)
+
+    return CircuitBreaker(policy, clock, on_open=opened)
 
 
 def build_settings(
@@ -93,7 +120,7 @@ def build_settings(
     breaker = (
         old.breaker
         if keep_breaker and old is not None
-        else CircuitBreaker(cfg.breaker, clock, slow_call=cfg.deadline)
+        else profile_breaker(cfg.breaker, clock, slow_call=cfg.deadline)
     )
     prefix = cfg.store_prefix
     computed = ComputedTraits.compile(container.computed_traits)
@@ -106,6 +133,7 @@ def build_settings(
         entry_key=lambda k: f"{prefix}p:{k}",
         computed_key=lambda k: f"{prefix}c:{k}",
         link_key=lambda k: f"{prefix}a:{k}",
+        back_key=lambda k: f"{prefix}r:{k}",
         wants_peers=bool(computed.specs),
         fields=callable(getattr(store, "aget_fields", None))
         and callable(getattr(store, "aset_field", None)),

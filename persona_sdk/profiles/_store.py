@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 from cachetools import TLRUCache
 
-from ._io import reset_after_fork
+from .. import _lifecycle
 
 __all__ = ["InMemoryProfileStore", "WireEntry", "decode_entry", "encode_entry"]
 
@@ -68,7 +68,7 @@ class InMemoryProfileStore:
         self._clock = clock
         self.gets = 0
         self.sets = 0
-        reset_after_fork(self)
+        _lifecycle.register("profile store", after_in_child=self._after_fork)
 
     def _after_fork(self) -> None:
         self._lock = threading.Lock()

@@ -246,7 +246,11 @@ class ProfileStore(Protocol):
     - ``set_field(key, field, value, *, ttl)`` / ``aset_field``: set one field of the hash
       under ``key`` and its expiry, atomically (each process writes its computed-trait
       states into its own field, so no process overwrites another's: no read-modify-write);
-    - ``get_fields(key) -> Mapping[str, bytes]`` / ``aget_fields``: every field of that hash.
+    - ``get_fields(key) -> Mapping[str, bytes]`` / ``aget_fields``: every field of that hash;
+    - ``get_many(keys, fields_at) -> Sequence[bytes | Mapping[str, bytes] | None]`` /
+      ``aget_many``: several keys in one round trip (the key at index ``fields_at``, if any,
+      is a hash answered with its fields). A lookup reads the visitor's identity link, entry
+      and computed traits together this way.
     """
 
     def get(self, key: str) -> bytes | None:

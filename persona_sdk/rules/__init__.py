@@ -14,25 +14,20 @@ See ``docs/conditions.md`` for every operator, strict vs lenient compilation, an
 plugins.
 """
 
-from persona_sdk.rules._compiler import Condition, check_condition, compile_condition
-from persona_sdk.rules._ops_text import padded_version
-from persona_sdk.rules._paths import compile_path, get_path
-from persona_sdk.rules._registry import (
-    BUILTIN_OPERATORS,
-    Operator,
-    OperatorRegistry,
-    default_registry,
-)
+from ._compiler import Condition, check_condition, compile_condition
+from ._ops_text import padded_version
+from ._registry import Operator, OperatorRegistry, default_registry
+
+# isort: split
+# For content strategies only: not public (not in __all__).
+from ._paths import compile_path as compile_path
 
 __all__ = [
-    "BUILTIN_OPERATORS",
     "Condition",
     "Operator",
     "OperatorRegistry",
     "check_condition",
     "compile_condition",
-    "compile_path",
     "default_registry",
-    "get_path",
     "padded_version",
 ]

@@ -8,8 +8,8 @@ its destination) needs, reshaped by its mapping. See ``docs/tags.md``::
         payload = render(msg)      # mapping, privacy, then the destination's transform
 """
 
-from ._config import MappingConfig, TagConfig
+from ._config import MappingConfig
 from ._mapping import compile_mapping
 from ._router import Render, Route, Router
 
-__all__ = ["MappingConfig", "Render", "Route", "Router", "TagConfig", "compile_mapping"]
+__all__ = ["MappingConfig", "Render", "Route", "Router", "compile_mapping"]

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from .._counter import Counter
 from .._errors import ConfigError
+from .._stats import FilteredCounts
 from ..events import Message, format_ts, to_segment, to_segment_json
 from ..events._ids import integration_enabled
 from ..privacy import ConsentRequirement, PrivacyPolicy, check_pii_config, check_purposes
@@ -351,11 +352,11 @@ class Router:
                 out.append(t.route)
         return _NO_ROUTES if out is None else out
 
-    def filtered(self) -> dict[str, dict[str, int]]:
+    def filtered(self) -> dict[str, FilteredCounts]:
         """Per destination, how many tag evaluations did not route, by reason: ``trigger``
         (the trigger did not match), ``consent`` (a needed purpose was not granted) and
         ``integrations`` (the event's ``integrations`` object turned the destination off)."""
-        out: dict[str, dict[str, int]] = {}
+        out: dict[str, FilteredCounts] = {}
         for t in self._tags:
             counts = out.setdefault(
                 t.destination, {"trigger": 0, "consent": 0, "integrations": 0}
@@ -365,7 +366,7 @@ class Router:
             counts["integrations"] += t.integrations_miss.value
         return out
 
-    def filtered_by_tag(self) -> dict[str, dict[str, int]]:
+    def filtered_by_tag(self) -> dict[str, FilteredCounts]:
         """The same counts as :meth:`filtered`, per tag name."""
         return {
             t.name: {

@@ -4,8 +4,6 @@
 delta-API events) once; ``is_enabled`` and ``get_variant`` answer like Unleash's SDKs.
 """
 
-from __future__ import annotations
-
 from ._toggles import UnleashToggles, UnleashVariant
 
 __all__ = ["UnleashToggles", "UnleashVariant"]

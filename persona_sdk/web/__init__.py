@@ -1,27 +1,31 @@
-"""web."""
+"""The web layer: the event collector, framework middleware and the JS tag.
 
-# -- middleware (framework integrations live in persona_sdk.web.starlette/.django/.flask) --
-# -- collector, its cookie and consent helpers, the user-agent parser, the JS tag --
+``Collector`` is the first-party ``/collect`` endpoint (ASGI, WSGI, or ``handle`` for any
+framework); ``persona_sdk.web.starlette``, ``.django`` and ``.flask`` add a visitor to each
+request and render the browser bootstrap. See ``docs/collector.md`` and ``docs/web.md``.
+"""
+
 from ._collector import Collector, PendingBody
 from ._collector_http import CollectorResponse, RequestHead
-from ._config import CollectorConfig
+from ._config import CollectorConfig, CookieSettings
 from ._consent import read_consent_cookie, write_consent_cookie
 from ._metrics import metrics_text
 from ._middleware import VisitorOptions
 from ._middleware_render import bootstrap_data, render_bootstrap
 from ._script import script_source
-from ._ua import parse_user_agent
 
-__all__ = ["VisitorOptions", "bootstrap_data", "render_bootstrap"]
-__all__ += [
+__all__ = [
     "Collector",
     "CollectorConfig",
     "CollectorResponse",
+    "CookieSettings",
     "PendingBody",
     "RequestHead",
+    "VisitorOptions",
+    "bootstrap_data",
     "metrics_text",
-    "parse_user_agent",
     "read_consent_cookie",
+    "render_bootstrap",
     "script_source",
     "write_consent_cookie",
 ]

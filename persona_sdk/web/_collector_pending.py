@@ -16,7 +16,7 @@ from ._collector_body import check_duplicates, decode_json_object, encode_batch,
 from ._collector_http import CollectorResponse, CorsPolicy, Reject, RequestHead
 from ._collector_stamp import RequestFacts, rate_key, stamp_messages, stamp_room
 from ._config import CollectorConfig
-from ._cookie import cookie_attributes, parse_cookies, valid_visitor_id
+from ._cookie import parse_cookies, valid_visitor_id
 from ._ratelimit import TokenBucketLimiter
 
 if TYPE_CHECKING:
@@ -69,7 +69,7 @@ class Settings:
             if config.rate_limit_per_second > 0
             else None
         )
-        self.cookie_tail = cookie_attributes(config)
+        self.cookie_tail = config.cookie.attributes()
 
 
 def check_write_key(settings: Settings, given: str | None) -> None:
@@ -228,8 +228,8 @@ class PendingBody:
             ip=self.client,
             user_agent=head.headers.get("user-agent"),
             gpc=head.headers.get("sec-gpc"),
-            consent_cookie=cookies.get(cfg.consent_cookie),
-            visitor_id=valid_visitor_id(cookies.get(cfg.cookie_name)),
+            consent_cookie=cookies.get(cfg.cookie.consent_name),
+            visitor_id=valid_visitor_id(cookies.get(cfg.cookie.name)),
         )
 
     def ingest(self, message: dict[str, Any]) -> CollectorResponse:
@@ -305,7 +305,7 @@ class PendingBody:
         set_cookie = None
         if facts.cookie_value is not None:
             s = self._settings
-            set_cookie = f"{s.config.cookie_name}={facts.cookie_value}; {s.cookie_tail}"
+            set_cookie = f"{s.config.cookie.name}={facts.cookie_value}; {s.cookie_tail}"
         summary: dict[str, Any] = {"rejected": len(failures), "errors": errors}
         if reasons:
             summary["reasons"] = reasons

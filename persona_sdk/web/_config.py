@@ -1,4 +1,5 @@
-"""Collector configuration (the container's ``collector`` section)."""
+"""Collector configuration (the container's ``collector`` section) and the visitor cookie's
+settings, which the collector and the middlewares share."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from attrs import Factory, field, frozen
 from .._errors import ConfigError
 from ._profile_api_config import ProfileApiConfig
 
-__all__ = ["MAX_COOKIE_DAYS", "CollectorConfig"]
+__all__ = ["MAX_COOKIE_DAYS", "CollectorConfig", "CookieSettings"]
 
 #: Browsers cap cookie lifetimes at 400 days (RFC 6265bis); longer values are clamped anyway.
 MAX_COOKIE_DAYS = 400
@@ -43,21 +44,77 @@ def _prefix(_inst: Any, attr: Any, value: str) -> None:
 
 
 @frozen(kw_only=True)
+class CookieSettings:
+    """The first-party visitor cookie: one definition that the collector writes and the
+    Django, Flask and Starlette middlewares read and write, so both sides agree.
+
+    Usage (the container's ``[collector.cookie]`` table, or directly)::
+
+        CookieSettings(name="persona_id", domain="shop.example", samesite="Lax")
+
+    Args:
+        name: the visitor cookie's name.
+        domain: ``Domain`` attribute, to share the id across subdomains.
+        max_age_days: lifetime, refreshed when the cookie is written; at most 400 days.
+        secure / httponly / samesite / path: the cookie's flags. ``SameSite=None`` is always
+            written with ``Secure`` (browsers refuse it otherwise); browsers keep ``Secure``
+            cookies on ``http://localhost`` too, so development works.
+        consent_name: the cookie the JS tag's ``persona.consent({...})`` writes.
+
+    .. versionadded:: 0.1
+    """
+
+    name: str = "persona_id"
+    domain: str | None = None
+    max_age_days: int = field(default=MAX_COOKIE_DAYS, validator=_days)
+    secure: bool = True
+    httponly: bool = True
+    samesite: str = field(default="Lax", validator=_samesite)
+    path: str = "/"
+    consent_name: str = "persona_consent"
+
+    @property
+    def max_age(self) -> int:
+        """The lifetime in seconds (``Max-Age``)."""
+        return self.max_age_days * 86400
+
+    @property
+    def sends_secure(self) -> bool:
+        """Whether the cookie is written ``Secure`` (asked for, or needed by ``SameSite=None``)."""
+        return self.secure or self.samesite == "None"
+
+    def attributes(self) -> str:
+        """The ``Set-Cookie`` attributes after ``name=value``."""
+        parts = [f"Max-Age={self.max_age}", f"Path={self.path}"]
+        if self.domain:
+            parts.append(f"Domain={self.domain}")
+        if self.sends_secure:
+            parts.append("Secure")
+        if self.httponly:
+            parts.append("HttpOnly")
+        parts.append(f"SameSite={self.samesite}")
+        return "; ".join(parts)
+
+    def header(self, visitor_id: str) -> str:
+        """The full ``Set-Cookie`` header value that stores ``visitor_id``."""
+        return f"{self.name}={visitor_id}; {self.attributes()}"
+
+
+@frozen(kw_only=True)
 class CollectorConfig:
     """The first-party collector endpoint, its visitor cookie and its limits.
 
     Usage (the container's ``[collector]`` table, or directly)::
 
         CollectorConfig(write_keys=["wk_live_1"], cors_origins=["https://shop.example"],
-                        cookie_domain="shop.example", rate_limit_per_second=20)
+                        cookie=CookieSettings(domain="shop.example"),
+                        rate_limit_per_second=20)
 
     Args:
         write_keys: accepted write keys; empty accepts any request (development).
-        cookie_name: the first-party visitor cookie (the middleware reads the same one).
-        cookie_domain: ``Domain`` attribute, to share the id across subdomains.
-        cookie_max_age_days: lifetime, refreshed on every beacon; at most 400 days.
-        cookie_secure / cookie_httponly / cookie_samesite / cookie_path: the cookie's flags.
-        consent_cookie: the cookie the JS tag's ``persona.consent({...})`` writes.
+        cookie: the first-party visitor cookie and the consent cookie's name
+            (``CookieSettings``, the ``[collector.cookie]`` table); the middlewares use the
+            same settings unless told otherwise. The collector refreshes it on every beacon.
         cors_origins: origins allowed to post cross-origin, with credentials. Exact origins
             (``https://shop.example``), subdomain wildcards (``https://*.shop.example``) or
             ``*`` (any origin; not recommended). Same-origin requests are always allowed.
@@ -86,15 +143,8 @@ class CollectorConfig:
     """
 
     write_keys: list[str] = Factory(list)
-    cookie_name: str = "persona_id"
-    cookie_domain: str | None = None
-    cookie_max_age_days: int = field(default=MAX_COOKIE_DAYS, validator=_days)
+    cookie: CookieSettings = Factory(CookieSettings)
     cors_origins: list[str] = Factory(list)
-    cookie_secure: bool = True
-    cookie_httponly: bool = True
-    cookie_samesite: str = field(default="Lax", validator=_samesite)
-    cookie_path: str = "/"
-    consent_cookie: str = "persona_consent"
     max_batch_bytes: int = field(default=500 * 1024, validator=_positive)
     max_beacon_bytes: int = field(default=64 * 1024, validator=_positive)
     max_message_bytes: int = field(default=32 * 1024, validator=_positive)

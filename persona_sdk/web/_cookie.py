@@ -1,19 +1,12 @@
-"""The first-party visitor cookie: reading the ``Cookie`` header, minting and writing the id."""
+"""The first-party visitor cookie: reading the ``Cookie`` header and minting ids (how it is
+written is ``CookieSettings``'s, in ``_config``)."""
 
 from __future__ import annotations
 
 import re
 import uuid
 
-from ._config import CollectorConfig
-
-__all__ = [
-    "cookie_attributes",
-    "new_visitor_id",
-    "parse_cookies",
-    "valid_visitor_id",
-    "visitor_set_cookie",
-]
+__all__ = ["new_visitor_id", "parse_cookies", "valid_visitor_id"]
 
 # Ids accepted from a cookie or a body: what uuid4, analytics.js and GA write, nothing that
 # could carry markup or separators into logs, events or headers. (The middleware uses the
@@ -58,21 +51,3 @@ def new_visitor_id() -> str:
     """
     return str(uuid.uuid4())
 
-
-def cookie_attributes(config: CollectorConfig) -> str:
-    """The ``Set-Cookie`` attributes after ``name=value`` for ``config`` (computed once)."""
-    parts = [f"Max-Age={config.cookie_max_age_days * 86400}", f"Path={config.cookie_path}"]
-    if config.cookie_domain:
-        parts.append(f"Domain={config.cookie_domain}")
-    if config.cookie_secure or config.cookie_samesite == "None":
-        # browsers refuse SameSite=None without Secure
-        parts.append("Secure")
-    if config.cookie_httponly:
-        parts.append("HttpOnly")
-    parts.append(f"SameSite={config.cookie_samesite}")
-    return "; ".join(parts)
-
-
-def visitor_set_cookie(config: CollectorConfig, visitor_id: str) -> str:
-    """The full ``Set-Cookie`` header value that stores ``visitor_id`` per ``config``."""
-    return f"{config.cookie_name}={visitor_id}; {cookie_attributes(config)}"

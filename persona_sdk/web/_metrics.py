@@ -19,6 +19,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+    from ..client import Persona
+    from ._collector import Collector
+
     Family = CounterMetricFamily | GaugeMetricFamily
 
 __all__ = ["CONTENT_TYPE", "metrics_text"]
@@ -91,7 +94,7 @@ def _families(stats: Mapping[str, Any]) -> Iterator[Metric]:
         yield metric
 
 
-def metrics_text(persona: Any, collector: Any = None) -> bytes:
+def metrics_text(persona: Persona, collector: Collector | None = None) -> bytes:
     """The Prometheus text exposition of ``persona.stats()`` (and ``collector.stats()``,
     when given, under ``persona_collector_*``)."""
     try:

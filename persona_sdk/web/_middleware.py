@@ -19,9 +19,9 @@ from urllib.parse import parse_qsl, unquote
 
 from attrs import evolve, field, frozen
 
-from ._config import MAX_COOKIE_DAYS, CollectorConfig
+from ._config import CookieSettings
 from ._consent import gpc_enabled, read_consent_cookie
-from ._cookie import cookie_attributes, new_visitor_id, valid_visitor_id
+from ._cookie import new_visitor_id, valid_visitor_id
 
 __all__ = ["RequestFacts", "VisitorArgs", "VisitorOptions", "VisitorResolver", "build_resolver"]
 
@@ -40,11 +40,6 @@ _COUNTRY = re.compile(r"[A-Za-z]{2}")
 _NO_COUNTRY = frozenset({"XX", "T1", "ZZ"})
 
 
-def _check_days(_inst: Any, _attr: Any, value: int) -> None:
-    if not 0 < value <= MAX_COOKIE_DAYS:
-        raise ValueError(f"cookie_max_age_days must be between 1 and {MAX_COOKIE_DAYS}")
-
-
 @frozen(kw_only=True)
 class VisitorOptions:
     """How a middleware resolves the visitor from a request.
@@ -58,18 +53,12 @@ class VisitorOptions:
         get_user_id: called with the framework's request; returns the logged-in user's id or
             ``None``. Starlette's may be a coroutine function. Django's default reads
             ``request.user``; the others default to no user id.
-        cookie_name: the first-party visitor cookie (the collector's, so both agree).
-            Without an ``options`` object, every cookie field defaults to the container's
-            ``collector`` section.
-        cookie_domain: ``Domain`` attribute, to share the id across subdomains.
-        cookie_max_age_days: lifetime, refreshed on every response that resolves a visitor;
-            at most 400 days.
-        cookie_secure / cookie_httponly / cookie_samesite / cookie_path: the cookie's flags.
-            Browsers keep ``Secure`` cookies on ``http://localhost`` too, so development works.
+        cookie: the visitor cookie and the consent cookie's name (``CookieSettings``);
+            ``None`` (the default): the container's ``collector.cookie``, so the collector and
+            the middleware agree.
         adopt_cookies: also take the id from analytics.js (``ajs_anonymous_id``) and Google
             Analytics (``_ga``, its client id) cookies, so a site moving over keeps its visitors.
         country_header: the header a CDN puts the visitor's country in (``None`` to skip).
-        consent_cookie: the cookie the JS tag's ``persona.consent({...})`` writes.
         exclude_paths: path prefixes that get no visitor (static files, the collector).
         refresh_cookie: rewrite the cookie on every response (sliding expiry) rather than only
             when it is missing or adopted.
@@ -78,16 +67,9 @@ class VisitorOptions:
     """
 
     get_user_id: Callable[[Any], Any] | None = None
-    cookie_name: str = "persona_id"
-    cookie_domain: str | None = None
-    cookie_max_age_days: int = field(default=MAX_COOKIE_DAYS, validator=_check_days)
-    cookie_secure: bool = True
-    cookie_httponly: bool = True
-    cookie_samesite: str = "Lax"
-    cookie_path: str = "/"
+    cookie: CookieSettings | None = None
     adopt_cookies: bool = True
     country_header: str | None = "CF-IPCountry"
-    consent_cookie: str = "persona_consent"
     exclude_paths: tuple[str, ...] = field(default=(), converter=tuple)
     refresh_cookie: bool = False
 
@@ -120,6 +102,18 @@ class VisitorArgs:
     url: str
     set_cookie: str | None  # a full Set-Cookie header value, or None
     gpc: bool = False  # the request carried a Global Privacy Control signal
+
+    def visitor_kwargs(self, user_id: Any) -> dict[str, Any]:
+        """The keyword arguments for ``persona.visitor``/``avisitor``, with the app's user id
+        (``None``, or anything its ``str`` is the id of)."""
+        return {
+            "anonymous_id": self.anonymous_id,
+            "user_id": None if user_id is None else str(user_id),
+            "attributes": self.attributes,
+            "consent": self.consent,
+            "url": self.url,
+            "gpc": self.gpc,
+        }
 
 
 def _adopted_id(cookies: Mapping[str, str]) -> str | None:
@@ -173,41 +167,32 @@ class VisitorResolver:
         gpc_purposes: frozenset[str] | Callable[[], frozenset[str]] = frozenset(),
     ) -> None:
         self.options = options
+        #: the cookie settings in force (the options', else the defaults)
+        self.cookie = options.cookie or CookieSettings()
         if callable(gpc_purposes):
             self._gpc_purposes = gpc_purposes
         else:
             fixed = gpc_purposes
             self._gpc_purposes = lambda: fixed
         self._country_header = (options.country_header or "").lower() or None
-        # the collector's cookie writer, so both sides write the same cookie
-        self._cookie_tail = cookie_attributes(
-            CollectorConfig(
-                cookie_name=options.cookie_name,
-                cookie_domain=options.cookie_domain,
-                cookie_max_age_days=options.cookie_max_age_days,
-                cookie_secure=options.cookie_secure,
-                cookie_httponly=options.cookie_httponly,
-                cookie_samesite=options.cookie_samesite,
-                cookie_path=options.cookie_path,
-            )
-        )
+        self._cookie_tail = self.cookie.attributes()  # computed once
 
     def cookie_header(self, anonymous_id: str) -> str:
         """The ``Set-Cookie`` header value that stores ``anonymous_id``."""
-        return f"{self.options.cookie_name}={anonymous_id}; {self._cookie_tail}"
+        return f"{self.cookie.name}={anonymous_id}; {self._cookie_tail}"
 
     def set_cookie(self, response: Any, anonymous_id: str) -> None:
         """Store ``anonymous_id`` with a response's ``set_cookie`` (Django's and Flask's)."""
-        o = self.options
+        c = self.cookie
         response.set_cookie(
-            o.cookie_name,
+            c.name,
             anonymous_id,
-            max_age=o.cookie_max_age_days * 86400,
-            path=o.cookie_path,
-            domain=o.cookie_domain,
-            secure=o.cookie_secure,
-            httponly=o.cookie_httponly,
-            samesite=o.cookie_samesite,
+            max_age=c.max_age,
+            path=c.path,
+            domain=c.domain,
+            secure=c.sends_secure,
+            httponly=c.httponly,
+            samesite=c.samesite,
         )
 
     def excluded(self, path: str) -> bool:
@@ -216,7 +201,7 @@ class VisitorResolver:
 
     def anonymous_id(self, cookies: Mapping[str, str]) -> tuple[str, bool]:
         """Return the visitor's anonymous id and whether the cookie must be written."""
-        own = valid_visitor_id(cookies.get(self.options.cookie_name))
+        own = valid_visitor_id(cookies.get(self.cookie.name))
         if own is not None:
             return own, self.options.refresh_cookie
         adopted = _adopted_id(cookies) if self.options.adopt_cookies else None
@@ -274,7 +259,7 @@ class VisitorResolver:
         return self._consent(facts, gpc_enabled(facts.headers.get("sec-gpc")))
 
     def _consent(self, facts: RequestFacts, gpc: bool) -> dict[str, bool] | None:
-        consent = read_consent_cookie(facts.cookies.get(self.options.consent_cookie))
+        consent = read_consent_cookie(facts.cookies.get(self.cookie.consent_name))
         if gpc:
             purposes = self._gpc_purposes()
             if purposes:
@@ -300,25 +285,19 @@ class VisitorResolver:
 def build_resolver(
     persona: Any, options: VisitorOptions | None, **overrides: Any
 ) -> VisitorResolver:
-    """A resolver for ``persona``: cookie name and domain default to the container's collector
-    section, and the purposes marked ``sale_sharing`` (in the container in force at each
-    request, so after a ``reload`` too) are those GPC opts out of."""
-    container = persona.container
-    if options is None:
-        c = container.collector
-        defaults: dict[str, Any] = {
-            "cookie_name": c.cookie_name,
-            "cookie_domain": c.cookie_domain,
-            "cookie_max_age_days": c.cookie_max_age_days,
-            "cookie_secure": c.cookie_secure,
-            "cookie_httponly": c.cookie_httponly,
-            "cookie_samesite": c.cookie_samesite,
-            "cookie_path": c.cookie_path,
-            "consent_cookie": c.consent_cookie,
-        }
-        options = VisitorOptions(**{**defaults, **overrides})
-    elif overrides:
-        options = evolve(options, **overrides)
+    """A resolver for ``persona``: the cookie settings default to the container's
+    ``collector.cookie``, and the purposes marked ``sale_sharing`` (in the container in force
+    at each request, so after a ``reload`` too) are those GPC opts out of.
+
+    ``overrides`` are ``VisitorOptions`` fields applied over ``options``; ``cookie`` may be a
+    mapping of ``CookieSettings`` fields, applied over the cookie settings otherwise in force.
+    """
+    options = options or VisitorOptions()
+    cookie = overrides.pop("cookie", None)
+    base = options.cookie or persona.container.collector.cookie
+    if isinstance(cookie, Mapping):
+        cookie = evolve(base, **cookie)
+    options = evolve(options, cookie=cookie or base, **overrides)
     cache: list[Any] = [None, frozenset()]  # (the consent config read, its purposes)
 
     def gpc_purposes() -> frozenset[str]:

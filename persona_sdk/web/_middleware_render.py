@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
+
+if TYPE_CHECKING:
+    from ..decisions import Visitor
 
 __all__ = ["BOOTSTRAP_GLOBAL", "bootstrap_data", "render_bootstrap"]
 
@@ -35,7 +38,7 @@ def _plain(value: Any) -> Any:
 
 
 def bootstrap_data(
-    visitor: Any, features: Iterable[str] = (), *, all_features: bool = False
+    visitor: Visitor, features: Iterable[str] = (), *, all_features: bool = False
 ) -> dict[str, Any]:
     """The bootstrap as a dict: the visitor's ids and, for each feature key, its value and,
     when an experiment chose it, the experiment key and variation (key and index).
@@ -78,7 +81,7 @@ def bootstrap_data(
 
 
 def render_bootstrap(
-    visitor: Any,
+    visitor: Visitor,
     features: Iterable[str] = (),
     *,
     nonce: str | None = None,

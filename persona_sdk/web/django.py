@@ -116,7 +116,7 @@ class PersonaMiddleware:
             markcoroutinefunction(self)
 
     def _set_cookie(self, response: Any, args: VisitorArgs) -> None:
-        if args.set_cookie is None or self._resolver.options.cookie_name in response.cookies:
+        if args.set_cookie is None or self._resolver.cookie.name in response.cookies:
             return  # the view set the cookie itself: its value wins
         self._resolver.set_cookie(response, args.anonymous_id)
 
@@ -127,14 +127,7 @@ class PersonaMiddleware:
             return self.get_response(request)
         args = self._resolver.resolve(_facts(request))
         user_id = self._get_user_id(request) if self._get_user_id is not None else None
-        request.persona = self.persona.visitor(
-            anonymous_id=args.anonymous_id,
-            user_id=None if user_id is None else str(user_id),
-            attributes=args.attributes,
-            consent=args.consent,
-            url=args.url,
-            gpc=args.gpc,
-        )
+        request.persona = self.persona.visitor(**args.visitor_kwargs(user_id))
         response = self.get_response(request)
         self._set_cookie(response, args)
         return response
@@ -148,14 +141,7 @@ class PersonaMiddleware:
         if self._get_user_id is not None:
             # request.user is lazy and may hit the database: not on the event loop
             user_id = await sync_to_async(self._get_user_id)(request)
-        request.persona = await self.persona.avisitor(
-            anonymous_id=args.anonymous_id,
-            user_id=None if user_id is None else str(user_id),
-            attributes=args.attributes,
-            consent=args.consent,
-            url=args.url,
-            gpc=args.gpc,
-        )
+        request.persona = await self.persona.avisitor(**args.visitor_kwargs(user_id))
         response = await self.get_response(request)
         self._set_cookie(response, args)
         return response

@@ -85,14 +85,7 @@ class PersonaExtension:
                 return
             args = resolver.resolve(_facts(request))
             user_id = get_user_id(request) if get_user_id is not None else None
-            g.persona = persona.visitor(
-                anonymous_id=args.anonymous_id,
-                user_id=None if user_id is None else str(user_id),
-                attributes=args.attributes,
-                consent=args.consent,
-                url=args.url,
-                gpc=args.gpc,
-            )
+            g.persona = persona.visitor(**args.visitor_kwargs(user_id))
             g._persona_args = args
 
         def after(response: Any) -> Any:

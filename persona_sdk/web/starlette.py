@@ -22,9 +22,10 @@ persona=persona)``). Only ``get_user_id`` needs Starlette itself (it receives a 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
+from ._config import CookieSettings
 from ._cookie import parse_cookies
 from ._middleware import RequestFacts, VisitorOptions, build_resolver
 
@@ -77,8 +78,9 @@ class PersonaMiddleware:
         persona: the process's ``Persona``.
         options: a ``VisitorOptions``; by default the cookie settings come from the
             container's ``collector`` section.
-        get_user_id, cookie_name, ..., refresh_cookie: individual ``VisitorOptions`` fields,
-            applied over ``options``.
+        get_user_id, cookie, ..., refresh_cookie: individual ``VisitorOptions`` fields,
+            applied over ``options``; ``cookie`` may be a mapping of ``CookieSettings``
+            fields (``cookie={"name": "vid"}``) applied over the cookie settings in force.
 
     ``get_user_id`` receives a ``starlette.requests.Request`` and may be sync or async.
     Paths in ``exclude_paths`` pass through untouched (no visitor, no cookie).
@@ -93,28 +95,18 @@ class PersonaMiddleware:
         *,
         options: VisitorOptions | None = None,
         get_user_id: Callable[[Any], Any] | None = _UNSET,
-        cookie_name: str = _UNSET,
-        cookie_domain: str | None = _UNSET,
-        cookie_max_age_days: int = _UNSET,
-        cookie_secure: bool = _UNSET,
-        cookie_httponly: bool = _UNSET,
-        cookie_samesite: str = _UNSET,
-        cookie_path: str = _UNSET,
+        cookie: CookieSettings | Mapping[str, Any] = _UNSET,
         adopt_cookies: bool = _UNSET,
         country_header: str | None = _UNSET,
-        consent_cookie: str = _UNSET,
         exclude_paths: tuple[str, ...] = _UNSET,
         refresh_cookie: bool = _UNSET,
     ) -> None:
         # Explicit keywords (not **kwargs): type checkers can then match the class against
         # Starlette's Middleware(...) signature.
         given = {
-            "get_user_id": get_user_id, "cookie_name": cookie_name,
-            "cookie_domain": cookie_domain, "cookie_max_age_days": cookie_max_age_days,
-            "cookie_secure": cookie_secure, "cookie_httponly": cookie_httponly,
-            "cookie_samesite": cookie_samesite, "cookie_path": cookie_path,
+            "get_user_id": get_user_id, "cookie": cookie,
             "adopt_cookies": adopt_cookies, "country_header": country_header,
-            "consent_cookie": consent_cookie, "exclude_paths": exclude_paths,
+            "exclude_paths": exclude_paths,
             "refresh_cookie": refresh_cookie,
         }
         overrides = {k: v for k, v in given.items() if v is not _UNSET}
@@ -138,14 +130,7 @@ class PersonaMiddleware:
             await self.app(scope, receive, send)
             return
         args = self._resolver.resolve(_facts(scope))
-        visitor = await self.persona.avisitor(
-            anonymous_id=args.anonymous_id,
-            user_id=await self._user_id(scope),
-            attributes=args.attributes,
-            consent=args.consent,
-            url=args.url,
-            gpc=args.gpc,
-        )
+        visitor = await self.persona.avisitor(**args.visitor_kwargs(await self._user_id(scope)))
         # request.state is a view over scope["state"]
         state = scope.get("state")
         if state is None:

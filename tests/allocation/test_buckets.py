@@ -10,13 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from persona_sdk.allocation import (
-    GROWTHBOOK,
     choose_variation,
     gb_hash,
     get_bucket_ranges,
     get_query_string_override,
     in_namespace,
 )
+from persona_sdk.allocation._hashing import GROWTHBOOK
 
 IDS = [f"visitor-{i}" for i in range(100_000)]
 

@@ -9,16 +9,14 @@ from hypothesis import strategies as st
 
 from persona_sdk import PluginError
 from persona_sdk.allocation import (
-    GROWTHBOOK,
-    OPTIMIZELY,
     HashScheme,
     _hashing,
     fnv1a32,
     gb_hash,
     hash_scheme,
-    murmur3_32,
     ranges_from_optimizely,
 )
+from persona_sdk.allocation._hashing import GROWTHBOOK, OPTIMIZELY, murmur3_32
 
 
 def reference_fnv_utf16(text: str) -> int:

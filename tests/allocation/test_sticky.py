@@ -9,7 +9,6 @@ from urllib.parse import unquote
 import msgspec
 
 from persona_sdk.allocation import (
-    STICKY_COOKIE_PREFIX,
     AsyncStickyBucketStore,
     InMemoryStickyBucketStore,
     StickyAssignments,
@@ -18,6 +17,7 @@ from persona_sdk.allocation import (
     encode_sticky_cookies,
     sticky_key,
 )
+from persona_sdk.allocation._sticky import STICKY_COOKIE_PREFIX
 
 DOC = StickyAssignments(
     attribute_name="id", attribute_value="u-1", assignments={"hero-test__0": "treatment"}

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from persona_sdk import ConfigError, Container
-from persona_sdk.config import interpolate_env
+from persona_sdk.config._load import interpolate_env
 
 
 def test_toml_and_json_load_to_the_same_container(tmp_path: Path) -> None:

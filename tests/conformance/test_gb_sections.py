@@ -31,7 +31,9 @@ from persona_sdk.allocation import (
     in_namespace,
 )
 from persona_sdk.config import Container
-from persona_sdk.decisions import DecisionsConfig, Engine, Visitor, decrypt_payload
+from persona_sdk.decisions import Engine, Visitor
+from persona_sdk.decisions._config import DecisionsConfig
+from persona_sdk.decisions._growthbook import decrypt_payload
 
 pytestmark = pytest.mark.conformance
 

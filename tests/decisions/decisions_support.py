@@ -9,7 +9,8 @@ import pytest
 from attrs import frozen
 
 from persona_sdk.config import Container
-from persona_sdk.decisions import DecisionsConfig, Engine
+from persona_sdk.decisions import Engine
+from persona_sdk.decisions._config import DecisionsConfig
 
 
 @frozen

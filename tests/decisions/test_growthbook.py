@@ -12,7 +12,8 @@ import pytest
 import persona_sdk as ps
 from persona_sdk import ConfigError
 from persona_sdk.config import Container
-from persona_sdk.decisions import Engine, Visitor, container_from_growthbook, decrypt_payload
+from persona_sdk.decisions import Engine, Visitor, container_from_growthbook
+from persona_sdk.decisions._growthbook import decrypt_payload
 
 PAYLOAD: dict[str, Any] = {
     "features": {

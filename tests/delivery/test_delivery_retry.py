@@ -16,8 +16,10 @@ from delivery_helpers import (
 )
 from servers.sink import Reply, Sink
 
-from persona_sdk.delivery import Backoff, BatchConfig, CircuitBreaker, DeliveryConfig
+from persona_sdk._breaker import BreakerPolicy, CircuitBreaker
+from persona_sdk.delivery import BatchConfig, DeliveryConfig
 from persona_sdk.delivery._config import SpoolMode
+from persona_sdk.delivery._retry import Backoff
 
 
 def test_backoff_is_full_jitter_exponential_and_capped() -> None:
@@ -30,25 +32,31 @@ def test_backoff_is_full_jitter_exponential_and_capped() -> None:
 
 
 def test_circuit_breaker_opens_probes_and_closes() -> None:
-    """It opens after N consecutive failures, lets one probe through after the cool-down, and
-    closes on success (re-opens on a failed probe)."""
+    """A destination's breaker (``breaker_threshold``, ``breaker_cooldown``) opens after N
+    consecutive failures, lets one probe through after the cool-down, and closes on success
+    (re-opens on a failed probe)."""
     now = [0.0]
-    cb = CircuitBreaker(2, 30.0, clock=lambda: now[0])
+    cb = CircuitBreaker(BreakerPolicy.consecutive(2, 30.0), clock=lambda: now[0])
     assert cb.admit() is None
-    assert cb.failure() is False
-    assert cb.failure() is True
+    assert cb.record(ok=False) is False
+    assert cb.admit() is None
+    assert cb.record(ok=True) is False  # a success: consecutive failures start over
+    assert cb.record(ok=False) is False
+    assert cb.record(ok=False) is True
     assert cb.state.value == "open"
-    assert cb.admit() == 30.0
+    assert cb.admit() == (30.0, False)
     now[0] = 30.0
     assert cb.admit() is None
     assert cb.state.value == "half_open"
-    assert cb.admit() == 0.0  # one probe at a time
-    assert cb.failure() is False  # re-opened (only the first opening is reported)
+    assert cb.admit() == (0.0, False)  # one probe at a time
+    assert cb.record(ok=False) is True  # the probe failed: open again
     assert cb.state.value == "open"
-    assert cb.admit() == 30.0
+    assert cb.admit() == (30.0, False)
     now[0] = 60.0
     assert cb.admit() is None
-    cb.success()
+    cb.release()  # the probe was cancelled: another may go
+    assert cb.admit() is None
+    assert cb.record(ok=True) is False
     assert cb.state.value == "closed"
     assert cb.admit() is None
 

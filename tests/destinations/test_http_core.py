@@ -135,3 +135,22 @@ def test_retry_after_is_capped() -> None:
     assert parse_retry_after("100000", NOW, cap=60.0) == 60.0
     assert parse_retry_after("Fri, 01 Jan 9999 00:00:00 GMT", NOW) == 300.0
     assert parse_retry_after(" 12 ", NOW) == 12.0
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(None, None), (float("nan"), None), (float("inf"), None), (float("-inf"), None),
+     (-1.0, None), (0.0, 0.0), (7.5, 7.5), (1e9, 300.0)],
+)
+def test_a_plugins_delay_is_checked_like_a_header(value: float | None,
+                                                  expected: float | None) -> None:
+    """``bounded_delay`` (what ``parse_retry_after`` ends with) checks a delay a plugin hands
+    over; delivery's backoff uses it, so a ``nan``/``inf``/negative ``SendResult.retry_after``
+    falls back to the jittered backoff and a huge one waits at most the cap."""
+    from persona_sdk._retry_after import bounded_delay
+    from persona_sdk.delivery._retry import Backoff
+
+    assert bounded_delay(value) == expected
+    backoff = Backoff(0.5, 60.0, rng=lambda: 1.0)
+    assert backoff.delay(2, retry_after=value) == (1.0 if expected is None
+                                                   else min(expected, 60.0))

@@ -20,7 +20,7 @@ from standardwebhooks import Webhook
 
 from persona_sdk import Persona
 from persona_sdk.destinations.webhook import WebhookDestination
-from persona_sdk.events import MAX_MESSAGE_ID_CHARS
+from persona_sdk.events._model import MAX_MESSAGE_ID_CHARS
 
 SECRET = "whsec_" + base64.b64encode(b"k" * 24).decode()
 POISON = ["bad\r\nX-Injected: 1", "caf\u00e9-1", "x" * (MAX_MESSAGE_ID_CHARS + 1), " lead"]

@@ -17,11 +17,11 @@ from persona_sdk.events import (
     UnencodableEvent,
     check_message,
     decode_messages,
-    decode_one,
     new_message_id,
     to_segment,
     to_segment_json,
 )
+from persona_sdk.events._ingest import decode_one
 
 
 def test_message_ids_are_unique_uuid_shaped() -> None:

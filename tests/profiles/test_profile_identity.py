@@ -3,6 +3,7 @@ tools set are adopted, and ``forget`` purges every trace here and upstream."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -13,13 +14,13 @@ from servers.cdp import CdpServer
 from persona_sdk.events import Message, new_message_id
 from persona_sdk.profiles import (
     FileSource,
-    IdentityMap,
     InMemoryProfileStore,
     ProfileResolver,
     ProfileSourceKind,
     adopt_anonymous_id,
     ga_client_id,
 )
+from persona_sdk.profiles._identity import IdentityMap
 
 Make = Callable[..., ProfileResolver]
 VIEWS = {"computed_traits": {"views": {"kind": "count", "event": "Product Viewed"}}}
@@ -84,6 +85,31 @@ def test_alias_chains_and_cycles() -> None:
     assert ids.canonical(None, "a") == ("c", "user_id")
     assert not ids.link("c", "a")  # would close a cycle
     assert not ids.link("x", "x")
+
+
+def test_long_alias_chains_resolve_to_their_root_in_one_hop_after() -> None:
+    """A chain of 20 merges (each id merged into the next) resolves to the last id from any
+    link of it; afterwards every id on the way links straight to it; ``related`` finds the
+    whole chain from either end."""
+    ids = IdentityMap(max_entries=100)
+    chain = [f"id-{i}" for i in range(21)]
+    for older, newer in itertools.pairwise(chain):
+        # link as another process would have: straight into the links, no compression
+        ids._links[older] = newer
+    assert ids.canonical("id-0", None) == ("id-20", "user_id")
+    assert all(ids._links[i] == "id-20" for i in chain[:-1])
+    assert ids.canonical(None, "id-7") == ("id-20", "user_id")
+    assert ids.related(["id-20"]) == set(chain)
+    assert ids.related(["id-3"]) == set(chain)
+
+
+def test_a_cycle_among_links_stops_where_it_closes() -> None:
+    """Links forming a cycle (two processes merging each way at once) never loop: the
+    lookup ends on the last id before the cycle closes."""
+    ids = IdentityMap(max_entries=10)
+    ids._links.update({"p": "q", "q": "r", "r": "p"})
+    assert ids.canonical("p", None) == ("r", "user_id")
+    assert ids.related(["q"]) == {"p", "q", "r"}
 
 
 @pytest.mark.parametrize(

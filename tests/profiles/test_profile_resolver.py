@@ -17,6 +17,8 @@ from profile_helpers import Driver, FakeClock, segment_source
 from servers.cdp import CdpServer, Fault
 
 from persona_sdk.profiles import (
+    FetchErrorKind,
+    FetchResult,
     FileSource,
     InMemoryProfileStore,
     ProfileReason,
@@ -185,6 +187,48 @@ def test_an_infinite_or_huge_retry_after_does_not_hold_the_source_forever(
     assert held is None or held <= clock.now + 300  # inf is refused: no hold at all
     clock.advance(301)
     assert driver.resolve(r, user_id="u-1").source is REMOTE
+
+
+class _RateLimited:
+    """A plugin source answering 429 with whatever ``retry_after`` float it was given."""
+
+    name = "limited"
+    in_process = True
+
+    def __init__(self, retry_after: float) -> None:
+        self.retry_after = retry_after
+        self.calls = 0
+
+    def get(self, profile_id: str, *, id_type: str = "user_id", timeout: float) -> FetchResult:
+        self.calls += 1
+        return FetchResult.failed(FetchErrorKind.RATE_LIMITED, "429", http_status=429,
+                                  retry_after=self.retry_after)
+
+    async def aget(
+        self, profile_id: str, *, id_type: str = "user_id", timeout: float
+    ) -> FetchResult:
+        return self.get(profile_id, id_type=id_type, timeout=timeout)
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "held_for"),
+    [(float("nan"), None), (float("inf"), None), (-5.0, None), (1e12, 300.0), (12.0, 12.0)],
+)
+def test_a_plugin_sources_retry_after_is_checked_like_a_header(
+    make_resolver: Make, driver: Driver, clock: FakeClock, retry_after: float,
+    held_for: float | None,
+) -> None:
+    """A plugin's ``FetchResult.retry_after`` goes through the same check as a header:
+    ``nan``, infinities and negative delays hold nothing, a huge one is capped at
+    ``breaker.max_hold``."""
+    source = _RateLimited(retry_after)
+    r = make_resolver({"profiles": {"deadline": 1.0, "retry": False}}, source=source)
+    assert driver.resolve(r, user_id="u-1").reasons == (ProfileReason.RATE_LIMITED,)
+    held = r.stats()["breaker"]["held_until"]
+    assert held == (None if held_for is None else clock.now + held_for)
 
 
 def test_breaker_max_hold_caps_a_retry_after(

@@ -31,9 +31,9 @@ from persona_sdk.profiles import (
     SegmentSourceOptions,
     UnomiSource,
     UnomiSourceOptions,
-    build_source,
 )
 from persona_sdk.profiles._httpcore import parse_retry_after
+from persona_sdk.profiles._registry import build_source
 
 Get = Callable[..., FetchResult]
 

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from persona_sdk.rules import compile_condition, compile_path, get_path, padded_version
+from persona_sdk.rules import compile_condition, compile_path, padded_version
 from persona_sdk.rules._js import js_json, js_number, js_str, number_to_str
+from persona_sdk.rules._paths import get_path
 
 
 def ok(condition: dict[str, Any], attributes: Any, **kw: Any) -> bool:

@@ -12,8 +12,8 @@ from collector_helpers import BROWSER_UA, Clock, head, make_persona
 
 from persona_sdk import Persona
 from persona_sdk.testing import CaptureDestination
+from persona_sdk.web import CollectorConfig, CookieSettings
 from persona_sdk.web._collector import PIXEL_GIF, Collector
-from persona_sdk.web._config import CollectorConfig
 
 enc = msgspec.json.encode
 
@@ -215,7 +215,7 @@ def test_visitor_cookie_is_minted_set_and_reused(world) -> None:
     """A beacon without ids gets a new anonymous id, set as a first-party cookie (Secure,
     HttpOnly, SameSite=Lax, at most 400 days, configured domain); a later request with that
     cookie reuses it and refreshes the cookie."""
-    c = collector_for(world, cookie_domain="shop.example")
+    c = collector_for(world, cookie=CookieSettings(domain="shop.example"))
     r = c.handle(head("POST", "/collect"), enc({"type": "page"}))
     cookie = r.header("set-cookie")
     assert cookie is not None
@@ -234,8 +234,8 @@ def test_visitor_cookie_is_minted_set_and_reused(world) -> None:
 def test_cookie_flags_follow_config(world) -> None:
     """HttpOnly, SameSite, lifetime and Secure are configurable; a body's own anonymousId wins
     over the cookie; a malformed cookie value is ignored (a new id is minted)."""
-    c = collector_for(world, cookie_httponly=False, cookie_secure=False, cookie_samesite="Strict",
-                      cookie_max_age_days=30, cookie_name="vid")
+    c = collector_for(world, cookie=CookieSettings(httponly=False, secure=False, samesite="Strict",
+                                                   max_age_days=30, name="vid"))
     r = c.handle(head("POST", "/collect", headers={"cookie": "vid=<script>"}),
                  enc({"type": "page"}))
     cookie = r.header("set-cookie") or ""
@@ -248,8 +248,10 @@ def test_cookie_flags_follow_config(world) -> None:
              enc({"type": "page", "anonymousId": "mine"}))
     events = delivered(world, 2)
     assert events[1]["anonymousId"] == "mine"
-    with pytest.raises(ValueError, match="cookie_max_age_days"):
-        CollectorConfig(cookie_max_age_days=401)
+    with pytest.raises(ValueError, match="max_age_days"):
+        CookieSettings(max_age_days=401)
+    with pytest.raises(ValueError, match="samesite"):
+        CookieSettings(samesite="lax-ish")
 
 
 def test_server_calls_with_a_user_id_get_no_minted_id(world) -> None:

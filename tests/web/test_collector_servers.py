@@ -19,8 +19,8 @@ from collector_helpers import (
     wsgi_server,
 )
 
+from persona_sdk.web import CollectorConfig, CookieSettings
 from persona_sdk.web._collector import Collector
-from persona_sdk.web._config import CollectorConfig
 
 WRITE_KEY = "wk_test_123"
 
@@ -172,7 +172,7 @@ def test_asgi_mounted_under_a_root_path() -> None:
 
     persona, capture = make_persona()
     try:
-        c = Collector(persona, CollectorConfig(cookie_secure=False))
+        c = Collector(persona, CollectorConfig(cookie=CookieSettings(secure=False)))
         app = Starlette(routes=[Mount("/t", app=c)])  # the collector is an ASGI app
         with uvicorn_server(app) as url:
             status, _, _ = _post(url, "/t/collect", b'{"type":"track","event":"Mounted"}',

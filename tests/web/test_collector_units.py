@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from persona_sdk.web import parse_user_agent, read_consent_cookie, write_consent_cookie
+from persona_sdk.web import CookieSettings, read_consent_cookie, write_consent_cookie
 from persona_sdk.web._collector_http import CorsPolicy, basic_auth_user
-from persona_sdk.web._config import CollectorConfig
-from persona_sdk.web._cookie import parse_cookies, valid_visitor_id, visitor_set_cookie
+from persona_sdk.web._cookie import parse_cookies, valid_visitor_id
 from persona_sdk.web._ratelimit import TokenBucketLimiter
-from persona_sdk.web._ua import is_bot
+from persona_sdk.web._ua import is_bot, parse_user_agent
 
 UAS = [
     ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like "
@@ -95,8 +94,7 @@ def test_cookie_helpers() -> None:
     assert valid_visitor_id("6f0c-AB_1.2:3") == "6f0c-AB_1.2:3"
     for bad in ("", "-lead", "a b", "<x>", "x" * 200, None):
         assert valid_visitor_id(bad) is None
-    cookie = visitor_set_cookie(CollectorConfig(cookie_samesite="None", cookie_secure=False,
-                                                cookie_httponly=False), "v1")
+    cookie = CookieSettings(samesite="None", secure=False, httponly=False).header("v1")
     assert cookie == "persona_id=v1; Max-Age=34560000; Path=/; Secure; SameSite=None"
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from persona_sdk.web import VisitorOptions
+from persona_sdk.web import CookieSettings, VisitorOptions
 from persona_sdk.web._consent import write_consent_cookie as write_consent
 from persona_sdk.web._middleware import RequestFacts, VisitorResolver
 
@@ -56,8 +56,8 @@ def test_the_cookie_carries_secure_lax_httponly_and_at_most_400_days() -> None:
     parts = [p.strip() for p in header.split(";")]
     assert parts[0] == "persona_id=abc"
     assert {"Secure", "HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=34560000"} <= set(parts)
-    custom = resolver(cookie_domain=".example.com", cookie_httponly=False,
-                      cookie_max_age_days=30).cookie_header("abc")
+    custom = resolver(cookie=CookieSettings(domain=".example.com", httponly=False,
+                                            max_age_days=30)).cookie_header("abc")
     assert "Domain=.example.com" in custom
     assert "HttpOnly" not in custom
     assert "Max-Age=2592000" in custom
@@ -66,7 +66,7 @@ def test_the_cookie_carries_secure_lax_httponly_and_at_most_400_days() -> None:
 def test_cookie_lifetimes_over_400_days_are_refused() -> None:
     """Browsers cap cookies at 400 days, so longer lifetimes are a configuration error."""
     with pytest.raises(ValueError, match="400"):
-        VisitorOptions(cookie_max_age_days=401)
+        VisitorOptions(cookie=CookieSettings(max_age_days=401))
 
 
 def test_an_existing_cookie_is_reused_without_rewriting_it() -> None:
@@ -233,3 +233,26 @@ def test_the_bootstrap_cannot_be_broken_out_of() -> None:
     for bad in ("</", "<!--", "\u2028", "&"):
         assert bad not in inner
     assert json.loads(inner)["features"]["x"]["value"] == hostile
+
+
+def test_one_cookie_definition_for_the_collector_and_every_middleware() -> None:
+    """The middleware's cookie settings are the collector's (one ``CookieSettings``); a
+    ``cookie`` mapping overrides single fields. A framework's ``set_cookie`` (Django's,
+    Flask's) writes ``SameSite=None`` with ``Secure``, as the collector's header does."""
+    from werkzeug.wrappers import Response
+
+    from persona_sdk import Persona
+    from persona_sdk.web._middleware import build_resolver
+
+    container = {"collector": {"cookie": {"name": "sid", "samesite": "None", "secure": False}}}
+    with Persona(container) as persona:
+        shared = build_resolver(persona, None)
+        assert shared.cookie is persona.container.collector.cookie
+        renamed = build_resolver(persona, None, cookie={"name": "vid"})
+        assert (renamed.cookie.name, renamed.cookie.samesite) == ("vid", "None")
+    assert "; Secure; " in shared.cookie_header("v1")
+    response = Response()
+    shared.set_cookie(response, "v1")
+    written = response.headers["Set-Cookie"]
+    assert written.startswith("sid=v1; ")
+    assert {"Secure", "SameSite=None"} <= {p.strip() for p in written.split(";")}

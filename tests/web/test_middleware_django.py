@@ -165,7 +165,7 @@ def test_the_user_id_defaults_to_request_user(persona: Persona) -> None:
 def test_options_come_from_settings(persona: Persona) -> None:
     """PERSONA_OPTIONS sets VisitorOptions fields; a dotted get_user_id is imported."""
     with override_settings(PERSONA_OPTIONS={
-        "get_user_id": f"{__name__}.user_from_header", "cookie_name": "vid",
+        "get_user_id": f"{__name__}.user_from_header", "cookie": {"name": "vid"},
     }):
         response = Client().get("/", headers={"x-account": "acct-9"})
     assert response.json()["user_id"] == "acct-9"

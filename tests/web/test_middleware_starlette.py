@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from persona_sdk import Persona
 from persona_sdk.testing import CaptureDestination
-from persona_sdk.web import VisitorOptions, render_bootstrap
+from persona_sdk.web import CookieSettings, VisitorOptions, render_bootstrap
 from persona_sdk.web._consent import write_consent_cookie as write_consent
 from persona_sdk.web.starlette import PersonaMiddleware
 
@@ -125,7 +125,7 @@ async def test_a_returning_visitor_keeps_its_id_and_is_not_re_cookied(persona: P
 
 async def test_the_cookie_name_and_domain_come_from_the_container() -> None:
     """Without options, the collector section's cookie name and domain are used."""
-    container = {**CONTAINER, "collector": {"cookie_name": "sid", "cookie_domain": ".ex.com"}}
+    container = {**CONTAINER, "collector": {"cookie": {"name": "sid", "domain": ".ex.com"}}}
     with Persona(container, destinations={"capture": CaptureDestination()}) as p:
         response = await get(make_app(p), headers={"cookie": "persona_id=ignored"})
     header = response.headers["set-cookie"]
@@ -265,8 +265,8 @@ async def test_the_bootstrap_renders_the_decision_the_page_used(persona: Persona
 
 async def test_options_object_and_overrides_combine(persona: Persona) -> None:
     """A VisitorOptions object can be given whole; keyword fields override it."""
-    options = VisitorOptions(cookie_name="vid", cookie_httponly=False)
-    header = (await get(make_app(persona, options=options, cookie_max_age_days=1))).headers[
+    options = VisitorOptions(cookie=CookieSettings(name="vid", httponly=False))
+    header = (await get(make_app(persona, options=options, cookie={"max_age_days": 1}))).headers[
         "set-cookie"
     ]
     assert header.startswith("vid=")

@@ -1,5 +1,5 @@
-"""Publishing to JetStream from one process, against the same events over HTTP to a loopback
-sink process. Measure with::
+"""Publishing to JetStream from one process (packs of 100 events per message, the default),
+against the same events over HTTP to a loopback sink process. Measure with::
 
     pytest plugins/persona-nats/tests/test_nats_bench.py --benchmark-enable -s
 
@@ -55,6 +55,10 @@ def test_bench_publish_jetstream_vs_http(
             persona.close()
     finally:
         sink.close()
+    import os
+
+    one, five, _ = os.getloadavg()
     print("\npublish from one process: " + ", ".join(
-        f"{k} {v:,.0f} events/s" for k, v in rates.items()))
+        f"{k} {v:,.0f} events/s" for k, v in rates.items())
+        + f" ({n} events, packs of 100; load {one:.1f}/{five:.1f} on {os.cpu_count()} cpus)")
     benchmark(lambda: None)

@@ -1,5 +1,6 @@
-"""The JetStream destination: every event stored once under its messageId
-(``Nats-Msg-Id``), acknowledgements awaited, retries while NATS is down."""
+"""The JetStream destination: every event stored once (one message per event under its
+messageId, or packs of events under their digest, as ``Nats-Msg-Id``), acknowledgements
+awaited, retries while NATS is down."""
 
 from __future__ import annotations
 
@@ -11,30 +12,40 @@ import msgspec
 import nats
 import pytest
 from nats_servers import NatsServer
-from persona_nats import JetStreamDestination, NatsWorker, StreamOptions
+from persona_nats import PACK_HEADER, JetStreamDestination, NatsWorker, StreamOptions
 
 from persona_sdk import ConfigError, Persona, SendOutcome
 
 
-def stream_ids(url: str, stream: str = "PERSONA") -> list[str]:
-    """Every stored message's Nats-Msg-Id, in order."""
+def stored(url: str, stream: str = "PERSONA") -> list[tuple[str, list[str]]]:
+    """Every stored message: its Nats-Msg-Id and the messageIds of the events it holds."""
 
-    async def read() -> list[str]:
+    async def read() -> list[tuple[str, list[str]]]:
         nc = await nats.connect(url)
         js = nc.jetstream()
         info = await js.stream_info(stream)
         out = []
         for seq in range(info.state.first_seq, info.state.last_seq + 1):
             msg = await js.get_msg(stream, seq)
-            out.append((msg.headers or {}).get("Nats-Msg-Id", ""))
+            headers = msg.headers or {}
+            lines = msg.data.split(b"\n") if PACK_HEADER in headers else [msg.data]
+            if PACK_HEADER in headers:
+                assert int(headers[PACK_HEADER]) == len(lines)
+            ids = [msgspec.json.decode(line)["messageId"] for line in lines]
+            out.append((headers.get("Nats-Msg-Id", ""), ids))
         await nc.close()
         return out
 
     return asyncio.run(read())
 
 
-def collector(url: str) -> Persona:
-    options = {"url": url}
+def event_ids(url: str) -> list[str]:
+    """The messageIds of every stored event, in order."""
+    return [i for _, ids in stored(url) for i in ids]
+
+
+def collector(url: str, **extra: Any) -> Persona:
+    options = {"url": url, **extra}
     return Persona(
         {"destinations": {"stream": {"type": "jetstream", "options": options}},
          "tags": [{"name": "all", "destination": "stream"}]},
@@ -44,15 +55,18 @@ def collector(url: str) -> Persona:
 
 
 def test_events_are_published_once_per_message_id(nats_server: NatsServer) -> None:
-    """Tracked events are stored with Nats-Msg-Id = messageId; a batch published again is
-    acknowledged as duplicates (counted) and not stored twice."""
-    persona = collector(nats_server.url)
+    """With ``pack = 1``, tracked events are stored one per message with Nats-Msg-Id =
+    messageId; a batch published again is acknowledged as duplicates (counted) and not
+    stored twice."""
+    persona = collector(nats_server.url, pack=1)
     ids = [persona.track("Product Viewed", anonymous_id=f"a-{i}") for i in range(100)]
     assert persona.flush(timeout=10.0)
     persona.close()
-    assert stream_ids(nats_server.url) == ids
+    assert stored(nats_server.url) == [(i, [i]) for i in ids]
 
-    dest = JetStreamDestination.from_options(name="again", options={"url": nats_server.url})
+    dest = JetStreamDestination.from_options(
+        name="again", options={"url": nats_server.url, "pack": 1}
+    )
     items = [msgspec.json.encode({"messageId": i, "type": "track"}) for i in ids[:10]]
 
     async def resend() -> Any:
@@ -63,7 +77,72 @@ def test_events_are_published_once_per_message_id(nats_server: NatsServer) -> No
 
     assert asyncio.run(resend()).outcome is SendOutcome.DELIVERED
     assert dest.duplicates == 10
-    assert len(stream_ids(nats_server.url)) == 100
+    assert len(stored(nats_server.url)) == 100
+
+
+def test_packs_hold_every_event_once_and_a_resent_batch_is_a_duplicate(
+    nats_server: NatsServer,
+) -> None:
+    """By default events go in packs (one message, newline-separated, ``Persona-Events``
+    header): every event is stored once, in order; the same batch sent again has the same
+    digest as ``Nats-Msg-Id``, so JetStream drops it (counted as duplicates)."""
+    dest = JetStreamDestination.from_options(name="d", options={"url": nats_server.url,
+                                                                 "pack": 40})
+    items = [msgspec.json.encode({"messageId": f"m-{i}", "type": "track", "event": "E"})
+             for i in range(100)]
+
+    async def send_twice() -> tuple[Any, Any]:
+        async with httpx.AsyncClient() as client:
+            first = await dest.send(items, client)
+            again = await dest.send(items, client)
+        await dest.aclose()
+        return first, again
+
+    first, again = asyncio.run(send_twice())
+    assert (first.outcome, again.outcome) == (SendOutcome.DELIVERED, SendOutcome.DELIVERED)
+    messages = stored(nats_server.url)
+    assert [len(ids) for _, ids in messages] == [40, 40, 20]
+    assert [i for _, ids in messages for i in ids] == [f"m-{i}" for i in range(100)]
+    assert len({mid for mid, _ in messages}) == 3
+    assert all(mid.startswith("pack-") for mid, _ in messages)
+    assert dest.duplicates == 3
+
+
+def test_worker_delivers_every_event_of_a_pack_and_skips_a_bad_one(
+    nats_server: NatsServer, sink: Any
+) -> None:
+    """A worker splits a pack into its events and delivers each (one unreadable line is
+    counted as rejected, not a reason to lose its neighbours)."""
+    import threading
+
+    dest = JetStreamDestination.from_options(name="d", options={"url": nats_server.url})
+    good = [msgspec.json.encode({"messageId": f"w-{i}", "type": "track", "event": "E",
+                                 "anonymousId": "a-1"}) for i in range(5)]
+
+    async def send() -> Any:
+        async with httpx.AsyncClient() as client:
+            result = await dest.send([*good[:2], b"{not json", *good[2:]], client)
+        await dest.aclose()
+        return result
+
+    assert asyncio.run(send()).outcome is SendOutcome.DELIVERED
+    persona = Persona({
+        "destinations": {"sink": {"type": "http", "options": {"url": f"{sink.url}/v1/batch"},
+                                  "batch": {"max_events": 1}}},
+        "tags": [{"name": "all", "destination": "sink"}],
+    })
+    worker = NatsWorker(persona, StreamOptions(nats_server.url, durable="pack-test"))
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:
+        assert sink.wait_for(lambda s: len(s.message_ids()) >= 5, timeout=20.0)
+    finally:
+        worker.stop()
+        thread.join(10)
+        persona.close()
+    assert sorted(sink.message_ids()) == [f"w-{i}" for i in range(5)]
+    assert worker.counts["rejected"] == 1
+    assert worker.counts["acked"] == 1
 
 
 def test_nats_down_keeps_events_until_it_returns(nats_server: NatsServer) -> None:
@@ -78,7 +157,7 @@ def test_nats_down_keeps_events_until_it_returns(nats_server: NatsServer) -> Non
     nats_server.start()
     assert persona.flush(timeout=30.0)
     persona.close()
-    assert sorted(stream_ids(nats_server.url)) == sorted(ids)
+    assert sorted(event_ids(nats_server.url)) == sorted(ids)
 
 
 def test_stream_options_are_checked() -> None:

@@ -4,8 +4,11 @@ Measure with::
 
     pytest plugins/persona-redis/tests/test_redis_bench.py --benchmark-enable -s
 
-- profile read through Redis (an L1 miss, an L2 hit): p50 and p99 printed, p99 ≤ 1 ms
-  asserted when measuring;
+on a quiet machine (every figure is printed with the load average it was measured under).
+
+- profile read through Redis (an L1 miss, an L2 hit): p50 and p99 printed next to those of
+  one bare ``GET`` in the same run (the floor), p99 ≤ 1 ms asserted when measuring on a
+  quiet machine (load average below half the cpus);
 - publishing from one process to Redis Streams, against the same events over HTTP to a
   loopback sink process: events/s printed;
 - a cap check plus counter increment: one round trip (``hit_and_incr``), timed.
@@ -20,6 +23,7 @@ import time
 from typing import Any
 
 import pytest
+import redis
 from persona_redis import RedisCounterStore, RedisOptions, RedisProfileStore
 from redis_servers import RedisServer
 
@@ -31,6 +35,22 @@ from persona_sdk.profiles import FileSource, ProfileResolver
 def measuring(request: pytest.FixtureRequest) -> bool:
     config = request.config
     return bool(config.getoption("benchmark_enable")) or not config.getoption("benchmark_disable")
+
+
+def load() -> str:
+    """The machine's load averages, printed with every figure (a loaded box skews p99)."""
+    import os
+
+    one, five, _ = os.getloadavg()
+    return f"load {one:.1f}/{five:.1f} on {os.cpu_count()} cpus"
+
+
+def quiet() -> bool:
+    """Whether the machine is quiet enough for a p99 to mean something (load < half the
+    cpus): on a loaded one the p99 is the scheduler's, as the bare GET's shows."""
+    import os
+
+    return os.getloadavg()[0] < (os.cpu_count() or 1) / 2
 
 
 def percentiles(samples: list[float]) -> tuple[float, float]:
@@ -57,19 +77,29 @@ def test_bench_profile_read_through_redis(
     # a one-entry L1: every resolve of another key misses L1 and is answered by Redis
     small = Container.from_dict({"profiles": {"deadline": 1.0, "max_entries": 1}})
     reader = ProfileResolver(small, source=source, store=RedisProfileStore(opts))
-    samples = []
+    for k in keys[:50]:  # the connection is made and the code paths are warm
+        reader.resolve(user_id=k)
+    # the floor, interleaved in the same run: one bare GET round trip with redis-py
+    bare = redis.Redis.from_url(redis_server.url)
+    samples, floor = [], []
     for k in keys:
         start = time.perf_counter()
         profile = reader.resolve(user_id=k)
         samples.append(time.perf_counter() - start)
         assert profile.source.value == "l2", profile
+        start = time.perf_counter()
+        bare.get(f"persona:p:{k}")
+        floor.append(time.perf_counter() - start)
+    bare.close()
     p50, p99 = percentiles(samples)
+    f50, f99 = percentiles(floor)
     print(f"\nprofile read through Redis (L1 miss, L2 hit): p50 {p50 * 1e6:.0f} µs, "
-          f"p99 {p99 * 1e6:.0f} µs over {n}")
+          f"p99 {p99 * 1e6:.0f} µs over {n}; one bare GET in the same run: "
+          f"p50 {f50 * 1e6:.0f} µs, p99 {f99 * 1e6:.0f} µs ({load()})")
     it = iter(keys * 1000)
     benchmark(lambda: reader.resolve(user_id=next(it)))
     reader.close()
-    if measuring(request):
+    if measuring(request) and quiet():
         assert p99 <= 1e-3
 
 
@@ -89,7 +119,8 @@ def test_bench_cap_check_and_increment(
         samples.append(time.perf_counter() - start)
     p50, p99 = percentiles(samples)
     print(f"\ncap check + increment through Redis: p50 {p50 * 1e6:.0f} µs, "
-          f"p99 {p99 * 1e6:.0f} µs ({store.stats()['calls']} calls, one round trip each)")
+          f"p99 {p99 * 1e6:.0f} µs ({store.stats()['calls']} calls, one round trip each; "
+          f"{load()})")
     counter = iter(range(10**9))
     benchmark(lambda: store.hit_and_incr("cap:{b}:p", "stats:{b}", "shown",
                                          now=float(next(counter)), window=1.0, limit=3))
@@ -126,5 +157,5 @@ def test_bench_publish_redis_streams_vs_http(
     finally:
         sink.close()
     print("\npublish from one process: " + ", ".join(
-        f"{k} {v:,.0f} events/s" for k, v in rates.items()))
+        f"{k} {v:,.0f} events/s" for k, v in rates.items()) + f" ({n} events; {load()})")
     benchmark(lambda: None)

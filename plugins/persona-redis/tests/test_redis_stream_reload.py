@@ -61,6 +61,33 @@ def test_persona_delivers_to_a_redis_stream_once_per_message_id(
     assert len(entries(redis_server.url, "events")) == 50
 
 
+def test_every_event_of_a_batch_lands_whole_and_once(redis_server: RedisServer) -> None:
+    """A batch of 2,500 events of different sizes (multi-byte text among them), one without
+    a messageId and one repeated within the batch: every entry holds its own event, byte
+    for byte, the repeat is counted as a duplicate, the event without an id is kept."""
+    redis_server.flush()
+    events = [{"messageId": f"m-{i}", "type": "track", "event": "é€" * (i % 7),
+               "properties": {"i": i, "pad": "x" * (i % 300)}} for i in range(2500)]
+    events.append({"type": "track", "event": "no id"})
+    events.append(events[5])
+    items = [msgspec.json.encode(e) for e in events]
+    dest = RedisStreamDestination.from_options(
+        name="s", options={"url": redis_server.url, "stream": "whole"})
+
+    async def send() -> Any:
+        async with httpx.AsyncClient() as client:
+            result = await dest.send(items, client)
+        await dest.aclose()
+        return result
+
+    assert asyncio.run(send()).outcome is SendOutcome.DELIVERED
+    got = entries(redis_server.url, "whole")
+    assert [e["event"] for e in got] == events[:-1]
+    assert [e["messageId"] for e in got[:2500]] == [f"m-{i}" for i in range(2500)]
+    assert got[-1]["messageId"].startswith("no-id:")
+    assert dest.duplicates == 1
+
+
 def test_stream_is_trimmed_approximately(redis_server: RedisServer) -> None:
     """With maxlen, the stream stays near the cap (MAXLEN ~ trims whole nodes)."""
     redis_server.flush()

@@ -1,16 +1,22 @@
 """``JetStreamDestination``: events published to a NATS JetStream stream.
 
-Each event is published with ``Nats-Msg-Id: <messageId>``, so JetStream drops a repeat within
-its duplicate window (a batch retried after a lost acknowledgement is not stored twice: the
-acknowledgement says ``duplicate``, and it is counted). A batch's publishes are in flight
-together and every acknowledgement is awaited; any failure (server down, no acknowledgement
-in ``timeout``) makes the batch a RETRY, so the outbox (and the spool, when on) keeps the
-events until NATS is back.
+A batch is cut into packs of ``pack`` events; each pack is one message, its events separated
+by newlines (encoded JSON holds none), with a ``Persona-Events: <count>`` header and, as
+``Nats-Msg-Id``, a digest of its bytes: a batch retried after a lost acknowledgement is cut
+the same way, so JetStream drops the repeat within its duplicate window (the acknowledgement
+says ``duplicate``, and it is counted). With ``pack = 1`` each event is its own message and
+its ``Nats-Msg-Id`` is its messageId. Per-message work in the NATS client (a reply inbox, a
+future, an acknowledgement to parse) is what limits one Python process, hence packs.
+
+A batch's messages are in flight together and every acknowledgement is awaited; any failure
+(server down, no acknowledgement in ``timeout``) makes the batch a RETRY, so the outbox (and
+the spool, when on) keeps the events until NATS is back.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -22,7 +28,10 @@ from persona_sdk.plugins import BatchConfig, SendResult
 
 from ._options import StreamOptions
 
-__all__ = ["JetStreamDestination"]
+__all__ = ["PACK_HEADER", "JetStreamDestination"]
+
+#: the header of a message holding several newline-separated events: how many
+PACK_HEADER = "Persona-Events"
 
 _decoder = msgspec.json.Decoder(dict[str, Any])
 
@@ -84,7 +93,7 @@ class JetStreamDestination:
             js = await self._js()
         except Exception as exc:
             return SendResult.retry(f"nats: {type(exc).__name__}: {exc}")
-        subject, timeout = self.opts.subject, self.opts.timeout
+        subject, timeout, pack = self.opts.subject, self.opts.timeout, self.opts.pack
 
         async def one(item: bytes) -> Any:
             try:
@@ -94,7 +103,19 @@ class JetStreamDestination:
             headers = {"Nats-Msg-Id": mid} if mid else None
             return await js.publish(subject, bytes(item), timeout=timeout, headers=headers)
 
-        acks = await asyncio.gather(*(one(i) for i in items), return_exceptions=True)
+        async def packed(chunk: Sequence[bytes]) -> Any:
+            body = b"\n".join(chunk)
+            headers = {
+                "Nats-Msg-Id": "pack-" + hashlib.blake2b(body, digest_size=16).hexdigest(),
+                PACK_HEADER: str(len(chunk)),
+            }
+            return await js.publish(subject, body, timeout=timeout, headers=headers)
+
+        if pack == 1:
+            sends = [one(i) for i in items]
+        else:
+            sends = [packed(items[i:i + pack]) for i in range(0, len(items), pack)]
+        acks = await asyncio.gather(*sends, return_exceptions=True)
         failed = [a for a in acks if isinstance(a, BaseException)]
         done = [a for a in acks if not isinstance(a, BaseException)]
         self.duplicates += sum(1 for a in done if getattr(a, "duplicate", False))
@@ -102,7 +123,7 @@ class JetStreamDestination:
         if failed:
             first = failed[0]
             return SendResult.retry(
-                f"nats: {len(failed)} of {len(items)} unacknowledged "
+                f"nats: {len(failed)} of {len(sends)} messages unacknowledged "
                 f"({type(first).__name__}: {first})"
             )
         return SendResult.ok()

@@ -1,12 +1,13 @@
 """``NatsWorker``: ``persona worker --from nats://...`` consumes the stream with a durable pull
 consumer and delivers each event through the ``Persona``'s destinations.
 
-A fetched batch is handed to ``Persona.ingest`` (the normal path: profiles, tags, consent,
-outboxes), then ``Persona.aflush`` waits until the destinations accepted it; only then is each
-message acknowledged. A worker killed before that loses nothing: after ``ack_wait`` JetStream
-delivers the unacknowledged events to another worker (receivers de-duplicate by messageId;
-the repeats are what at-least-once costs). A flush that does not finish (a destination down)
-asks for redelivery later (``nak`` with a delay) instead.
+A fetched batch is handed to ``Persona.ingest`` event by event (the normal path: profiles,
+tags, consent, outboxes; a message of ``JetStreamDestination``'s packs holds several events,
+newline-separated), then ``Persona.aflush`` waits until the destinations accepted it; only
+then is each message acknowledged. A worker killed before that loses nothing: after
+``ack_wait`` JetStream delivers the unacknowledged events to another worker (receivers de-
+duplicate by messageId; the repeats are what at-least-once costs). A flush that does not
+finish (a destination down) asks for redelivery later (``nak`` with a delay) instead.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 import msgspec
 
+from ._destination import PACK_HEADER
 from ._options import StreamOptions
 
 __all__ = ["NatsWorker"]
@@ -90,16 +92,22 @@ class NatsWorker:
             self.counts["received"] += 1
             if msg.metadata.num_delivered > 1:
                 self.counts["redelivered"] += 1
-            try:
-                payload = _decoder.decode(msg.data)
-                results = self.persona.ingest(payload)
-            except Exception as exc:
-                log.warning("event refused (%s); acknowledged and dropped", exc)
-                self.counts["rejected"] += 1
-                await msg.term()
+            packed = msg.headers is not None and PACK_HEADER in msg.headers
+            lines = msg.data.split(b"\n") if packed else (msg.data,)
+            refused = 0
+            for line in lines:
+                try:
+                    results = self.persona.ingest(_decoder.decode(line))
+                except Exception as exc:
+                    log.warning("event refused (%s); acknowledged and dropped", exc)
+                    refused += 1
+                    continue
+                if not all(getattr(r, "ok", True) for r in results):
+                    refused += 1
+            self.counts["rejected"] += refused
+            if refused == len(lines) and not packed:
+                await msg.term()  # nothing in it can ever be delivered
                 continue
-            if not all(getattr(r, "ok", True) for r in results):
-                self.counts["rejected"] += 1
             accepted.append(msg)
         if not accepted:
             return

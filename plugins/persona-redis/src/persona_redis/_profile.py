@@ -1,7 +1,7 @@
 """``RedisProfileStore``: the shared (L2) profile tier of ``persona_sdk``'s resolver.
 
 Profile entries are strings with a TTL (``SET ... PX``); computed traits are hashes with one
-field per process, written with ``HSET`` + ``PEXPIRE`` in one ``MULTI`` (atomic: no
+field per process, written with ``HSET`` + ``PEXPIRE`` in one script (atomic: no
 read-modify-write, so processes never lose each other's updates). Every key names its person
 in a hash tag (``persona:p:{u-1}``), which keeps a person's keys on one cluster slot and lets
 ``forget`` find them. Errors raise (the resolver counts them and treats them as misses); while
@@ -22,6 +22,28 @@ __all__ = ["RedisProfileStore", "StoreUnavailable"]
 
 class StoreUnavailable(redis.ConnectionError):
     """Redis failed recently; the guard holds it off until its cooldown passes."""
+
+
+# one field and the hash's expiry, atomically, in one round trip: a script rather than MULTI,
+# which redis-py's asyncio cluster client runs on a helper thread, blocking the event loop
+_SET_FIELD = """
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+"""
+
+
+def _queue_reads(pipe: Any, keys: Sequence[str], fields_at: int) -> None:
+    for i, k in enumerate(keys):
+        if i == fields_at:
+            pipe.hgetall(k)
+        else:
+            pipe.get(k)
+
+
+def _decode_reads(replies: list[Any], fields_at: int) -> list[Any]:
+    if 0 <= fields_at < len(replies):
+        replies[fields_at] = {k.decode(): v for k, v in replies[fields_at].items()}
+    return replies
 
 
 def _ms(ttl: float) -> int:
@@ -103,15 +125,30 @@ class RedisProfileStore:
         self._call(self._set_field, key, field, value, ttl)
 
     def _set_field(self, key: str, field: str, value: bytes, ttl: float) -> None:
-        pipe = self.link.sync.pipeline(transaction=True)
-        pipe.hset(key, field, value)
-        pipe.pexpire(key, _ms(ttl))
-        pipe.execute()
+        self.link.sync.eval(_SET_FIELD, 1, key, field, value, _ms(ttl))
 
     def get_fields(self, key: str) -> dict[str, bytes]:
         """Every field of the hash under ``key``."""
         raw: dict[bytes, bytes] = self._call(self.link.sync.hgetall, key)
         return {k.decode(): v for k, v in raw.items()}
+
+    def get_many(self, keys: Sequence[str], fields_at: int = -1) -> list[Any]:
+        """Several keys in one round trip (one pipeline); the key at ``fields_at`` is a hash,
+        answered with its fields. A lookup reads a visitor's link, entry and computed traits
+        with it."""
+        pipe = self.link.sync.pipeline(transaction=False)
+        _queue_reads(pipe, keys, fields_at)
+        return _decode_reads(self._call(pipe.execute), fields_at)
+
+    async def aget_many(self, keys: Sequence[str], fields_at: int = -1) -> list[Any]:
+        """The asyncio form of ``get_many``."""
+
+        async def run(c: Any) -> Any:
+            pipe = c.pipeline(transaction=False)
+            _queue_reads(pipe, keys, fields_at)
+            return await pipe.execute()
+
+        return _decode_reads(await self._acall(run), fields_at)
 
     async def aget(self, key: str) -> bytes | None:
         """The asyncio form of ``get``."""
@@ -141,13 +178,7 @@ class RedisProfileStore:
     async def aset_field(self, key: str, field: str, value: bytes, *, ttl: float) -> None:
         """The asyncio form of ``set_field``."""
 
-        async def run(c: Any) -> None:
-            pipe = c.pipeline(transaction=True)
-            pipe.hset(key, field, value)
-            pipe.pexpire(key, _ms(ttl))
-            await pipe.execute()
-
-        await self._acall(run)
+        await self._acall(lambda c: c.eval(_SET_FIELD, 1, key, field, value, _ms(ttl)))
 
     async def aget_fields(self, key: str) -> dict[str, bytes]:
         """The asyncio form of ``get_fields``."""
@@ -158,16 +189,30 @@ class RedisProfileStore:
 
     def forget(self, ids: Iterable[str]) -> int:
         """Delete every key of ``prefix`` naming one of ``ids`` (``Persona.forget`` calls
-        it); how many keys were deleted. Raises when Redis is down: erasure must not be
-        reported done when it was not."""
-        wanted = list(ids)
-        gone = int(self.link.forget(wanted))
-        # identity links (``<prefix>a:<earlier id>`` = user id) pointing at the person
-        client, targets = self.link.sync, {i.encode() for i in wanted}
-        for key in list(client.scan_iter(match=self.link.prefix + "a:*", count=1000)):
-            if client.get(key) in targets:
-                gone += int(client.delete(key))
-        return gone
+        it), and every id linked to them through identity links, however long the chain
+        (``<prefix>a:<earlier id>`` = later id): their links, entries, computed traits and
+        back-links. How many keys were deleted. Raises when Redis is down: erasure must not
+        be reported done when it was not."""
+        wanted = set(ids)
+        client, prefix = self.link.sync, self.link.prefix
+        links = {
+            key[len(prefix) + 2:].decode("utf-8", "replace"): value.decode("utf-8", "replace")
+            for key in client.scan_iter(match=prefix + "a:*", count=1000)
+            if (value := client.get(key)) is not None
+        }
+        grew = True
+        while grew:  # both ways along the links, until no id is added
+            grew = False
+            for src, dst in links.items():
+                if (src in wanted) != (dst in wanted):
+                    wanted.update((src, dst))
+                    grew = True
+        gone = int(self.link.forget(sorted(wanted)))
+        pipe = client.pipeline(transaction=False)
+        for i in sorted(wanted):
+            for kind in ("a", "p", "c", "r"):
+                pipe.delete(f"{prefix}{kind}:{i}")
+        return gone + sum(int(n) for n in pipe.execute())
 
     def stats(self) -> dict[str, Any]:
         """``calls``, ``errors``, ``fallbacks`` (calls not tried while held off), ``down``."""

@@ -6,12 +6,16 @@ a request, and goes back to Redis when the guard's cooldown has passed.
 
 from __future__ import annotations
 
+import atexit
 import os
 import random
+import threading
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 import msgspec
+import redis
 
 from persona_sdk import InMemoryCounterStore, InMemoryDedupStore, InMemoryStickyBucketStore
 from persona_sdk.plugins import StickyAssignments, sticky_key
@@ -181,31 +185,206 @@ class RedisCounterStore(_Guarded):
     and a Lua sliding window (a sorted set of hits) checked and added in one round trip.
     Keys expire ``ttl`` seconds after their last increment (windows: after the window).
 
+    ``add`` (bandit statistics: increments nobody waits for) only queues the increment; the
+    queue goes to Redis in the same pipeline as the next call that needs Redis anyway (a
+    cap check: a decision with a cap costs one round trip in all), or within
+    ``flush_interval`` seconds from a background thread, or on ``flush()`` (and at exit).
+    While Redis is down the queue is kept (up to ``max_pending`` fields; beyond, increments
+    are counted as ``lost`` in ``stats()``) and sent when it is back.
+
     Usage::
 
         counters = RedisCounterStore(RedisOptions("redis://127.0.0.1:6379/0"))
+        persona = Persona(container, counter_store=counters)
         counters.window_hit("cap:{u-1}:promo", now=time.time(), window=86_400, limit=3)
     """
 
-    def __init__(self, opts: RedisOptions | None = None, *, ttl: float = 30 * 86_400.0) -> None:
+    def __init__(
+        self,
+        opts: RedisOptions | None = None,
+        *,
+        ttl: float = 30 * 86_400.0,
+        flush_interval: float = 0.2,
+        max_pending: int = 100_000,
+    ) -> None:
         super().__init__(Link(opts or RedisOptions()))
         self.ttl = ttl
+        self.flush_interval = flush_interval
+        self.max_pending = max_pending
         self.local = InMemoryCounterStore()
-        self._script: Any = None
         self._both: Any = None
+        self._sha: str | None = None
+        self._plock = threading.Lock()
+        self._pending: dict[tuple[str, str], float] = {}
+        self._pid = os.getpid()
+        self._flusher: threading.Thread | None = None
+        self._wake = threading.Event()
+        self._closed = False
+        self.lost = 0
 
     def _k(self, key: str) -> str:
         return self.link.prefix + key
+
+    # -- queued increments ----------------------------------------------------------------
+
+    def add(self, key: str, field: str, amount: float = 1.0) -> None:
+        """Queue ``amount`` for ``field`` of ``key``: sent with the next round trip, or
+        within ``flush_interval`` seconds. No I/O here."""
+        with self._plock:
+            if self._pid != os.getpid():
+                self._after_fork()
+            pending = self._pending
+            slot = (key, field)
+            if slot in pending:
+                pending[slot] += amount
+            elif len(pending) >= self.max_pending:
+                self.lost += 1
+                return
+            else:
+                pending[slot] = amount
+            if self._flusher is None and not self._closed:
+                self._start_flusher()
+
+    def _after_fork(self) -> None:
+        # a child inherits its parent's queue (the parent sends it) but not its thread
+        self._pid = os.getpid()
+        self._pending = {}
+        self._flusher = None
+        self._wake = threading.Event()
+
+    def _start_flusher(self) -> None:
+        # holds a weak reference: a store nobody uses any more is not kept alive by it
+        ref = weakref.ref(self)
+        wake = self._wake
+
+        def run() -> None:
+            while True:
+                store = ref()
+                if store is None or store._closed:
+                    return
+                interval = store.flush_interval
+                del store
+                wake.wait(interval)
+                store = ref()
+                if store is None:
+                    return
+                store.flush()
+                del store
+
+        self._flusher = threading.Thread(target=run, name="persona-redis-counters", daemon=True)
+        self._flusher.start()
+        atexit.register(_flush_at_exit, ref)
+
+    def _take(self) -> dict[tuple[str, str], float]:
+        with self._plock:
+            if not self._pending or self._pid != os.getpid():
+                return {}
+            pending, self._pending = self._pending, {}
+            return pending
+
+    def _requeue(self, pending: dict[tuple[str, str], float]) -> None:
+        # Redis failed: keep the increments for the next attempt (bounded)
+        with self._plock:
+            mine = self._pending
+            for slot, amount in pending.items():
+                if slot in mine:
+                    mine[slot] += amount
+                elif len(mine) < self.max_pending:
+                    mine[slot] = amount
+                else:
+                    self.lost += 1
+
+    def _queue(self, pipe: Any, pending: dict[tuple[str, str], float]) -> None:
+        ms = int(self.ttl * 1000)
+        keys = set()
+        for (key, field), amount in pending.items():
+            k = self._k(key)
+            pipe.hincrbyfloat(k, field, amount)
+            keys.add(k)
+        for k in keys:
+            pipe.pexpire(k, ms)
+
+    def flush(self) -> bool:
+        """Send queued increments now; False when Redis failed (they stay queued)."""
+        pending = self._take()
+        if not pending:
+            return True
+        if not self.guard.open():
+            self._requeue(pending)
+            return False
+        try:
+            pipe = self.link.sync.pipeline(transaction=False)
+            self._queue(pipe, pending)
+            pipe.execute()
+        except FAILURES as exc:
+            self.guard.failed(exc)
+            self._requeue(pending)
+            return False
+        self.guard.ok()
+        return True
+
+    def _with_pending(self, c: Any, build: Callable[[Any], None]) -> list[Any]:
+        """Run ``build``'s commands after the queued increments, in one pipeline: one round
+        trip (on a cluster, one per node the pipeline touches). ``build``'s replies."""
+        pending = self._take()
+        pipe = c.pipeline(transaction=False)
+        try:
+            if pending:
+                self._queue(pipe, pending)
+            build(pipe)
+            out: list[Any] = pipe.execute()
+        except FAILURES:
+            if pending:
+                self._requeue(pending)
+            raise
+        return out[len(out) - 1:] if pending else out
+
+    def _evalsha(self, c: Any, keys: list[str], args: list[Any]) -> Any:
+        """The sliding-window script with the queued increments: one round trip."""
+        if self._sha is None:
+            self._sha = str(c.script_load(_WINDOW_HIT))
+        sha = self._sha
+        try:
+            (out,) = self._with_pending(c, lambda p: p.evalsha(sha, len(keys), *keys, *args))
+        except redis.exceptions.NoScriptError:
+            # Redis restarted (scripts are not kept): load it again; the queue went through
+            self._sha = None
+            return self._evalsha(c, keys, args)
+        return out
+
+    def close(self) -> None:
+        """Send queued increments, stop the flusher, close the sync client."""
+        self._closed = True
+        self._wake.set()
+        self.flush()
+        self.link.close()
+
+    def stats(self) -> dict[str, Any]:
+        """As the other stores, with ``pending`` (queued increments) and ``lost``."""
+        with self._plock:
+            pending = len(self._pending)
+        return {**super().stats(), "pending": pending, "lost": self.lost}
+
+    # -- CounterStore -----------------------------------------------------------------------
 
     def incr(self, key: str, field: str, amount: float = 1.0) -> float:
         """Add ``amount`` to ``field`` of ``key``; the new value (local while Redis is down)."""
         k, ms = self._k(key), int(self.ttl * 1000)
 
         def remote(c: Any) -> float:
-            pipe = c.pipeline(transaction=True)
-            pipe.hincrbyfloat(k, field, amount)
-            pipe.pexpire(k, ms)
-            return float(pipe.execute()[0])
+            pending = self._take()
+            pipe = c.pipeline(transaction=False)
+            try:
+                if pending:
+                    self._queue(pipe, pending)
+                pipe.hincrbyfloat(k, field, amount)
+                pipe.pexpire(k, ms)
+                out = pipe.execute()
+            except FAILURES:
+                if pending:
+                    self._requeue(pending)
+                raise
+            return float(out[-2])
 
         return self._try(remote, lambda: self.local.incr(key, field, amount))
 
@@ -214,7 +393,9 @@ class RedisCounterStore(_Guarded):
         k = self._k(key)
 
         def remote(c: Any) -> dict[str, float]:
-            return {f.decode(): float(v) for f, v in c.hgetall(k).items()}
+            # the queued increments first: a process reads its own statistics back
+            (raw,) = self._with_pending(c, lambda p: p.hgetall(k))
+            return {f.decode(): float(v) for f, v in raw.items()}
 
         return self._try(remote, lambda: self.local.get_all(key))
 
@@ -225,10 +406,8 @@ class RedisCounterStore(_Guarded):
         member = f"{now!r}:{os.getpid()}:{random.getrandbits(48):012x}"
 
         def remote(c: Any) -> bool:
-            if self._script is None:
-                self._script = c.register_script(_WINDOW_HIT)
             args = [repr(now), repr(now - window), limit, member, max(1, int(window * 1000))]
-            return bool(self._script(keys=[k], args=args, client=c))
+            return bool(self._evalsha(c, [k], args))
 
         return self._try(
             remote, lambda: self.local.window_hit(key, now=now, window=window, limit=limit)
@@ -283,6 +462,13 @@ class RedisCounterStore(_Guarded):
 
     def _forget_local(self, ids: list[str]) -> None:
         self.local.forget(ids)
+
+
+def _flush_at_exit(ref: weakref.ref[RedisCounterStore]) -> None:
+    # the flusher is a daemon thread: what it has not sent yet goes now
+    store = ref()
+    if store is not None and not store._closed:
+        store.flush()
 
 
 class RedisDedupStore(_Guarded):

@@ -52,6 +52,15 @@ CONTAINER: dict[str, Any] = {
             ],
         }
     },
+    "content": [{"id": "promo"}, {"id": "plain"}, {"id": "h1"}, {"id": "h2"}, {"id": "h3"}],
+    "placements": {
+        # a cap of 3 per visitor, counted in Redis by every worker
+        "promo": {"items": ["promo"], "fallback": "plain",
+                  "caps": [{"per": "item", "limit": 3, "window": 3600}]},
+        # a bandit whose statistics (exposures, clicks) every worker adds to in Redis
+        "hero": {"strategy": "bandit", "items": ["h1", "h2", "h3"],
+                 "bandit": {"refresh": 0.05}},
+    },
     "tags": [{"name": "all", "destination": "sink"}],
     "destinations": {
         "sink": {
@@ -62,9 +71,12 @@ CONTAINER: dict[str, Any] = {
     },
 }
 
-counters = RedisCounterStore(OPTS)
+counters = RedisCounterStore(OPTS, flush_interval=0.05)
 persona = Persona(
-    CONTAINER, sticky_store=RedisStickyBucketStore(OPTS), dedup_store=RedisDedupStore(OPTS)
+    CONTAINER,
+    sticky_store=RedisStickyBucketStore(OPTS),
+    dedup_store=RedisDedupStore(OPTS),
+    counter_store=counters,
 )
 
 
@@ -89,6 +101,14 @@ def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
             out["shown"] = counters.window_hit(
                 f"cap:{{{uid}}}:promo", now=time.time(), window=3600.0, limit=3
             )
+        elif path == "/decide":
+            v = persona.visitor(user_id=uid)
+            decision = v.decide(q["placement"])
+            out["items"] = decision.ids()
+            if q.get("click"):
+                v.click(decision)
+        elif path == "/bandit":
+            out["bandit"] = counters.get_all("bandit:hero:*")
         elif path == "/stats":
             out["stats"] = persona.stats()
             out["counters"] = counters.stats()
