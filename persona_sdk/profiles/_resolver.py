@@ -1,32 +1,30 @@
 """``ProfileResolver``: profiles for the read path, identity and real-time traits from events.
 
-The resolver owns the state of the visitors held in this process (``ProfileState``) and two
-parts built on it: the read path (``ReadPath``: caches, single flight, deadline, breaker) and
-the audience (``Audience``: segment membership kept per visitor). This module adds what
-events feed (``observe``: identity stitching, identify traits, computed traits), ``forget``,
-and the lifecycle (``configure``, ``flush``, ``stats``, ``close``).
+The resolver owns the state of the visitors held in this process (``ProfileState``) and
+three parts built on it: the read path (``ReadPath``: caches, single flight, deadline,
+breaker), the audience (``Audience``: segment membership kept per visitor) and the store
+writer (``StoreWriter``: computed traits and identity links to the L2 store). This module
+adds what events feed (``observe``: identity stitching, identify traits, computed traits),
+``forget``, and the lifecycle (``configure``, ``flush``, ``stats``, ``close``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, cast
-
-import msgspec
 
 from .. import _lifecycle
 from .._stats import ResolverStats
 from ..events import Message
 from ._audience import Audience, KeptSegments
-from ._computed import TraitSpec, VisitorState
+from ._computed import VisitorState
 from ._membership import OWN_EVENTS
 from ._readpath import AResolve, ReadPath, Resolve
 from ._settings import Settings, build_settings
 from ._state import ProfileState, new_l1
 from ._types import ProfileSource, ProfileStore
+from ._writeback import StoreWriter
 
 _SEEN = frozenset({"track", "page", "screen"})
 #: ids ``forget`` gathers at most through the store's identity links
@@ -37,9 +35,6 @@ if TYPE_CHECKING:
     from ._segments import Segments
 
 __all__ = ["ProfileResolver"]
-
-_blob_decoder = msgspec.json.Decoder(dict[str, Any])
-
 
 class ProfileResolver:
     """Resolves visitors' profiles; one per ``Persona``, shared by threads and tasks.
@@ -87,6 +82,7 @@ class ProfileResolver:
         #: path calls directly (``Persona.visitor`` does)
         self.reader = read = ReadPath(self._st)
         self._audience = Audience(self._st, read)
+        self._writer = StoreWriter(self._st)
         # The read path's own methods, bound once: ``resolve`` is on every request's path,
         # where a delegating method would add a call (and a method of this class of the same
         # name would make every lookup of the attribute a slow one).
@@ -246,27 +242,9 @@ class ProfileResolver:
             return  # emitted here about the visitor, not activity of theirs
         specs = s.computed.matching(msg)
         if specs:
-            self._observe_computed(s, msg, specs)
+            self._writer.note_computed(s, msg, specs)
         if self._audience_on:
             self._audience.on_event(s, msg, specs, {})
-
-    def _observe_computed(self, s: Settings, msg: Message, specs: tuple[TraitSpec, ...]) -> None:
-        st = self._st
-        key, _ = st.ids.canonical(msg.anonymous_id, msg.user_id)
-        if not key:
-            return
-        schedule = False
-        with st.lock:
-            state = st.local.get(key)
-            if state is None:
-                state = st.local[key] = VisitorState()
-            state.observe(specs, msg)
-            if s.store is not None and not st.closed:
-                st.dirty.add(key)
-                if not st.flush_scheduled:
-                    st.flush_scheduled = schedule = True
-        if schedule:
-            self._schedule_flush(s)
 
     def _stitch(self, s: Settings, msg: Message) -> None:
         st = self._st
@@ -275,7 +253,7 @@ class ProfileResolver:
         if user and previous and st.ids.link(previous, user):
             target, _ = st.ids.canonical(None, user)
             if s.store is not None and not st.closed:
-                self._share_link(s, previous, target)
+                self._writer.share_link(s, previous, target)
             with st.lock:
                 old = st.local.pop(previous, None)
                 if old is not None:
@@ -295,106 +273,10 @@ class ProfileResolver:
                         known = st.local[key] = VisitorState()
                     known.add_traits(msg.traits)
 
-    def _share_link(self, s: Settings, previous: str, target: str) -> None:
-        # the link goes to the shared store (off the caller's thread), so another process
-        # resolving ``previous`` finds ``target``'s profile; ``flush`` waits for it
-        st = self._st
-        store, link_key, back_key = s.store, s.ctx.link_key, s.ctx.back_key
-        if store is None or link_key is None:
-            return
-
-        async def write() -> None:
-            ttl = s.cfg.computed_ttl
-            try:
-                await store.aset(link_key(previous), target.encode(), ttl=ttl)
-                if s.ctx.fields and back_key is not None:
-                    # the way back, for ``forget`` to find every id of a chain without a scan
-                    await store.aset_field(  # type: ignore[attr-defined]
-                        back_key(target), previous, b"1", ttl=ttl
-                    )
-            except Exception:
-                with st.lock:
-                    st.n["store_errors"] += 1
-
-        try:
-            task = st.io.submit(write())
-        except RuntimeError:
-            return  # closed
-        with st.lock:
-            st.tasks.add(task)
-        task.add_done_callback(st.task_done)
-
-    # -- computed traits through the L2 store ----------------------------------------------
-
-    def _schedule_flush(self, s: Settings) -> None:
-        st = self._st
-        def arm() -> None:
-            loop = asyncio.get_running_loop()
-            loop.call_later(
-                s.cfg.computed_flush_interval,
-                lambda: loop.create_task(self._flush_computed(s)),
-            )
-
-        try:
-            st.io.call_soon(arm)
-        except RuntimeError:
-            pass  # closed
-
-    async def _flush_computed(self, s: Settings) -> None:
-        st = self._st
-        store = s.store
-        with st.lock:
-            keys, st.dirty = st.dirty, set()
-            st.flush_scheduled = False
-            snapshots = []
-            for key in keys:
-                state = st.local.get(key)
-                if state is not None:
-                    snapshots.append((key, state.to_wire(s.computed)))
-        if store is None:
-            return
-        for key, wire in snapshots:
-            ckey = s.ctx.computed_key(key)
-            try:
-                if s.ctx.fields:
-                    # this process' own field, set atomically: no other process' states are
-                    # read or written, so concurrent writers never lose each other's updates
-                    await store.aset_field(  # type: ignore[attr-defined]
-                        ckey, st.slot, msgspec.json.encode(wire), ttl=s.cfg.computed_ttl
-                    )
-                    continue
-                raw = await store.aget(ckey)
-                try:
-                    blob = _blob_decoder.decode(raw) if raw is not None else {}
-                except (msgspec.DecodeError, msgspec.ValidationError):
-                    blob = {}
-                blob[st.slot] = wire
-                await store.aset(ckey, msgspec.json.encode(blob), ttl=s.cfg.computed_ttl)
-            except Exception:
-                with st.lock:
-                    st.n["store_errors"] += 1
-
     def flush(self, timeout: float = 5.0) -> bool:
         """Write pending computed-trait states and identity links to the L2 store now; False
         on timeout."""
-        st = self._st
-        s = st.settings
-        with st.lock:
-            pending = bool(st.dirty)
-            links = bool(st.tasks)
-        if s.store is None or not (pending or links):
-            return True
-        deadline = time.monotonic() + timeout
-        if pending:
-            try:
-                fut = st.io.submit(self._flush_computed(s))
-            except RuntimeError:
-                return False
-            done, _ = concurrent.futures.wait((fut,), timeout=timeout)
-            if not done:
-                return False
-        # identity links (and lookups) under way
-        return st.drain(max(0.0, deadline - time.monotonic()))
+        return self._writer.flush(timeout)
 
     # -- erasure --------------------------------------------------------------------------
 
