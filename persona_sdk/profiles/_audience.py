@@ -23,10 +23,11 @@ import asyncio
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..events import Message, consent_of, new_message_id
+from ..events import Message, consent_of
 from ._computed import TraitSpec, VisitorState
 from ._membership import MAX_ATTRS, OWN_EVENTS, Membership, capped, trait_value
 from ._readpath import ReadPath
+from ._segment_events import send_segment_events, transitions
 from ._state import ProfileState
 
 if TYPE_CHECKING:
@@ -289,8 +290,9 @@ class Audience:
                 known.names = members
         if previous is None:
             return
-        self._send_segment_events(
-            anonymous_id, user_id, consent, members - previous, previous - members
+        send_segment_events(
+            self._st, anonymous_id, user_id, consent, entered=members - previous,
+            exited=previous - members,
         )
 
     # -- the read path ------------------------------------------------------------------------
@@ -472,67 +474,13 @@ class Audience:
         changed: Mapping[str, tuple[Any, Any]],
         consent: Mapping[str, bool] | None,
     ) -> None:
-        extra = self._transitions(m, changed)
+        extra = transitions(self._stages, changed)
         if not (entered or exited or extra):
             return
-        self._send_segment_events(
-            m.anonymous_id, m.user_id, consent, entered, exited, extra=extra
+        send_segment_events(
+            self._st, m.anonymous_id, m.user_id, consent, entered=entered, exited=exited,
+            extra=extra,
         )
-
-    def _transitions(
-        self, m: Membership, changed: Mapping[str, tuple[Any, Any]]
-    ) -> list[tuple[str, dict[str, Any]]]:
-        # a lifecycle trait that changed value is a transition: one event each
-        out: list[tuple[str, dict[str, Any]]] = []
-        for name in self._stages:
-            move = changed.get(name)
-            if move is not None and move[1] is not None:
-                out.append(
-                    (
-                        "Lifecycle Stage Changed",
-                        {"trait": name, "from": move[0], "to": move[1]},
-                    )
-                )
-        return out
-
-    def _send_segment_events(
-        self,
-        anonymous_id: str | None,
-        user_id: str | None,
-        consent: Mapping[str, bool] | None,
-        entered: Iterable[str],
-        exited: Iterable[str],
-        *,
-        extra: Iterable[tuple[str, dict[str, Any]]] = (),
-    ) -> None:
-        st = self._st
-        if st.emit is None or not st.settings.cfg.segment_events:
-            return
-        context: dict[str, Any] = {}
-        if consent is not None:
-            context["consent"] = {"categoryPreferences": dict(consent)}
-        events: list[tuple[str, dict[str, Any]]] = []
-        for event, names in (("Segment Exited", exited), ("Segment Entered", entered)):
-            for name in sorted(names):
-                events.append((event, {"segment_id": name, "segment_name": name}))
-        events.extend(extra)
-        for event, props in events:
-            msg = Message(
-                type="track",
-                message_id=new_message_id(),
-                anonymous_id=anonymous_id,
-                user_id=user_id,
-                event=event,
-                properties=props,
-                context=dict(context),
-                timestamp=st.clock(),
-            )
-            try:
-                st.emit(msg)
-            except Exception:
-                continue  # a closed or failing tag layer never breaks the caller
-            with st.lock:
-                st.n["segment_events"] += 1
 
 
 _GONE = object()
