@@ -1,5 +1,7 @@
 """The callables ``Persona`` hands the parts built around it (collector, profile API, visitors).
 
+A leaf: it imports nothing of the package, so any layer may type what it is handed.
+
 The write path (events → tags → delivery) and the read path (profiles → rules → decisions)
 meet only in the facade; what one hands the other, or what an adapter is handed, is one of
 these callables, bound once when ``Persona`` is built, never the ``Persona`` itself.
@@ -8,12 +10,9 @@ these callables, bound once when ``Persona`` is built, never the ``Persona`` its
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from attrs import frozen
-
-if TYPE_CHECKING:
-    from .events import IngestResult
 
 __all__ = [
     "IngestBatch", "IngestFn", "Ports", "ProfileReader", "ProfileRecord", "TrackFn", "Tracker",
@@ -22,11 +21,13 @@ __all__ = [
 
 
 class IngestFn(Protocol):
-    """``Persona.ingest``: one Segment-shaped message or a ``{"batch": [...]}`` envelope."""
+    """``Persona.ingest``: one Segment-shaped message or a ``{"batch": [...]}`` envelope;
+    one ``persona_sdk.events.IngestResult`` per message (typed there: this module is a
+    leaf)."""
 
     def __call__(
         self, payload: bytes | Mapping[str, Any], *, received_at: float | None = None
-    ) -> list[IngestResult]: ...
+    ) -> list[Any]: ...
 
 
 #: The collector's batch path: ``(items, received_at, oversized) -> (accepted, errors)``, for

@@ -1,4 +1,4 @@
-"""In-memory ``DedupStore`` (and the in-memory ``CounterStore``, from ``content/_counters``):
+"""In-memory ``DedupStore`` (the in-memory ``CounterStore`` is ``content.InMemoryCounterStore``):
 the single-process tier, and the reference the shared implementations (persona-redis) are
 checked against by one conformance suite.
 
@@ -15,19 +15,9 @@ from collections.abc import Callable, Iterable
 
 from cachetools import LRUCache
 
-from .content._counters import InMemoryCounterStore
+from .plugins import person_tags
 
-__all__ = ["InMemoryCounterStore", "InMemoryDedupStore", "person_key", "person_tags"]
-
-
-def person_key(kind: str, person: str, *rest: str) -> str:
-    """``"<kind>:{<person>}:<rest>..."``: a store key that ``forget`` can find."""
-    return ":".join((kind, f"{{{person}}}", *rest))
-
-
-def person_tags(ids: Iterable[str]) -> list[str]:
-    """The ``{id}`` markers ``forget`` looks for."""
-    return [f"{{{i}}}" for i in ids if i]
+__all__ = ["InMemoryDedupStore"]
 
 
 class InMemoryDedupStore:

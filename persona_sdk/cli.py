@@ -15,7 +15,7 @@ __all__ = ["main"]
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``persona`` command; returns the exit status."""
     try:
-        from ._cli._app import main as run
+        from ._cli import main as run
     except ImportError as exc:  # the cli extra is not installed
         print(
             f"the persona command needs the cli extra ({exc.name} is missing): "

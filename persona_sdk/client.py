@@ -23,14 +23,20 @@ from ._facade.operate import OperateApi
 from ._facade.runtime import Builder, naming_source
 from ._ports import Ports, Tracker
 from .config import Container, load_container
-from .decisions._visitor import UNSET
-from .events import Message, check_message, new_message_id
-from .events._ids import check_integrations, coerce_id
-from .events._values import check_finite, has_nonfinite, to_epoch
+from .decisions import UNSET
+from .events import (
+    Message,
+    check_finite,
+    check_integrations,
+    check_message,
+    coerce_id,
+    has_nonfinite,
+    new_message_id,
+    to_epoch,
+)
 
 if TYPE_CHECKING:
-    from .decisions import ExposureHook, FeatureUsageHook
-    from .decisions._visitor import Visitor
+    from .decisions import ExposureHook, FeatureUsageHook, Visitor
     from .plugins import (
         AsyncStickyBucketStore,
         ContentSourceFactory,
@@ -196,7 +202,7 @@ class Persona(EventsApi, OperateApi, FlagsApi):
                     "destinations: the new container has none and would stop all tracking; "
                     "pass allow_no_destinations=True, or use reload_flags() for flags only"
                 )
-            new = self._builder.build(loaded)
+            new = self._builder.build(loaded, self._runtime)
             old, self._runtime = self._runtime, new
         old.close()
 

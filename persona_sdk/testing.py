@@ -27,9 +27,7 @@ import httpx
 import msgspec
 from attrs import frozen
 
-from .delivery._config import BatchConfig
-from .plugins import SendOutcome, SendResult
-from .privacy._config import PiiConfig
+from .plugins import BatchConfig, PiiConfig, SendOutcome, SendResult
 
 __all__ = ["CaptureDestination"]
 

@@ -19,9 +19,8 @@ class Clock:
 def test_delivery_and_profiles_share_one_breaker() -> None:
     """A destination's outbox and the profile source build the same class (no second copy
     to drift), each from its own configuration."""
-    from persona_sdk.delivery._config import DeliveryConfig
+    from persona_sdk.config import BreakerConfig, DeliveryConfig
     from persona_sdk.delivery._outbox import Outbox
-    from persona_sdk.profiles._config import BreakerConfig
     from persona_sdk.profiles._settings import profile_breaker
     from persona_sdk.testing import CaptureDestination
 

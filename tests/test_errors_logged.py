@@ -12,9 +12,9 @@ import pytest
 
 import persona_sdk as ps
 from persona_sdk._logonce import LogOnce
+from persona_sdk.config import BreakerConfig
 from persona_sdk.profiles import FileSource
 from persona_sdk.profiles import _log as profile_log
-from persona_sdk.profiles._config import BreakerConfig
 from persona_sdk.profiles._settings import profile_breaker
 from persona_sdk.rules import OperatorRegistry
 from persona_sdk.testing import CaptureDestination

@@ -13,7 +13,7 @@ import json
 import os
 import secrets
 import threading
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ from . import pages
 from .catalog import Product, by_slug
 from .sink import Sink
 
-__all__ = ["CONTAINER", "Answered", "Exposures", "Shop", "build_persona", "create_app"]
+__all__ = ["CONTAINER", "Answered", "Exposures", "HeroLog", "Shop", "build_persona", "create_app"]
 
 HERE = Path(__file__).resolve().parent
 CONTAINER = HERE / "persona.toml"
@@ -123,6 +123,39 @@ def _collector_routes(collector: Answered) -> list[BaseRoute]:
     ]
 
 
+class HeroLog:
+    """The creative the home hero showed on each home page, in order (the last 100,000):
+    the dashboard charts the bandit's share per creative over time from it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._shown: deque[str] = deque(maxlen=100_000)
+
+    def add(self, creative: str) -> None:
+        with self._lock:
+            self._shown.append(creative)
+
+    def __len__(self) -> int:
+        return len(self._shown)
+
+    def history(self, points: int = 20) -> list[dict[str, Any]]:
+        """``[{"visitors": n, "share": {creative: share}}]``: each creative's share of the
+        hero's views in consecutive windows (at most ``points`` of them)."""
+        with self._lock:
+            shown = list(self._shown)
+        if not shown:
+            return []
+        creatives = sorted(set(shown))
+        size = max(1, -(-len(shown) // points))
+        out = []
+        for end in range(size, len(shown) + size, size):
+            window = Counter(shown[end - size:end])
+            total = sum(window.values())
+            out.append({"visitors": min(end, len(shown)),
+                        "share": {c: window[c] / total for c in creatives}})
+        return out
+
+
 def _bandit_history(var_dir: Path | None) -> list[dict[str, Any]]:
     # written by the personalization drill of --simulate (examples/shop/personalize.py)
     if var_dir is None:
@@ -144,6 +177,7 @@ def create_app(
 ) -> Starlette:
     """The shop as an ASGI app. ``close_persona`` closes (and flushes) it on shutdown."""
     shop = Shop()
+    hero_log = HeroLog()
     exposures = exposures or Exposures()
     collector = Answered(Collector(persona))
 
@@ -157,20 +191,43 @@ def create_app(
             bootstrap=render_bootstrap(visitor, features),
             cart_count=sum(shop.carts.get(visitor.anonymous_id, Counter()).values()),
             show_banner=CONSENT_COOKIE not in request.cookies,
+            # every page view is a decision: the placement's cap (3 a day) is what stops it
+            promo=pages.promo_banner(visitor.decide("promo-banner")),
         )
         return HTMLResponse(html)
 
     async def home(request: Request) -> Response:
         visitor = request.state.persona
-        hero = visitor.feature("hero-banner")
+        hero = visitor.decide("home-hero")
+        if hero.item is not None:
+            hero_log.add(hero.item.id)
+        banner = visitor.feature("hero-banner")
         body = pages.home_page(
-            hero=str(hero.value),
-            variation=hero.variation.variation_key if hero.variation is not None else "",
+            hero=hero,
+            banner=str(banner.value),
+            variation=banner.variation.variation_key if banner.variation is not None else "",
             vip=visitor.is_on("vip-offer"),
             segments=sorted(visitor.segments),
             free_shipping=float(visitor.get("free-shipping-threshold", 75)),
+            recommended=visitor.decide("recommended"),
         )
         return render(request, "Home", body, page="home", features=("hero-banner",))
+
+    async def promo_click(request: Request) -> Response:
+        # the hero's link: log the click (a click-rewarded bandit learns from it, once per
+        # decision and item), then go where the creative points, on this site only
+        visitor = request.state.persona
+        q = request.query_params
+        to = q.get("to", "/")
+        if not to.startswith("/") or to.startswith("//"):
+            to = "/"
+        placement, item, decision = q.get("placement"), q.get("item"), q.get("decision")
+        if placement and item and decision:
+            visitor.track("Promotion Clicked", properties={
+                "placement": placement, "position": placement, "promotion_id": item,
+                "decision_id": decision, "segment": q.get("segment") or "*",
+            })
+        return RedirectResponse(to, status_code=303)
 
     async def catalog(request: Request) -> Response:
         return render(request, "Catalog", pages.catalog_page(), page="catalog")
@@ -256,7 +313,9 @@ def create_app(
                 for stage in ("new", "active", "at_risk", "lapsed", "reactivated")
             },
             "attribution": persona.attribution_report(),
-            "bandit": _bandit_history(var_dir),
+            # the live hero's share per creative; the drill's until the hero has traffic
+            "bandit": hero_log.history() or _bandit_history(var_dir),
+            "bandit_source": "live" if len(hero_log) else "drill",
         }
 
     async def dashboard(request: Request) -> Response:
@@ -282,6 +341,7 @@ def create_app(
         Route("/cart/add", cart_add, methods=["POST"]),
         Route("/checkout", checkout, methods=["POST"]),
         Route("/orders/{order_id}", order),
+        Route("/promo/click", promo_click),
         Route("/dashboard", dashboard),
         Route("/dashboard.json", dashboard_json),
         Route("/_sink", sink.show),
@@ -296,4 +356,5 @@ def create_app(
     app.state.shop = shop
     app.state.exposures = exposures
     app.state.collector = collector
+    app.state.hero_log = hero_log
     return app

@@ -1,6 +1,7 @@
 """The shop's HTML: plain ``string.Template`` pages, every dynamic value escaped.
 
-Personalised parts (the hero banner, the VIP box, the free-shipping line) are rendered here,
+Personalised parts (the bandit's hero, "recommended for you", the capped promo banner, the
+experiment's strap line, the VIP box, the free-shipping line) are rendered here,
 on the server, from decisions the middleware's visitor made: the browser receives the final
 page, so nothing flickers. ``render_bootstrap`` hands the same decisions to the JS tag.
 """
@@ -11,11 +12,12 @@ from collections.abc import Iterable, Mapping
 from html import escape
 from string import Template
 from typing import Any
+from urllib.parse import urlencode
 
 from .catalog import PRODUCTS, Product
 
-__all__ = ["cart_page", "catalog_page", "dashboard_page", "home_page", "order_page",
-           "product_page"]
+__all__ = ["cart_page", "catalog_page", "click_url", "dashboard_page", "hero_section",
+           "home_page", "order_page", "product_page", "promo_banner", "recommended_section"]
 
 _LAYOUT = Template("""<!doctype html>
 <html lang="en">
@@ -37,6 +39,7 @@ $scripts
   </nav>
 </header>
 <main>
+$promo
 $body
 </main>
 $banner
@@ -74,6 +77,7 @@ def layout(
     cart_count: int,
     show_banner: bool,
     tag: bool = True,
+    promo: str = "",
 ) -> str:
     """Wrap a page body; the consent banner shows until the visitor chooses. ``tag=False``
     leaves the JS tag out (the self-refreshing dashboard would log a page view every 2 s)."""
@@ -86,6 +90,7 @@ def layout(
         cart_count=cart_count,
         body=body,
         banner=banner,
+        promo=promo,
     )
 
 
@@ -97,11 +102,63 @@ def _card(p: Product) -> str:
     )
 
 
-def home_page(*, hero: str, variation: Any, vip: bool, segments: Iterable[str],
-              free_shipping: float) -> str:
-    """The home page: the hero chosen by the ``hero-banner`` feature, the VIP box for the
-    ``big_spender`` segment."""
-    title, line = _HEROES.get(hero, _HEROES["classic"])
+def click_url(decision: Any, item: Any, to: str) -> str:
+    """The link a promotion's click goes through (``/promo/click``): it logs ``Promotion
+    Clicked`` with the decision's ids, which teaches a click-rewarded bandit, then
+    redirects to ``to``."""
+    query = urlencode({"placement": decision.placement, "item": item.id,
+                       "decision": decision.decision_id, "segment": decision.segment or "*",
+                       "index": item.position, "to": to})
+    return f"/promo/click?{query}"
+
+
+def hero_section(decision: Any) -> str:
+    """The home hero: the creative the ``home-hero`` bandit chose, its link counted."""
+    item = decision.item
+    if item is None:
+        return ""
+    payload = item.payload if isinstance(item.payload, Mapping) else {}
+    url = str(payload.get("url", "/products"))
+    return (
+        f'<section class="hero hero-{escape(item.id)}" data-creative="{escape(item.id)}" '
+        f'data-decision="{escape(decision.decision_id)}">'
+        f'<h1>{escape(str(payload.get("title", "")))}</h1>'
+        f'<a class="cta" id="hero-cta" href="{escape(click_url(decision, item, url))}">'
+        f"Shop now</a></section>"
+    )
+
+
+def recommended_section(decision: Any) -> str:
+    """"Recommended for you": the products the ``recommended`` placement scored highest
+    for the visitor's category affinity."""
+    cards = []
+    for item in decision.items:
+        slug = item.payload.get("slug") if isinstance(item.payload, Mapping) else None
+        product = next((p for p in PRODUCTS if p.slug == slug), None)
+        if product is not None:
+            cards.append(_card(product).replace(
+                '<li class="card">', f'<li class="card" data-recommended="{escape(slug)}">', 1))
+    if not cards:
+        return ""
+    return f'<section class="recommended"><h2>Recommended for you</h2><ul class="grid">' \
+           f'{"".join(cards)}</ul></section>'
+
+
+def promo_banner(decision: Any) -> str:
+    """The ``promo-banner`` placement (capped at 3 a day per visitor), or nothing."""
+    item = decision.item
+    if item is None:
+        return ""
+    text = item.payload.get("text", "") if isinstance(item.payload, Mapping) else ""
+    return f'<p class="promo" data-promo="{escape(item.id)}">{escape(str(text))}</p>'
+
+
+def home_page(*, hero: Any, banner: str, variation: Any, vip: bool, segments: Iterable[str],
+              free_shipping: float, recommended: Any) -> str:
+    """The home page: the hero the ``home-hero`` bandit chose, the strap line of the
+    ``hero-banner`` experiment, "recommended for you", the VIP box for the ``big_spender``
+    segment."""
+    title, line = _HEROES.get(banner, _HEROES["classic"])
     vip_box = (
         '<section class="vip" data-segment="big_spender"><h2>Thanks for being a regular</h2>'
         "<p>Free express shipping on everything, on us.</p></section>"
@@ -110,10 +167,12 @@ def home_page(*, hero: str, variation: Any, vip: bool, segments: Iterable[str],
     )
     cards = "".join(_card(p) for p in PRODUCTS[:4])
     return (
-        f'<section class="hero hero-{escape(hero)}" data-hero="{escape(hero)}" '
-        f'data-variation="{escape(str(variation))}"><h1>{escape(title)}</h1>'
-        f'<p>{escape(line)}</p><a class="cta" href="/products">Shop now</a></section>'
+        f"{hero_section(hero)}"
+        f'<section class="strap strap-{escape(banner)}" data-banner="{escape(banner)}" '
+        f'data-variation="{escape(str(variation))}"><h2>{escape(title)}</h2>'
+        f"<p>{escape(line)}</p></section>"
         f"{vip_box}"
+        f"{recommended_section(recommended)}"
         f'<p class="note">Free shipping from {free_shipping:.0f} €. '
         f'Your segments: <span id="segments">{escape(", ".join(segments)) or "none"}</span></p>'
         f'<ul class="grid">{cards}</ul>'
@@ -213,7 +272,7 @@ def dashboard_page(data: Mapping[str, Any]) -> str:
         + _attribution_line(data.get("attribution", {}))
         + "<h2>Local sink</h2>"
         + _table(["destination", "event", "received"], sink_rows)
-        + bandit_chart(data.get("bandit") or [])
+        + bandit_chart(data.get("bandit") or [], data.get("bandit_source", "drill"))
         + '<p><a href="/dashboard.json">as JSON</a></p>'
     )
 
@@ -243,8 +302,9 @@ def _attribution_line(report: Mapping[str, Any]) -> str:
 _COLORS = ("#2b6cb0", "#2f855a", "#c05621", "#6b46c1", "#b7791f", "#4a5568")
 
 
-def bandit_chart(history: list[Mapping[str, Any]]) -> str:
-    """The home hero bandit's share of traffic per creative over time, as an inline SVG."""
+def bandit_chart(history: list[Mapping[str, Any]], source: str = "drill") -> str:
+    """The home hero bandit's share of traffic per creative over time, as an inline SVG:
+    the live home pages' (``source="live"``), or the last ``--simulate`` drill's."""
     if not history:
         return ""
     width, height, pad = 640, 220, 30
@@ -268,8 +328,9 @@ def bandit_chart(history: list[Mapping[str, Any]]) -> str:
             f'<text x="2" y="{height - pad}" font-size="10">0%</text>'
             f'<text x="{width - pad - 60}" y="{height - 8}" font-size="10">{last} visitors</text>')
     return (
-        "<h2>Home hero bandit: share of traffic per creative</h2>"
-        f'<svg width="{width}" height="{height}" role="img" '
+        "<h2>Home hero bandit: share of traffic per creative "
+        f'({"live home pages" if source == "live" else "simulation drill"})</h2>'
+        f'<svg data-bandit="{escape(source)}" width="{width}" height="{height}" role="img" '
         f'aria-label="bandit share per creative">{axes}{"".join(lines)}</svg>'
         f'<p>{" ".join(legend)}</p>'
     )

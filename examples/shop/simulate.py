@@ -27,6 +27,7 @@ import uuid
 import zlib
 from collections import Counter, defaultdict
 from collections.abc import Iterable
+from html import unescape
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ import msgspec
 from attrs import define, field
 
 from .catalog import PRODUCTS
+from .personalize import CLICK_RATES
 from .server import RunningShop
 
 __all__ = ["Outcome", "Visitor", "check", "drive", "simulate"]
@@ -75,6 +77,7 @@ class Visitor:
     orders: list[tuple[str, float]] = field(factory=list)
     vip_expected: bool | None = None
     vip_shown: bool | None = None
+    hero_clicks: int = 0
 
     def granted(self, purpose: str) -> bool:
         """Whether the visitor granted ``purpose`` (GPC withdraws advertising)."""
@@ -186,10 +189,19 @@ def _visit(browser: _Browser, rng: random.Random) -> None:
 
     def home() -> None:
         html = browser.get("/")
-        hero = _attr(html, "data-hero")
-        if hero:
-            v.variations.add(hero)
+        banner = _attr(html, "data-banner")
+        if banner:
+            v.variations.add(banner)
         browser.page("/", "Home", landing())
+        # the hero's creatives have different simulated click rates (the bandit learns
+        # them); whether this visitor clicks is drawn from its id, not from rng, so the
+        # seeded visitors keep their behaviour
+        creative, link = _attr(html, "data-creative"), _attr(html, 'id="hero-cta" href')
+        if creative in CLICK_RATES and link:
+            draw = zlib.crc32(f"{v.anonymous_id}:{creative}".encode()) % 1000 / 1000
+            if draw < CLICK_RATES[creative]:
+                browser.get(unescape(link))
+                v.hero_clicks += 1
         if v.vip_expected is not None:
             v.vip_shown = 'data-segment="big_spender"' in html
 
@@ -311,6 +323,12 @@ def check(shop: RunningShop, visitors: list[Visitor], *, flushed: bool, elapsed:
     variations = Counter(next(iter(v.variations)) for v in visitors if len(v.variations) == 1)
     out.lines.append("hero-banner variations shown: "
                      + ", ".join(f"{k} {n}" for k, n in sorted(variations.items())))
+    hero_log = shop.app.state.hero_log
+    overall = hero_log.history(points=1)
+    share = overall[0]["share"] if overall else {}
+    out.lines.append(f"home-hero (bandit, live pages): {len(hero_log)} shown, "
+                     f"{sum(v.hero_clicks for v in visitors)} clicks; share "
+                     + ", ".join(f"{k} {n:.0%}" for k, n in sorted(share.items())))
     out.lines.append("checks:")
 
     _check(out, flushed, "flush() delivered everything in time")

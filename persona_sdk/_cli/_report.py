@@ -199,6 +199,11 @@ def report(
         "Order Completed"),
     placements: Annotated[bool, typer.Option(
         "--placements", help="Report content placements instead of an experiment.")] = False,
+    attribution: Annotated[bool, typer.Option(
+        "--attribution", help="Report attribution: the conversion's credit per channel by "
+                              "the first, last, linear and position models.")] = False,
+    value: Annotated[str, typer.Option(help="With --attribution: the conversion's property "
+                                            "holding its value (1 when absent).")] = "revenue",
     by: Annotated[str, typer.Option(help="With --placements: dimensions, comma-separated "
                                          "(placement,item,strategy,segment,country,hour,"
                                          "holdout).")] = "placement,item",
@@ -215,12 +220,16 @@ def report(
     For an experiment: visitors and conversions per variation, rates with 95% intervals, the
     uplift against the control with its interval and p-value, a sample-ratio-mismatch check.
     With --placements: exposures, clicks, CTR and conversions per placement and item (or
-    --by other dimensions), and each placement's uplift against its holdout."""
+    --by other dimensions), and each placement's uplift against its holdout. With
+    --attribution: each channel's credit for the conversions by four models."""
     if placements:
         _placements_report(events, conversion, by, chart, as_json)
         return
+    if attribution:
+        _attribution_report(events, conversion, value, as_json)
+        return
     if experiment is None:
-        raise typer.BadParameter("give --experiment KEY, or --placements",
+        raise typer.BadParameter("give --experiment KEY, --placements or --attribution",
                                  param_hint="--experiment")
     try:
         parsed = [float(w) for w in weights.split(",")] if weights else None
@@ -268,7 +277,7 @@ def _print_experiment(doc: dict[str, Any], chart: Path | None) -> None:
 def _placements_report(
     patterns: list[str], conversion: str, by: str, chart: Path | None, as_json: bool
 ) -> None:
-    from ..content._analytics import content_report
+    from ..content import content_report
 
     paths = [p for pattern in patterns for p in (sorted(glob.glob(pattern)) or [pattern])]
     try:
@@ -279,7 +288,9 @@ def _placements_report(
     except (OSError, ValueError) as exc:
         raise fail(str(exc), as_json=as_json) from None
     if as_json:
-        emit_json({"by": list(found.by), "rows": found.rows, "uplift": found.uplift})
+        emit_json({"by": list(found.by), "rows": found.rows, "uplift": found.uplift,
+                   "uplift_by_segment": found.uplift_by_segment,
+                   "uplift_by_country": found.uplift_by_country})
         return
     table = Table(title=f"content → {conversion}")
     for column in (*found.by, "exposures", "clicks", "CTR", "conversions", "conv. rate"):
@@ -289,10 +300,21 @@ def _placements_report(
                       str(row["clicks"]), f"{row['ctr']:.2%}", str(row["conversions"]),
                       f"{row['conversion_rate']:.2%}")
     out.print(table)
-    for u in found.uplift:
-        out.print(f"{u['placement']}: {u['treated_rate']:.2%} vs holdout {u['holdout_rate']:.2%}"
-                  f" ({u['diff']:+.2%}, {u['level']:.0%} interval {u['diff_low']:+.2%} to "
-                  f"{u['diff_high']:+.2%})", markup=False)
+    uplift = [*found.uplift, *found.uplift_by_segment, *found.uplift_by_country]
+    if uplift:
+        level = uplift[0]["level"]
+        lift = Table(title=f"uplift against the holdout ({level:.0%} interval)")
+        for column in ("placement", "group", "treated", "holdout", "difference (interval)"):
+            lift.add_column(column)
+        for u in uplift:
+            group = " ".join(f"{d}={u[d]}" for d in ("segment", "country") if d in u)
+            lift.add_row(
+                str(u["placement"]), group or "all",
+                f"{u['treated_rate']:.2%} of {u['treated_visitors']}",
+                f"{u['holdout_rate']:.2%} of {u['holdout_visitors']}",
+                f"{u['diff']:+.2%} ({u['diff_low']:+.2%} to {u['diff_high']:+.2%})",
+            )
+        out.print(lift)
     if chart is not None:
         out.print(f"chart: {chart}", markup=False)
 
@@ -301,3 +323,29 @@ def _placements_chart(by: tuple[str, ...], rows: list[dict[str, Any]], path: Pat
     labels = [" / ".join(str(row.get(d)) for d in by) for row in rows]
     _save_bars(labels, [row["ctr"] * 100 for row in rows], None, "CTR (%)",
                "content: click-through rate", path)
+
+
+def _attribution_report(patterns: list[str], conversion: str, value: str, as_json: bool) -> None:
+    from ..content import read_events
+    from ..profiles import MODELS, attribution_from_events
+
+    paths = [p for pattern in patterns for p in (sorted(glob.glob(pattern)) or [pattern])]
+    try:
+        doc = attribution_from_events(read_events(paths), conversion=conversion, value=value)
+    except (OSError, ValueError) as exc:
+        raise fail(str(exc), as_json=as_json) from None
+    if as_json:
+        emit_json(doc)
+        return
+    table = Table(title=f"attribution → {conversion}")
+    table.add_column("channel")
+    for model in MODELS:
+        table.add_column(model, justify="right")
+    credit = doc["credit"]
+    channels = list(dict.fromkeys(ch for m in MODELS for ch in credit[m]))
+    channels.sort(key=lambda ch: -credit["linear"].get(ch, 0.0))
+    for ch in channels:
+        table.add_row(ch, *(f"{credit[m].get(ch, 0.0):,.2f}" for m in MODELS))
+    out.print(table)
+    out.print(f"{doc['conversions']} conversions worth {doc['value']:,.2f} from "
+              f"{doc['people_converted']} of {doc['people']} people", markup=False)

@@ -28,7 +28,7 @@ def worker(
     env_file: EnvFile = None,
 ) -> None:
     """Deliver events consumed from a stream (a persona_sdk.workers plugin) until stopped."""
-    from ..plugins import load_plugin
+    from ..plugins import check_plugin, load_plugin
 
     try:
         factory = load_plugin(WORKER_GROUP, urlsplit(source).scheme)
@@ -39,6 +39,7 @@ def worker(
         with open_persona(container, env) as persona:
             try:
                 running = factory(url=source, persona=persona)
+                check_plugin(WORKER_GROUP, urlsplit(source).scheme, running)
             except PersonaError as exc:
                 raise fail(f"--from: {exc}") from None
             for sig in (signal.SIGTERM, signal.SIGINT):

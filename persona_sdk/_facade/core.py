@@ -10,8 +10,7 @@ from .._errors import ClosedError
 
 if TYPE_CHECKING:
     from .._ports import ProfileReader
-    from ..decisions import HookSet
-    from ..decisions._feed import FlagFeed
+    from ..decisions import FlagFeed, HookSet
     from ..delivery import Delivery
     from ..events import Message
     from ..profiles import ProfileResolver

@@ -8,10 +8,18 @@ from datetime import datetime
 from typing import Any
 
 from .._errors import EventValidationError
-from ..events import IngestResult, Message, check_message, decode_messages, new_message_id
-from ..events._ids import check_integrations, coerce_id
-from ..events._ingest import decode_checked
-from ..events._values import check_finite, to_epoch
+from ..events import (
+    IngestResult,
+    Message,
+    check_finite,
+    check_integrations,
+    check_message,
+    coerce_id,
+    decode_checked,
+    decode_messages,
+    new_message_id,
+    to_epoch,
+)
 from .core import Core
 
 __all__ = ["EventsApi"]

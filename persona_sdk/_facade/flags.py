@@ -32,7 +32,7 @@ class FlagsApi(Core):
             return
         if not api_host or not client_key:
             raise ConfigError("from_growthbook: api_host and client_key go together")
-        from ..decisions._feed import FlagFeed
+        from ..decisions import FlagFeed
 
         feed = FlagFeed(
             api_host=api_host,

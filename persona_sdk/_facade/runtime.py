@@ -16,11 +16,10 @@ from ..config import Container
 
 if TYPE_CHECKING:
     from ..actions import ActionRunner
-    from ..content._runtime import ContentRuntime
+    from ..content import ContentRuntime
     from ..decisions import Engine, HookSet
     from ..delivery import Delivery
-    from ..events import Message
-    from ..events._plan import TrackingPlan
+    from ..events import Message, TrackingPlan
     from ..profiles import ProfileResolver, Segments
     from ..rules import OperatorRegistry
     from ..tags import Route, Router
@@ -110,12 +109,13 @@ class Builder:
         self._strategies = dict(strategies)
         self._actions_host = actions_host
 
-    def build(self, container: Container) -> Runtime:
-        """Compile ``container``; every problem is reported at once (``ConfigError``), and
-        nothing running is changed unless all of it compiled."""
+    def build(self, container: Container, previous: Runtime | None = None) -> Runtime:
+        """Compile ``container`` (replacing ``previous``, on a reload); every problem is
+        reported at once (``ConfigError``), and nothing running is changed unless all of it
+        compiled."""
         from ..decisions import Engine
         from ..destinations import build_destinations
-        from ..events._plan import TrackingPlan
+        from ..events import TrackingPlan
         from ..profiles import Segments
         from ..tags import Router
 
@@ -131,7 +131,7 @@ class Builder:
                 if build == "plan":
                     plan = TrackingPlan(container.tracking_plan)
                 elif build == "content":
-                    content = self._build_content(container)
+                    content = self._build_content(container, previous)
                 elif build == "actions":
                     from ..actions import ActionRunner
 
@@ -182,10 +182,12 @@ class Builder:
         return Runtime(container, router, engine, segments, plan, content, watched, actions,
                        self._profiles.visitor_segments(segments))
 
-    def _build_content(self, container: Container) -> ContentRuntime | None:
+    def _build_content(
+        self, container: Container, previous: Runtime | None
+    ) -> ContentRuntime | None:
         if not (container.placements or container.content or container.content_sources):
             return None
-        from ..content._runtime import ContentRuntime
+        from ..content import ContentRuntime
 
         return ContentRuntime.build(
             content=container.content,
@@ -200,6 +202,9 @@ class Builder:
             strategies=self._strategies,
             context=container.context,
             enrichers=self._enrichers,
+            # a reload keeps the feed items of unchanged sources
+            previous=previous.content if previous is not None else None,
+            aliases=self._profiles.aliases,
         )
 
     def with_flags(

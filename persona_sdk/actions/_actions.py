@@ -28,52 +28,16 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
-from attrs import Factory, frozen
-
 from .. import _lifecycle
 from .._errors import ConfigError
 from .._stats import ActionCounts, ActionsStats
-from ..content._config import parse_window
+from ..config import ActionConfig, parse_window
 from ..rules import Condition, compile_condition
 
 __all__ = ["ActionConfig", "ActionRunner"]
 
 _MAX_FIRED = 100_000
 _MAX_PENDING = 100_000
-
-
-@frozen(kw_only=True)
-class ActionConfig:
-    """One next-best action (``[[actions]]``).
-
-    Usage::
-
-        [[actions]]
-        name = "cart-abandoned"
-        on = "Product Added"           # the trigger event ("Segment Entered" for segments)
-        after = "30m"                  # wait this long...
-        unless = "Order Completed"     # ...and fire only if the visitor did not track this
-        emit = "Cart Abandoned"        # tracked through the tag layer (tags route it)
-        purpose = "marketing"          # consent purpose required on the trigger event
-
-        [[actions]]
-        name = "vip-welcome"
-        on = "Segment Entered"
-        when = { "properties.segment_id" = "vip" }
-        traits = { vip_since_welcome = true }
-    """
-
-    name: str
-    on: str
-    #: a condition over the trigger event (its Segment JSON: ``properties.x``, ``context.y``)
-    when: dict[str, Any] | None = None
-    after: Any = None
-    unless: str | None = None
-    emit: str | None = None
-    #: properties of the emitted event (the trigger's properties are under ``trigger``)
-    properties: dict[str, Any] = Factory(dict)
-    traits: dict[str, Any] | None = None
-    purpose: str | None = None
 
 
 class _Action:

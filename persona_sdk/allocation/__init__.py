@@ -31,6 +31,8 @@ from ._buckets import in_namespace as in_namespace
 from ._hashing import Bucketer as Bucketer
 from ._hashing import fnv1a32 as fnv1a32
 from ._hashing import hash_scheme as hash_scheme
+from ._hashing import murmur3_32 as murmur3_32
+from ._hashing import v2_seed as v2_seed
 from ._urls import compile_url_targets as compile_url_targets
 from ._urls import merge_query_strings as merge_query_strings
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 import sys
 import weakref
 from collections.abc import Callable
-from typing import Protocol, runtime_checkable
+
+from ..plugins import Bucketer, HashScheme, load_plugin_object
 
 __all__ = [
     "GROWTHBOOK",
@@ -41,8 +42,6 @@ try:  # optional C accelerator (pip install 'persona-sdk-py[speedups]')
 except ImportError:  # pragma: no cover - exercised when the extra is absent
     _fnv_bytes_c = None
 
-#: Maps a hash value (the visitor's attribute, as a string) to a number in [0, 1).
-Bucketer = Callable[[str], float]
 
 #: The C-accelerated version-2 bucketers and their (ASCII) seeds, for code generated to
 #: compute the same hash inline (``v2_seed``).
@@ -94,23 +93,6 @@ def gb_hash(seed: str, value: str, version: int) -> float | None:
     if version == 1:
         return (fnv1a32(value + seed) % 1000) / 1000
     return None
-
-
-@runtime_checkable
-class HashScheme(Protocol):
-    """How visitors are mapped to [0, 1) for one experiment (pluggable per experiment).
-
-    ``bucketer(seed, version)`` is called once per experiment when a container is compiled
-    and returns the per-visitor function, or None when ``version`` is not supported (the
-    visitor is then not bucketed). Schemes are found by name: ``growthbook`` (default),
-    ``optimizely``, or an entry point in the ``persona_sdk.hash_schemes`` group.
-    """
-
-    name: str
-
-    def bucketer(self, seed: str, version: int) -> Bucketer | None:
-        """The function from a hash value to [0, 1) for this seed and version."""
-        ...
 
 
 class GrowthBookHash:
@@ -244,14 +226,5 @@ def hash_scheme(name: str) -> HashScheme:
     found = _BUILTIN.get(name)
     if found is not None:
         return found
-    from ..plugins import load_plugin
-
-    obj = load_plugin("persona_sdk.hash_schemes", name)
-    scheme = obj if isinstance(obj, HashScheme) else obj()
-    if not isinstance(scheme, HashScheme):
-        from .._errors import PluginError
-
-        raise PluginError(
-            f"hash scheme {name!r} of group 'persona_sdk.hash_schemes' has no bucketer()"
-        )
+    scheme: HashScheme = load_plugin_object("persona_sdk.hash_schemes", name)
     return scheme

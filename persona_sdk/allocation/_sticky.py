@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Mapping
-from typing import Protocol, runtime_checkable
 from urllib.parse import quote, unquote
 
 import msgspec
+
+from ..plugins import AsyncStickyBucketStore, StickyAssignments, StickyBucketStore, sticky_key
 
 __all__ = [
     "STICKY_COOKIE_PREFIX",
@@ -31,58 +32,6 @@ __all__ = [
 
 #: The cookie (and localStorage) name prefix GrowthBook's browser SDK uses.
 STICKY_COOKIE_PREFIX = "gbStickyBuckets__"
-
-
-class StickyAssignments(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
-    """One visitor identifier's assignments: ``{"<exp>__<bucketVersion>": "<variation key>"}``.
-
-    Serializes (``msgspec.json.encode``) to GrowthBook's document shape
-    ``{"attributeName", "attributeValue", "assignments"}``.
-    """
-
-    attribute_name: str
-    attribute_value: str
-    assignments: dict[str, str] = msgspec.field(default_factory=dict)
-
-    @property
-    def key(self) -> str:
-        """``"<attribute name>||<attribute value>"``, the document's identity."""
-        return sticky_key(self.attribute_name, self.attribute_value)
-
-
-def sticky_key(attribute_name: str, attribute_value: str) -> str:
-    """The identity of a sticky document: ``"<attribute name>||<attribute value>"``."""
-    return f"{attribute_name}||{attribute_value}"
-
-
-@runtime_checkable
-class StickyBucketStore(Protocol):
-    """Where sticky assignments live (sync form). Implementations must be thread-safe.
-
-    ``load`` gets the documents of several identifiers at once (one round trip for a remote
-    store) and returns them keyed by ``sticky_key``; missing documents are simply absent.
-    """
-
-    def load(self, attributes: Mapping[str, str]) -> Mapping[str, StickyAssignments]:
-        """Documents for ``{attribute name: attribute value}``, keyed ``"name||value"``."""
-        ...
-
-    def save(self, doc: StickyAssignments) -> None:
-        """Insert or replace one document."""
-        ...
-
-
-@runtime_checkable
-class AsyncStickyBucketStore(Protocol):
-    """Where sticky assignments live (asyncio form), used by ``await visitor.afeature()``."""
-
-    async def aload(self, attributes: Mapping[str, str]) -> Mapping[str, StickyAssignments]:
-        """Documents for ``{attribute name: attribute value}``, keyed ``"name||value"``."""
-        ...
-
-    async def asave(self, doc: StickyAssignments) -> None:
-        """Insert or replace one document."""
-        ...
 
 
 class InMemoryStickyBucketStore:

@@ -11,17 +11,17 @@ import attrs
 from attrs import Factory, frozen
 
 from .._errors import ConfigError
-from ..actions._actions import ActionConfig
-from ..content._config import ContextConfig, PlacementConfig, SourceConfig
-from ..decisions._config import DecisionsConfig
-from ..delivery._config import DeliveryConfig, DestinationConfig
-from ..events._plan import TrackingPlanConfig
-from ..privacy._config import ConsentConfig, PiiConfig
-from ..profiles._config import ComputedTraitConfig, ProfilesConfig, SegmentConfig
-from ..tags._config import TagConfig
-from ..web._config import CollectorConfig
+from ._actions import ActionConfig
+from ._content import ContextConfig, PlacementConfig, SourceConfig
+from ._decisions import DecisionsConfig
+from ._delivery import DeliveryConfig, DestinationConfig
 from ._depth import check_depth
 from ._load import interpolate_env, read_document, structure
+from ._privacy import ConsentConfig, PiiConfig
+from ._profiles import ComputedTraitConfig, ProfilesConfig, SegmentConfig
+from ._tags import TagConfig
+from ._tracking_plan import TrackingPlanConfig
+from ._web import CollectorConfig
 
 __all__ = ["Container", "load_container"]
 

@@ -15,7 +15,7 @@ from cattrs.cols import homogenous_tuple_structure_factory, is_sequence, list_st
 from cattrs.v import format_exception, transform_error
 
 from .._errors import ConfigError
-from ._secret import Secret
+from .._secret import Secret
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-from attrs import frozen
+from attrs import Factory, frozen
 
 from ._runtime import CLICK_EVENT, EXPOSURE_EVENT
 
@@ -80,11 +80,18 @@ def _country(event: Mapping[str, Any]) -> str | None:
 class ContentReport:
     """What ``content_report`` returns: ``rows`` (one per group of ``by``) and ``uplift``
     (one per placement with a holdout). Each row holds the ``by`` dimensions and
-    ``exposures``, ``clicks``, ``ctr``, ``conversions``, ``conversion_rate``."""
+    ``exposures``, ``clicks``, ``ctr``, ``conversions``, ``conversion_rate``.
+
+    ``uplift_by_segment`` and ``uplift_by_country`` break each placement's uplift down by
+    the visitor's bandit segment and country (as their first exposure in the placement
+    carried them), each with its own interval; a group without both treated and held
+    visitors has none."""
 
     by: tuple[str, ...]
     rows: list[dict[str, Any]]
     uplift: list[dict[str, Any]]
+    uplift_by_segment: list[dict[str, Any]] = Factory(list)
+    uplift_by_country: list[dict[str, Any]] = Factory(list)
 
     def to_text(self) -> str:
         """A plain-text table (what a CLI prints)."""
@@ -96,13 +103,19 @@ class ContentReport:
                 v = row.get(c)
                 cells.append(f"{v:>14.4f}" if isinstance(v, float) else f"{v!s:>14}")
             lines.append("  ".join(cells))
-        for u in self.uplift:
+        for u in [*self.uplift, *self.uplift_by_segment, *self.uplift_by_country]:
             lines.append(
-                f"uplift {u['placement']}: {u['treated_rate']:.4f} vs holdout "
+                f"uplift {uplift_label(u)}: {u['treated_rate']:.4f} vs holdout "
                 f"{u['holdout_rate']:.4f} (diff {u['diff']:+.4f}, "
                 f"{u['level']:.0%} interval {u['diff_low']:+.4f} to {u['diff_high']:+.4f})"
             )
         return "\n".join(lines)
+
+
+def uplift_label(row: Mapping[str, Any]) -> str:
+    """``hero``, ``hero segment=vip`` or ``hero country=FR``: an uplift row's group."""
+    extra = [f"{d}={row[d]}" for d in ("segment", "country") if d in row]
+    return " ".join([str(row["placement"]), *extra])
 
 
 def content_report(
@@ -140,8 +153,8 @@ def content_report(
     else:
         stream = events  # type: ignore[assignment]
     groups: dict[tuple[Any, ...], dict[str, Any]] = {}
-    # visitor -> placement -> (first exposure time, group key, holdout)
-    exposed: dict[str, dict[str, tuple[float, tuple[Any, ...], bool]]] = {}
+    # visitor -> placement -> (first exposure time, group key, holdout, segment, country)
+    exposed: dict[str, dict[str, tuple[float, tuple[Any, ...], bool, Any, Any]]] = {}
     conversions: list[tuple[str, float]] = []
     for event in stream:
         if event.get("type") not in (None, "track"):
@@ -182,13 +195,13 @@ def content_report(
                 seen = exposed.setdefault(who, {})
                 prior = seen.get(placement)
                 if prior is None or when < prior[0]:
-                    seen[placement] = (when, key, holdout)
+                    seen[placement] = (when, key, holdout, dims["segment"], dims["country"])
         else:
             row["clicks"] += 1
     # a conversion counts once per visitor and placement, after the first exposure
     credited: set[tuple[str, str]] = set()
     for who, when in sorted(conversions, key=lambda c: c[1]):
-        for placement, (first_seen, key, _) in exposed.get(who, {}).items():
+        for placement, (first_seen, key, *_) in exposed.get(who, {}).items():
             if when >= first_seen and (who, placement) not in credited:
                 credited.add((who, placement))
                 groups[key]["conversions"] += 1
@@ -200,18 +213,27 @@ def content_report(
         )
         rows.append(row)
     rows.sort(key=lambda r: tuple(str(r[d]) for d in by))
-    return ContentReport(tuple(by), rows, _uplift(exposed, credited, level))
+    return ContentReport(
+        tuple(by),
+        rows,
+        _uplift(exposed, credited, level, None),
+        _uplift(exposed, credited, level, "segment"),
+        _uplift(exposed, credited, level, "country"),
+    )
 
 
 def _uplift(
-    exposed: Mapping[str, Mapping[str, tuple[float, Any, bool]]],
+    exposed: Mapping[str, Mapping[str, tuple[float, Any, bool, Any, Any]]],
     credited: set[tuple[str, str]],
     level: float,
+    split: str | None,
 ) -> list[dict[str, Any]]:
-    counts: dict[str, list[int]] = {}  # placement -> [treated, treated conv, held, held conv]
+    # (placement, segment or country) -> [treated, treated conv, held, held conv]
+    counts: dict[tuple[str, Any], list[int]] = {}
     for who, placements in exposed.items():
-        for placement, (_, _, holdout) in placements.items():
-            c = counts.setdefault(placement, [0, 0, 0, 0])
+        for placement, (_, _, holdout, segment, country) in placements.items():
+            group = segment if split == "segment" else country if split == "country" else None
+            c = counts.setdefault((placement, group), [0, 0, 0, 0])
             hit = (who, placement) in credited
             if holdout:
                 c[2] += 1
@@ -221,7 +243,9 @@ def _uplift(
                 c[1] += hit
     out = []
     z = _Z[level]
-    for placement, (nt, ct, nh, ch) in sorted(counts.items()):
+    for (placement, group), (nt, ct, nh, ch) in sorted(
+        counts.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))
+    ):
         if not nt or not nh:
             continue
         pt, ph = ct / nt, ch / nh
@@ -230,6 +254,7 @@ def _uplift(
         out.append(
             {
                 "placement": placement,
+                **({split: group} if split else {}),
                 "treated_visitors": nt,
                 "holdout_visitors": nh,
                 "treated_rate": pt,

@@ -16,8 +16,7 @@ from typing import Any
 from attrs import field, frozen
 
 from .._errors import ConfigError
-from ..rules import Condition, compile_condition
-from ..rules._preds import ALWAYS
+from ..rules import ALWAYS, Condition, compile_condition
 
 __all__ = ["Catalog", "ContentItem", "build_catalog", "parse_item", "parse_items"]
 

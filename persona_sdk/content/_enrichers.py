@@ -33,7 +33,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .._errors import ConfigError
+from .._errors import ConfigError, PluginError
+from ..plugins import load_plugin, missing_members
 
 __all__ = ["BUILTIN_ENRICHERS", "Enrichment", "build_enrichers"]
 
@@ -222,9 +223,6 @@ def build_enrichers(
             continue
         found = (given or {}).get(name)
         if found is None:
-            from .._errors import PluginError
-            from ..plugins import load_plugin
-
             try:
                 factory = load_plugin("persona_sdk.enrichers", name)
                 found = factory(options=dict(options.get(name, {})))
@@ -235,7 +233,7 @@ def build_enrichers(
                 errors.append(f"context.options.{name}: {exc}")
                 continue
         enrich = getattr(found, "enrich", None)
-        if not callable(enrich):
+        if missing_members("persona_sdk.enrichers", found) or not callable(enrich):
             errors.append(f"context.enrichers[{i}]: {name!r} has no enrich(attributes, now)")
             continue
         steps.append((name, enrich))

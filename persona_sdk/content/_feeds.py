@@ -29,11 +29,11 @@ import httpx
 import msgspec
 
 from .. import _lifecycle
-from .._errors import ConfigError
+from .._errors import ConfigError, PluginError
 from .._stats import ContentSourceStats
-from ..plugins import FeedResult
+from ..config import SourceConfig
+from ..plugins import ContentSource, FeedResult, check_plugin, load_plugin
 from ._catalog import ContentItem, parse_items
-from ._config import SourceConfig
 
 __all__ = ["FeedError", "FeedPoller", "FileFeed", "HttpFeed", "build_source", "parse_feed"]
 
@@ -192,6 +192,8 @@ class FileFeed:
     def close(self) -> None:
         """Nothing to release."""
 
+_SOURCE_GROUP = "persona_sdk.content_sources"
+
 
 def build_source(
     name: str, config: SourceConfig, factories: Mapping[str, Any] | None = None
@@ -209,25 +211,29 @@ def build_source(
         return FileFeed(name=name, config=config)
     factory = (factories or {}).get(config.kind)
     if factory is None:
-        from .._errors import PluginError
-        from ..plugins import load_plugin
-
         try:
-            factory = load_plugin("persona_sdk.content_sources", config.kind)
+            factory = load_plugin(_SOURCE_GROUP, config.kind)
         except PluginError as exc:
             raise ConfigError(f"kind: {exc}") from None
-    return factory(name=name, options=dict(config.options))
+    source = factory(name=name, options=dict(config.options))
+    try:
+        checked: ContentSource = check_plugin(_SOURCE_GROUP, config.kind, source)
+    except PluginError as exc:
+        raise ConfigError(f"kind: {exc}") from None
+    return checked
 
 
 class _State:
     __slots__ = (
         "etag", "failing", "failures", "items", "last_error", "next_due", "not_modified",
-        "polls", "refused", "updates",
+        "polls", "raw", "refused", "updates",
     )
 
     def __init__(self) -> None:
         self.etag: str | None = None
         self.items: list[ContentItem] = []
+        #: the raw items ``items`` were parsed from, carried to the next container
+        self.raw: Sequence[Any] = ()
         self.polls = self.updates = self.not_modified = self.failures = self.refused = 0
         self.failing = False
         self.last_error = ""
@@ -304,10 +310,40 @@ class FeedPoller:
             state.failing = False
             state.etag = result.etag
             state.items = items
+            state.raw = result.items
             state.updates += 1
             conflicts = self._on_update([s.items for s in self._states.values()])
             self.catalog_conflicts += len(conflicts)
             return "updated"
+
+    def carried(self) -> dict[str, tuple[str | None, Sequence[Any], float]]:
+        """Each source's last good ``(etag, raw items, next due)``, for the poller of the
+        next container (``adopt``)."""
+        with self._lock:
+            return {
+                name: (s.etag, s.raw, s.next_due)
+                for name, s in self._states.items()
+                if s.updates
+            }
+
+    def adopt(self, name: str, etag: str | None, raw: Sequence[Any], next_due: float) -> None:
+        """Start source ``name`` from another poller's last good items (parsed again under
+        this container's operators and saved groups) and its ``ETag``, keeping its polling
+        rhythm; the items join the catalog at once."""
+        with self._lock:
+            state = self._states[name]
+            items, errors = parse_items(
+                raw,
+                f"content_sources.{name}.items",
+                source=name,
+                operators=self._operators,
+                saved_groups=self._saved_groups,
+            )
+            state.refused += len(errors)
+            state.etag, state.raw, state.items, state.next_due = etag, raw, items, next_due
+            self.catalog_conflicts += len(
+                self._on_update([s.items for s in self._states.values()])
+            )
 
     def poll_all(self) -> dict[str, str]:
         """Poll every source now."""

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .._errors import ConfigError
+from .._errors import ConfigError, PluginError
+from ..config import PlacementConfig, parse_window
+from ..plugins import load_plugin, missing_members
 from ..rules import Condition, compile_condition
 from ._catalog import Catalog, ContentItem
-from ._config import PlacementConfig, parse_window
 from ._strategies import STRATEGIES, BanditArms, Scorer
 
 __all__ = ["Placement", "compile_placements"]
@@ -164,9 +165,6 @@ def _custom_strategy(name: str, given: Mapping[str, Any] | None) -> tuple[Any, s
     # a Strategy passed to Persona(strategies=...), else an entry point
     found = (given or {}).get(name)
     if found is None:
-        from .._errors import PluginError
-        from ..plugins import load_plugin
-
         try:
             found = load_plugin("persona_sdk.strategies", name)
         except PluginError:
@@ -177,6 +175,6 @@ def _custom_strategy(name: str, given: Mapping[str, Any] | None) -> tuple[Any, s
             )
         if isinstance(found, type):
             found = found()
-    if not callable(getattr(found, "rank", None)):
+    if missing_members("persona_sdk.strategies", found):
         return None, f"strategy {name!r} has no rank(items, attributes, visitor_key)"
     return found, ""

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from typing import Any, cast
 
 from .._errors import ConfigError
 from .._stats import ContentStats
+from ..config import ContextConfig, PlacementConfig, SourceConfig
 from ..events import new_message_id
 from ._catalog import Catalog, ContentItem, build_catalog, parse_items
-from ._config import ContextConfig, PlacementConfig, SourceConfig
 from ._decision import ContentReason, Decision, DecisionItem
 from ._enrichers import Enrichment, build_enrichers
 from ._feeds import FeedPoller, build_source
@@ -31,6 +31,10 @@ log = logging.getLogger("persona_sdk.content")
 #: Segment's e-commerce spec names
 EXPOSURE_EVENT = "Promotion Viewed"
 CLICK_EVENT = "Promotion Clicked"
+# the counter store operations a decision yields, and their methods
+_HIT, _INCR, _ADD, _GET_ALL = "window_hit", "incr", "add", "get_all"
+_SYNC = {_HIT: "window_hit", _INCR: "incr", _GET_ALL: "get_all"}  # _ADD: ContentRuntime._add
+_ASYNC = {_HIT: "awindow_hit", _INCR: "aincr", _GET_ALL: "aget_all"}
 _STRATEGY_REASON = {
     "first_match": ContentReason.FIRST_MATCH,
     "weighted": ContentReason.WEIGHTED,
@@ -64,8 +68,15 @@ class ContentRuntime:
         operators: Any = None,
         saved_groups: Mapping[str, Any] | None = None,
         enrich: Enrichment | None = None,
+        source_configs: Mapping[str, SourceConfig] | None = None,
+        aliases: Callable[[str], Iterable[str]] | None = None,
     ) -> None:
         self.placements = placements
+        #: each source's configuration, to tell which sources a reload left unchanged
+        self.source_configs = dict(source_configs or {})
+        #: the ids linked to an id (the profile layer's identity links), to credit a
+        #: conversion to the exposure a visitor saw under another of their ids
+        self.aliases = aliases
         #: the ``[context]`` enrichers, applied to a decision's attributes
         self.enrich = enrich
         self.store = store
@@ -115,9 +126,16 @@ class ContentRuntime:
         strategies: Mapping[str, Any] | None = None,
         context: ContextConfig | None = None,
         enrichers: Mapping[str, Any] | None = None,
+        previous: ContentRuntime | None = None,
+        aliases: Callable[[str], Iterable[str]] | None = None,
     ) -> ContentRuntime:
         """Check and compile ``[[content]]``, ``[placements.*]`` and
-        ``[content_sources.*]``; ``ConfigError`` lists every problem with its path."""
+        ``[content_sources.*]``; ``ConfigError`` lists every problem with its path.
+
+        ``previous`` is the runtime this one replaces (a reload): each source configured
+        exactly as before starts from its last good items and ``ETag``, so a reload never
+        empties the catalog of feed items; a changed or new source is polled at once when
+        the previous runtime was polling."""
         items, errors = parse_items(
             content, "content", operators=operators, saved_groups=saved_groups
         )
@@ -146,7 +164,7 @@ class ContentRuntime:
             for source in built:
                 source.close()
             raise ConfigError(errors)
-        return cls(
+        runtime = cls(
             container_items=items,
             placements=compiled,
             sources=built,
@@ -156,7 +174,12 @@ class ContentRuntime:
             operators=operators,
             saved_groups=saved_groups,
             enrich=enrich,
+            source_configs=sources,
+            aliases=aliases,
         )
+        if previous is not None:
+            runtime._carry(previous)
+        return runtime
 
     # -- catalog and feeds -------------------------------------------------------------------
 
@@ -168,6 +191,18 @@ class ContentRuntime:
             catalog, errors = build_catalog([self._container_items, *parts], self._version)
             self.catalog = catalog
         return errors
+
+    def _carry(self, previous: ContentRuntime) -> None:
+        # Unchanged sources keep their items and ETag (the next poll is a cheap 304); a
+        # changed one starts empty and, in a running process, is polled now, off this thread.
+        if self._poller is None or previous._poller is None:
+            return
+        carried = previous._poller.carried()
+        for name, config in self.source_configs.items():
+            if name in carried and previous.source_configs.get(name) == config:
+                self._poller.adopt(name, *carried[name])
+        if previous._started:
+            self._start()
 
     def refresh(self) -> dict[str, str]:
         """Poll every content source now, on this thread: ``{source: outcome}``
@@ -192,7 +227,80 @@ class ContentRuntime:
         self, visitor: Any, name: str, n: int | None, attrs: Mapping[str, Any]
     ) -> Decision:
         """The placement's items for this visitor (see ``Visitor.decide``), whose
-        condition attributes are ``attrs``."""
+        condition attributes are ``attrs``; the counter store is called synchronously."""
+        flow = self._flow(visitor, name, n, attrs)
+        store = self.store
+        try:
+            op = next(flow)
+            while True:
+                try:
+                    if op[0] is _HIT:
+                        result: Any = store.window_hit(
+                            op[1], now=op[2], window=op[3], limit=op[4]
+                        )
+                    elif op[0] is _INCR:
+                        result = store.incr(op[1], op[2])
+                    elif op[0] is _ADD:
+                        self._add(op[1], op[2])
+                        result = None
+                    else:
+                        result = store.get_all(op[1])
+                except Exception as exc:  # handed to the flow, which counts it
+                    op = flow.throw(exc)
+                else:
+                    op = flow.send(result)
+        except StopIteration as stop:
+            decision: Decision = stop.value
+            return decision
+
+    async def adecide(
+        self, visitor: Any, name: str, n: int | None, attrs: Mapping[str, Any]
+    ) -> Decision:
+        """``decide`` awaiting the counter store's asyncio methods (``awindow_hit``,
+        ``aincr``, ``aget_all``: ``persona_sdk.plugins.AsyncCounterStore``) where it has
+        them; a method it lacks is called synchronously, as ``decide`` does."""
+        flow = self._flow(visitor, name, n, attrs)
+        store = self.store
+        try:
+            op = next(flow)
+            while True:
+                kind = op[0]
+                try:
+                    if kind is _ADD and getattr(store, "add", None) is not None:
+                        # a store that queues increments does no I/O for them
+                        self._add(op[1], op[2])
+                        result: Any = None
+                    else:
+                        if kind is _ADD:
+                            kind = _INCR
+                        call = getattr(store, _ASYNC[kind], None)
+                        if kind is _HIT:
+                            args: tuple[Any, ...] = (op[1],)
+                            kwargs: dict[str, Any] = {
+                                "now": op[2], "window": op[3], "limit": op[4]
+                            }
+                        else:
+                            args, kwargs = op[1:], {}
+                        if call is not None:
+                            result = await call(*args, **kwargs)
+                        else:
+                            result = getattr(store, _SYNC[kind])(*args, **kwargs)
+                except Exception as exc:
+                    op = flow.throw(exc)
+                else:
+                    op = flow.send(result)
+        except StopIteration as stop:
+            decision: Decision = stop.value
+            return decision
+        finally:
+            flow.close()  # cancelled while awaiting: the flow releases what it holds
+
+    def _flow(
+        self, visitor: Any, name: str, n: int | None, attrs: Mapping[str, Any]
+    ) -> Generator[tuple[Any, ...], Any, Decision]:
+        # The decision, sans I/O: each counter store call is yielded as an operation
+        # (``_HIT``, ``_INCR``, ``_GET_ALL`` and its arguments) and its result (or its
+        # exception) sent back, so ``decide`` and ``adecide`` share every line of it.
         counts = self.counts
         counts["decisions"] += 1
         if not self._started:
@@ -209,32 +317,50 @@ class ContentRuntime:
         catalog = self.catalog
         reasons: list[ContentReason] = []
         strategy = placement.strategy
-        if placement.holdout and unit_hash(f"holdout:{name}:{vkey}") < placement.holdout:
-            counts["holdouts"] += 1
-            return self._fallback(
-                visitor, placement, catalog, decision_id, [ContentReason.HOLDOUT], True
-            )
         now = self.clock()
         if self.enrich is not None:
             attrs = self.enrich(attrs, now)
-        store = self.store
+        # the exposure's country and bandit segment, the holdout's too: the analytics
+        # compare treated and held visitors per country and segment
+        country = attrs.get("country")
+        where: tuple[str | None, str | None] = (
+            country if isinstance(country, str) else None, None
+        )
+        segment = None
+        if strategy == "bandit":
+            segment = "*"
+            if placement.segments:
+                member = visitor.segments
+                segment = next((s for s in placement.segments if s in member), "*")
+            where = (where[0], segment)
+        if placement.holdout and unit_hash(f"holdout:{name}:{vkey}") < placement.holdout:
+            counts["holdouts"] += 1
+            return (yield from self._fallback(
+                visitor, placement, catalog, decision_id, [ContentReason.HOLDOUT], True, where
+            ))
         uid = visitor.user_id or visitor.anonymous_id
         if placement.placement_caps and uid is not None:
             for limit, window in placement.placement_caps:
-                if not self._hit(f"cap:placement:{name}:{uid}", now, window, limit, reasons):
+                try:
+                    hit = yield (_HIT, f"cap:placement:{name}:{uid}", now, window, limit)
+                except Exception:  # fail closed: a cap is never exceeded for a store failure
+                    self._store_failed(reasons)
+                    hit = False
+                if not hit:
                     counts["capped"] += 1
                     if ContentReason.CAPPED not in reasons:
                         reasons.append(ContentReason.CAPPED)
-                    return self._fallback(
-                        visitor, placement, catalog, decision_id, reasons, False
-                    )
+                    return (yield from self._fallback(
+                        visitor, placement, catalog, decision_id, reasons, False, where
+                    ))
         items, statics = placement.candidates(catalog)
         if not items:
-            return self._fallback(visitor, placement, catalog, decision_id, reasons, False)
+            return (yield from self._fallback(
+                visitor, placement, catalog, decision_id, reasons, False, where
+            ))
         locale = attrs.get("locale")
         if not isinstance(locale, str):
             locale = None
-        segment = None
         # first_match and bandit order every candidate without reading the visitor, so
         # eligibility (dates, locale, the audience condition) is checked lazily, best first:
         # most decisions evaluate one condition. weighted and score need the eligible set.
@@ -247,16 +373,18 @@ class ContentRuntime:
                 if (it.plain or _live(it, now, locale)) and (it.always or it.condition(attrs))
             ]
             if not eligible:
-                return self._fallback(visitor, placement, catalog, decision_id, reasons, False)
+                return (yield from self._fallback(
+                    visitor, placement, catalog, decision_id, reasons, False, where
+                ))
             if strategy == "weighted":
                 ranked = weighted_draws(eligible, name, vkey)
             elif placement.custom is not None:
                 ranked = self._custom(placement, eligible, attrs, vkey)
                 if ranked is None:
                     reasons.append(ContentReason.STRATEGY_ERROR)
-                    return self._fallback(
-                        visitor, placement, catalog, decision_id, reasons, False
-                    )
+                    return (yield from self._fallback(
+                        visitor, placement, catalog, decision_id, reasons, False, where
+                    ))
             else:
                 assert placement.scorer is not None
                 scores = placement.scorer.scores(eligible, statics, attrs)
@@ -264,15 +392,20 @@ class ContentRuntime:
         elif strategy == "first_match":
             ranked = ((it, None) for it in items)
         else:
-            segment = "*"
-            if placement.segments:
-                member = visitor.segments
-                segment = next((s for s in placement.segments if s in member), "*")
+            assert segment is not None
             arms = placement.arms_for(segment)
-            try:
-                arms.pools_for(now, store, items)
-            except Exception:
-                self._store_failed(reasons)
+            # one caller refreshes the draws when due, the others go on with the last ones
+            if arms.due(now, items) and arms.lock.acquire(blocking=False):
+                try:
+                    arms.refreshing(now)
+                    try:
+                        raw = yield (_GET_ALL, arms.key)
+                    except Exception:
+                        self._store_failed(reasons)
+                    else:
+                        arms.refresh(raw, items)
+                finally:
+                    arms.lock.release()
             ranked = ordered(items, arms.draws(items), vkey)
         item_caps = placement.item_caps if uid is not None else ()
         chosen: list[tuple[ContentItem, float | None]] = []
@@ -282,13 +415,34 @@ class ContentRuntime:
                 and (item.always or item.condition(attrs))
             ):
                 continue
-            if item_caps and not self._item_allowed(item, uid, now, item_caps, reasons):
-                continue
+            if item_caps:
+                allowed = True
+                for per, limit, window in item_caps:
+                    if per == "item":
+                        key = f"cap:item:{item.id}:{uid}"
+                    elif item.campaign is not None:
+                        key = f"cap:campaign:{item.campaign}:{uid}"
+                    else:
+                        continue
+                    try:
+                        allowed = bool((yield (_HIT, key, now, window, limit)))
+                    except Exception:  # fail closed
+                        self._store_failed(reasons)
+                        allowed = False
+                    if not allowed:
+                        counts["capped"] += 1
+                        if ContentReason.CAPPED not in reasons:
+                            reasons.append(ContentReason.CAPPED)
+                        break
+                if not allowed:
+                    continue
             chosen.append((item, score))
             if len(chosen) >= want:
                 break
         if not chosen:
-            return self._fallback(visitor, placement, catalog, decision_id, reasons, False)
+            return (yield from self._fallback(
+                visitor, placement, catalog, decision_id, reasons, False, where
+            ))
         why = _STRATEGY_REASON.get(strategy, ContentReason.STRATEGY)
         decision = Decision(
             name,
@@ -302,7 +456,7 @@ class ContentRuntime:
             (why, *reasons),
             segment,
         )
-        self._expose(visitor, placement, decision, [it for it, _ in chosen])
+        yield from self._expose(visitor, placement, decision, [it for it, _ in chosen], where[0])
         return decision
 
     def _custom(
@@ -321,37 +475,6 @@ class ContentRuntime:
             return None
         return out
 
-    def _hit(
-        self, key: str, now: float, window: float, limit: int, reasons: list[ContentReason]
-    ) -> bool:
-        try:
-            return bool(self.store.window_hit(key, now=now, window=window, limit=limit))
-        except Exception:  # fail closed: a cap is never exceeded because the store failed
-            self._store_failed(reasons)
-            return False
-
-    def _item_allowed(
-        self,
-        item: ContentItem,
-        uid: str,
-        now: float,
-        caps: Sequence[tuple[str, int, float]],
-        reasons: list[ContentReason],
-    ) -> bool:
-        for per, limit, window in caps:
-            if per == "item":
-                key = f"cap:item:{item.id}:{uid}"
-            elif item.campaign is not None:
-                key = f"cap:campaign:{item.campaign}:{uid}"
-            else:
-                continue
-            if not self._hit(key, now, window, limit, reasons):
-                self.counts["capped"] += 1
-                if ContentReason.CAPPED not in reasons:
-                    reasons.append(ContentReason.CAPPED)
-                return False
-        return True
-
     def _store_failed(self, reasons: list[ContentReason]) -> None:
         self.counts["store_errors"] += 1
         if ContentReason.STORE_UNAVAILABLE not in reasons:
@@ -365,13 +488,14 @@ class ContentRuntime:
         decision_id: str,
         reasons: list[ContentReason],
         holdout: bool,
-    ) -> Decision:
+        where: tuple[str | None, str | None],
+    ) -> Generator[tuple[Any, ...], Any, Decision]:
         item = catalog.get(placement.fallback) if placement.fallback else None
         if item is None:
             self.counts["empty"] += 1
             return Decision(
                 placement.name, (), placement.strategy, decision_id, holdout,
-                (*reasons, ContentReason.EMPTY),
+                (*reasons, ContentReason.EMPTY), where[1],
             )
         if not holdout:
             self.counts["fallbacks"] += 1
@@ -383,14 +507,17 @@ class ContentRuntime:
             decision_id,
             holdout,
             tuple(reasons),
+            where[1],
         )
-        self._expose(visitor, placement, decision, [item])
+        yield from self._expose(visitor, placement, decision, [item], where[0])
         return decision
 
     # -- exposures, clicks, rewards ----------------------------------------------------------
 
-    def _props(self, decision: Decision, item: ContentItem, position: int) -> dict[str, Any]:
-        return {
+    def _props(
+        self, decision: Decision, item: ContentItem, position: int, country: str | None = None
+    ) -> dict[str, Any]:
+        props = {
             "promotion_id": item.id,
             "creative": item.metadata.get("creative", item.type or item.id),
             "name": item.name,
@@ -401,12 +528,21 @@ class ContentRuntime:
             "decision_id": decision.decision_id,
             "holdout": decision.holdout,
             "segment": decision.segment,
-            **({"campaign": item.campaign} if item.campaign else {}),
         }
+        if item.campaign:
+            props["campaign"] = item.campaign
+        if country:
+            props["country"] = country
+        return props
 
     def _expose(
-        self, visitor: Any, placement: Placement, decision: Decision, items: list[ContentItem]
-    ) -> None:
+        self,
+        visitor: Any,
+        placement: Placement,
+        decision: Decision,
+        items: list[ContentItem],
+        country: str | None,
+    ) -> Generator[tuple[Any, ...], Any, None]:
         # Each (visitor, placement, item) is logged once (the dedupe memory experiments
         # use); a bandit counts the exposure as a trial, and a conversion-rewarded bandit
         # remembers what the visitor saw, to credit it when the conversion comes.
@@ -418,14 +554,17 @@ class ContentRuntime:
                 continue
             self.counts["exposures"] += 1
             try:
-                visitor.track(EXPOSURE_EVENT, properties=self._props(decision, item, pos))
+                visitor.track(
+                    EXPOSURE_EVENT, properties=self._props(decision, item, pos, country)
+                )
             except Exception:
                 self.counts["track_errors"] += 1
             if bandit and item.id != placement.fallback:
                 try:
-                    self._add(f"bandit:{placement.name}:{decision.segment}", f"{item.id}|n")
+                    yield (_ADD, f"bandit:{placement.name}:{decision.segment}", f"{item.id}|n")
                     if placement.config.bandit.reward != "click" and (uid or aid):
-                        self.store.incr(
+                        yield (
+                            _INCR,
                             f"seen:{placement.name}:{uid or aid}",
                             f"{item.id}|{decision.segment}",
                         )
@@ -482,10 +621,19 @@ class ContentRuntime:
             return  # a duplicate click (a beacon retried, a double tap) rewards once
         self._add(f"bandit:{placement.name}:{segment}", f"{item_id}|s")
 
+    def _ids(self, user_id: str | None, anonymous_id: str | None) -> list[str]:
+        # the conversion's ids and every id linked to them: an exposure seen as anonymous
+        # is credited by a conversion tracked under the user id after a login
+        ids = dict.fromkeys(i for i in (user_id, anonymous_id) if i)
+        if self.aliases is not None:
+            for i in list(ids):
+                ids.update(dict.fromkeys(sorted(self.aliases(i))))
+        return list(ids)
+
     def _converted(
         self, placement: Placement, user_id: str | None, anonymous_id: str | None
     ) -> None:
-        for ident in dict.fromkeys(i for i in (user_id, anonymous_id) if i):
+        for ident in self._ids(user_id, anonymous_id):
             key = f"seen:{placement.name}:{ident}"
             seen = self.store.get_all(key)
             if not seen:

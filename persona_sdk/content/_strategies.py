@@ -15,10 +15,9 @@ from typing import Any
 
 from .._errors import ConfigError
 from ..allocation import fnv1a32
-from ..rules import Condition, compile_condition, compile_path
-from ..rules._preds import ALWAYS
+from ..config import BanditConfig, ScoringRule
+from ..rules import ALWAYS, Condition, compile_condition, compile_path
 from ._catalog import ContentItem
-from ._config import BanditConfig, ScoringRule
 
 __all__ = ["STRATEGIES", "BanditArms", "Ranked", "Scorer", "ordered", "weighted_draws"]
 
@@ -154,7 +153,8 @@ class BanditArms:
 
     The counter store hash ``key`` holds ``<item>|n`` (exposures) and ``<item>|s``
     (rewards). Every ``refresh`` seconds one caller (the others go on with the last
-    snapshot, never waiting) reads the hash and draws ``samples`` values from each changed
+    snapshot, never waiting) reads the hash (the decision does the I/O: ``due``,
+    ``refresh``) and draws ``samples`` values from each changed
     item's Beta posterior; a decision reads one column of those draws, so it costs a list
     index per item instead of a Beta draw.
     """
@@ -163,7 +163,8 @@ class BanditArms:
         self.key = key
         self.config = config
         self.samples = max(1, config.samples)
-        self._lock = threading.Lock()
+        #: held (taken without blocking) by the one caller refreshing the draws
+        self.lock = threading.Lock()
         self._next = float("-inf")
         self._stats: dict[str, tuple[float, float]] = {}
         self.pools: dict[str, list[float]] = {}
@@ -173,23 +174,19 @@ class BanditArms:
         self._columns: list[list[float]] = []
         self._rng = random.Random()
 
-    def pools_for(
-        self, now: float, store: Any, items: Sequence[ContentItem]
-    ) -> dict[str, list[float]]:
-        """The current draws; refreshed first when due (or when an item has none)."""
-        # the candidates are one cached tuple per catalog version: a new one may hold items
-        # without draws yet
-        due = now >= self._next or items is not self._drawn_for
-        if due and self._lock.acquire(blocking=False):
-            try:
-                self._refresh(now, store, items)
-            finally:
-                self._lock.release()
-        return self.pools
+    def due(self, now: float, items: Sequence[ContentItem]) -> bool:
+        """Whether the draws need a refresh (``refresh`` seconds passed, or the candidates
+        changed: a new catalog version may hold items without draws yet). The caller that
+        takes ``lock`` (without blocking) refreshes: ``refreshing``, the store's
+        ``get_all(key)``, then ``refresh``."""
+        return now >= self._next or items is not self._drawn_for
 
-    def _refresh(self, now: float, store: Any, items: Sequence[ContentItem]) -> None:
+    def refreshing(self, now: float) -> None:
+        """The next refresh is due ``refresh`` seconds from ``now`` (even if this one fails)."""
         self._next = now + self.config.refresh
-        raw = store.get_all(self.key)  # may raise: the caller counts it
+
+    def refresh(self, raw: Mapping[str, float], items: Sequence[ContentItem]) -> None:
+        """New draws from the statistics ``raw`` (the hash ``key``), for ``items``."""
         a0, b0 = self.config.prior
         beta = self._rng.betavariate
         pools = dict(self.pools)

@@ -17,6 +17,11 @@ from ._hooks import ExposureHook, FeatureUsageHook, HookSet
 from ._results import ExperimentResult, FeatureResult, FeatureSource, Reason
 from ._visitor import Visitor
 
+# isort: split
+# For the facade only: not public (not in __all__).
+from ._feed import FlagFeed as FlagFeed
+from ._visitor import UNSET as UNSET
+
 __all__ = [
     "Engine",
     "ExperimentResult",

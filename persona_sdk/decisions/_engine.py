@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 from attrs import field, frozen
 
 from .._errors import ConfigError
+from ..config import DecisionsConfig
 from ._build import EXPERIMENT_KEYS, compile_experiment, compile_feature
 from ._compile import Builder, Experiment, Feature, js_truthy
-from ._config import DecisionsConfig
 from ._context import EvalContext, Mode, new_context, resolve, sticky_string
 from ._evaluate import Evaluator
 from ._fastpath import FastFeature, fast_feature

@@ -20,8 +20,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
-from ..allocation import in_namespace
-from ..allocation._hashing import v2_seed
+from ..allocation import in_namespace, v2_seed
 from ._compile import Experiment, Feature, Rule, js_truthy
 from ._context import EvalContext, hash_string
 from ._evaluate import Evaluator

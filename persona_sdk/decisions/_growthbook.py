@@ -17,7 +17,7 @@ import attrs
 import msgspec
 
 from .._errors import ConfigError
-from ..config._depth import check_depth
+from ..config import check_depth
 
 if TYPE_CHECKING:
     from ..config import Container

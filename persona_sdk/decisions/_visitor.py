@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import msgspec
 
 from .._errors import EventValidationError
-from ..content._decision import Decision
-from ..content._decision import feature_decision as _feature_decision
+from ..content import Decision
+from ..content import feature_decision as _feature_decision
 from ._compile import Experiment
 from ._context import EvalContext
 from ._flow import LOAD as _LOAD
@@ -339,13 +339,30 @@ class Visitor(EvalContext):
         return decision
 
     async def adecide(self, placement: str, n: int | None = None) -> Decision:
-        """The asyncio form of ``decide`` (a feature placement uses ``afeature``)."""
+        """The asyncio form of ``decide``: a content placement awaits the counter store's
+        asyncio methods where it has them (``persona_sdk.plugins.AsyncCounterStore``), a
+        feature placement uses ``afeature``."""
         content = self._engine.content
         if content is None or placement not in content.placements:
             spec = self._engine.config.placements.get(placement)
             key = spec.get("feature") if isinstance(spec, Mapping) else spec
             await self.afeature(key if isinstance(key, str) else placement)
-        return self.decide(placement, n)
+            return self.decide(placement, n)
+        memo: dict[tuple[str, int | None], Decision]
+        try:
+            memo = self._decisions
+        except AttributeError:
+            memo = self._decisions = {}
+        found = memo.get((placement, n))
+        if found is not None:
+            return found
+        if not self._ready:
+            self._prepare()
+        decision: Decision = await content.adecide(
+            self, placement, n, self._all_attributes()
+        )
+        memo[(placement, n)] = decision
+        return decision
 
     def _feature_placement(self, placement: str) -> FeatureResult[Any]:
         spec = self._engine.config.placements.get(placement)

@@ -5,7 +5,7 @@ for every destination (started on the first event) and keeps exact counters per 
 See ``docs/delivery.md``.
 """
 
-from ._config import BatchConfig, DeliveryConfig, Overflow, SpoolMode
+from ..config import BatchConfig, DeliveryConfig, Overflow, SpoolMode
 from ._delivery import Delivery
 
 __all__ = ["BatchConfig", "Delivery", "DeliveryConfig", "Overflow", "SpoolMode"]

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from .._logonce import LogOnce
 from .._stats import DestinationStats
+from ..config import DeliveryConfig, SpoolMode
 from ..events import MAX_EVENT_BYTES
-from ._config import DeliveryConfig, SpoolMode
 from ._outbox import Outbox, Render, Routed, RouteFn, validate
 from ._process import LIVE, import_network_stack, inherit, install_process_hooks
 from ._report import closed_counts, report_left, snapshot

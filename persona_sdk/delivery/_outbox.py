@@ -21,7 +21,7 @@ import msgspec
 from .._breaker import BreakerPolicy, CircuitBreaker
 from .._errors import ConfigError
 from .._stats import DestinationStats
-from ._config import BatchConfig, DeliveryConfig, DestinationConfig, Overflow
+from ..config import BatchConfig, DeliveryConfig, DestinationConfig, Overflow
 
 if TYPE_CHECKING:
     from ..events import Message

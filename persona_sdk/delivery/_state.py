@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     import httpx
 
+    from ..config import DeliveryConfig
     from ..events import Message
-    from ._config import DeliveryConfig
     from ._outbox import Item, Outbox, Routed
     from ._retry import Backoff
     from ._spool import Spool

@@ -5,8 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .._errors import ConfigError, PluginError
-from ..plugins import Destination, load_plugin
+from ..plugins import (
+    ConfigError,
+    Destination,
+    PluginError,
+    check_plugin,
+    load_plugin,
+    missing_members,
+)
 
 if TYPE_CHECKING:
     from ..config import Container
@@ -45,7 +51,12 @@ def build_destinations(
             errors.append(f"{where}.type: {exc}")
             continue
         try:
-            dest = factory(name=name, options=dict(cfg.options), pii=container.pii)
+            dest = check_plugin(
+                GROUP, cfg.type, factory(name=name, options=dict(cfg.options), pii=container.pii)
+            )
+        except PluginError as exc:
+            errors.append(f"{where}.type: {exc}")
+            continue
         except ConfigError as exc:
             errors.extend(
                 e if e.startswith("destinations.") else f"{where}.options.{e}" for e in exc.errors
@@ -56,13 +67,11 @@ def build_destinations(
             continue
         built[name] = dest
     for name, dest in extra.items():
-        missing = [
-            a for a in ("transform", "send", "close") if not callable(getattr(dest, a, None))
-        ]
-        if missing or not hasattr(dest, "batch"):
+        missing = missing_members(GROUP, dest)
+        if missing:
             errors.append(
                 f"destinations.{name}: {type(dest).__name__} is not a Destination "
-                f"(missing {', '.join(missing) or 'batch'})"
+                f"(missing {', '.join(missing)})"
             )
             continue
         built[name] = dest

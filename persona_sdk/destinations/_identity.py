@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from ..privacy import PiiConfig, PiiKind
+from ..plugins import PiiConfig, PiiKind
 
 __all__ = [
     "DEFAULT_SOURCES",

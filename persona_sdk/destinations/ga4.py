@@ -26,12 +26,10 @@ from typing import Any
 import msgspec
 from attrs import Factory, field, frozen
 
-from .._errors import ConfigError
-from ..config._secret import Secret
-from ..delivery._config import BatchConfig
-from ..privacy import PiiConfig, PiiKind, PiiRules, is_sha256_hex, normalize_pii
-from . import _ga4_rules as rules
-from ._base import (
+from ..plugins import BatchConfig, ConfigError, PiiConfig, PiiKind, PiiRules, Secret
+from ..plugins.kit import (
+    HttpDestinationBase,
+    HttpRequest,
     PrivacyOptions,
     Rejections,
     load_options,
@@ -39,8 +37,9 @@ from ._base import (
     parse_iso,
     privacy_policy,
 )
+from ..privacy import is_sha256_hex, normalize_pii
+from . import _ga4_rules as rules
 from ._ga4_params import SCALARS, event_params, truncate_value
-from ._http import HttpDestinationBase, HttpRequest
 from ._identity import first_value, get_path, identity_properties, identity_sources
 
 __all__ = ["GA4Destination", "GA4Options"]

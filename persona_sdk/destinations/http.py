@@ -20,13 +20,19 @@ from urllib.parse import urlsplit
 
 from attrs import Factory, field, frozen
 
-from .._errors import ConfigError
-from ..config._secret import Secret
-from ..delivery._config import BatchConfig
 from ..events import format_ts
-from ..privacy import PiiConfig
-from ._base import PolicyTransform, PrivacyOptions, load_options, option_errors, privacy_policy
-from ._http import HttpDestinationBase, HttpRequest, chunk_by_size, gzip_body
+from ..plugins import BatchConfig, ConfigError, PiiConfig, Secret
+from ..plugins.kit import (
+    HttpDestinationBase,
+    HttpRequest,
+    PolicyTransform,
+    PrivacyOptions,
+    chunk_by_size,
+    gzip_body,
+    load_options,
+    option_errors,
+    privacy_policy,
+)
 
 __all__ = ["HttpDestination", "HttpOptions"]
 

@@ -27,11 +27,14 @@ from typing import Any
 import httpx
 from attrs import frozen
 
-from .._errors import ConfigError
-from ..delivery._config import BatchConfig
-from ..plugins import SendResult
-from ..privacy import PiiConfig
-from ._base import PolicyTransform, PrivacyOptions, load_options, option_errors, privacy_policy
+from ..plugins import BatchConfig, ConfigError, PiiConfig, SendResult
+from ..plugins.kit import (
+    PolicyTransform,
+    PrivacyOptions,
+    load_options,
+    option_errors,
+    privacy_policy,
+)
 
 __all__ = ["JsonlDestination", "JsonlOptions"]
 

@@ -31,20 +31,19 @@ from urllib.parse import parse_qs, urlsplit
 import msgspec
 from attrs import Factory, field, frozen
 
-from .._errors import ConfigError
-from ..config._secret import Secret
-from ..delivery._config import BatchConfig
-from ..plugins import SendResult
-from ..privacy import PiiConfig, PiiKind, PiiRules
-from ._base import (
+from ..plugins import BatchConfig, ConfigError, PiiConfig, PiiKind, PiiRules, Secret, SendResult
+from ..plugins.kit import (
+    HttpDestinationBase,
+    HttpRequest,
     PrivacyOptions,
     Rejections,
+    chunk_by_size,
+    classify_status,
     load_options,
     option_errors,
     parse_iso,
     privacy_policy,
 )
-from ._http import HttpDestinationBase, HttpRequest, chunk_by_size, classify_status
 from ._identity import first_value, get_path, identity_properties, identity_sources
 
 __all__ = ["MetaCapiDestination", "MetaCapiOptions"]

@@ -33,22 +33,20 @@ import httpx
 import msgspec
 from attrs import Factory, field, frozen
 
-from .._errors import ConfigError
-from .._strenum import StrEnum
-from ..config._secret import Secret
-from ..delivery._config import BatchConfig
 from ..events import message_id_problem
-from ..plugins import SendOutcome, SendResult
-from ..privacy import PiiConfig
-from ._base import (
+from ..plugins import BatchConfig, ConfigError, PiiConfig, Secret, SendOutcome, SendResult
+from ..plugins.kit import (
+    HttpDestinationBase,
+    HttpRequest,
     PolicyTransform,
     PrivacyOptions,
     Rejections,
+    StrEnum,
     load_options,
     option_errors,
+    perform,
     privacy_policy,
 )
-from ._http import HttpDestinationBase, HttpRequest, perform
 
 __all__ = ["WebhookDestination", "WebhookMode", "WebhookOptions", "sign_webhook"]
 

@@ -28,38 +28,18 @@ from __future__ import annotations
 
 import threading
 from itertools import islice
-from typing import Any, Literal
-
-from attrs import Factory, frozen
+from typing import Any
 
 from .._errors import ConfigError, EventValidationError
 from .._stats import TrackingPlanStats
+from ..config import TrackingPlanConfig
+from ..config import TrackingPlanMode as Mode
 from ._model import Message
 
-__all__ = ["PlanEventConfig", "TrackingPlan", "TrackingPlanConfig"]
-
-Mode = Literal["block", "flag", "pass"]
+__all__ = ["TrackingPlan"]
 
 #: the most violations described per event (the rest are counted, not listed)
 MAX_DESCRIBED = 10
-
-
-@frozen(kw_only=True)
-class PlanEventConfig:
-    """One planned event: the JSON Schema of its ``properties``, and its own ``mode``."""
-
-    schema: dict[str, Any] = Factory(dict)
-    mode: Mode | None = None
-
-
-@frozen(kw_only=True)
-class TrackingPlanConfig:
-    """The container's ``[tracking_plan]``: planned events, the default ``mode`` of a
-    violation and what an ``unplanned`` track event does."""
-
-    mode: Mode = "flag"
-    unplanned: Mode = "pass"
-    events: dict[str, PlanEventConfig] = Factory(dict)
 
 
 class TrackingPlan:

@@ -19,7 +19,7 @@ from typing import Any
 
 from attrs import frozen
 
-from ._config import ConsentConfig
+from ..config import ConsentConfig
 
 __all__ = ["ConsentRequirement", "check_purposes", "gpc_header_signal", "gpc_signal"]
 

@@ -20,7 +20,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 
-from ._config import PiiKind, PiiRules
+from ..config import PiiKind, PiiRules
 
 __all__ = ["hash_pii", "is_sha256_hex", "normalize_pii", "sha256_hex"]
 

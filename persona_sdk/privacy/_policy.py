@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, Union
 
-from ._config import PiiAction, PiiConfig, PiiKind, PiiRules
+from ..config import PiiAction, PiiConfig, PiiKind, PiiRules
 from ._ip import truncate_ip
 from ._normalize import hash_pii
 

@@ -7,7 +7,8 @@ remote failures; ``Profile.source`` (``l1``, ``l2``, ``remote``, ``stale``, ``fa
 ``persona_sdk.profile_sources``. See ``docs/profiles.md``.
 """
 
-from ._httpcore import HttpCall, HttpReply, HttpSourceBase
+from ..plugins.kit import HttpCall, HttpReply, HttpSourceBase
+from ._attribution import attribution_from_events
 from ._identity import adopt_anonymous_id, ga_client_id
 from ._resolver import ProfileResolver
 from ._segments import Segments
@@ -28,6 +29,10 @@ from ._types import (
     ProfileStore,
     ProfileStoreFactory,
 )
+
+# isort: split
+# For the command line's report only: not public (not in __all__).
+from ._attribution import MODELS as MODELS
 
 __all__ = [
     "FetchErrorKind",
@@ -56,5 +61,6 @@ __all__ = [
     "UnomiSource",
     "UnomiSourceOptions",
     "adopt_anonymous_id",
+    "attribution_from_events",
     "ga_client_id",
 ]

@@ -23,13 +23,22 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
-from ..events import Message
+from .._errors import EventValidationError
+from ..events import Message, to_epoch
 from ._computed_kinds import Kind, _dig, _number
 
 if TYPE_CHECKING:
-    from ._config import ComputedTraitConfig
+    from ..config import ComputedTraitConfig
 
-__all__ = ["MODELS", "Attribution", "attribution_credit", "channel_of", "merge_reports"]
+__all__ = [
+    "MODELS",
+    "Attribution",
+    "attribution_credit",
+    "attribution_from_events",
+    "channel_of",
+    "channel_of_context",
+    "merge_reports",
+]
 
 #: the credit models
 MODELS = ("first", "last", "linear", "position")
@@ -79,7 +88,11 @@ def attribution_credit(channels: Sequence[str], value: float, model: str) -> dic
 
 def channel_of(msg: Message) -> str | None:
     """The channel a message's visit came from, or None (direct, or not a visit's event)."""
-    ctx = msg.context or {}
+    return channel_of_context(msg.context or {})
+
+
+def channel_of_context(ctx: Mapping[str, Any]) -> str | None:
+    """``channel_of`` for a Segment event's ``context`` object (as an event file holds it)."""
     page = ctx.get("page") if isinstance(ctx.get("page"), dict) else None
     params: dict[str, str] = {}
     url = page.get("url") if page else None
@@ -116,6 +129,29 @@ def channel_of(msg: Message) -> str | None:
     return None
 
 
+def _new_state() -> list[Any]:
+    return [[], 0, 0.0, {m: {} for m in MODELS}]
+
+
+def _touch(touch: list[list[Any]], channel: str, ts: float, limit: int) -> None:
+    # consecutive visits from one channel are one touchpoint (its latest time)
+    if touch and touch[-1][1] == channel:
+        touch[-1][0] = max(touch[-1][0], ts)
+    else:
+        touch.append([ts, channel])
+        touch.sort(key=lambda t: t[0])
+        del touch[:-limit]
+
+
+def _convert(st: list[Any], value: float | None, ts: float) -> None:
+    value = 1.0 if value is None else value
+    path = [ch for t, ch in st[0] if t <= ts]
+    st[1] += 1
+    st[2] += value
+    for model in MODELS:
+        _add(st[3][model], attribution_credit(path, value, model))
+
+
 def _add(into: dict[str, float], credit: Mapping[str, float]) -> None:
     for ch, v in credit.items():
         into[ch] = into.get(ch, 0.0) + v
@@ -134,24 +170,12 @@ class Attribution(Kind):
         self.limit = min(cfg.limit, 50)
 
     def update(self, state: Any, msg: Message) -> Any:
-        st: list[Any] = [[], 0, 0.0, {m: {} for m in MODELS}] if state is None else state
+        st: list[Any] = _new_state() if state is None else state
         channel = channel_of(msg)
-        touch: list[list[Any]] = st[0]
         if channel is not None:
-            if touch and touch[-1][1] == channel:
-                touch[-1][0] = max(touch[-1][0], msg.timestamp)
-            else:
-                touch.append([msg.timestamp, channel])
-                touch.sort(key=lambda t: t[0])
-                del touch[: -self.limit]
+            _touch(st[0], channel, msg.timestamp, self.limit)
         if msg.type == "track" and msg.event == self.conversion:
-            value = _number(_dig(msg.properties, self.path or ("revenue",)))
-            value = 1.0 if value is None else value
-            path = [ch for ts, ch in touch if ts <= msg.timestamp]
-            st[1] += 1
-            st[2] += value
-            for model in MODELS:
-                _add(st[3][model], attribution_credit(path, value, model))
+            _convert(st, _number(_dig(msg.properties, self.path or ("revenue",))), msg.timestamp)
         elif state is None and channel is None:
             return None  # nothing learned yet
         return st
@@ -211,4 +235,80 @@ def merge_reports(reports: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
             m: {ch: round(v, 2) for ch, v in sorted(c.items(), key=lambda kv: -kv[1])}
             for m, c in credit.items()
         },
+    }
+
+
+def _epoch(event: Mapping[str, Any]) -> float | None:
+    stamp = event.get("timestamp") or event.get("receivedAt")
+    if stamp is None:
+        return None
+    try:
+        return to_epoch(stamp)
+    except EventValidationError:
+        return None
+
+
+def attribution_from_events(
+    events: Iterable[Mapping[str, Any]],
+    *,
+    conversion: str = "Order Completed",
+    value: str = "revenue",
+    limit: int = 20,
+) -> dict[str, Any]:
+    """Attribution over Segment-shaped events (an event file, an export): each person's
+    touchpoints and conversions replayed in time order, credited by every model as the
+    ``attribution`` computed trait does, and summed.
+
+    A person is a ``userId``; events under an ``anonymousId`` that some event links to a
+    ``userId`` (a login, an ``identify``) count as that user's, so touchpoints before a login
+    lead to a conversion after it. ``value`` is the conversion's property holding its value
+    (dotted path; 1 when absent). Returns ``merge_reports``' shape plus ``conversion``,
+    ``people`` and ``people_converted``.
+
+    Usage::
+
+        from persona_sdk.content import read_events
+        attribution_from_events(read_events(["var/events"]), conversion="Order Completed")
+
+    .. versionadded:: 0.2.0
+    """
+    if limit < 1:
+        raise ValueError("limit: must be at least 1")
+    link: dict[str, str] = {}
+    kept: list[tuple[float, int, str | None, str | None, Mapping[str, Any]]] = []
+    for n, event in enumerate(events):
+        uid, aid = event.get("userId"), event.get("anonymousId")
+        uid = uid if isinstance(uid, str) and uid else None
+        aid = aid if isinstance(aid, str) and aid else None
+        if uid is None and aid is None:
+            continue
+        if uid is not None and aid is not None:
+            link.setdefault(aid, uid)
+        ts = _epoch(event)
+        if ts is not None:
+            kept.append((ts, n, uid, aid, event))
+    kept.sort(key=lambda k: (k[0], k[1]))  # time order, file order among equals
+    path = tuple(value.split(".")) if value else ("revenue",)
+    people: dict[str, list[Any]] = {}
+    for ts, _, uid, aid, event in kept:
+        who = uid or link.get(aid or "", aid)
+        assert who is not None
+        st = people.get(who)
+        if st is None:
+            st = people[who] = _new_state()
+        ctx = event.get("context")
+        channel = channel_of_context(ctx) if isinstance(ctx, Mapping) else None
+        if channel is not None:
+            _touch(st[0], channel, ts, limit)
+        if event.get("type", "track") == "track" and event.get("event") == conversion:
+            props = event.get("properties")
+            _convert(st, _number(_dig(props if isinstance(props, dict) else {}, path)), ts)
+    report = merge_reports(
+        {"conversions": st[1], "value": st[2], "credit": st[3]} for st in people.values()
+    )
+    return {
+        "conversion": conversion,
+        "people": len(people),
+        "people_converted": sum(1 for st in people.values() if st[1]),
+        **report,
     }

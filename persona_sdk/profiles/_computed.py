@@ -14,10 +14,10 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from ..config import ComputedKind, ComputedTraitConfig
 from ..events import Message
 from ._attribution import Attribution
 from ._computed_kinds import KINDS, Kind
-from ._config import ComputedKind, ComputedTraitConfig
 
 __all__ = ["BUCKETS", "ComputedTraits", "TraitSpec", "VisitorState"]
 

@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from ..events import Message
 
 if TYPE_CHECKING:
-    from ._config import ComputedTraitConfig
+    from ..config import ComputedTraitConfig
 
 __all__ = ["KINDS", "LIFECYCLE_STAGES", "Kind"]
 

@@ -20,7 +20,7 @@ from attrs import frozen
 
 from .._breaker import CircuitBreaker
 from .._retry_after import bounded_delay
-from ._config import ProfilesConfig
+from ..config import ProfilesConfig
 from ._log import errors
 from ._store import WireEntry, decode_entry
 from ._types import (

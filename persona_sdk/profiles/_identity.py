@@ -12,7 +12,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from urllib.parse import unquote
 
-from cachetools import LRUCache
+from cachetools import Cache, LRUCache
 
 __all__ = ["MAX_HOPS", "IdentityMap", "adopt_anonymous_id", "ga_client_id"]
 
@@ -51,6 +51,33 @@ def adopt_anonymous_id(cookies: Mapping[str, str]) -> str | None:
     return None
 
 
+class _Links(LRUCache[str, str]):
+    # the LRU map of links, keeping a reverse index (user id -> the ids linked to it) in
+    # step through every write and removal, evictions included
+    def __init__(self, maxsize: int) -> None:
+        super().__init__(maxsize=maxsize)
+        self.sources: dict[str, set[str]] = {}
+
+    def __setitem__(self, key: str, value: str) -> None:
+        old = self.get(key)
+        if old is not None and old != value:
+            self._unlink(key, old)
+        super().__setitem__(key, value)
+        self.sources.setdefault(value, set()).add(key)
+
+    def __delitem__(self, key: str) -> None:
+        old = Cache.__getitem__(self, key)
+        super().__delitem__(key)
+        self._unlink(key, old)
+
+    def _unlink(self, key: str, target: str) -> None:
+        found = self.sources.get(target)
+        if found is not None:
+            found.discard(key)
+            if not found:
+                del self.sources[target]
+
+
 class IdentityMap:
     """A bounded map from earlier ids (anonymous ids, old user ids) to the user id they joined.
 
@@ -59,7 +86,7 @@ class IdentityMap:
 
     def __init__(self, max_entries: int) -> None:
         self._lock = threading.Lock()
-        self._links: LRUCache[str, str] = LRUCache(maxsize=max_entries)
+        self._links = _Links(max_entries)
 
     def canonical(self, anonymous_id: str | None, user_id: str | None) -> tuple[str, str]:
         """``(canonical id, id type)``; ``("", "")`` when no id is given."""
@@ -118,6 +145,35 @@ class IdentityMap:
                 if (src in found) != (dst in found):
                     found.update((src, dst))
                     changed = True
+        return found
+
+    def aliases(self, any_id: str, limit: int = 64) -> set[str]:
+        """``any_id``, the user id it leads to and every id linked to that user (directly
+        or through another link), at most ``limit``: the ids one person's events may carry.
+        Costs a few dict lookups (a reverse index), not a scan of the links."""
+        found = {any_id}
+        with self._lock:
+            top = any_id
+            for _ in range(MAX_HOPS):
+                nxt = self._links.get(top)
+                if nxt is None:
+                    break
+                top = nxt
+            found.add(top)
+            frontier = [top]
+            expanded = {top}
+            sources = self._links.sources
+            for _ in range(MAX_HOPS):
+                if not frontier or len(found) >= limit:
+                    break
+                nxt_frontier = []
+                for target in frontier:
+                    for src in sources.get(target, ()):
+                        if src not in expanded and len(found) < limit:
+                            found.add(src)
+                            expanded.add(src)
+                            nxt_frontier.append(src)
+                frontier = nxt_frontier
         return found
 
     def targets(self, ids: Iterable[str]) -> set[str]:

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .._errors import ConfigError, PluginError
+from ..plugins import load_plugin, missing_members
 from ._source_file import FileSource
 from ._source_http import HttpSource
 from ._source_segment import SegmentSource
@@ -26,25 +27,17 @@ _SOURCES: dict[str, Callable[..., Any]] = {
 }
 _STORES: dict[str, Callable[..., Any]] = {"memory": InMemoryProfileStore.from_options}
 
-_SOURCE_METHODS = ("get", "aget", "close")
-_STORE_METHODS = ("get", "set", "delete", "aget", "aset", "adelete", "close")
-
-
 def _build(
     spec: Mapping[str, Any],
     path: str,
     group: str,
     builtins: Mapping[str, Callable[..., Any]],
-    methods: tuple[str, ...],
 ) -> Any:
     kind = spec.get("type")
     if not isinstance(kind, str) or not kind:
         raise ConfigError(f"{path}.type: required field is missing")
     factory = builtins.get(kind)
     if factory is None:
-        # imported here: persona_sdk.plugins re-exports this package's protocols
-        from ..plugins import load_plugin
-
         try:
             factory = load_plugin(group, kind)
         except PluginError as exc:
@@ -56,7 +49,7 @@ def _build(
         raise ConfigError([f"{path}.{line}" for line in _flatten(exc.errors)]) from None
     except Exception as exc:
         raise ConfigError(f"{path}: plugin {kind!r} failed: {type(exc).__name__}: {exc}") from None
-    missing = [m for m in methods if not callable(getattr(obj, m, None))]
+    missing = missing_members(group, obj)
     if missing:
         raise ConfigError(
             f"{path}.type: plugin {kind!r} returned a {type(obj).__name__} without "
@@ -82,7 +75,7 @@ def build_source(
     """The source a container's ``profiles.source`` describes (None when absent)."""
     if spec is None:
         return None
-    source: ProfileSource = _build(spec, path, SOURCE_GROUP, _SOURCES, _SOURCE_METHODS)
+    source: ProfileSource = _build(spec, path, SOURCE_GROUP, _SOURCES)
     return source
 
 
@@ -92,5 +85,5 @@ def build_store(
     """The store a container's ``profiles.store`` describes (None when absent)."""
     if spec is None:
         return None
-    store: ProfileStore = _build(spec, path, STORE_GROUP, _STORES, _STORE_METHODS)
+    store: ProfileStore = _build(spec, path, STORE_GROUP, _STORES)
     return store

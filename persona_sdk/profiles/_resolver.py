@@ -210,6 +210,13 @@ class ProfileResolver:
         ``segments``, ``consent`` (the last seen), ``source``; None when nothing is."""
         return self._audience.record(anonymous_id=anonymous_id, user_id=user_id)
 
+    def aliases(self, any_id: str) -> set[str]:
+        """The ids of the person ``any_id`` belongs to, as this process's identity links
+        know them (``identify``/``alias``): ``any_id``, its user id, and the ids linked to
+        it (a bandit credits a conversion under a user id to an exposure under the
+        anonymous id used before the login)."""
+        return self._st.ids.aliases(any_id)
+
     def membership(self, key: str) -> frozenset[str] | None:
         """A visitor's kept segments by canonical id (None when not held)."""
         return self._audience.membership(key)

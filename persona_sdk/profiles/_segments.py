@@ -97,9 +97,7 @@ class Segments:
         """Compile ``container.segments``; ``ConfigError`` lists every bad condition with its
         path (``segments.vip.condition.plan: unknown operator "$foo"``), and every
         relative-time test of an attribute that is not a known timestamp trait."""
-        from ..rules import compile_condition
-        from ..rules._reads import Reads
-        from ..rules._time import TIME_OPERATORS, time_registry
+        from ..rules import TIME_OPERATORS, Reads, compile_condition, time_registry
 
         registry = time_registry(clock, operators) if container.segments else operators
         computed = container.computed_traits

@@ -7,8 +7,8 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._breaker import BreakerPolicy, CircuitBreaker
+from ..config import BreakerConfig, MergePolicy, ProfilesConfig
 from ._computed import ComputedTraits
-from ._config import BreakerConfig, MergePolicy, ProfilesConfig
 from ._flight import Entry, PlanContext
 from ._log import errors
 from ._registry import build_source, build_store

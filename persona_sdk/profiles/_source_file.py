@@ -21,9 +21,8 @@ from typing import Any
 import msgspec
 from attrs import frozen
 
-from .._errors import ConfigError
-from ..config._load import structure
-from ._types import FetchResult
+from ..plugins import ConfigError, FetchResult
+from ..plugins.kit import load_options
 
 __all__ = ["FileSource", "FileSourceOptions"]
 
@@ -152,7 +151,7 @@ class FileSource:
     @classmethod
     def from_options(cls, *, options: Mapping[str, Any]) -> FileSource:
         """The ``persona_sdk.profile_sources`` factory: build from container options."""
-        return cls(structure(dict(options), FileSourceOptions))
+        return cls(load_options(FileSourceOptions, options))
 
     @classmethod
     def from_records(cls, records: Mapping[str, Mapping[str, Any]]) -> FileSource:

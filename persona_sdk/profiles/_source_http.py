@@ -8,20 +8,18 @@ from urllib.parse import quote
 
 from attrs import Factory, frozen
 
-from .._errors import ConfigError
-from ..config._load import structure
-from ..config._secret import Secret
-from ._httpcore import (
+from ..plugins import ConfigError, FetchErrorKind, FetchResult, Secret
+from ..plugins.kit import (
     MISSING,
     Flow,
     HttpCall,
     HttpReply,
     OptionsHttpSource,
     compile_pointer,
-    read_document,
+    load_options,
+    reply_document,
     resolve_pointer,
 )
-from ._types import FetchErrorKind, FetchResult
 
 __all__ = ["HttpSource", "HttpSourceOptions"]
 
@@ -126,7 +124,7 @@ class HttpSource(OptionsHttpSource[HttpSourceOptions]):
     @classmethod
     def from_options(cls, *, options: Mapping[str, Any]) -> HttpSource:
         """The ``persona_sdk.profile_sources`` factory: build from container options."""
-        return cls(structure(dict(options), HttpSourceOptions))
+        return cls(load_options(HttpSourceOptions, options))
 
     def _flow(self, profile_id: str, id_type: str) -> Flow:
         o = self.options
@@ -142,7 +140,7 @@ class HttpSource(OptionsHttpSource[HttpSourceOptions]):
 
     def parse(self, reply: HttpReply) -> FetchResult:
         """Normalize one response (the sans-I/O half; tests call it directly)."""
-        doc = read_document(reply, self._not_found_status)
+        doc = reply_document(reply, self._not_found_status)
         if isinstance(doc, FetchResult):
             return doc
         if self._not_found_when and all(

@@ -16,11 +16,16 @@ from urllib.parse import quote
 
 from attrs import Factory, frozen
 
-from .._errors import ConfigError
-from ..config._load import structure
-from ..config._secret import Secret
-from ._httpcore import Flow, HttpCall, HttpReply, OptionsHttpSource, check_status, decode_json
-from ._types import FetchErrorKind, FetchResult
+from ..plugins import ConfigError, FetchErrorKind, FetchResult, Secret
+from ..plugins.kit import (
+    Flow,
+    HttpCall,
+    HttpReply,
+    OptionsHttpSource,
+    check_status,
+    decode_json,
+    load_options,
+)
 
 __all__ = ["SegmentSource", "SegmentSourceOptions"]
 
@@ -96,7 +101,7 @@ class SegmentSource(OptionsHttpSource[SegmentSourceOptions]):
     @classmethod
     def from_options(cls, *, options: Mapping[str, Any]) -> SegmentSource:
         """The ``persona_sdk.profile_sources`` factory: build from container options."""
-        return cls(structure(dict(options), SegmentSourceOptions))
+        return cls(load_options(SegmentSourceOptions, options))
 
     def url(self, profile_id: str, id_type: str) -> str | None:
         """The traits URL of a profile, or None when ``id_type`` is not looked up."""

@@ -19,20 +19,18 @@ from urllib.parse import quote
 
 from attrs import Factory, field, frozen
 
-from .._errors import ConfigError
-from .._strenum import StrEnum
-from ..config._load import structure
-from ..config._secret import Secret
-from ._httpcore import (
+from ..plugins import ConfigError, FetchErrorKind, FetchResult, Secret
+from ..plugins.kit import (
     Flow,
     HttpCall,
     HttpReply,
     OptionsHttpSource,
+    StrEnum,
     check_status,
     decode_json,
-    read_document,
+    load_options,
+    reply_document,
 )
-from ._types import FetchErrorKind, FetchResult
 
 __all__ = ["UnomiMode", "UnomiSource", "UnomiSourceOptions"]
 
@@ -100,7 +98,7 @@ class UnomiSource(OptionsHttpSource[UnomiSourceOptions]):
     @classmethod
     def from_options(cls, *, options: Mapping[str, Any]) -> UnomiSource:
         """The ``persona_sdk.profile_sources`` factory: build from container options."""
-        return cls(structure(dict(options), UnomiSourceOptions))
+        return cls(load_options(UnomiSourceOptions, options))
 
     def _flow(self, profile_id: str, id_type: str) -> Flow:
         if self.options.mode is UnomiMode.CONTEXT:
@@ -146,7 +144,7 @@ class UnomiSource(OptionsHttpSource[UnomiSourceOptions]):
 
     def parse_profile(self, reply: HttpReply) -> FetchResult:
         """Normalize a ``GET /cxs/profiles/{id}`` answer."""
-        doc = read_document(reply, frozenset({204, 404}))
+        doc = reply_document(reply, frozenset({204, 404}))
         if isinstance(doc, FetchResult):
             return doc
         if not isinstance(doc, dict):

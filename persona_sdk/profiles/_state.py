@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from cachetools import LRUCache
 
 from .._counter import Counter
-from ._config import ProfilesConfig
+from ..config import ProfilesConfig
 from ._identity import IdentityMap
 from ._io import IoLoop
 

@@ -21,6 +21,10 @@ from ._registry import Operator, OperatorRegistry, default_registry
 # isort: split
 # For content strategies only: not public (not in __all__).
 from ._paths import compile_path as compile_path
+from ._preds import ALWAYS as ALWAYS
+from ._reads import Reads as Reads
+from ._time import TIME_OPERATORS as TIME_OPERATORS
+from ._time import time_registry as time_registry
 
 __all__ = [
     "Condition",

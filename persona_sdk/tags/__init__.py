@@ -8,7 +8,7 @@ its destination) needs, reshaped by its mapping. See ``docs/tags.md``::
         payload = render(msg)      # mapping, privacy, then the destination's transform
 """
 
-from ._config import MappingConfig
+from ..config import MappingConfig
 from ._mapping import compile_mapping
 from ._router import Render, Route, Router
 

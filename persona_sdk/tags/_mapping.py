@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Final
 
+from ..config import MappingConfig
 from ..privacy import IP_PATH, PrivacyPolicy, check_path
-from ._config import MappingConfig
 
 __all__ = ["ROOTS", "Mapper", "compile_mapping", "moved_policy"]
 

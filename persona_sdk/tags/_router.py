@@ -20,10 +20,14 @@ from typing import TYPE_CHECKING, Any, Final
 from .._counter import Counter
 from .._errors import ConfigError
 from .._stats import FilteredCounts
-from ..events import Message, format_ts, to_segment, to_segment_json
-from ..events._ids import integration_enabled
-from ..privacy import ConsentRequirement, PrivacyPolicy, check_pii_config, check_purposes
-from ..privacy._consent import gpc_signal
+from ..events import Message, format_ts, integration_enabled, to_segment, to_segment_json
+from ..privacy import (
+    ConsentRequirement,
+    PrivacyPolicy,
+    check_pii_config,
+    check_purposes,
+    gpc_signal,
+)
 from ._mapping import Mapper, compile_mapping, moved_policy
 
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 
 from .._errors import ConfigError
-from ..allocation._hashing import murmur3_32
+from ..allocation import murmur3_32
 from ._constraints import Ctx, Predicate, compile_constraint, context_value, parse_ip
 
 __all__ = ["UnleashToggles", "UnleashVariant"]

@@ -5,9 +5,9 @@ framework); ``persona_sdk.web.starlette``, ``.django`` and ``.flask`` add a visi
 request and render the browser bootstrap. See ``docs/collector.md`` and ``docs/web.md``.
 """
 
+from ..config import CollectorConfig, CookieSettings
 from ._collector import Collector, PendingBody
 from ._collector_http import CollectorResponse, RequestHead
-from ._config import CollectorConfig, CookieSettings
 from ._consent import read_consent_cookie, write_consent_cookie
 from ._metrics import metrics_text
 from ._middleware import VisitorOptions

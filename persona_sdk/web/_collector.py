@@ -19,6 +19,7 @@ from collections.abc import Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
+from ..config import CollectorConfig
 from ._asgi import ASGIApp, Receive, Send, make_asgi
 from ._collector_body import check_content_encoding, check_content_type, pixel_message
 from ._collector_http import CollectorResponse, Reject, RequestHead, basic_auth_user
@@ -32,7 +33,6 @@ from ._collector_pending import (
     check_write_key,
 )
 from ._collector_stamp import client_address, rate_key
-from ._config import CollectorConfig
 from ._profile_api import API_PREFIXES, ProfileApi
 from ._script import Script
 from ._wsgi import WSGIApp, make_wsgi

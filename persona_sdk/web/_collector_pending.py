@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from .._errors import ClosedError, EventValidationError, SpoolError
+from ..config import CollectorConfig
 from ..events import MAX_EVENT_BYTES, WIRE_GROWTH
 from ._collector_body import check_duplicates, decode_json_object, encode_batch, gunzip
 from ._collector_http import CollectorResponse, CorsPolicy, Reject, RequestHead
 from ._collector_stamp import RequestFacts, rate_key, stamp_messages, stamp_room
-from ._config import CollectorConfig
 from ._cookie import parse_cookies, valid_visitor_id
 from ._ratelimit import TokenBucketLimiter
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import msgspec
 
+from ..config import CollectorConfig
 from ..privacy import truncate_ip
 from ._collector_http import RequestHead
-from ._config import CollectorConfig
 from ._consent import gpc_enabled, read_consent_cookie
 from ._cookie import new_visitor_id
 from ._ua import is_bot

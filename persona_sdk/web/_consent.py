@@ -13,7 +13,7 @@ from urllib.parse import quote, unquote
 
 import msgspec
 
-from ..privacy._consent import gpc_header_signal
+from ..privacy import gpc_header_signal
 
 __all__ = ["MAX_CONSENT_COOKIE", "gpc_enabled", "read_consent_cookie", "write_consent_cookie"]
 

@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, unquote
 
 from attrs import evolve, field, frozen
 
-from ._config import CookieSettings
+from ..config import CookieSettings
 from ._consent import gpc_enabled, read_consent_cookie
 from ._cookie import new_visitor_id, valid_visitor_id
 

@@ -25,7 +25,7 @@ from ._ratelimit import TokenBucketLimiter
 
 if TYPE_CHECKING:
     from ..client import Persona
-    from ._profile_api_config import ApiToken, ProfileApiConfig
+    from ..config import ApiToken, ProfileApiConfig
 
 __all__ = ["API_PREFIXES", "ProfileApi"]
 

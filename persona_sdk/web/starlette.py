@@ -25,7 +25,7 @@ import inspect
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
-from ._config import CookieSettings
+from ..config import CookieSettings
 from ._cookie import parse_cookies
 from ._middleware import RequestFacts, VisitorOptions, build_resolver
 

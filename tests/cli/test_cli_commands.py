@@ -418,3 +418,47 @@ def test_explain_and_eval_tables_and_an_unknown_feature(tmp_path: Path) -> None:
     assert "reasons:" in done.stdout
     unknown = json.loads(persona("eval", str(container), "-f", "nope", "--json").stdout)
     assert unknown["features"]["nope"]["source"] == "unknownFeature"
+
+
+def test_report_attribution_reads_the_event_files(tmp_path: Path) -> None:
+    """``report --attribution`` replays the events a ``jsonl`` destination wrote: touchpoints
+    before a login count toward the conversion after it, as the profile's ``attribution``
+    trait counts them; a conversion without a touchpoint is ``direct``; a table or JSON."""
+    events = tmp_path / "events.jsonl"
+    shop = "https://shop.example/"
+    container = {
+        "destinations": {"lake": {"type": "jsonl", "options": {"path": str(events)}}},
+        "tags": [{"name": "all", "destination": "lake"}],
+        "computed_traits": {"attribution": {"kind": "attribution",
+                                            "conversion": "Order Completed"}},
+    }
+    with ps.Persona(container) as p:
+        p.page(anonymous_id="a-1", timestamp=1_000.0, context={"page": {
+            "url": shop + "?utm_source=google&utm_medium=cpc"}})
+        p.identify(user_id="u-1", anonymous_id="a-1", timestamp=1_010.0)
+        p.page(user_id="u-1", timestamp=1_020.0, context={"page": {
+            "url": shop + "?utm_source=newsletter&utm_medium=email"}})
+        p.track("Order Completed", user_id="u-1", timestamp=1_030.0,
+                properties={"revenue": 100.0})
+        p.track("Order Completed", anonymous_id="a-2", timestamp=1_040.0,
+                properties={"revenue": 20.0})
+        p.flush()
+        in_process = p.attribution_report()
+    done = persona("report", str(events), "--attribution", "--json")
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert (doc["conversions"], doc["value"], doc["people"], doc["people_converted"]) == (
+        2, 120.0, 2, 2)
+    assert doc["credit"]["first"] == {"google / cpc": 100.0, "direct": 20.0}
+    assert doc["credit"]["last"] == {"newsletter / email": 100.0, "direct": 20.0}
+    assert doc["credit"]["linear"] == {"google / cpc": 50.0, "newsletter / email": 50.0,
+                                       "direct": 20.0}
+    assert doc["credit"] == in_process["credit"]
+    table = persona("report", str(events), "--attribution")
+    assert table.returncode == 0, table.stderr
+    row = next(line for line in table.stdout.splitlines() if "google / cpc" in line)
+    cells = [c for c in row.split() if c[:1].isdigit()]
+    assert cells == ["100.00", "0.00", "50.00", "50.00"]  # first, last, linear, position
+    assert "2 conversions worth 120.00 from 2 of 2 people" in table.stdout
+    missing = persona("report", str(tmp_path / "none.jsonl"), "--attribution", "--json")
+    assert missing.returncode == 1

@@ -30,9 +30,8 @@ from persona_sdk.allocation import (
     get_query_string_override,
     in_namespace,
 )
-from persona_sdk.config import Container
+from persona_sdk.config import Container, DecisionsConfig
 from persona_sdk.decisions import Engine, Visitor
-from persona_sdk.decisions._config import DecisionsConfig
 from persona_sdk.decisions._growthbook import decrypt_payload
 
 pytestmark = pytest.mark.conformance

@@ -3,12 +3,16 @@ conversions by dimension, and the uplift against the holdout with an interval.""
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 import random
 from pathlib import Path
 
 import pytest
 
 import persona_sdk as ps
+from persona_sdk.cli import main
 from persona_sdk.content import content_report
 
 
@@ -83,3 +87,58 @@ def test_conversions_count_once_per_visitor_and_only_after_exposure() -> None:
     ]
     (row,) = content_report(events).rows
     assert (row["exposures"], row["conversions"]) == (1, 1)
+
+
+def test_uplift_per_segment_and_country(tmp_path: Path) -> None:
+    """A bandit placement with a VIP segment and a 30% holdout: the placement works for
+    VIPs only (30% vs 5%), not for the others (10% vs 10%). The per-segment uplift says so
+    with its intervals; per country, every visitor is counted once, held ones included
+    (their exposures carry the country and segment too); the CLI prints both."""
+    path = tmp_path / "events.jsonl"
+    container = {
+        "destinations": {"lake": {"type": "jsonl", "options": {"path": str(path)}}},
+        "tags": [{"name": "all", "destination": "lake"}],
+        "segments": {"vip": {"condition": {"tier": "vip"}}},
+        "content": [{"id": "a"}, {"id": "b"}, {"id": "base"}],
+        "placements": {"hero": {"strategy": "bandit", "items": ["a", "b"], "fallback": "base",
+                                "holdout": 0.3, "bandit": {"segments": ["vip"]}}},
+    }
+    rng = random.Random(7)
+    with ps.Persona(container) as persona:
+        for i in range(4000):
+            vip = i % 2 == 0
+            v = persona.visitor(anonymous_id=f"v{i}", attributes={
+                "tier": "vip" if vip else "basic", "country": rng.choice(["FR", "DE"])})
+            d = v.decide("hero")
+            rate = (0.05 if d.holdout else 0.30) if vip else 0.10
+            if rng.random() < rate:
+                v.track("Order Completed")
+        assert persona.flush(10)
+    report = content_report(path)
+    (overall,) = report.uplift
+    by_segment = {u["segment"]: u for u in report.uplift_by_segment}
+    assert set(by_segment) == {"vip", "*"}
+    vip, rest = by_segment["vip"], by_segment["*"]
+    assert vip["diff_low"] > 0.15
+    assert vip["diff_low"] < 0.25 < vip["diff_high"]
+    assert rest["diff_low"] < 0 < rest["diff_high"]
+    assert vip["diff_high"] - vip["diff_low"] > overall["diff_high"] - overall["diff_low"]
+    by_country = {u["country"]: u for u in report.uplift_by_country}
+    assert set(by_country) == {"FR", "DE"}
+    for split in (by_segment, by_country):
+        assert sum(u["treated_visitors"] + u["holdout_visitors"] for u in split.values()) == 4000
+        assert sum(u["holdout_visitors"] for u in split.values()) == overall["holdout_visitors"]
+    assert "uplift hero segment=vip" in report.to_text()
+
+    for args in ([], ["--json"]):
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf):
+            assert main(["report", str(path), "--placements", *args]) == 0
+        if args:
+            doc = json.loads(buf.getvalue())
+            assert {u["country"] for u in doc["uplift_by_country"]} == {"FR", "DE"}
+        else:
+            text = buf.getvalue()
+            assert "uplift against the holdout" in text
+            assert "segment=vip" in text
+            assert "country=FR" in text

@@ -264,3 +264,68 @@ def test_a_file_source_path_is_relative_to_the_container_file(tmp_path: Path) ->
     with ps.Persona.from_file(tmp_path / "persona.toml") as persona:
         assert persona.refresh_content() == {"local": "updated"}
         assert _decide(persona) == ["f1"]
+
+
+def _reload_doc(url: str, **source: Any) -> dict[str, Any]:
+    return {
+        "tags": [{"name": "all", "destination": "capture"}],
+        "placements": PLACEMENT,
+        "content_sources": {"cms": {"kind": "http", "url": url, "interval": 3600, **source}},
+    }
+
+
+def test_reload_keeps_an_unchanged_sources_items_and_etag(
+    feed: Feed, make_persona: Callable[..., Any]
+) -> None:
+    """After ``reload`` with the source configured as before, the feed's items are there at
+    once (no poll in between), and the next poll sends the carried ETag: a 304."""
+    feed.publish([_promo("p1", 1), _promo("p2", 2)], '"v1"')
+    url = f"{feed.sink.url}/promos.json"
+    persona, _ = make_persona(_reload_doc(url))
+    assert persona.refresh_content() == {"cms": "updated"}
+    assert _decide(persona, "v-1") == ["p2"]
+    polls = len(feed.sink.requests)
+    doc = _reload_doc(url)
+    doc["placements"] = {"promo": {**PLACEMENT["promo"], "n": 2}}  # something else changed
+    persona.reload(doc)
+    assert _decide(persona, "v-2") == ["p2", "p1"]
+    assert persona.stats()["content"]["catalog"]["items"] == 2
+    assert persona.refresh_content() == {"cms": "not_modified"}
+    assert feed.sink.requests[polls].headers["if-none-match"] == '"v1"'
+    # and it goes on following the feed
+    feed.publish([_promo("p3", 5)], '"v2"')
+    assert persona.refresh_content() == {"cms": "updated"}
+    assert _decide(persona, "v-3") == ["p3"]
+
+
+def test_reload_with_a_changed_source_polls_it_again(
+    feed: Feed, make_persona: Callable[..., Any]
+) -> None:
+    """A source whose configuration changed does not keep the old items; when the process
+    was polling, the new source is polled at once (in the background), without an ETag."""
+    feed.publish([_promo("p1", 1)], '"v1"')
+    persona, _ = make_persona(_reload_doc(f"{feed.sink.url}/a.json"))
+    assert persona.refresh_content() == {"cms": "updated"}
+    persona.reload(_reload_doc(f"{feed.sink.url}/a.json", headers={"X-Env": "2"}))
+    assert persona.stats()["content"]["catalog"]["items"] == 0  # not polling yet: empty
+    assert persona.refresh_content() == {"cms": "updated"}
+    assert _decide(persona, "v-1") == ["p1"]  # the first decide starts the poller
+    polls = len(feed.sink.requests)
+    feed.publish([_promo("p9", 1)], '"v9"')
+    persona.reload(_reload_doc(f"{feed.sink.url}/b.json"))
+    assert feed.sink.wait_for(lambda s: len(s.requests) > polls, timeout=10)
+    first = feed.sink.requests[polls]
+    assert first.path.startswith("/b.json")
+    assert "if-none-match" not in first.headers
+    assert _wait(lambda: persona.stats()["content"]["sources"]["cms"]["updates"] == 1)
+    assert _decide(persona, "v-2") == ["p9"]
+
+
+def _wait(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+    done = threading.Event()
+    while not predicate():
+        if not timeout > 0:
+            return False
+        done.wait(0.01)
+        timeout -= 0.01
+    return True

@@ -253,6 +253,26 @@ def test_bandit_learns_from_a_conversion_event_per_segment(
         std.get("h1|s", 0) + std["h2|s"]
 
 
+def test_a_conversion_after_login_credits_the_anonymous_exposure(make_persona: Make) -> None:
+    """The visitor saw the hero as anonymous, logged in (``identify`` links the ids), then
+    the order is tracked under the user id only (a server-side event): the bandit credits
+    the item the visitor saw, once. Another user's order credits nothing."""
+    persona, _ = make_persona(
+        {"content": [{"id": "h1"}],
+         "placements": {"hero": {"strategy": "bandit", "items": ["h1"],
+                                 "bandit": {"reward": "Order Completed"}}}}
+    )
+    seen = persona.visitor(anonymous_id="anon-1").decide("hero")
+    assert seen.ids() == ["h1"]
+    persona.track("Order Completed", user_id="u-2")  # never linked to anon-1
+    assert persona.counter_store.get_all("bandit:hero:*") == {"h1|n": 1.0}
+    persona.identify(user_id="u-1", anonymous_id="anon-1")
+    persona.track("Order Completed", user_id="u-1")
+    persona.track("Order Completed", user_id="u-1")  # the exposure is credited once
+    assert persona.counter_store.get_all("bandit:hero:*") == {"h1|n": 1.0, "h1|s": 1.0}
+    assert persona.stats()["content"]["conversions"] == 1
+
+
 def test_duplicate_click_beacons_reward_once(make_persona: Make) -> None:
     """A click tracked twice (a beacon retried through the collector) rewards the bandit
     once."""

@@ -8,9 +8,8 @@ from typing import Any
 import pytest
 from attrs import frozen
 
-from persona_sdk.config import Container
+from persona_sdk.config import Container, DecisionsConfig
 from persona_sdk.decisions import Engine
-from persona_sdk.decisions._config import DecisionsConfig
 
 
 @frozen

@@ -17,9 +17,8 @@ from typing import Any
 
 import httpx
 
-from persona_sdk.config import Container
+from persona_sdk.config import Container, DestinationConfig
 from persona_sdk.delivery import BatchConfig, Delivery, DeliveryConfig
-from persona_sdk.delivery._config import DestinationConfig
 from persona_sdk.events import Message, to_segment
 from persona_sdk.plugins import SendResult
 

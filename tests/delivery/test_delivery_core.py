@@ -18,9 +18,8 @@ from delivery_helpers import (
 )
 from servers.sink import Reply, Sink
 
-from persona_sdk.config import Container
+from persona_sdk.config import Container, DestinationConfig
 from persona_sdk.delivery import BatchConfig, Delivery, DeliveryConfig
-from persona_sdk.delivery._config import DestinationConfig
 from persona_sdk.events import MAX_EVENT_BYTES
 
 

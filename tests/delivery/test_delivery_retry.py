@@ -17,8 +17,8 @@ from delivery_helpers import (
 from servers.sink import Reply, Sink
 
 from persona_sdk._breaker import BreakerPolicy, CircuitBreaker
+from persona_sdk.config import SpoolMode
 from persona_sdk.delivery import BatchConfig, DeliveryConfig
-from persona_sdk.delivery._config import SpoolMode
 from persona_sdk.delivery._retry import Backoff
 
 

@@ -9,14 +9,14 @@ import httpx
 import pytest
 from servers.sink import Reply, Sink
 
-from persona_sdk.destinations._http import (
+from persona_sdk.plugins import SendOutcome
+from persona_sdk.plugins.kit import (
     HttpRequest,
     chunk_by_size,
     classify_status,
     parse_retry_after,
     perform,
 )
-from persona_sdk.plugins import SendOutcome
 
 NOW = 1_700_000_000.0
 
@@ -117,9 +117,9 @@ def _classify(status: int, headers: object, body: bytes) -> object:
 
 def test_one_retry_after_parser_serves_delivery_and_profiles() -> None:
     """Delivery and the profile sources share one ``parse_retry_after`` (no drifted copies)."""
-    from persona_sdk.profiles import _httpcore
+    from persona_sdk.plugins.kit import _http_source
 
-    assert parse_retry_after is _httpcore.parse_retry_after
+    assert parse_retry_after is _http_source.parse_retry_after
 
 
 @pytest.mark.parametrize("header", ["inf", "-inf", "Infinity", "nan", "NaN", "-5", "1e400"])

@@ -134,7 +134,7 @@ def _var(shop: RunningShop) -> Path:
 def test_an_accepting_visitor_browses_and_buys(visit: Callable[..., Visit],
                                                shop: RunningShop) -> None:
     """Consent accepted: the cookie is first-party, Secure, HttpOnly, Lax and at most 400
-    days; page views, product views, cart and order reach analytics and ads; the hero
+    days; page views, product views, cart and order reach analytics and ads; the strap line's
     exposure reaches analytics once, naming the variation shown; no other origin is asked."""
     v = visit()
     v.go("/products/trail-runner")  # land on a product: no experiment before consent
@@ -153,10 +153,10 @@ def test_an_accepting_visitor_browses_and_buys(visit: Callable[..., Visit],
     }
 
     v.go("/")
-    hero = v.page.get_attribute("[data-hero]", "data-hero")
+    hero = v.page.get_attribute("[data-banner]", "data-banner")
     assert v.page.evaluate("window.__persona.features['hero-banner'].value") == hero
     v.go("/")  # seen again: still one exposure
-    assert v.page.get_attribute("[data-hero]", "data-hero") == hero
+    assert v.page.get_attribute("[data-banner]", "data-banner") == hero
     order_id = _buy(v, "rain-shell")
     v.settle()
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from persona_sdk.config import ConsentConfig, PurposeConfig
 from persona_sdk.privacy import ConsentRequirement, check_purposes
-from persona_sdk.privacy._config import ConsentConfig, PurposeConfig
 
 CONSENT = ConsentConfig(
     purposes={"analytics": PurposeConfig(), "ads": PurposeConfig(sale_sharing=True)}

@@ -10,10 +10,9 @@ import pytest
 from profile_helpers import START, FakeClock
 
 from persona_sdk import ConfigError, Persona
-from persona_sdk.config import Container
+from persona_sdk.config import ComputedTraitConfig, Container
 from persona_sdk.events import Message, new_message_id
 from persona_sdk.profiles._computed import ComputedTraits
-from persona_sdk.profiles._config import ComputedTraitConfig
 from persona_sdk.testing import CaptureDestination
 
 DAY = 86_400.0

@@ -181,3 +181,30 @@ def test_forget_unknown_ids(make_resolver: Make) -> None:
     r = make_resolver()
     assert r.forget(anonymous_id="ghost") == {"ghost"}
     assert r.forget() == set()
+
+
+def test_identity_map_aliases_follow_links_both_ways_and_forget_evicted_ones() -> None:
+    """``aliases`` gives the person's user id and every id linked to it (through an old user
+    id too) from any of them; an evicted, forgotten or re-pointed link drops out."""
+    ids = IdentityMap(max_entries=100)
+    ids.link("anon-1", "u-old")
+    ids.link("u-old", "u-1")
+    ids.link("anon-2", "u-1")
+    want = {"anon-1", "u-old", "anon-2", "u-1"}
+    for any_id in want:
+        assert ids.aliases(any_id) == want
+    assert ids.aliases("stranger") == {"stranger"}
+    assert len(ids.aliases("u-1", limit=2)) == 2
+    ids.link("u-old", "u-3")  # re-pointed: u-old and anon-1 now belong to u-3
+    assert ids.aliases("u-1") == {"anon-2", "u-1"}
+    assert ids.aliases("anon-1") == {"anon-1", "u-old", "u-3"}
+    ids.forget(["anon-2"])
+    assert ids.aliases("u-1") == {"u-1"}
+
+    small = IdentityMap(max_entries=2)
+    small.link("a1", "u1")
+    small.link("a2", "u1")
+    small.link("a3", "u3")  # evicts the least recently used link, a1 -> u1
+    assert small.aliases("u1") == {"a2", "u1"}
+    assert small.aliases("a1") == {"a1"}
+    assert small.aliases("u3") == {"a3", "u3"}

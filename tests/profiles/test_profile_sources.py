@@ -18,6 +18,7 @@ import pytest
 from servers.cdp import CdpServer, Fault
 
 from persona_sdk import ConfigError
+from persona_sdk.plugins.kit import parse_retry_after
 from persona_sdk.profiles import (
     FetchErrorKind,
     FetchResult,
@@ -32,7 +33,6 @@ from persona_sdk.profiles import (
     UnomiSource,
     UnomiSourceOptions,
 )
-from persona_sdk.profiles._httpcore import parse_retry_after
 from persona_sdk.profiles._registry import build_source
 
 Get = Callable[..., FetchResult]

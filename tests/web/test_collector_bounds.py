@@ -13,9 +13,9 @@ from typing import Any
 import msgspec
 from collector_helpers import Clock, head
 
+from persona_sdk.config import CollectorConfig
 from persona_sdk.web._collector import Collector
 from persona_sdk.web._collector_pending import MAX_LISTED_ERRORS
-from persona_sdk.web._config import CollectorConfig
 
 enc = msgspec.json.encode
 

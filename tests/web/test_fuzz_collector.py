@@ -25,9 +25,9 @@ from collector_helpers import call_asgi, head, make_persona
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from persona_sdk.config import CollectorConfig
 from persona_sdk.web._collector import Collector
 from persona_sdk.web._collector_http import CollectorResponse, RequestHead
-from persona_sdk.web._config import CollectorConfig
 
 PATHS = ["/v1/batch", "/v1/import", "/v1/track", "/v1/identify", "/v1/page", "/v1/screen",
          "/v1/group", "/v1/alias", "/collect", "/p.gif", "/persona.js", "/", "/v1/",

@@ -11,9 +11,9 @@ import pytest
 from collector_helpers import head
 
 from persona_sdk import EventValidationError, Persona
+from persona_sdk.config import CollectorConfig
 from persona_sdk.testing import CaptureDestination
 from persona_sdk.web._collector import Collector
-from persona_sdk.web._config import CollectorConfig
 
 NAMES = ("mixpanel", "ga4", "lake")
 

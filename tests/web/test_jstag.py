@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from collector_helpers import make_persona, uvicorn_server
 
+from persona_sdk.config import CollectorConfig
 from persona_sdk.testing import CaptureDestination
 from persona_sdk.web._collector import Collector
-from persona_sdk.web._config import CollectorConfig
 from persona_sdk.web._script import script_source
 
 WRITE_KEY = "wk_browser"

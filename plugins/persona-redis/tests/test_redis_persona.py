@@ -123,3 +123,40 @@ def test_identity_links_are_shared_and_forgotten(redis_server: RedisServer) -> N
     raw.close()
     a.close()
     b.close()
+
+
+def test_adecide_on_redis_counters(redis_server: RedisServer) -> None:
+    """``await visitor.adecide`` over ``RedisCounterStore``: caps checked through its
+    asyncio side hold across two Personas (two processes' worth), and the bandit's trials
+    (queued increments) reach Redis."""
+    import asyncio
+
+    from persona_redis import RedisCounterStore
+
+    redis_server.flush()
+    doc = {
+        "content": [{"id": "h1"}, {"id": "h2"}, {"id": "base"}],
+        "placements": {"hero": {"strategy": "bandit", "items": ["h1", "h2"],
+                                "fallback": "base",
+                                "caps": [{"per": "item", "limit": 1, "window": "1d"}]}},
+    }
+    stores = [RedisCounterStore(RedisOptions(redis_server.url, timeout=2.0)) for _ in range(2)]
+    personas = [Persona(doc, counter_store=s) for s in stores]
+
+    async def run() -> list[list[str]]:
+        shown = []
+        for p in (*personas, personas[0]):
+            visitor = await p.avisitor(anonymous_id="v-1")
+            shown.append((await visitor.adecide("hero")).ids())
+        for s in stores:
+            await s.aclose()
+        return shown
+
+    shown = asyncio.run(run())
+    assert sorted(shown[:2]) == [["h1"], ["h2"]]
+    assert shown[2] == ["base"]
+    for s in stores:
+        s.flush()
+    assert stores[0].get_all("bandit:hero:*") == {"h1|n": 1.0, "h2|n": 1.0}
+    for p in personas:
+        p.close()

@@ -19,7 +19,13 @@ from persona_redis import (
 )
 
 from persona_sdk import InMemoryCounterStore, InMemoryDedupStore, InMemoryStickyBucketStore
-from persona_sdk.plugins import CounterStore, DedupStore, ProfileStore, StickyAssignments
+from persona_sdk.plugins import (
+    AsyncCounterStore,
+    CounterStore,
+    DedupStore,
+    ProfileStore,
+    StickyAssignments,
+)
 from persona_sdk.profiles import InMemoryProfileStore
 
 Opts = RedisOptions | None
@@ -213,6 +219,32 @@ def test_counter_store_window_slides(redis_backend: Opts) -> None:
     assert store.window_hit(k, now=110.0, window=10.0, limit=2)
     store.delete(k)
     assert store.window_count(k, now=110.0, window=10.0) == 0
+
+
+def test_counter_store_async_forms(redis_backend: Opts) -> None:
+    """aincr/aget_all/awindow_hit (``AsyncCounterStore``) act on the same keys as the sync
+    methods, and 16 tasks racing for a cap of 3 get exactly 3 hits."""
+    if redis_backend is None:
+        pytest.skip("the in-memory store has no asyncio side (adecide calls it directly)")
+    store = counter_store(redis_backend)
+    assert isinstance(store, AsyncCounterStore)
+    k = "cap:{u-8}:p"
+
+    async def run() -> Any:
+        assert await store.aincr("stats:{u-8}", "a|n") == 1.0
+        store.incr("stats:{u-8}", "a|n", 2.0)
+        fields = await store.aget_all("stats:{u-8}")
+        hits = await asyncio.gather(
+            *(store.awindow_hit(k, now=500.0, window=60.0, limit=3) for _ in range(16))
+        )
+        await store.aclose()
+        return fields, hits
+
+    fields, hits = asyncio.run(run())
+    assert fields == {"a|n": 3.0}
+    assert sorted(hits) == [False] * 13 + [True] * 3
+    assert store.window_count(k, now=500.0, window=60.0) == 3
+    assert not store.window_hit(k, now=500.0, window=60.0, limit=3)
 
 
 # -- DedupStore ---------------------------------------------------------------------------

@@ -388,6 +388,77 @@ class RedisCounterStore(_Guarded):
 
         return self._try(remote, lambda: self.local.incr(key, field, amount))
 
+    async def _awith_pending(self, c: Any, build: Callable[[Any], None]) -> list[Any]:
+        """``_with_pending`` on the asyncio client: the queued increments ride along."""
+        pending = self._take()
+        pipe = c.pipeline(transaction=False)
+        try:
+            if pending:
+                self._queue(pipe, pending)
+            build(pipe)
+            out: list[Any] = await pipe.execute()
+        except FAILURES:
+            if pending:
+                self._requeue(pending)
+            raise
+        return out[len(out) - 1:] if pending else out
+
+    async def aincr(self, key: str, field: str, amount: float = 1.0) -> float:
+        """The asyncio form of ``incr`` (``AsyncCounterStore``: ``visitor.adecide``)."""
+        k, ms = self._k(key), int(self.ttl * 1000)
+
+        async def remote(c: Any) -> float:
+            pending = self._take()
+            pipe = c.pipeline(transaction=False)
+            try:
+                if pending:
+                    self._queue(pipe, pending)
+                pipe.hincrbyfloat(k, field, amount)
+                pipe.pexpire(k, ms)
+                out = await pipe.execute()
+            except FAILURES:
+                if pending:
+                    self._requeue(pending)
+                raise
+            return float(out[-2])
+
+        return await self._atry(remote, lambda: self.local.incr(key, field, amount))
+
+    async def aget_all(self, key: str) -> dict[str, float]:
+        """The asyncio form of ``get_all`` (the queued increments first)."""
+        k = self._k(key)
+
+        async def remote(c: Any) -> dict[str, float]:
+            (raw,) = await self._awith_pending(c, lambda p: p.hgetall(k))
+            return {f.decode(): float(v) for f, v in raw.items()}
+
+        return await self._atry(remote, lambda: self.local.get_all(key))
+
+    async def awindow_hit(self, key: str, *, now: float, window: float, limit: int) -> bool:
+        """The asyncio form of ``window_hit`` (the same Lua script: as atomic)."""
+        k = self._k(key)
+        member = f"{now!r}:{os.getpid()}:{random.getrandbits(48):012x}"
+        args = [repr(now), repr(now - window), limit, member, max(1, int(window * 1000))]
+
+        def evalsha(sha: str) -> Callable[[Any], None]:
+            return lambda p: p.evalsha(sha, 1, k, *args)
+
+        async def remote(c: Any) -> bool:
+            for _ in range(2):
+                if self._sha is None:
+                    self._sha = str(await c.script_load(_WINDOW_HIT))
+                try:
+                    (out,) = await self._awith_pending(c, evalsha(self._sha))
+                except redis.exceptions.NoScriptError:
+                    self._sha = None  # Redis restarted (scripts are not kept): load it again
+                    continue
+                return bool(out)
+            raise redis.exceptions.NoScriptError("the window script could not be loaded")
+
+        return await self._atry(
+            remote, lambda: self.local.window_hit(key, now=now, window=window, limit=limit)
+        )
+
     def get_all(self, key: str) -> dict[str, float]:
         """Every field of ``key``."""
         k = self._k(key)

@@ -1,4 +1,5 @@
-"""The sans-I/O core shared by the HTTP profile sources.
+"""The sans-I/O core of HTTP profile sources (the built-in ``http``, ``segment`` and ``unomi``
+sources, and yours).
 
 Each source writes its protocol once, as a generator (a *flow*) that yields ``HttpCall``s,
 receives ``HttpReply``s and returns a ``FetchResult``. Two small drivers run a flow: one with
@@ -24,11 +25,9 @@ import httpx
 import msgspec
 from attrs import Factory, frozen
 
-from .. import _lifecycle
-from .._errors import ConfigError
-from .._retry_after import parse_retry_after
-from ..config._secret import redact_http_logs
-from ._types import FetchErrorKind, FetchResult
+from ... import _lifecycle
+from ..._retry_after import parse_retry_after
+from .. import ConfigError, FetchErrorKind, FetchResult, redact_http_logs
 
 __all__ = [
     "MISSING",
@@ -36,13 +35,15 @@ __all__ = [
     "HttpCall",
     "HttpReply",
     "HttpSourceBase",
+    "OptionsHttpSource",
     "check_status",
     "compile_pointer",
     "decode_json",
-    "parse_retry_after",
+    "reply_document",
     "resolve_pointer",
 ]
 
+#: A sentinel for "no value" (a JSON pointer that found nothing), distinct from ``None``.
 MISSING: Any = object()
 
 _ssl_lock = threading.Lock()
@@ -106,7 +107,7 @@ def check_status(
     return None
 
 
-def read_document(reply: HttpReply, not_found: frozenset[int] = frozenset({404})) -> Any:
+def reply_document(reply: HttpReply, not_found: frozenset[int] = frozenset({404})) -> Any:
     """The parsed JSON body of a profile answer, or the ``FetchResult`` it already settles:
     a shared status (``check_status``), an empty body or a JSON ``null`` (both not found), or
     bad JSON."""

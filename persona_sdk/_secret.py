@@ -12,9 +12,10 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["SECRET_KEY", "Secret", "mark_secrets", "redact_http_logs"]
 
@@ -75,6 +76,10 @@ class _RedactQuery(logging.Filter):
     parameters (GA4's ``api_secret``, ``access_token``, ``key`` ...) read ``***``."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        # imported here: the filter only runs on httpx's own records (httpx is loaded by
+        # then), and config, which imports this module, should not load an HTTP client
+        import httpx
+
         args = record.args
         if isinstance(args, tuple) and any(
             isinstance(a, httpx.URL) and a.query for a in args

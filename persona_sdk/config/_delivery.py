@@ -6,8 +6,9 @@ from typing import Any
 
 from attrs import Factory, field, frozen
 
+from .._secret import mark_secrets
 from .._strenum import StrEnum
-from ..config._secret import mark_secrets
+from ..plugins import BatchConfig
 
 __all__ = ["BatchConfig", "DeliveryConfig", "DestinationConfig", "Overflow", "SpoolMode"]
 
@@ -25,16 +26,6 @@ class Overflow(StrEnum):
 
     DROP_NEWEST = "drop_newest"
     DROP_OLDEST = "drop_oldest"
-
-
-@frozen(kw_only=True)
-class BatchConfig:
-    """Batching per destination: by count, bytes and interval (seconds)."""
-
-    max_events: int = 100
-    max_bytes: int = 500_000
-    interval: float = 1.0
-    gzip: bool = True
 
 
 @frozen(kw_only=True)

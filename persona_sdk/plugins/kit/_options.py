@@ -1,4 +1,5 @@
-"""What every built-in destination shares: option loading, privacy options, counters."""
+"""Options of a plugin: loading them with precise error paths, per-destination privacy
+overrides, rejection counters."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from typing import Any, TypeVar
 
 from attrs import Factory, fields, frozen
 
-from ..config import structure
-from ..privacy import PiiAction, PiiConfig, PiiKind, PiiRules, PrivacyPolicy, check_path
+from ...config import structure
+from ...privacy import PrivacyPolicy, check_path
+from .. import PiiAction, PiiConfig, PiiKind, PiiRules
 
 __all__ = [
+    "PolicyTransform",
     "PrivacyOptions",
     "Rejections",
     "load_options",

@@ -7,8 +7,8 @@ from typing import Any
 from attrs import Factory, field, frozen
 
 from .._errors import ConfigError
+from .._secret import mark_secrets
 from .._strenum import StrEnum
-from ..config._secret import mark_secrets
 
 __all__ = [
     "BreakerConfig",

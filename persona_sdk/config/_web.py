@@ -8,7 +8,7 @@ from typing import Any
 from attrs import Factory, field, frozen
 
 from .._errors import ConfigError
-from ._profile_api_config import ProfileApiConfig
+from ._profile_api import ProfileApiConfig
 
 __all__ = ["MAX_COOKIE_DAYS", "CollectorConfig", "CookieSettings"]
 

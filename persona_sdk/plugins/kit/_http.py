@@ -1,4 +1,4 @@
-"""The one HTTP core every HTTP destination shares, sans-I/O first.
+"""The one HTTP core every HTTP destination shares (built-in or not), sans-I/O first.
 
 A destination only says which requests a batch becomes (:meth:`HttpDestinationBase.requests`)
 and, if its API needs it, how to read an answer (:meth:`HttpDestinationBase.classify`). The
@@ -22,15 +22,16 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 import httpx
 from attrs import Factory, frozen
 
-from .._retry_after import parse_retry_after
-from ..config._secret import redact_http_logs
-from ..delivery._config import BatchConfig
-from ..plugins import SendOutcome, SendResult
+from ..._retry_after import parse_retry_after
+from .. import BatchConfig, SendOutcome, SendResult, redact_http_logs
 
 __all__ = [
     "HttpDestinationBase",
     "HttpRequest",
+    "chunk_by_size",
+    "classify_error",
     "classify_status",
+    "gzip_body",
     "parse_retry_after",
     "perform",
 ]
@@ -162,12 +163,14 @@ class HttpDestinationBase:
 
 
 def _zlib_gzip(body: bytes, level: int) -> bytes:
+    """``body`` as one gzip member (levels as zlib's, 1-9), by zlib."""
     # a gzip wrapper (wbits 31) in one call, no file object
     c = zlib.compressobj(level, zlib.DEFLATED, 31)
     return c.compress(body) + c.flush()
 
 
 def _isal_gzip(body: bytes, level: int) -> bytes:
+    """``body`` as one gzip member (levels as zlib's, 1-9), by ISA-L (same output format)."""
     # ISA-L has levels 0-3: 1 stays the fast default, higher zlib levels map upwards
     c = _isal.compressobj(1 if level <= 1 else 2 if level <= 5 else 3, _isal.DEFLATED, 31)
     return c.compress(body) + c.flush()
