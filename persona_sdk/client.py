@@ -1,44 +1,42 @@
-"""``Persona``: the facade that wires a container to the tag layer, profiles and decisions."""
+"""``Persona``: the facade that wires a container to the tag layer, profiles and decisions.
+
+The class is assembled from the facade's parts (``persona_sdk._facade``): the event API, the
+operating API and the flags API; construction, ``reload`` and the hot paths (``track``,
+``visitor``) are written here.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any
 
-from attrs import Factory, evolve, field, frozen
-
 from ._errors import ClosedError, ConfigError, EventValidationError
-from ._stats import PersonaStats, ProfilesStats, empty_destination_stats
+from ._facade.core import observe
+from ._facade.events import EventsApi
+from ._facade.flags import FlagsApi, growthbook_container
+from ._facade.operate import OperateApi
+from ._facade.runtime import Builder, naming_source
+from ._ports import Ports, Tracker
 from .config import Container, load_container
 from .decisions import UNSET, engine_visitor
 from .events import (
-    IngestResult,
     Message,
     check_finite,
     check_integrations,
     check_message,
     coerce_id,
-    decode_checked,
-    decode_messages,
     has_nonfinite,
     new_message_id,
     to_epoch,
 )
 
 if TYPE_CHECKING:
-    from .actions import ActionRunner
-    from .content import ContentRuntime
-    from .decisions import Engine, ExposureHook, FeatureUsageHook, FlagFeed, Visitor
-    from .delivery import Delivery
-    from .events import TrackingPlan
+    from .decisions import ExposureHook, FeatureUsageHook, Visitor
     from .plugins import (
         AsyncStickyBucketStore,
         ContentSourceFactory,
@@ -51,51 +49,12 @@ if TYPE_CHECKING:
         StickyBucketStore,
         Strategy,
     )
-    from .profiles import ProfileResolver, Segments
     from .rules import OperatorRegistry
-    from .tags import Route, Router
 
 __all__ = ["Persona"]
 
-_MISSING: Any = object()
 
-log = logging.getLogger("persona_sdk.config")
-
-
-@frozen
-class _Runtime:
-    # Everything compiled from one container; swapped whole on reload, read without locks.
-    container: Container
-    router: Router
-    engine: Engine
-    segments: Segments
-    plan: TrackingPlan
-    #: the content placements, catalog and feeds (``persona_sdk.content``), or None
-    content: ContentRuntime | None = None
-    #: events whose arrival the content runtime (bandit rewards) or actions observe
-    watched: frozenset[str] = frozenset()
-    #: the next-best actions (``persona_sdk.actions``), or None
-    actions: ActionRunner | None = None
-    #: ``router.route``, bound once: the hot path hands it over with every message
-    route: Callable[[Message], Sequence[Route]] = field(
-        default=Factory(lambda self: self.router.route, takes_self=True), init=False
-    )
-
-
-@contextmanager
-def _naming_source(container: Any) -> Iterator[None]:
-    # Every ConfigError about a container read from a file names the file, whichever step
-    # found it (structuring, building destinations, compiling rules): the same message
-    # from from_file, Persona(path), reload(path) and `persona validate`.
-    try:
-        yield
-    except ConfigError as exc:
-        if exc.source is None and isinstance(container, (str, os.PathLike)):
-            raise ConfigError(exc.errors, source=os.fspath(container)) from None
-        raise
-
-
-class Persona:
+class Persona(EventsApi, OperateApi, FlagsApi):
     """The embedded SDK: collect (``track``), resolve (``visitor``) and decide (``feature``).
 
     Build one per process and share it between threads and tasks::
@@ -135,8 +94,6 @@ class Persona:
 
         self._env = env
         self._clock = clock
-        self._operators = operators
-        self._extra_destinations = dict(destinations or {})
         self._sticky_store = sticky_store
         self._profile_store = profile_store
         if counter_store is None:
@@ -145,9 +102,6 @@ class Persona:
             counter_store = InMemoryCounterStore(clock=clock)
         #: frequency caps and bandit statistics (``persona_sdk.plugins.CounterStore``)
         self.counter_store = counter_store
-        self._content_sources = dict(content_sources or {})
-        self._enrichers = dict(enrichers or {})
-        self._strategies = dict(strategies or {})
         self._hooks = HookSet(
             on_exposure=on_exposure, on_feature_usage=on_feature_usage, dedup_store=dedup_store
         )
@@ -155,20 +109,33 @@ class Persona:
         self._closed = False
         #: how this persona's visitors log exposures (bound once: one per request)
         self._exposer = self._expose
-        self._feed: FlagFeed | None = None
-        self._flag_listeners: list[Callable[[frozenset[str]], Any]] = []
-        with _naming_source(container):
+        self._feed = None
+        self._flag_listeners = []
+        with naming_source(container):
             cont = load_container(container if container is not None else Container(), env=env)
-            self._delivery: Delivery = Delivery(cont.delivery)
+            self._delivery = Delivery(cont.delivery)
             #: bound once: track() hands every message to them (exposures, to both)
             self._submit = self._delivery.submit
             self._enqueue = self._delivery.enqueue
             #: the sync spool writes each event before the caller returns: no deferring
             self._sync_spool = str(cont.delivery.spool) == "sync"
-            self._profiles: ProfileResolver = ProfileResolver(
+            self._profiles = ProfileResolver(
                 cont, source=profile_source, store=profile_store, emit=self._emit, clock=clock
             )
-            self._runtime: _Runtime = self._build(cont)
+            self._reader = self._profiles.reader  # resolve, called on every visitor
+            self._builder = Builder(
+                delivery=self._delivery, profiles=self._profiles, hooks=self._hooks,
+                counter_store=counter_store, clock=clock, operators=operators,
+                sticky_store=sticky_store, destinations=destinations or {},
+                content_sources=content_sources or {}, enrichers=enrichers or {},
+                strategies=strategies or {}, actions_host=self,
+            )
+            self._runtime = self._builder.build(cont)
+        #: the callables this Persona hands the web adapters (``Collector``, profile API),
+        #: bound once here
+        self.ports = Ports(self.ingest, self._ingest_batch, self._profiles.record)
+        # what visitors track exposures with: ``track``, bound once (never this Persona)
+        self._tracker = Tracker(self.track)
 
     # -- construction ---------------------------------------------------------------------
 
@@ -207,176 +174,14 @@ class Persona:
         .. versionadded:: 0.1 ``api_host``, ``client_key``, ``poll_interval``,
            ``streaming``, ``cache_path``
         """
-        from .decisions import container_from_growthbook
-
-        container = load_container(base or Container(), env=kwargs.get("env"))
-        if payload is not None:
-            container = container_from_growthbook(
-                payload, decryption_key=decryption_key, base=container
-            )
-        persona = cls(container, **kwargs)
-        if api_host is None and client_key is None:
-            if payload is None:
-                raise ConfigError("from_growthbook: pass a payload, or api_host and client_key")
-            return persona
-        if not api_host or not client_key:
-            raise ConfigError("from_growthbook: api_host and client_key go together")
-        from .decisions import FlagFeed
-
-        feed = FlagFeed(
-            api_host=api_host,
-            client_key=client_key,
-            apply=lambda p: persona.reload_flags(p, decryption_key=decryption_key),
-            poll_interval=poll_interval,
-            streaming=streaming,
-            cache_path=cache_path,
+        persona = cls(
+            growthbook_container(payload, decryption_key, base, kwargs.get("env")), **kwargs
         )
-        if payload is not None:
-            feed.ready.set()
-        persona._feed = feed
-        feed.start()
+        persona._follow_growthbook(
+            payload is not None, api_host, client_key, decryption_key, poll_interval,
+            streaming, cache_path,
+        )
         return persona
-
-    def reload_flags(
-        self, payload: Mapping[str, Any] | str | bytes, *, decryption_key: str | None = None
-    ) -> None:
-        """Swap in a GrowthBook SDK payload's features, experiments and saved groups,
-        atomically, leaving destinations, tags and profiles as they are. On any error the
-        running flags stay and ``ConfigError`` says why."""
-        from .decisions import Engine, container_from_growthbook
-        from .profiles import Segments
-
-        with self._lock:
-            self._check_open()
-            old = self._runtime
-            container = container_from_growthbook(
-                payload, decryption_key=decryption_key, base=old.container
-            )
-            engine = Engine.build(
-                container, operators=self._operators, sticky_store=self._sticky_store
-            )
-            segments = Segments.build(container, operators=self._operators)
-            self._runtime = evolve(old, container=container, engine=engine, segments=segments)
-        changed = _changed_keys(old.container.features, container.features)
-        if changed:
-            for listener in tuple(self._flag_listeners):
-                try:
-                    listener(changed)
-                except Exception:  # a listener never breaks the feed
-                    _log_listener_error()
-
-    def on_features_change(self, listener: Callable[[frozenset[str]], Any]) -> None:
-        """Call ``listener(keys)`` with the keys of the features that changed, after each
-        swap of flags (``reload_flags``, or a live update from ``from_growthbook``)."""
-        self._flag_listeners.append(listener)
-
-    def wait_until_ready(self, timeout: float | None = None) -> bool:
-        """Whether flags are loaded, waiting up to ``timeout`` seconds for the first fetch
-        (or the file cache) of a live ``from_growthbook``; True at once otherwise."""
-        feed = self._feed
-        return True if feed is None else feed.ready.wait(timeout)
-
-    async def aready(self, timeout: float | None = None) -> bool:
-        """The asyncio form of ``wait_until_ready`` (waits without blocking the loop)."""
-        feed = self._feed
-        if feed is None or feed.ready.is_set():
-            return True
-        import asyncio
-
-        return await asyncio.to_thread(feed.ready.wait, timeout)
-
-    def _build(self, container: Container) -> _Runtime:
-        from .decisions import Engine
-        from .destinations import build_destinations
-        from .profiles import Segments
-        from .tags import Router
-
-        errors: list[str] = []
-        destinations: dict[str, Any] = {}
-        try:
-            destinations = build_destinations(container, extra=self._extra_destinations)
-        except ConfigError as exc:
-            errors.extend(exc.errors)
-        from .events import TrackingPlan
-
-        router = engine = segments = plan = content = actions = None
-        for build in ("plan", "content", "actions", "router", "engine", "segments"):
-            try:
-                if build == "plan":
-                    plan = TrackingPlan(container.tracking_plan)
-                elif build == "content":
-                    content = self._build_content(container)
-                elif build == "actions":
-                    from .actions import ActionRunner
-
-                    actions = ActionRunner.build(
-                        container.actions, persona=self, clock=self._clock,
-                        operators=self._operators,
-                    )
-                elif build == "router":
-                    router = Router.build(container, destinations, operators=self._operators)
-                elif build == "engine":
-                    engine = Engine.build(
-                        container,
-                        operators=self._operators,
-                        sticky_store=self._sticky_store,
-                        content=content,
-                    )
-                else:
-                    segments = Segments.build(
-                        container, operators=self._operators, clock=self._clock
-                    )
-            except ConfigError as exc:
-                errors.extend(exc.errors)
-        if errors:
-            if content is not None:
-                content.close()
-            if actions is not None:
-                actions.close()
-            raise ConfigError(errors)
-        assert router is not None
-        assert engine is not None
-        assert segments is not None
-        assert plan is not None
-        # profiles first: it checks its source options before changing anything, and a
-        # refusal must leave the running delivery untouched
-        self._profiles.configure(container)
-        self._profiles.use_segments(segments)
-        self._delivery.configure(destinations, container)
-        if engine.warnings:
-            # once per load: what a lenient (GrowthBook) import let through
-            log.warning(
-                "container loaded with %d warning(s) (see Persona.warnings): %s",
-                len(engine.warnings),
-                "; ".join(engine.warnings[:5]) + ("; ..." if len(engine.warnings) > 5 else ""),
-            )
-        watched = content.watched if content is not None else frozenset()
-        if actions is not None:
-            watched = watched | actions.watched
-        return _Runtime(container, router, engine, segments, plan, content, watched, actions)
-
-    def _build_content(self, container: Container) -> ContentRuntime | None:
-        if not (container.placements or container.content or container.content_sources):
-            return None
-        from .content import ContentRuntime
-
-        return ContentRuntime.build(
-            content=container.content,
-            placements=container.placements,
-            sources=container.content_sources,
-            store=self.counter_store,
-            clock=self._clock,
-            hooks=self._hooks,
-            operators=self._operators,
-            saved_groups=container.saved_groups or None,
-            source_factories=self._content_sources,
-            strategies=self._strategies,
-            context=container.context,
-            enrichers=self._enrichers,
-            # a reload keeps the feed items of unchanged sources
-            previous=rt.content if (rt := getattr(self, "_runtime", None)) else None,
-            aliases=self._profiles.aliases,
-        )
 
     def reload(
         self,
@@ -392,7 +197,7 @@ class Persona:
 
         Raises ``ConfigError`` listing every problem of the refused container.
         """
-        with self._lock, _naming_source(container):
+        with self._lock, naming_source(container):
             self._check_open()
             loaded = load_container(container, env=self._env)
             if (
@@ -404,82 +209,11 @@ class Persona:
                     "destinations: the new container has none and would stop all tracking; "
                     "pass allow_no_destinations=True, or use reload_flags() for flags only"
                 )
-            new = self._build(loaded)
+            new = self._builder.build(loaded, self._runtime)
             old, self._runtime = self._runtime, new
-        self._close_runtime(old)
+        old.close()
 
-    # -- write path -----------------------------------------------------------------------
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise ClosedError("this Persona is closed")
-
-    def _emit(self, msg: Message) -> str:
-        # observe (identity, computed traits: read-your-writes for the next visitor), then
-        # hand over; the delivery thread routes it through the tags. No I/O, no lock.
-        if self._closed:
-            raise ClosedError("this Persona is closed")
-        plan = self._runtime.plan
-        if plan.active:  # raises for a blocked event, before any id is handed out
-            plan.check(msg)
-        profiles = self._profiles
-        if msg.type in profiles.observes:
-            profiles.observe(msg)
-        rt = self._runtime
-        if msg.event in rt.watched and msg.type == "track":
-            self._observe(rt, msg)
-        self._delivery.submit(msg, rt.route)
-        return msg.message_id
-
-    @staticmethod
-    def _observe(rt: _Runtime, msg: Message) -> None:
-        if rt.content is not None and msg.event in rt.content.watched:
-            rt.content.observe(
-                msg.event or "", msg.properties or {}, msg.user_id, msg.anonymous_id
-            )
-        if rt.actions is not None and msg.event in rt.actions.watched:
-            rt.actions.observe(msg)
-
-    def _message(
-        self,
-        type_: str,
-        *,
-        anonymous_id: str | None,
-        user_id: str | None,
-        context: Mapping[str, Any] | None,
-        consent: Mapping[str, bool] | None,
-        timestamp: float | datetime | str | None,
-        message_id: str | None,
-        integrations: Mapping[str, Any] | None = None,
-        **fields: Any,
-    ) -> Message:
-        if anonymous_id is not None and anonymous_id.__class__ is not str:
-            anonymous_id = coerce_id("anonymousId", anonymous_id)
-        if user_id is not None and user_id.__class__ is not str:
-            user_id = coerce_id("userId", user_id)
-        for key, name in (("group_id", "groupId"), ("previous_id", "previousId")):
-            value = fields.get(key)
-            if value is not None and value.__class__ is not str:
-                fields[key] = coerce_id(name, value)
-        if integrations is not None:
-            fields["integrations"] = check_integrations(integrations)
-        ctx: dict[str, Any] = dict(context) if context else {}
-        check_finite(ctx, "context")
-        for name in ("properties", "traits"):
-            check_finite(fields.get(name), name)
-        if consent is not None:
-            ctx["consent"] = {"categoryPreferences": dict(consent)}
-        msg = Message(
-            type=type_,
-            message_id=message_id or new_message_id(),
-            anonymous_id=anonymous_id,
-            user_id=user_id,
-            context=ctx,
-            timestamp=self._clock() if timestamp is None else to_epoch(timestamp),
-            **fields,
-        )
-        check_message(msg)
-        return msg
+    # -- the write path -------------------------------------------------------------------
 
     def track(
         self,
@@ -560,162 +294,11 @@ class Persona:
         if "track" in self._profiles.observes:
             self._profiles.observe(msg)
         if event in runtime.watched:
-            self._observe(runtime, msg)
+            observe(runtime, msg)
         self._submit(msg, runtime.route)
         return msg.message_id
 
-    def identify(
-        self,
-        user_id: str | None = None,
-        *,
-        traits: Mapping[str, Any] | None = None,
-        anonymous_id: str | None = None,
-        context: Mapping[str, Any] | None = None,
-        consent: Mapping[str, bool] | None = None,
-        timestamp: float | datetime | str | None = None,
-        message_id: str | None = None,
-        integrations: Mapping[str, Any] | None = None,
-    ) -> str:
-        """Tie a user id to traits (and to ``anonymous_id``, stitching identities)."""
-        msg = self._message(
-            "identify", anonymous_id=anonymous_id, user_id=user_id, context=context,
-            consent=consent, timestamp=timestamp, message_id=message_id, integrations=integrations,
-            traits=dict(traits) if traits else {},
-        )
-        return self._emit(msg)
-
-    def page(
-        self,
-        name: str | None = None,
-        *,
-        category: str | None = None,
-        anonymous_id: str | None = None,
-        user_id: str | None = None,
-        properties: Mapping[str, Any] | None = None,
-        context: Mapping[str, Any] | None = None,
-        consent: Mapping[str, bool] | None = None,
-        timestamp: float | datetime | str | None = None,
-        message_id: str | None = None,
-        integrations: Mapping[str, Any] | None = None,
-    ) -> str:
-        """Record a page view."""
-        msg = self._message(
-            "page", anonymous_id=anonymous_id, user_id=user_id, context=context,
-            consent=consent, timestamp=timestamp, message_id=message_id, integrations=integrations,
-            name=name, category=category, properties=dict(properties) if properties else {},
-        )
-        return self._emit(msg)
-
-    def screen(
-        self,
-        name: str | None = None,
-        *,
-        category: str | None = None,
-        anonymous_id: str | None = None,
-        user_id: str | None = None,
-        properties: Mapping[str, Any] | None = None,
-        context: Mapping[str, Any] | None = None,
-        consent: Mapping[str, bool] | None = None,
-        timestamp: float | datetime | str | None = None,
-        message_id: str | None = None,
-        integrations: Mapping[str, Any] | None = None,
-    ) -> str:
-        """Record a mobile screen view."""
-        msg = self._message(
-            "screen", anonymous_id=anonymous_id, user_id=user_id, context=context,
-            consent=consent, timestamp=timestamp, message_id=message_id, integrations=integrations,
-            name=name, category=category, properties=dict(properties) if properties else {},
-        )
-        return self._emit(msg)
-
-    def group(
-        self,
-        group_id: str,
-        *,
-        traits: Mapping[str, Any] | None = None,
-        anonymous_id: str | None = None,
-        user_id: str | None = None,
-        context: Mapping[str, Any] | None = None,
-        consent: Mapping[str, bool] | None = None,
-        timestamp: float | datetime | str | None = None,
-        message_id: str | None = None,
-        integrations: Mapping[str, Any] | None = None,
-    ) -> str:
-        """Associate the visitor with a group (company, account)."""
-        msg = self._message(
-            "group", anonymous_id=anonymous_id, user_id=user_id, context=context,
-            consent=consent, timestamp=timestamp, message_id=message_id, integrations=integrations,
-            group_id=group_id, traits=dict(traits) if traits else {},
-        )
-        return self._emit(msg)
-
-    def alias(
-        self,
-        user_id: str,
-        *,
-        previous_id: str,
-        context: Mapping[str, Any] | None = None,
-        consent: Mapping[str, bool] | None = None,
-        timestamp: float | datetime | str | None = None,
-        message_id: str | None = None,
-        integrations: Mapping[str, Any] | None = None,
-    ) -> str:
-        """Merge ``previous_id`` into ``user_id``."""
-        msg = self._message(
-            "alias", anonymous_id=None, user_id=user_id, context=context,
-            consent=consent, timestamp=timestamp, message_id=message_id, integrations=integrations,
-            previous_id=previous_id,
-        )
-        return self._emit(msg)
-
-    def ingest(
-        self, payload: bytes | Mapping[str, Any], *, received_at: float | None = None
-    ) -> list[IngestResult]:
-        """Take one Segment-shaped message or a ``{"batch": [...]}`` envelope.
-
-        Returns one result per message; a bad message is reported, never spoils the rest.
-        Raises ``EventValidationError`` when the payload as a whole is unreadable.
-        """
-        self._check_open()
-        messages, results = decode_messages(
-            payload, received_at=self._clock() if received_at is None else received_at
-        )
-        for i, msg in enumerate(messages):
-            if msg is None:
-                continue
-            try:
-                self._emit(msg)
-            except EventValidationError as exc:  # refused by the tracking plan
-                results[i] = IngestResult(index=results[i].index, ok=False, error=str(exc))
-        return results
-
-    def _ingest_checked(
-        self, items: list[Any], received_at: float, oversized: Mapping[int, int]
-    ) -> tuple[int, list[tuple[int, str]]]:
-        # The collector's batch path: the messages were decoded, depth- and duplicate-checked
-        # and sized by the collector (events.decode_checked). Returns how many were accepted
-        # and the errors of the others.
-        self._check_open()
-        messages, errors = decode_checked(items, received_at, oversized)
-        emit = self._emit
-        if not self._runtime.plan.active:
-            for msg in messages:
-                emit(msg)
-            return len(messages), errors
-        # the decoded messages are the items without an error, in order
-        refused = {index for index, _ in errors}
-        indices = (i for i in range(len(items)) if i not in refused)
-        accepted = 0
-        for index, msg in zip(indices, messages, strict=False):
-            try:
-                emit(msg)
-                accepted += 1
-            except EventValidationError as exc:  # refused by the tracking plan
-                errors.append((index, str(exc)))
-        errors.sort()
-        return accepted, errors
-
-    # -- read path ------------------------------------------------------------------------
+    # -- the read path ------------------------------------------------------------------------
 
     def _visitor(  # noqa: PLR0917 - positional: called on every request
         self,
@@ -731,8 +314,8 @@ class Persona:
     ) -> Visitor:
         rt = self._runtime
         visitor = engine_visitor(
-            rt.engine, anonymous_id, user_id, attributes, consent, self, self._hooks,
-            rt.segments, profile, url, forced_variations,
+            rt.engine, anonymous_id, user_id, attributes, consent, self._tracker,
+            self._hooks, rt.visitor_segments, profile, url, forced_variations,
             UNSET if sticky_store is None else sticky_store, self._exposer,
         )
         if gpc:  # set only when signalled: the usual visitor pays nothing for it
@@ -797,7 +380,7 @@ class Persona:
         visitor tracks (exposures too) carry ``context.gpc``, so no destination needing a
         purpose marked ``sale_sharing`` in the container in force gets them (the web
         middlewares pass it from ``Sec-GPC``)."""
-        profiles = self._profiles
+        profiles = self._reader
         # with nothing to look up (no source, store or local traits), the profile is built
         # only if the visitor reads it
         profile: Any = profiles.bare(anonymous_id, user_id)
@@ -806,8 +389,8 @@ class Persona:
         # self._visitor, inlined: this runs on every request
         rt = self._runtime
         visitor = engine_visitor(
-            rt.engine, anonymous_id, user_id, attributes, consent, self, self._hooks,
-            rt.segments, profile, url, forced_variations,
+            rt.engine, anonymous_id, user_id, attributes, consent, self._tracker,
+            self._hooks, rt.visitor_segments, profile, url, forced_variations,
             UNSET if sticky_store is None else sticky_store, self._exposer,
         )
         if gpc:
@@ -827,7 +410,7 @@ class Persona:
         gpc: bool = False,
     ) -> Visitor:
         """The asyncio form of ``visitor``; never blocks the event loop."""
-        profiles = self._profiles
+        profiles = self._reader
         profile: Any = profiles.bare(anonymous_id, user_id)
         if profile is None:
             profile = await profiles.aresolve(anonymous_id, user_id, consent)
@@ -836,166 +419,7 @@ class Persona:
             sticky_store, gpc,
         )
 
-    # -- audiences ------------------------------------------------------------------------
-
-    def sweep_segments(self) -> int:
-        """Re-check every held visitor's time-dependent segments now (the periodic sweep,
-        ``profiles.segment_sweep_interval``, does it on its own); returns how many
-        memberships changed. Changes go out as ``Segment Entered``/``Segment Exited``."""
-        self._check_open()
-        return self._profiles.sweep_segments()
-
-    def segment_members(self, segment: str, *, limit: int = 1000) -> list[str]:
-        """Canonical ids of the visitors held in this process who are in ``segment``."""
-        return self._profiles.members_of(segment, limit=limit)
-
-    def attribution_report(self, trait: str | None = None) -> dict[str, Any]:
-        """Conversions and their credit per model (first, last, linear, position) and
-        channel, summed over the visitors held in this process (``docs/segments.md``).
-        Raises ``KeyError`` when the container has no ``attribution`` computed trait."""
-        return self._profiles.attribution_report(trait)
-
-    # -- lifecycle ------------------------------------------------------------------------
-
-    @property
-    def container(self) -> Container:
-        """The container in force."""
-        return self._runtime.container
-
-    @property
-    def warnings(self) -> tuple[str, ...]:
-        """What the container in force has that a strict container would refuse, one
-        ``path: message`` line each: unknown fields and weights that do not fit, in features,
-        rules and experiments that a GrowthBook import (``from_growthbook``, or
-        ``decisions.strict_conditions = false``) lets through, as GrowthBook's SDKs do.
-        Empty for a strict container, which refuses them instead.
-
-        .. versionadded:: 0.1
-        """
-        return self._runtime.engine.warnings
-
-    def stats(self) -> PersonaStats:
-        """Counters per destination (tracked, delivered, queued, spooled, dropped by reason,
-        rejected, retried, dead-lettered, in flight, filtered, and the ``last_error``), events
-        whose routing raised (``routing.errors``: a trigger plugin failed), and for profiles
-        (``segment_errors``: segment conditions that raised) and decisions (hook and
-        exposure-track errors, with their ``last_error``). Each counted error is also logged,
-        the first of each kind with its traceback, then a count at most once a minute."""
-        destinations = self._delivery.stats()
-        for name, filtered in self._runtime.router.filtered().items():
-            counts = destinations.setdefault(name, empty_destination_stats())
-            counts["filtered"] = filtered
-        profiles: ProfilesStats = {
-            **self._profiles.stats(), "segment_errors": self._runtime.segments.failures
-        }
-        out: PersonaStats = {
-            "destinations": destinations,
-            "routing": {"errors": self._delivery.route_errors},
-            "profiles": profiles,
-            "decisions": self._hooks.stats(),
-        }
-        stores = {}
-        for store in self._stores():
-            report = getattr(store, "stats", None)
-            if callable(report):
-                try:
-                    stores[type(store).__name__] = report()
-                except Exception:
-                    continue
-        if stores:
-            out["stores"] = stores
-        rt = self._runtime
-        if rt.plan.active:
-            out["tracking_plan"] = rt.plan.stats()
-        if self._feed is not None:
-            out["flags"] = self._feed.stats()
-        if rt.content is not None:
-            out["content"] = rt.content.stats()
-        if rt.actions is not None:
-            out["actions"] = rt.actions.stats()
-        return out
-
-    def run_actions(self) -> int:
-        """Fire the scheduled actions that are due now (a daemon thread otherwise does it
-        within a second); returns how many fired."""
-        actions = self._runtime.actions
-        return actions.run_due() if actions is not None else 0
-
-    @staticmethod
-    def _close_runtime(rt: _Runtime) -> None:
-        if rt.content is not None:
-            rt.content.close()
-        if rt.actions is not None:
-            rt.actions.close()
-
-    def refresh_content(self) -> dict[str, str]:
-        """Poll every content source now, on this thread (the poller thread otherwise does
-        it every ``interval``): ``{source: "updated" | "not_modified" | "failed: ..."}``.
-        A failed source keeps its last good items."""
-        content = self._runtime.content
-        return content.refresh() if content is not None else {}
-
-    def flush(self, timeout: float = 5.0) -> bool:
-        """Deliver what is queued and write pending computed traits to the shared profile
-        store (so other processes see them on their next request); return whether
-        everything was done in ``timeout``."""
-        deadline = time.monotonic() + timeout
-        profiles = self._profiles.flush(timeout)
-        return self._delivery.flush(max(0.0, deadline - time.monotonic())) and profiles
-
-    async def aflush(self, timeout: float = 5.0) -> bool:
-        """The asyncio form of ``flush``."""
-        deadline = time.monotonic() + timeout
-        profiles = await asyncio.to_thread(self._profiles.flush, timeout)
-        return await self._delivery.aflush(max(0.0, deadline - time.monotonic())) and profiles
-
-    def close(self, timeout: float = 5.0) -> bool:
-        """Flush, stop background work and release resources. Idempotent."""
-        with self._lock:
-            if self._closed:
-                return True
-            self._closed = True
-        if self._feed is not None:
-            self._feed.stop()
-        ok = self._delivery.close(timeout)
-        self._profiles.close()
-        self._close_runtime(self._runtime)
-        return ok
-
-    async def aclose(self, timeout: float = 5.0) -> bool:
-        """The asyncio form of ``close``."""
-        with self._lock:
-            if self._closed:
-                return True
-            self._closed = True
-        if self._feed is not None:
-            self._feed.stop()
-        ok = await self._delivery.aclose(timeout)
-        self._profiles.close()
-        self._close_runtime(self._runtime)
-        return ok
-
-    def forget(self, *, user_id: str | None = None, anonymous_id: str | None = None) -> int:
-        """Erase a visitor: caches, alias map, spooled events, and upstream where the profile
-        source supports it. Returns how many queued or spooled events were purged."""
-        ids = self._profiles.forget(user_id=user_id, anonymous_id=anonymous_id)
-        for store in self._stores():
-            erase = getattr(store, "forget", None)
-            if callable(erase) and ids:
-                try:
-                    erase(ids)
-                except Exception:
-                    pass  # a shared store down: its own stats() count the failure
-        return self._delivery.forget(ids)
-
-    def _stores(self) -> list[Any]:
-        # the stores given in code that a person's state may be kept in (distinct objects)
-        found: list[Any] = []
-        for store in (self._profile_store, self._sticky_store, self._hooks.dedup_store,
-                      self.counter_store):
-            if store is not None and all(store is not f for f in found):
-                found.append(store)
-        return found
+    # -- context managers -------------------------------------------------------------------
 
     def __enter__(self) -> Persona:
         return self
@@ -1040,13 +464,3 @@ def _deferred_track(args: tuple[Any, ...]) -> tuple[()]:
     for destination, render in route(msg):
         enqueue(destination, msg, render)
     return ()
-
-
-def _changed_keys(old: Mapping[str, Any], new: Mapping[str, Any]) -> frozenset[str]:
-    return frozenset(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
-
-
-def _log_listener_error() -> None:
-    import logging
-
-    logging.getLogger("persona_sdk.flags").exception("an on_features_change listener raised")

@@ -31,7 +31,7 @@ PACKAGE = ROOT / "persona_sdk"
 #: leaf utilities: they import nothing of the package
 LEAVES = frozenset({
     "_errors", "_strenum", "_secret", "_logonce", "_speed", "_retry_after", "_meta",
-    "_stats", "_lifecycle",
+    "_stats", "_lifecycle", "_ports",
 })
 #: shared machinery built on leaves only (the one circuit breaker)
 UTILITIES = frozenset({"_breaker"})
@@ -70,12 +70,13 @@ ALLOWED: dict[str, frozenset[str]] = {
     "delivery": BASE | {"events"},
     # built-in destinations are plugins: the contract, the kit and public names only
     "destinations": BASE | {"plugins.kit", "events", "privacy"},
-    # the facade: where the two paths meet
+    # the facade: where the two paths meet (client.Persona, assembled from _facade's parts)
+    "_facade": BASE | SHARED | READ_PATH | WRITE_PATH | {"plugins.kit", "_stores", "actions"},
     "client": BASE
     | SHARED
     | READ_PATH
     | WRITE_PATH
-    | {"plugins.kit", "_stores", "actions"},
+    | {"plugins.kit", "_stores", "actions", "_facade"},
     # front ends over the facade
     # (decisions: the Visitor the facade returns, rendered into the page)
     "web": BASE | {"client", "events", "privacy", "decisions"},

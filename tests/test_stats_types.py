@@ -118,7 +118,7 @@ def test_the_counters_of_destinations_without_an_outbox_match() -> None:
     """The counters made up for a destination no outbox holds (routed to but never built,
     or nothing reached yet) have the same keys as an outbox's."""
     from persona_sdk._stats import empty_destination_stats
-    from persona_sdk.delivery._delivery import _unknown_stats
+    from persona_sdk.delivery._report import _unknown_stats
 
     assert problems(_unknown_stats(3), ps.DestinationStats) == []
     assert problems(empty_destination_stats(), ps.DestinationStats) == []

@@ -27,6 +27,7 @@ from ._hooks import HookSet
 from ._results import ExperimentResult, FeatureResult, Reason
 
 if TYPE_CHECKING:
+    from .._ports import VisitorSegments
     from ._engine import Engine
     from ._snapshot import FlagSnapshot
 
@@ -120,7 +121,7 @@ class Visitor(EvalContext):
     consent: Mapping[str, bool] | None
     _profile: Any
     _engine: Engine
-    _segments_engine: Any
+    _segments_engine: VisitorSegments | None
     _persona: Any
     _expose: Exposer | None
     _hooks: HookSet | None
@@ -222,32 +223,20 @@ class Visitor(EvalContext):
         except AttributeError:
             pass
         engine = self._segments_engine
-        profiles = getattr(self._persona, "_profiles", None)
-        kept = getattr(profiles, "segments_of", None)
-        if kept is not None and engine is not None:
-            # membership kept per visitor, updated by events: only what changed runs
-            try:
-                found = self._segments = frozenset(
-                    kept(
-                        engine, attrs, anonymous_id=self.anonymous_id, user_id=self.user_id,
-                        consent=self.consent,
-                    )
-                )
-                return found
-            except Exception:
-                self._own_hooks().track_failed()
-        found = frozenset(engine.evaluate(attrs)) if engine is not None else frozenset()
-        self._segments = found
-        if profiles is not None:
-            try:
-                profiles.note_segments(
-                    anonymous_id=self.anonymous_id,
-                    user_id=self.user_id,
-                    consent=self.consent,
-                    members=found,
-                )
-            except Exception:
-                self._own_hooks().track_failed()
+        if engine is None:
+            found = self._segments = frozenset()
+            return found
+        try:
+            # with a Persona: the membership kept per visitor, updated by events (only what
+            # changed runs); a bare Segments evaluates every condition
+            found = engine.of_visitor(
+                attrs, anonymous_id=self.anonymous_id, user_id=self.user_id,
+                consent=self.consent,
+            )
+        except Exception:
+            self._own_hooks().track_failed()
+            found = engine.evaluate(attrs)
+        found = self._segments = frozenset(found)
         return found
 
     # -- features -------------------------------------------------------------------------

@@ -3,26 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 import random
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-import msgspec
-
-from .._errors import SpoolError, SpoolFullError
 from .._logonce import LogOnce
 from .._stats import DestinationStats
 from ..config import DeliveryConfig, SpoolMode
-from ..events import MAX_EVENT_BYTES, UnencodableEvent
-from ._outbox import Item, Outbox, Render, Routed, validate
+from ..events import MAX_EVENT_BYTES
+from ._outbox import Outbox, Render, Routed, RouteFn, validate
 from ._process import LIVE, import_network_stack, inherit, install_process_hooks
+from ._report import closed_counts, report_left, snapshot
 from ._spool import Spool
 from ._spooling import forget as forget_on_loop
+from ._state import DeliveryState
+from ._syncwrite import SyncWriter
 from ._worker import Worker
 
 if TYPE_CHECKING:
@@ -38,8 +37,6 @@ _JITTER = random.SystemRandom().random
 
 log = logging.getLogger("persona_sdk.delivery")
 
-#: Routes one message: its ``(destination, render)`` pairs (``Router.route``).
-RouteFn = Callable[["Message"], Iterable[tuple[str, Render]]]
 _NEVER = 1 << 62
 _ROUTE_CHUNK = 256  #: messages routed per hold of the routing lock
 
@@ -76,37 +73,37 @@ class Delivery:
     ) -> None:
         config = config if config is not None else DeliveryConfig()
         validate(config)
-        self._settings = config
         self._clock = clock
         self._sleep = sleep if sleep is not None else asyncio.sleep
-        self._rng = rng
         mode = SpoolMode(config.spool)
-        self._sync = mode is SpoolMode.SYNC
-        self._group = mode is SpoolMode.GROUP
-        self._spool = None if mode is SpoolMode.OFF else Spool(
+        spool = None if mode is SpoolMode.OFF else Spool(
             config.spool_path, fsync=config.spool_fsync
         )
+        #: shared with the delivery thread, which reads it and calls back through it
+        self._state = state = DeliveryState(
+            config, spool, mode is SpoolMode.SYNC, mode is SpoolMode.GROUP, rng,
+            self.route_pending, self._arm_intake, self.note_rejected,
+        )
         self._lock = threading.Lock()
-        self._idle = threading.Condition()
         self._boxes: dict[str, Outbox] = {}  #: accepting events (read lock-free by enqueue)
-        self._all: dict[str, Outbox] = {}  #: every outbox ever made (stats, retired ones)
         self._unknown: dict[str, int] = {}
         self._worker: Worker | None = None
-        self._flushing = 0
         self._closed = False
         self._close_result = True
         # The intake: messages tracked but not yet routed. Routing happens on the delivery
         # thread (or wherever stats/flush/forget need it done now), under ``_route_lock``.
-        self._intake: collections.deque[Routed] = collections.deque()
+        self._intake = state.intake  # the same deque: ``submit`` reads it without a hop
         self._intake_limit = config.max_queue_events  #: beyond it callers route themselves
         self._intake_wake_n = 0  #: a submit finding this many queued wakes the thread
         self._route_lock = threading.Lock()
         self._route_errors = 0
         #: every counted error, logged once per kind (then a periodic count)
         self.errors = LogOnce(log)
-        if self._sync:
-            self.enqueue = self._enqueue_sync  # type: ignore[method-assign]
-            self.submit = self._submit_sync  # type: ignore[method-assign]
+        if state.sync:
+            writer = SyncWriter(state, self._outbox, self._unrouted, self._route_failed,
+                                self._wake, self.errors)
+            self.enqueue = writer.enqueue  # type: ignore[method-assign]
+            self.submit = writer.submit  # type: ignore[method-assign]
             # the spool needs the routed, encoded event before the caller returns
             self._intake_limit = 0
         LIVE.add(self)
@@ -120,27 +117,27 @@ class Delivery:
         not listed there (instances passed in directly) use the defaults. A destination that
         goes away stops taking events and is closed once its queue has drained.
         """
-        settings = getattr(container, "delivery", None) or self._settings
+        settings = getattr(container, "delivery", None) or self._state.settings
         validate(settings)
         if destinations:
             import_network_stack()
         with self._lock:
             if self._closed:
                 return
-            self._settings = settings
-            if not self._sync:
+            self._state.settings = settings
+            if not self._state.sync:
                 self._intake_limit = settings.max_queue_events
             boxes: dict[str, Outbox] = {}
             for name, destination in destinations.items():
                 cfg = container.destinations.get(name)
-                box = self._all.get(name)
+                box = self._state.outboxes.get(name)
                 if box is None:
                     box = Outbox(name, destination, settings, cfg, self._clock)
                 else:
                     box.apply(destination, settings, cfg, self._clock)
                     box.retired = False
                 boxes[name] = box
-                self._all[name] = box
+                self._state.outboxes[name] = box
             for name, box in self._boxes.items():
                 if name not in boxes:
                     box.retired = True
@@ -168,37 +165,6 @@ class Delivery:
                 self._wake_intake()
         else:
             self._route(msg, route)
-
-    def _submit_sync(self, msg: Message, route: RouteFn) -> None:
-        # sync spool mode: the spool is the buffer. Refuse when it is full, before anything is
-        # written; raise when a row could not be written, after trying every destination.
-        spool = self._spool
-        assert spool is not None
-        try:
-            if not spool.is_open:
-                install_process_hooks()  # a fork must wait for this thread's writes
-                spool.open()
-            room = spool.has_room(self._settings.spool_max_bytes)
-        except Exception as exc:
-            raise SpoolError(f"the spool {spool.path} cannot be used: {exc}") from exc
-        if not room:
-            raise SpoolFullError(
-                f"the spool {spool.path} is full (delivery.spool_max_bytes = "
-                f"{self._settings.spool_max_bytes}); the event was not accepted"
-            )
-        try:
-            routes = list(route(msg))
-        except Exception as exc:
-            self._route_failed(exc)
-            return
-        failed: SpoolError | None = None
-        for destination, render in routes:
-            try:
-                self._enqueue_sync(destination, msg, render)
-            except SpoolError as exc:
-                failed = exc
-        if failed is not None:
-            raise failed
 
     def _route(self, msg: Message, route: RouteFn) -> None:
         try:
@@ -250,6 +216,10 @@ class Delivery:
                         self._route_failed(exc)
         return done
 
+    def _arm_intake(self, n: int) -> None:
+        # the delivery thread's intake router: how many queued messages make ``submit`` wake it
+        self._intake_wake_n = n
+
     def _wake_intake(self) -> None:
         self._intake_wake_n = _NEVER
         worker = self._worker or self._start()
@@ -276,80 +246,11 @@ class Delivery:
         elif box.overflow(Routed(msg, render)) and len(inbox) > box.wake_n:
             self._wake(box)
 
-    def _enqueue_sync(self, destination: str, msg: Message, render: Render) -> None:
-        # sync spool mode: render, encode and commit before returning (survives kill -9). The
-        # row is written under the outbox lock, so that what is on disk only (the memory
-        # queue was full) is exactly this destination's rows above ``disk_after``.
-        box = self._boxes.get(destination)
-        if box is None:
-            self._unrouted(destination)
-            return
-        try:
-            doc = render(msg)
-        except Exception as exc:
-            reason = "encode_error" if isinstance(exc, UnencodableEvent) else "render_error"
-            box.end_on_caller(box.rejected, reason)
-            self.note_rejected(box, reason, msg, exc)
-            return
-        if doc is None:
-            box.end_on_caller(box.rejected, "skipped")
-            return
-        if doc.__class__ is bytes:  # already encoded (and shared between destinations)
-            data: bytes = doc
-        else:
-            try:
-                data = msgspec.json.encode(doc)
-            except (TypeError, ValueError, OverflowError) as exc:
-                box.end_on_caller(box.rejected, "encode_error")
-                self.note_rejected(box, "encode_error", msg, exc)
-                return
-        if len(data) > MAX_EVENT_BYTES:
-            box.end_on_caller(box.rejected, "too_large")
-            self.note_rejected(box, "too_large", msg, None, len(data))
-            return
-        item = Item(data, msg.message_id, msg.user_id, msg.anonymous_id)
-        spool = self._spool
-        assert spool is not None
-        wake = False
-        failed: Exception | None = None
-        with box.lock:
-            try:
-                if not spool.is_open:
-                    install_process_hooks()  # a fork must wait for this thread's writes
-                    spool.open()
-                rowid = spool.insert(destination, item)
-            except Exception as exc:
-                # the disk failed: keep the event in memory, and say no (no id returned)
-                box.last_error = f"spool insert failed: {type(exc).__name__}: {exc}"
-                box.inbox.append(item)
-                failed = exc
-            else:
-                item.rowid = rowid
-                if box.disk_only or len(box.inbox) + box.held >= box.max_events or (
-                        box.held_bytes >= box.max_bytes):
-                    # the memory queue is full: the row waits on disk only, and is loaded
-                    # when the queue has room again (the spool is the buffer)
-                    if not box.disk_only:
-                        box.disk_after = max(box.last_rowid, spool.restore_max)
-                        wake = True
-                    box.disk_only += 1
-                    box.entered += 1
-                else:
-                    box.inbox.append(item)
-                    box.inbox_spooled += 1
-                    box.last_rowid = rowid
-        if failed is not None:
-            self.errors(f"spool_insert:{box.name}",
-                        f"destination {box.name!r}: {box.last_error}", failed)
-            raise SpoolError(
-                f"destination {destination!r}: the event could not be written to the spool "
-                f"({type(failed).__name__}: {failed}); it is queued in memory only"
-            ) from failed
-        if wake or len(box.inbox) > box.wake_n:
-            self._wake(box)
+    def _outbox(self, destination: str) -> Outbox | None:
+        return self._boxes.get(destination)
 
     def _unrouted(self, destination: str) -> None:
-        box = self._all.get(destination)
+        box = self._state.outboxes.get(destination)
         if box is not None:  # removed by a reload, or closed
             box.end_on_caller(box.dropped, "closed" if self._closed else "removed")
             return
@@ -367,14 +268,10 @@ class Delivery:
             if self._worker is None and not self._closed:
                 import_network_stack()
                 install_process_hooks()
-                worker = Worker(self, self._sleep)
+                worker = Worker(self._state, self._sleep)
                 worker.start()
                 self._worker = worker
             return self._worker
-
-    def _notify(self) -> None:
-        with self._idle:
-            self._idle.notify_all()
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -386,10 +283,7 @@ class Delivery:
         Messages submitted but not yet routed are routed first, so every event tracked
         before the call is counted."""
         self.route_pending()
-        out = {name: box.snapshot(self._sync) for name, box in list(self._all.items())}
-        for name, n in list(self._unknown.items()):
-            out.setdefault(name, _unknown_stats(n))
-        return out
+        return snapshot(self._state.outboxes, self._unknown, self._state.sync)
 
     @property
     def route_errors(self) -> int:
@@ -401,7 +295,7 @@ class Delivery:
         # the lock, and is in an outbox by the time the lock is free again
         if self._intake or self._route_lock.locked():
             return False
-        return all(box.idle() for box in list(self._all.values()))
+        return all(box.idle() for box in list(self._state.outboxes.values()))
 
     # -- flush and close --------------------------------------------------------------------
 
@@ -414,7 +308,7 @@ class Delivery:
         if self._closed and (worker is None or not worker.thread.is_alive()):
             return self._all_idle()  # nothing will move any more
         if worker is None:
-            if self._spool is None:
+            if self._state.spool is None:
                 return self._all_idle()
             worker = self._start()  # deliver what a previous run spooled
             if worker is None:
@@ -422,20 +316,20 @@ class Delivery:
         worker.ready.wait(max(0.0, deadline - time.monotonic()))
         dead_before = self._dead_total()
         with self._lock:
-            self._flushing += 1
+            self._state.flushing += 1
         try:
             worker.wake_all()
-            with self._idle:
-                done = self._idle.wait_for(
+            with self._state.idle:
+                done = self._state.idle.wait_for(
                     self._all_idle, max(0.0, deadline - time.monotonic())
                 )
         finally:
             with self._lock:
-                self._flushing -= 1
+                self._state.flushing -= 1
         return done and self._dead_total() == dead_before
 
     def _dead_total(self) -> int:
-        return sum(box.dead_lettered for box in list(self._all.values()))
+        return sum(box.dead_lettered for box in list(self._state.outboxes.values()))
 
     async def aflush(self, timeout: float = 5.0) -> bool:
         """The asyncio form of ``flush`` (waits in a worker thread, never on the loop)."""
@@ -457,17 +351,17 @@ class Delivery:
                 self._closed = True
                 self._intake_limit = 0
         if worker is None:
-            for box in list(self._all.values()):
+            for box in list(self._state.outboxes.values()):
                 for dest in (box.destination, *box.old_destinations):
                     try:
                         dest.close()
                     except Exception:
                         pass
-            if self._spool is not None and self._spool.is_open:
-                self._spool.close()
+            if self._state.spool is not None and self._state.spool.is_open:
+                self._state.spool.close()
             return True
         ok = self.flush(timeout)
-        closed_before = {name: box.dropped.get("closed", 0) for name, box in self._all.items()}
+        closed_before = closed_counts(self._state.outboxes)
         with self._lock:
             self._closed = True
             self._intake_limit = 0  # late events are routed on the caller...
@@ -478,36 +372,8 @@ class Delivery:
         self._close_result = ok
         self.errors.report()
         if not ok:
-            self._report_left(closed_before, stopped=not worker.thread.is_alive())
+            report_left(self._state, closed_before, stopped=not worker.thread.is_alive())
         return ok
-
-    def _report_left(self, closed_before: Mapping[str, int], *, stopped: bool) -> None:
-        # Say what close could not deliver, per destination: lost (no spool), or kept in the
-        # spool for the next start.
-        lost: list[str] = []
-        kept: list[str] = []
-        for name, box in list(self._all.items()):
-            snap = box.snapshot(self._sync)
-            gone = (snap["dropped"].get("closed", 0) - closed_before.get(name, 0)
-                    + snap["queued"] + snap["in_flight"])
-            why = f", last error: {snap['last_error']}" if snap["last_error"] else ""
-            if gone:
-                lost.append(f"{name}: {gone}{why}")
-            if snap["spooled"]:
-                kept.append(f"{name}: {snap['spooled']}{why}")
-        if lost:
-            log.error(
-                "persona-sdk: closed with events not delivered, %s (%s). To keep them "
-                "across restarts, turn the spool on (delivery.spool = \"group\" or \"sync\"; "
-                "see docs/delivery.md)",
-                "now lost" if stopped else "lost unless the delivery thread, still stopping, "
-                "spools them", "; ".join(lost),
-            )
-        if kept:
-            log.warning(
-                "persona-sdk: closed with events not delivered, kept in the spool %s for the "
-                "next start (%s)", self._spool.path if self._spool else "", "; ".join(kept),
-            )
 
     async def aclose(self, timeout: float = 5.0) -> bool:
         """The asyncio form of ``close``."""
@@ -520,7 +386,7 @@ class Delivery:
         self, exc_type: type[BaseException] | None, exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.close(self._settings.shutdown_timeout)
+        self.close(self._state.settings.shutdown_timeout)
 
     async def __aenter__(self) -> Delivery:
         return self
@@ -529,7 +395,7 @@ class Delivery:
         self, exc_type: type[BaseException] | None, exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self.aclose(self._settings.shutdown_timeout)
+        await self.aclose(self._state.settings.shutdown_timeout)
 
     # -- erasure ----------------------------------------------------------------------------
 
@@ -552,7 +418,7 @@ class Delivery:
                 return asyncio.run_coroutine_threadsafe(run(), worker.loop).result(30.0)
             except RuntimeError:  # the loop is gone (closed meanwhile)
                 pass
-        spool = self._spool
+        spool = self._state.spool
         if spool is None:
             return 0
         if not spool.is_open:
@@ -560,35 +426,51 @@ class Delivery:
         spool.forget(sorted(wanted))
         return 0
 
-    # -- fork -------------------------------------------------------------------------------
+    # -- process hooks (called by ``_process``) -------------------------------------------
 
-    def _after_fork(self) -> None:
-        # In a forked child: start empty, with fresh locks and no thread; the parent keeps
-        # (and delivers) everything it had queued, so nothing is sent by both.
+    def before_fork(self) -> None:
+        """Before ``os.fork``: hold the delivery thread at a safe point (it may be waiting for
+        a spool lock)."""
+        if self._worker is not None:
+            self._worker.park()
+
+    def hold_spool_for_fork(self) -> None:
+        """Before ``os.fork``, once every delivery thread is parked: hold the spool writers
+        (caller threads write the spool themselves in ``sync`` mode)."""
+        if self._state.spool is not None:
+            self._state.spool.hold_for_fork()
+
+    def after_fork_in_parent(self) -> None:
+        """After ``os.fork``, in the parent: release the spool, then the delivery thread."""
+        if self._state.spool is not None:
+            self._state.spool.release_after_fork()
+        if self._worker is not None:
+            self._worker.unpark()
+
+    def after_fork_in_child(self) -> None:
+        """After ``os.fork``, in the child: start empty, with fresh locks and no thread; the
+        parent keeps (and delivers) everything it had queued, so nothing is sent by both."""
         if self._worker is not None:
             inherit(self._worker)
         self._worker = None
         self._lock = threading.Lock()
-        self._idle = threading.Condition()
-        self._flushing = 0
+        state = self._state
+        state.after_fork()
         self._unknown = {}
-        self._intake = collections.deque()
+        self._intake = state.intake
         self._intake_wake_n = 0
         self._route_lock = threading.Lock()
-        if self._spool is not None:
-            self._spool.abandon()
+        if state.spool is not None:
+            state.spool.abandon()
         fresh: dict[str, Outbox] = {}
         for name, box in self._boxes.items():
-            fresh[name] = Outbox(name, box.destination, self._settings, box.dest_cfg,
+            fresh[name] = Outbox(name, box.destination, state.settings, box.dest_cfg,
                                  self._clock)
         self._boxes = fresh
-        self._all = dict(fresh)
+        state.outboxes = dict(fresh)
 
-
-def _unknown_stats(n: int) -> DestinationStats:
-    return {
-        "tracked": n, "delivered": 0, "queued": 0, "spooled": 0, "in_flight": 0,
-        "retried": 0, "dead_lettered": 0, "dropped": {"unknown_destination": n},
-        "dropped_total": n, "rejected": {}, "rejected_total": 0, "restored": 0,
-        "breaker": "closed", "last_error": "",
-    }
+    def close_at_exit(self) -> None:
+        """At interpreter exit: close (bounded by ``shutdown_timeout``) if a delivery thread
+        ran and ``close`` was never called."""
+        if self._worker is not None and not self._closed:
+            self.close(self._state.settings.shutdown_timeout)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import collections
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -27,9 +27,11 @@ if TYPE_CHECKING:
     from ..events import Message
     from ..plugins import Destination
 
-__all__ = ["Item", "Outbox", "Render", "Routed"]
+__all__ = ["Item", "Outbox", "Render", "RouteFn", "Routed"]
 
 Render = Callable[["Message"], "dict[str, Any] | bytes | None"]
+#: Routes one message: its ``(destination, render)`` pairs (``Router.route``).
+RouteFn = Callable[["Message"], Iterable[tuple[str, Render]]]
 
 #: Item states (``Item.state``).
 PENDING, IN_FLIGHT, DONE = 0, 1, 2

@@ -7,17 +7,25 @@ one registry of fork and exit hooks) when the first delivery thread starts.
 from __future__ import annotations
 
 import weakref
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from .. import _lifecycle
 
-if TYPE_CHECKING:
-    from ._delivery import Delivery
+__all__ = ["LIVE", "ProcessAware", "import_network_stack", "inherit", "install_process_hooks"]
 
-__all__ = ["LIVE", "import_network_stack", "inherit", "install_process_hooks"]
+
+class ProcessAware(Protocol):
+    """What the fork and exit hooks call (``Delivery`` implements it)."""
+
+    def before_fork(self) -> None: ...
+    def hold_spool_for_fork(self) -> None: ...
+    def after_fork_in_parent(self) -> None: ...
+    def after_fork_in_child(self) -> None: ...
+    def close_at_exit(self) -> None: ...
+
 
 #: Every live ``Delivery`` (weakly): what the fork and exit hooks act on.
-LIVE: weakref.WeakSet[Delivery] = weakref.WeakSet()
+LIVE: weakref.WeakSet[ProcessAware] = weakref.WeakSet()
 _HOOKS = False
 _STACK = False
 #: In a forked child: keep what the parent's delivery thread owned (loop, client, thread)
@@ -61,32 +69,22 @@ def _before_fork() -> None:
     # (caller threads write the spool themselves in sync mode).
     live = list(LIVE)
     for delivery in live:
-        worker = delivery._worker
-        if worker is not None:
-            worker.park()
+        delivery.before_fork()
     for delivery in live:
-        spool = delivery._spool
-        if spool is not None:
-            spool.hold_for_fork()
+        delivery.hold_spool_for_fork()
 
 
 def _after_fork_in_parent() -> None:
     for delivery in list(LIVE):
-        spool = delivery._spool
-        if spool is not None:
-            spool.release_after_fork()
-        worker = delivery._worker
-        if worker is not None:
-            worker.unpark()
+        delivery.after_fork_in_parent()
 
 
 def _after_fork_in_child() -> None:
     for delivery in list(LIVE):
-        delivery._after_fork()
+        delivery.after_fork_in_child()
 
 
 def _drain_at_exit() -> None:
     for delivery in list(LIVE):
-        if delivery._worker is not None and not delivery._closed:
-            delivery.close(delivery._settings.shutdown_timeout)
+        delivery.close_at_exit()
 

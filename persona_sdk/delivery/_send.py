@@ -12,14 +12,14 @@ from ._outbox import DONE, PENDING, Item, Outbox
 from ._tracing import finish_span, start_span
 
 if TYPE_CHECKING:
-    from ._worker import Worker
+    from ._state import Thread
 
 __all__ = ["abandon", "deliver", "finish", "send_once"]
 
 log = logging.getLogger("persona_sdk.delivery")
 
 
-async def deliver(w: Worker, box: Outbox, items: list[Item], destination: Any) -> None:
+async def deliver(w: Thread, box: Outbox, items: list[Item], destination: Any) -> None:
     """Send ``items`` until delivered, dead or out of retries (waiting out backoff,
     ``Retry-After`` and an open breaker with ``w.sleep``)."""
     assert w.client is not None
@@ -65,10 +65,10 @@ async def deliver(w: Worker, box: Outbox, items: list[Item], destination: Any) -
         box.busy -= 1
         if box.event is not None:
             box.event.set()
-        w.d._notify()
+        w.state.notify()
 
 
-async def send_once(w: Worker, destination: Any, payload: Sequence[bytes]) -> SendResult:
+async def send_once(w: Thread, destination: Any, payload: Sequence[bytes]) -> SendResult:
     """One ``send`` call; an exception or a wrong return type becomes a ``SendResult``."""
     assert w.client is not None
     try:
@@ -83,7 +83,7 @@ async def send_once(w: Worker, destination: Any, payload: Sequence[bytes]) -> Se
 
 
 def finish(
-    w: Worker, box: Outbox, items: list[Item], dead: str | None, result: SendResult
+    w: Thread, box: Outbox, items: list[Item], dead: str | None, result: SendResult
 ) -> None:
     """Count a batch as delivered (``dead`` is None) or dead-lettered; tell the spool."""
     n = len(items)
@@ -94,20 +94,20 @@ def finish(
         else:
             box.dead_lettered += n
             box.last_error = result.detail or dead
-    if w.d._spool is not None:
+    if w.state.spool is not None:
         for it in items:
             it.state = DONE
     if dead is not None:
         log.warning("persona-sdk destination %r: dead-lettered %d events (%s: %s)",
                     box.name, n, dead, result.detail)
-    if w.d._spool is not None and w.commit_event is not None:
+    if w.state.spool is not None and w.commit_event is not None:
         w.deletes.extend(it.rowid for it in items if it.rowid is not None)
         if dead is not None:
             w.dead.extend((box.name, it, dead, result.status) for it in items)
         w.commit_event.set()
 
 
-def abandon(w: Worker, box: Outbox, items: list[Item]) -> None:
+def abandon(w: Thread, box: Outbox, items: list[Item]) -> None:
     """Put the events of a cancelled send back at the front of the queue."""
     # Shutdown cancelled a send: the events go back to the front of the queue, where the
     # final commit and the shutdown bookkeeping find them.

@@ -11,16 +11,16 @@ from ._outbox import DONE, IN_FLIGHT, Item, Outbox, bump
 from ._spool import id_keys
 
 if TYPE_CHECKING:
-    from ._worker import Worker
+    from ._state import Thread
 
 __all__ = ["commit", "committer", "forget", "refill", "refill_disk"]
 
 log = logging.getLogger("persona_sdk.delivery")
 
 
-def refill(w: Worker, box: Outbox) -> None:
+def refill(w: Thread, box: Outbox) -> None:
     """Load the next batch of restored rows to the front of the queue (delivered first)."""
-    spool = w.d._spool
+    spool = w.state.spool
     if spool is None or not spool.is_open:
         return
     try:
@@ -48,11 +48,11 @@ def refill(w: Worker, box: Outbox) -> None:
         box.room()
 
 
-def refill_disk(w: Worker, box: Outbox) -> None:
+def refill_disk(w: Thread, box: Outbox) -> None:
     """``sync`` mode: load rows that wait on disk only (written while the memory queue was
     full) to the back of the queue, as far as it has room. Runs under the outbox lock, as
     the writers do, so the count of such rows stays exact."""
-    spool = w.d._spool
+    spool = w.state.spool
     if spool is None or not spool.is_open:
         return
     with box.lock:
@@ -74,34 +74,34 @@ def refill_disk(w: Worker, box: Outbox) -> None:
         box.disk_only -= len(items)
         if not box.disk_only:  # back to memory: later rows are queued as they are written
             box.last_rowid = box.disk_after
-        w._add(box, items, len(items))
+        w.add(box, items, len(items))
 
 
-async def committer(w: Worker) -> None:
+async def committer(w: Thread) -> None:
     """Commit whenever there is something to write, at most every ``group_commit_interval``
     (and at least that often while events wait, in ``group`` mode)."""
     assert w.commit_event is not None
-    interval = w.d._settings.group_commit_interval
+    interval = w.state.settings.group_commit_interval
     while True:
         await w.commit_event.wait()
         while True:
             w.commit_event.clear()
             commit(w)
             await asyncio.sleep(interval)
-            quiet = w.d._sync or all(b.idle() for b in w.pumps)
+            quiet = w.state.sync or all(b.idle() for b in w.pumps)
             if quiet and not (w.deletes or w.dead or w.commit_event.is_set()):
                 break
 
 
-def commit(w: Worker) -> None:
+def commit(w: Thread) -> None:
     """Write what is waiting (group mode: drain every inbox first, bounding the loss
     window), delete delivered rows, store dead letters: one transaction."""
-    spool = w.d._spool
+    spool = w.state.spool
     if spool is None or not spool.is_open:
         return
     inserts: list[tuple[str, Item]] = []
     boxes = list(w.pumps)
-    if w.d._group:
+    if w.state.group:
         for box in boxes:
             w.drain(box)
             inserts.extend((box.name, it) for it in box.uncommitted if it.state != DONE)
@@ -132,14 +132,14 @@ def commit(w: Worker) -> None:
         if k:
             with box.lock:
                 box.pending_spooled += k
-    w.d._notify()
+    w.state.notify()
 
 
-def forget(w: Worker, ids: frozenset[str]) -> int:
+def forget(w: Thread, ids: frozenset[str]) -> int:
     """Purge queued and spooled events of these ids (runs on the loop)."""
     purged = 0
     ids = id_keys(ids)  # events restored from the spool carry the ids' stored form
-    for box in list(w.d._all.values()):
+    for box in w.state.boxes():
         w.drain(box)
         with box.lock:
             keep = [it for it in box.pending if it.uid not in ids and it.aid not in ids]
@@ -159,10 +159,10 @@ def forget(w: Worker, ids: frozenset[str]) -> int:
             box.room()
             bump(box.dropped, "forgotten", len(gone))
             purged += len(gone)
-    spool = w.d._spool
+    spool = w.state.spool
     if spool is not None and spool.is_open and ids:
         for dest, rowid in spool.forget(sorted(ids)):
-            owner = w.d._all.get(dest)
+            owner = w.state.outboxes.get(dest)
             if owner is not None and rowid > owner.cursor and owner.backlog:
                 with owner.lock:
                     owner.backlog -= 1

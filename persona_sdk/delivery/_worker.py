@@ -26,7 +26,7 @@ from ._send import abandon, deliver
 from ._spooling import commit, committer, refill, refill_disk
 
 if TYPE_CHECKING:
-    from ._delivery import Delivery
+    from ._state import DeliveryState
 
 __all__ = ["Worker"]
 
@@ -42,11 +42,11 @@ _INTAKE_TICK = 0.005
 class Worker:
     """Owns the delivery thread and everything that runs on it."""
 
-    def __init__(self, owner: Delivery, sleep: Callable[[float], Awaitable[Any]]) -> None:
-        self.d = owner
+    def __init__(self, state: DeliveryState, sleep: Callable[[float], Awaitable[Any]]) -> None:
+        self.state = state
         self.sleep = sleep
-        settings = owner._settings
-        self.backoff = Backoff(settings.backoff_base, settings.backoff_max, owner._rng)
+        settings = state.settings
+        self.backoff = Backoff(settings.backoff_base, settings.backoff_max, state.rng)
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self._run, name="persona-delivery", daemon=True)
         self.ready = threading.Event()
@@ -137,8 +137,9 @@ class Worker:
             self.loop.close()
 
     async def _main(self) -> None:
-        d = self.d
-        settings = d._settings
+        state = self.state
+        settings = state.settings
+        spool = state.spool
         self.stop_event = asyncio.Event()
         self.commit_event = asyncio.Event()
         self.client = httpx.AsyncClient(
@@ -147,12 +148,12 @@ class Worker:
         )
         writer = None
         try:
-            if d._spool is not None:
+            if spool is not None:
                 try:
-                    d._spool.open()
-                    self.restore = d._spool.restored_counts()
+                    spool.open()
+                    self.restore = spool.restored_counts()
                 except sqlite3.Error:
-                    log.exception("persona-sdk spool %s could not be opened", d._spool.path)
+                    log.exception("persona-sdk spool %s could not be opened", spool.path)
                 writer = self.loop.create_task(committer(self))
             self.sync_boxes()
             self.intake_event = asyncio.Event()
@@ -172,25 +173,26 @@ class Worker:
         # Routes what callers submitted into the outboxes, a chunk at a time so that sends
         # in flight are served in between. Callers never pay a wake-up while events flow:
         # a timer tick picks them up; only the first event after a quiet tick wakes us.
-        d = self.d
+        state = self.state
+        intake, arm, route_pending = state.intake, state.arm_intake, state.route_pending
         event = self.intake_event
         assert event is not None
         loop = self.loop
         while True:
             event.clear()
-            d._intake_wake_n = _NEVER
+            arm(_NEVER)
             routed = 0
-            while d._intake:
-                routed += d.route_pending(_CHUNK)
+            while intake:
+                routed += route_pending(_CHUNK)
                 await asyncio.sleep(0)
             if routed:
-                d._notify()  # a flush may be waiting on events that no tag routed
-                d._intake_wake_n = _CHUNK  # armed for a burst; the tick covers the rest
+                state.notify()  # a flush may be waiting on events that no tag routed
+                arm(_CHUNK)  # armed for a burst; the tick covers the rest
                 timer = loop.call_later(_INTAKE_TICK, event.set)
             else:
-                d._intake_wake_n = 0
+                arm(0)
                 timer = None
-            if d._intake:  # submitted between the last pop and arming
+            if intake:  # submitted between the last pop and arming
                 if timer is not None:
                     timer.cancel()
                 continue
@@ -206,7 +208,7 @@ class Worker:
 
     def sync_boxes(self) -> None:
         """Start a pump for every outbox that has none (called again after ``configure``)."""
-        for box in list(self.d._all.values()):
+        for box in self.state.boxes():
             if box in self.pumps or self.stopping:
                 _set_event(box)
                 continue
@@ -225,7 +227,7 @@ class Worker:
     async def _pump(self, box: Outbox) -> None:
         loop = self.loop
         event: asyncio.Event = box.event
-        d = self.d
+        state = self.state
         while True:
             event.clear()
             # One chunk at a time, so sends already in flight are served between chunks and
@@ -236,7 +238,7 @@ class Worker:
             if box.disk_only and not box.inbox:
                 refill_disk(self, box)
             now = loop.time()
-            urgent = d._flushing > 0 or self.stopping
+            urgent = state.flushing > 0 or self.stopping
             while box.pending and box.busy < box.concurrency and (
                 urgent or box.front_restored or box.held >= box.batch.max_events
                 or box.held_bytes >= box.batch.max_bytes
@@ -263,7 +265,7 @@ class Worker:
                 continue
             if len(box.inbox) >= wake_at:
                 continue
-            d._notify()
+            state.notify()
             timer = loop.call_later(delay, event.set) if delay is not None else None
             await event.wait()
             if timer is not None:
@@ -273,8 +275,8 @@ class Worker:
         """Move events from the inbox into the encoded queue (render + encode here), up to
         ``limit`` (everything by default)."""
         inbox = box.inbox
-        sync = self.d._sync
-        group = self.d._group
+        sync = self.state.sync
+        group = self.state.group
         moved = 0
         while inbox and moved < limit:
             if sync:
@@ -284,7 +286,7 @@ class Worker:
                     spooled = sum(1 for it in items if it.rowid is not None)
                     box.entered += n
                     box.inbox_spooled -= spooled
-                    self._add(box, items, spooled)
+                    self.add(box, items, spooled)
                 moved += n
                 continue
             with box.lock:
@@ -302,7 +304,7 @@ class Worker:
                 box.room()
                 for reason, k in rejects.items():
                     bump(box.rejected, reason, k)
-                self._add(box, items, 0, size)
+                self.add(box, items, 0, size)
             if group and items:
                 box.uncommitted.extend(items)
                 assert self.commit_event is not None
@@ -311,6 +313,7 @@ class Worker:
     def _encode(self, raw: list[Any], box: Outbox) -> tuple[list[Item], int, dict[str, int]]:
         # the per-event loop of the delivery thread: keep it lean (locals, no attribute hops)
         encode = self.encode
+        note_rejected = self.state.note_rejected
         limit = MAX_EVENT_BYTES
         items: list[Item] = []
         append = items.append
@@ -323,7 +326,7 @@ class Worker:
             except Exception as exc:
                 reason = "encode_error" if isinstance(exc, UnencodableEvent) else "render_error"
                 rejects[reason] = rejects.get(reason, 0) + 1
-                self.d.note_rejected(box, reason, msg, exc)
+                note_rejected(box, reason, msg, exc, 0)
                 continue
             if doc is None:
                 rejects["skipped"] = rejects.get("skipped", 0) + 1
@@ -335,19 +338,19 @@ class Worker:
                     data = encode(doc)
                 except (TypeError, ValueError, OverflowError) as exc:
                     rejects["encode_error"] = rejects.get("encode_error", 0) + 1
-                    self.d.note_rejected(box, "encode_error", msg, exc)
+                    note_rejected(box, "encode_error", msg, exc, 0)
                     continue
             n = len(data)
             if n > limit:
                 rejects["too_large"] = rejects.get("too_large", 0) + 1
-                self.d.note_rejected(box, "too_large", msg, None, n)
+                note_rejected(box, "too_large", msg, None, n)
                 continue
             size += n
             append(Item(data, msg.message_id, msg.user_id, msg.anonymous_id))
         return items, size, rejects
 
-    def _add(self, box: Outbox, items: list[Item], spooled: int, size: int = -1) -> None:
-        # caller holds box.lock
+    def add(self, box: Outbox, items: list[Item], spooled: int, size: int = -1) -> None:
+        """Append encoded ``items`` to ``box``'s queue (the caller holds ``box.lock``)."""
         if not items:
             return
         if not box.pending:
@@ -392,7 +395,7 @@ class Worker:
                 append(popleft())
                 size += n
                 k += 1
-            if self.d._spool is not None:  # states and spool counts matter only then
+            if self.state.spool is not None:  # states and spool counts matter only then
                 for it in items:
                     it.state = IN_FLIGHT
                     if it.rowid is not None:
@@ -423,8 +426,6 @@ class Worker:
                     # an optional ``async aclose()``: asyncio clients bound to this loop
                     self.loop.create_task(_aclose_destination(box.name, aclose))
 
-    # -- spool ------------------------------------------------------------------------------
-
     # -- forget, shutdown -------------------------------------------------------------------
 
     async def _shutdown(self, writer: asyncio.Task[None] | None) -> None:
@@ -437,15 +438,16 @@ class Worker:
             abandon(self, box, items)
             box.busy -= 1
         self.unstarted.clear()
-        self.d.route_pending()
-        boxes = list(self.d._all.values())
+        state = self.state
+        state.route_pending(_NEVER)
+        boxes = state.boxes()
         for box in boxes:
             self.drain(box)
         try:
             commit(self)
         except Exception:  # pragma: no cover - logged, the rest of shutdown must run
             log.exception("persona-sdk final spool commit failed")
-        keep = self.d._spool is not None
+        keep = state.spool is not None
         for box in boxes:
             with box.lock:
                 for it in box.pending:
@@ -462,12 +464,12 @@ class Worker:
         await asyncio.gather(*closing, return_exceptions=True)
         if self.client is not None:
             await self.client.aclose()
-        if self.d._spool is not None:
+        if state.spool is not None:
             try:
-                self.d._spool.close()
+                state.spool.close()
             except sqlite3.Error:  # pragma: no cover
                 log.exception("persona-sdk spool close failed")
-        self.d._notify()
+        state.notify()
 
 
 def _set_event(box: Outbox) -> None:

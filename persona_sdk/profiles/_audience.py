@@ -20,110 +20,72 @@ evaluated, capped at ``MAX_ATTRS`` keys, the ids and consent to emit with), in a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..events import Message, consent_of, new_message_id
+from ..events import Message, consent_of
 from ._computed import TraitSpec, VisitorState
+from ._membership import MAX_ATTRS, OWN_EVENTS, Membership, capped, trait_value
 from ._readpath import ReadPath
+from ._segment_events import send_segment_events, transitions
+from ._state import ProfileState
 
 if TYPE_CHECKING:
     from ._segments import Segments
     from ._settings import Settings
 
-__all__ = ["MAX_ATTRS", "OWN_EVENTS", "Audience", "Membership", "trait_value"]
-
-#: most attribute keys a membership keeps (request attributes are caller-controlled)
-MAX_ATTRS = 256
-#: events this layer emits: they never re-trigger segment evaluation
-OWN_EVENTS = frozenset({"Segment Entered", "Segment Exited", "Lifecycle Stage Changed"})
+__all__ = ["Audience", "KeptSegments"]
 
 
-class Membership:
-    """One visitor's segments and what they were evaluated on."""
+class KeptSegments:
+    """``visitor.segments`` through the membership kept per visitor (what
+    ``Audience.visitor_segments`` returns; see ``persona_sdk._ports.VisitorSegments``)."""
 
-    __slots__ = (
-        "_frozen",
-        "anonymous_id",
-        "attrs",
-        "checked",
-        "consent",
-        "generation",
-        "members",
-        "user_id",
-    )
+    __slots__ = ("_kept", "_segments", "evaluate")
 
-    def __init__(  # noqa: PLR0917 - a plain record
-        self,
-        names: frozenset[str],
-        attrs: dict[str, Any],
-        checked: float,
-        consent: Mapping[str, bool] | None,
-        anonymous_id: str | None,
-        user_id: str | None,
+    def __init__(
+        self, segments: Segments, kept: Callable[..., frozenset[str]]
     ) -> None:
-        #: the member names, changed in place under the resolver's lock
-        self.members: set[str] = set(names)
-        self._frozen: frozenset[str] | None = names
-        self.attrs = attrs
-        self.checked = checked  # when the time-dependent segments were last evaluated
-        self.consent = dict(consent) if consent is not None else None
-        self.anonymous_id = anonymous_id
-        self.user_id = user_id
-        self.generation = 0  # the segments' generation it was evaluated with
+        self._segments = segments
+        self._kept = kept
+        #: the conditions alone, nothing remembered (``Segments.evaluate``)
+        self.evaluate = segments.evaluate
 
-    @property
-    def names(self) -> frozenset[str]:
-        """The member names, as a frozenset built once per change (reads are lookups)."""
-        frozen = self._frozen
-        if frozen is None:
-            frozen = self._frozen = frozenset(self.members)
-        return frozen
-
-    @names.setter
-    def names(self, value: frozenset[str]) -> None:
-        self.members = set(value)
-        self._frozen = value
-
-    def changed(self) -> None:
-        """Note that ``members`` changed (the next read builds a new frozenset)."""
-        self._frozen = None
+    def of_visitor(
+        self,
+        attributes: Mapping[str, Any],
+        *,
+        anonymous_id: str | None = None,
+        user_id: str | None = None,
+        consent: Mapping[str, bool] | None = None,
+    ) -> frozenset[str]:
+        """The visitor's kept segments, re-evaluating only what changed (emits changes)."""
+        return self._kept(
+            self._segments, attributes, anonymous_id=anonymous_id, user_id=user_id,
+            consent=consent,
+        )
 
 
-def trait_value(state: VisitorState, spec: TraitSpec, now: float) -> Any:
-    """One computed trait's value at ``now``: own events plus peers' (None when unknown)."""
-    st = state.computed.get(spec.name)
-    peers = state.peers
-    if peers:
-        for other in peers.values():
-            if spec.name in other:
-                st = spec.merge(st, other[spec.name])
-    return None if st is None else spec.read(st, now)
+class Audience:
+    """The segment part of ``ProfileResolver``: membership kept per visitor, events out.
 
+    Args:
+        state: the resolver's state (membership memory, settings, clock, emit, I/O thread).
+        read: the resolver's read path (a first sighting reads the visitor's profile).
+    """
 
-def _capped(attrs: Mapping[str, Any]) -> dict[str, Any]:
-    if len(attrs) <= MAX_ATTRS:
-        return dict(attrs)
-    out: dict[str, Any] = {}
-    for k, v in attrs.items():
-        if len(out) >= MAX_ATTRS:
-            break
-        out[k] = v
-    return out
+    def __init__(self, state: ProfileState, read: ReadPath) -> None:
+        self._st = state
+        self._read = read
+        self._segs: Segments | None = None
+        self._moving: tuple[TraitSpec, ...] = ()
+        self._stages: tuple[str, ...] = ()
+        self._generation_segs = 0
+        self._sweeping = False
 
-
-class Audience(ReadPath):
-    """The segment half of ``ProfileResolver``: membership kept per visitor, events out."""
-
-    _segs: Segments | None = None
-    _moving: tuple[TraitSpec, ...] = ()
-    _stages: tuple[str, ...] = ()
-    _generation_segs = 0
-    _sweeping = False
-
-    def _after_fork(self) -> None:
-        super()._after_fork()
-        # the sweep was armed on the parent's I/O thread: the child's next visitor re-arms it
+    def after_fork(self) -> None:
+        """In a forked child: the sweep was armed on the parent's I/O thread; the child's
+        next visitor re-arms it."""
         self._sweeping = False
 
     def use_segments(self, segments: Segments | None) -> None:
@@ -131,7 +93,8 @@ class Audience(ReadPath):
 
         Lifecycle traits are watched too (their transitions are events), with or without
         segments."""
-        s = self._s
+        st = self._st
+        s = st.settings
         self._moving = tuple(
             spec for spec in s.computed.specs if spec.width or spec.kind.value in _MOVING
         )
@@ -147,37 +110,46 @@ class Audience(ReadPath):
             # a reload: each kept membership is evaluated again in full when next touched
             self._generation_segs += 1
         self._segs = segments if wanted else None
-        self._on_segments_changed()
-
-    def _on_segments_changed(self) -> None:
-        """Hook: the resolver recomputes which message types it observes."""
 
     @property
-    def audience_on(self) -> bool:
+    def on(self) -> bool:
         """Whether membership is kept (segments exist and segment memory is wanted)."""
         return self._segs is not None
 
+    @property
+    def failures(self) -> int:
+        """Segment conditions that raised, under the segments in force."""
+        return self._segs.failures if self._segs is not None else 0
+
+    def visitor_segments(self, segments: Segments) -> KeptSegments:
+        """What computes ``visitor.segments`` with ``segments``: the membership kept here
+        (``segments_of``), bound once per (re)load by ``Persona``."""
+        return KeptSegments(segments, self.segments_of)
+
     # -- the write path: one event ---------------------------------------------------------
 
-    def _segment_event(
+    def on_event(
         self, s: Settings, msg: Message, specs: Iterable[TraitSpec], traits: Mapping[str, Any]
     ) -> None:
+        """Re-evaluate the segments reading what ``msg`` changed (``specs``: the computed
+        traits it fed; ``traits``: identify traits), emitting the changes."""
+        st = self._st
         segs = self._segs
         if segs is None or msg.event in OWN_EVENTS:
             return
-        key, _ = self._ids.canonical(msg.anonymous_id, msg.user_id)
+        key, _ = st.ids.canonical(msg.anonymous_id, msg.user_id)
         if not key:
             return
         consent = consent_of(msg)
-        now = self._clock()
+        now = st.clock()
         granted = not s.personal or (consent is not None and consent.get(s.purpose) is True)
-        with self._lock:
-            m = self._members.get(key)
+        with st.lock:
+            m = st.members.get(key)
             if m is not None:
                 if consent is not None:
                     m.consent = dict(consent)
                 updates: dict[str, Any] = {}
-                state = self._local.get(key)
+                state = st.local.get(key)
                 if state is not None:
                     for spec in specs:
                         updates[spec.name] = trait_value(state, spec, now)
@@ -255,10 +227,11 @@ class Audience(ReadPath):
         now: float,
         attrs: Mapping[str, Any] | None,
     ) -> frozenset[str]:
+        st = self._st
         if attrs is None:
-            with self._lock:
-                entry = self._l1.get(key)
-            profile = self._profile(s, key, self._s_kind(entry), entry, (), consent=consent)
+            with st.lock:
+                entry = st.l1.get(key)
+            profile = self._read.profile(s, key, self._s_kind(entry), entry, (), consent=consent)
             built = dict(profile.targeting_traits)
             built["id"] = key
             if anonymous_id is not None:
@@ -267,13 +240,13 @@ class Audience(ReadPath):
                 built["userId"] = user_id
             attrs = built
         names = segs.evaluate(attrs)
-        m = Membership(names, _capped(attrs), now, consent, anonymous_id, user_id)
+        m = Membership(names, capped(attrs), now, consent, anonymous_id, user_id)
         m.generation = self._generation_segs
-        with self._lock:
-            known = self._members.get(key)
+        with st.lock:
+            known = st.members.get(key)
             if known is not None:
                 return known.names  # another thread saw them first
-            self._members[key] = m
+            st.members[key] = m
         born = {n: (None, attrs[n]) for n in self._stages if attrs.get(n) is not None}
         self._announce(m, sorted(names), [], born, consent)
         self._start_sweeper(s)
@@ -284,6 +257,43 @@ class Audience(ReadPath):
         from ._types import ProfileSourceKind
 
         return ProfileSourceKind.LOCAL if entry is None else ProfileSourceKind.L1
+
+    def note_segments(
+        self,
+        *,
+        anonymous_id: str | None = None,
+        user_id: str | None = None,
+        consent: Mapping[str, bool] | None = None,
+        members: frozenset[str],
+    ) -> None:
+        """Remember the visitor's segments; emit ``Segment Entered``/``Segment Exited`` when a
+        known visitor's membership changed. The first sighting only records (there is no
+        earlier membership to compare with); the memory is a bounded LRU."""
+        st = self._st
+        s = st.settings
+        if st.emit is None or not s.cfg.segment_events:
+            return
+        key, _ = st.ids.canonical(anonymous_id, user_id)
+        if not key:
+            return
+        with st.lock:
+            known = st.members.get(key)
+            previous = None if known is None else known.names
+            if previous == members:
+                return
+            if known is None:
+                known = st.members[key] = Membership(
+                    members, {}, st.clock(), consent, anonymous_id, user_id
+                )
+                known.generation = self._generation_segs
+            else:
+                known.names = members
+        if previous is None:
+            return
+        send_segment_events(
+            self._st, anonymous_id, user_id, consent, entered=members - previous,
+            exited=previous - members,
+        )
 
     # -- the read path ------------------------------------------------------------------------
 
@@ -299,19 +309,20 @@ class Audience(ReadPath):
         """The visitor's segments for a read (``visitor.segments``): the kept membership,
         with the segments reading an attribute that differs from the last evaluation (and
         the time-dependent ones, when due) evaluated again. Emits the changes."""
-        s = self._s
-        key, _ = self._ids.canonical(anonymous_id, user_id)
+        st = self._st
+        s = st.settings
+        key, _ = st.ids.canonical(anonymous_id, user_id)
         if not key or segments is not self._segs or not s.cfg.segment_events:
             return segments.evaluate(attributes)
-        now = self._clock()
-        with self._lock:
-            m = self._members.get(key)
+        now = st.clock()
+        with st.lock:
+            m = st.members.get(key)
         if m is None:
             return self._first_sight(
                 s, segments, key, anonymous_id, user_id, consent, now, attributes
             )
-        with self._lock:
-            m = self._members.get(key) or m
+        with st.lock:
+            m = st.members.get(key) or m
             old = m.attrs
             updates = {k: v for k, v in attributes.items() if old.get(k, _GONE) != v}
             updates.update({k: None for k in old if k not in attributes})
@@ -321,7 +332,7 @@ class Audience(ReadPath):
                 m.anonymous_id = anonymous_id
             if user_id is not None:
                 m.user_id = user_id
-            state = self._local.get(key)
+            state = st.local.get(key)
             changed, entered, exited = self._apply(s, segments, m, updates, state, now)
             names = m.names
         if entered or exited or changed:
@@ -331,8 +342,9 @@ class Audience(ReadPath):
     def members_of(self, segment: str, limit: int = 1000) -> list[str]:
         """Canonical ids of visitors held in this process who are in ``segment`` (at most
         ``limit``, most recently seen last)."""
-        with self._lock:
-            items = list(self._members.items())
+        st = self._st
+        with st.lock:
+            items = list(st.members.items())
         out = [key for key, m in items if segment in m.members]
         return out[-limit:] if limit else out
 
@@ -343,14 +355,15 @@ class Audience(ReadPath):
         ``segments``, ``consent`` (the last seen), ``source``; None when nothing is."""
         from ._types import ProfileReason
 
-        key, _ = self._ids.canonical(anonymous_id, user_id)
+        st = self._st
+        key, _ = st.ids.canonical(anonymous_id, user_id)
         if not key:
             return None
-        with self._lock:
-            m = self._members.get(key)
-            held = key in self._local
+        with st.lock:
+            m = st.members.get(key)
+            held = key in st.local
         consent = None if m is None else m.consent
-        profile = self.resolve(anonymous_id=anonymous_id, user_id=user_id, consent=consent)
+        profile = self._read.resolve(anonymous_id=anonymous_id, user_id=user_id, consent=consent)
         unknown = (
             ProfileReason.NOT_FOUND in profile.reasons
             or ProfileReason.NO_SOURCE in profile.reasons
@@ -372,12 +385,13 @@ class Audience(ReadPath):
         know them (``identify``/``alias``): ``any_id``, its user id, and the ids linked to
         it (a bandit credits a conversion under a user id to an exposure under the
         anonymous id used before the login)."""
-        return self._ids.aliases(any_id)
+        return self._st.ids.aliases(any_id)
 
     def membership(self, key: str) -> frozenset[str] | None:
         """A visitor's kept segments by canonical id (None when not held)."""
-        with self._lock:
-            m = self._members.get(key)
+        st = self._st
+        with st.lock:
+            m = st.members.get(key)
         return None if m is None else m.names
 
     def attribution_report(self, trait: str | None = None) -> dict[str, Any]:
@@ -385,14 +399,15 @@ class Audience(ReadPath):
         the ``attribution`` computed trait named ``trait`` (default: the first one)."""
         from ._attribution import merge_reports
 
-        s = self._s
+        st = self._st
+        s = st.settings
         specs = [sp for sp in s.computed.specs if sp.kind.value == "attribution"]
         spec = next((sp for sp in specs if trait in (None, sp.name)), None)
         if spec is None:
             raise KeyError(f"no attribution computed trait {trait or ''}".rstrip())
-        now = self._clock()
-        with self._lock:
-            states = list(self._local.values())
+        now = st.clock()
+        with st.lock:
+            states = list(st.local.values())
             values = [trait_value(st, spec, now) for st in states]
         report = merge_reports(v for v in values if v)
         report["trait"] = spec.name
@@ -403,31 +418,33 @@ class Audience(ReadPath):
     def sweep_segments(self) -> int:
         """Re-check the time-dependent segments (and moving traits) of every visitor held in
         this process, emitting the changes; returns how many memberships changed."""
+        st = self._st
         segs = self._segs
         if segs is None:
             return 0
-        s = self._s
-        now = self._clock()
-        with self._lock:
-            keys = list(self._members.keys())
+        s = st.settings
+        now = st.clock()
+        with st.lock:
+            keys = list(st.members.keys())
         changes = 0
         for key in keys:
-            with self._lock:
-                m = self._members.get(key)
+            with st.lock:
+                m = st.members.get(key)
                 if m is None:
                     continue
                 m.checked = min(m.checked, now - s.cfg.segment_recheck)  # due now
-                changed, entered, exited = self._apply(s, segs, m, {}, self._local.get(key), now)
+                changed, entered, exited = self._apply(s, segs, m, {}, st.local.get(key), now)
             if entered or exited or changed:
                 changes += bool(entered or exited)
                 self._announce(m, entered, exited, changed, m.consent)
-        with self._lock:
-            self._n["sweeps"] = self._n.get("sweeps", 0) + 1
+        with st.lock:
+            st.n["sweeps"] = st.n.get("sweeps", 0) + 1
         return changes
 
     def _start_sweeper(self, s: Settings) -> None:
+        st = self._st
         interval = s.cfg.segment_sweep_interval
-        if self._sweeping or not interval or self._closed:
+        if self._sweeping or not interval or st.closed:
             return
         segs = self._segs
         if segs is None or not (segs.timed or self._moving or self._stages):
@@ -438,19 +455,19 @@ class Audience(ReadPath):
             loop = asyncio.get_running_loop()
 
             def tick() -> None:
-                if self._closed or not self._sweeping:
+                if st.closed or not self._sweeping:
                     return
                 try:
                     self.sweep_segments()
                 except Exception:
-                    with self._lock:
-                        self._n["sweep_errors"] = self._n.get("sweep_errors", 0) + 1
-                loop.call_later(self._s.cfg.segment_sweep_interval or interval, tick)
+                    with st.lock:
+                        st.n["sweep_errors"] = st.n.get("sweep_errors", 0) + 1
+                loop.call_later(st.settings.cfg.segment_sweep_interval or interval, tick)
 
             loop.call_later(interval, tick)
 
         try:
-            self._io.call_soon(arm)
+            st.io.call_soon(arm)
         except RuntimeError:
             self._sweeping = False  # closed
 
@@ -464,66 +481,13 @@ class Audience(ReadPath):
         changed: Mapping[str, tuple[Any, Any]],
         consent: Mapping[str, bool] | None,
     ) -> None:
-        extra = self._transitions(m, changed)
+        extra = transitions(self._stages, changed)
         if not (entered or exited or extra):
             return
-        self._send_segment_events(
-            m.anonymous_id, m.user_id, consent, entered, exited, extra=extra
+        send_segment_events(
+            self._st, m.anonymous_id, m.user_id, consent, entered=entered, exited=exited,
+            extra=extra,
         )
-
-    def _transitions(
-        self, m: Membership, changed: Mapping[str, tuple[Any, Any]]
-    ) -> list[tuple[str, dict[str, Any]]]:
-        # a lifecycle trait that changed value is a transition: one event each
-        out: list[tuple[str, dict[str, Any]]] = []
-        for name in self._stages:
-            move = changed.get(name)
-            if move is not None and move[1] is not None:
-                out.append(
-                    (
-                        "Lifecycle Stage Changed",
-                        {"trait": name, "from": move[0], "to": move[1]},
-                    )
-                )
-        return out
-
-    def _send_segment_events(
-        self,
-        anonymous_id: str | None,
-        user_id: str | None,
-        consent: Mapping[str, bool] | None,
-        entered: Iterable[str],
-        exited: Iterable[str],
-        *,
-        extra: Iterable[tuple[str, dict[str, Any]]] = (),
-    ) -> None:
-        if self._emit is None or not self._s.cfg.segment_events:
-            return
-        context: dict[str, Any] = {}
-        if consent is not None:
-            context["consent"] = {"categoryPreferences": dict(consent)}
-        events: list[tuple[str, dict[str, Any]]] = []
-        for event, names in (("Segment Exited", exited), ("Segment Entered", entered)):
-            for name in sorted(names):
-                events.append((event, {"segment_id": name, "segment_name": name}))
-        events.extend(extra)
-        for event, props in events:
-            msg = Message(
-                type="track",
-                message_id=new_message_id(),
-                anonymous_id=anonymous_id,
-                user_id=user_id,
-                event=event,
-                properties=props,
-                context=dict(context),
-                timestamp=self._clock(),
-            )
-            try:
-                self._emit(msg)
-            except Exception:
-                continue  # a closed or failing tag layer never breaks the caller
-            with self._lock:
-                self._n["segment_events"] += 1
 
 
 _GONE = object()

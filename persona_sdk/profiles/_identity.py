@@ -195,5 +195,9 @@ class IdentityMap:
             for i in ids:
                 self._links.pop(i, None)
 
+    def after_fork(self) -> None:
+        """In a forked child: a fresh lock (a parent thread may have held this one)."""
+        self._lock = threading.Lock()
+
     def __len__(self) -> int:
         return len(self._links)

@@ -1,25 +1,30 @@
 """``ProfileResolver``: profiles for the read path, identity and real-time traits from events.
 
-The read path (caches, single flight, deadline, breaker) lives in ``_readpath``; this module
+The resolver owns the state of the visitors held in this process (``ProfileState``) and
+three parts built on it: the read path (``ReadPath``: caches, single flight, deadline,
+breaker), the audience (``Audience``: segment membership kept per visitor) and the store
+writer (``StoreWriter``: computed traits and identity links to the L2 store). This module
 adds what events feed (``observe``: identity stitching, identify traits, computed traits),
-segment lifecycle events, ``forget``, and the lifecycle (``flush``, ``stats``, ``close``).
+``forget``, and the lifecycle (``configure``, ``flush``, ``stats``, ``close``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
-import msgspec
-
+from .. import _lifecycle
 from .._stats import ResolverStats
 from ..events import Message
-from ._audience import OWN_EVENTS, Audience, Membership
-from ._computed import TraitSpec, VisitorState
-from ._settings import Settings
+from ._audience import Audience, KeptSegments
+from ._computed import VisitorState
+from ._membership import OWN_EVENTS
+from ._readpath import AResolve, ReadPath, Resolve
+from ._settings import Settings, build_settings
+from ._state import ProfileState, new_l1
+from ._types import ProfileSource, ProfileStore
+from ._writeback import StoreWriter
 
 _SEEN = frozenset({"track", "page", "screen"})
 #: ids ``forget`` gathers at most through the store's identity links
@@ -27,13 +32,11 @@ _MAX_CHAIN = 1000
 
 if TYPE_CHECKING:
     from ..config import Container
+    from ._segments import Segments
 
 __all__ = ["ProfileResolver"]
 
-_blob_decoder = msgspec.json.Decoder(dict[str, Any])
-
-
-class ProfileResolver(Audience):
+class ProfileResolver:
     """Resolves visitors' profiles; one per ``Persona``, shared by threads and tasks.
 
     Args:
@@ -53,113 +56,135 @@ class ProfileResolver(Audience):
     Nothing starts at construction; the I/O thread starts with the first remote lookup.
     """
 
-    # -- the write path: events -----------------------------------------------------------
-
     #: The message types ``observe`` learns from under the current container; a caller on a
     #: hot path may skip ``observe`` for the others (it would do nothing with them).
     observes: frozenset[str] = frozenset({"identify", "alias"})
 
+    #: ``resolve(anonymous_id=None, user_id=None, consent=None) -> Profile``: the visitor's
+    #: profile, within the deadline; never raises for remote failures (``ReadPath.resolve``).
+    #: Pass the arguments by keyword.
+    resolve: Resolve
+    #: ``await aresolve(...)``: the asyncio form of ``resolve``; never blocks the event loop.
+    aresolve: AResolve
+
+    def __init__(
+        self,
+        container: Container,
+        source: ProfileSource | None = None,
+        store: ProfileStore | None = None,
+        emit: Callable[[Message], Any] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._source_arg = source
+        self._store_arg = store
+        self._st = ProfileState(container.profiles, emit=emit, clock=clock)
+        #: the read path (``reader.resolve``, ``reader.aresolve``): what a caller on a hot
+        #: path calls directly (``Persona.visitor`` does)
+        self.reader = read = ReadPath(self._st)
+        self._audience = Audience(self._st, read)
+        self._writer = StoreWriter(self._st)
+        # The read path's own methods, bound once: ``resolve`` is on every request's path,
+        # where a delegating method would add a call (and a method of this class of the same
+        # name would make every lookup of the attribute a slow one).
+        self.resolve = read.resolve
+        self.aresolve = read.aresolve
+        self._audience_on = False
+        self.configure(container)
+        _lifecycle.register("profile resolver", after_in_child=self._after_fork)
+
+    def _after_fork(self) -> None:
+        # in a forked child (registered with _lifecycle): locks, flights and the I/O
+        # thread's work do not survive a fork
+        self._st.after_fork()
+        self._audience.after_fork()
+
+    # -- configuration --------------------------------------------------------------------
+
     def configure(self, container: Container) -> None:
-        """As ``ReadPath.configure``; also notes which message types ``observe`` needs."""
-        super().configure(container)
-        self._on_segments_changed()
+        """Apply a (new) container; keeps the source, store and caches when they stay the
+        same. Raises ``ConfigError`` (paths under ``profiles.``) before changing anything."""
+        st = self._st
+        old: Settings | None = getattr(st, "settings", None)
+        new = build_settings(
+            container, old, source=self._source_arg, store=self._store_arg, clock=st.clock
+        )
+        cfg = new.cfg
+        with st.lock:
+            if old is not None and (
+                old.source is not new.source or old.cfg.max_entries != cfg.max_entries
+            ):
+                st.l1 = new_l1(cfg.max_entries)
+            st.settings = new
+            if new.source is not None or new.store is not None:
+                st.remote_seen = True
+        if old is not None:
+            for obj in old.owned:
+                if obj is not new.source and obj is not new.store:
+                    self._close_one(obj)
+        self._observed()
 
-    def _on_segments_changed(self) -> None:
-        # with segments kept per visitor, every event may be a first sighting
-        segs = _SEEN if self.audience_on and self._s.cfg.segment_events else frozenset()
-        self.observes = frozenset({"identify", "alias"}) | self._s.computed.fed_by | segs
-
-    def observe(self, msg: Message) -> None:
-        """Learn from one event: stitch ids (identify/alias), keep identify traits, update
-        computed traits, re-evaluate the segments reading what changed. Cheap and I/O-free;
-        the next ``resolve`` of the visitor sees it."""
-        s = self._s
-        kind = msg.type
-        if kind in {"identify", "alias"}:
-            self._stitch(s, msg)
-            if kind == "identify" and self._segs is not None:
-                self._segment_event(s, msg, (), msg.traits or {})
-            return
-        if msg.event in OWN_EVENTS:
-            return  # emitted here about the visitor, not activity of theirs
-        specs = s.computed.matching(msg)
-        if specs:
-            self._observe_computed(s, msg, specs)
-        if self._segs is not None:
-            self._segment_event(s, msg, specs, {})
-
-    def _observe_computed(self, s: Settings, msg: Message, specs: tuple[TraitSpec, ...]) -> None:
-        key, _ = self._ids.canonical(msg.anonymous_id, msg.user_id)
-        if not key:
-            return
-        schedule = False
-        with self._lock:
-            state = self._local.get(key)
-            if state is None:
-                state = self._local[key] = VisitorState()
-            state.observe(specs, msg)
-            if s.store is not None and not self._closed:
-                self._dirty.add(key)
-                if not self._flush_scheduled:
-                    self._flush_scheduled = schedule = True
-        if schedule:
-            self._schedule_flush(s)
-
-    def _stitch(self, s: Settings, msg: Message) -> None:
-        previous = msg.previous_id if msg.type == "alias" else msg.anonymous_id
-        user = msg.user_id
-        if user and previous and self._ids.link(previous, user):
-            target, _ = self._ids.canonical(None, user)
-            if s.store is not None and not self._closed:
-                self._share_link(s, previous, target)
-            with self._lock:
-                old = self._local.pop(previous, None)
-                if old is not None:
-                    state = self._local.get(target) or VisitorState()
-                    state.absorb(old, s.computed)
-                    self._local[target] = state
-                members = self._members.pop(previous, None)
-                if members is not None and target not in self._members:
-                    self._members[target] = members
-                self._l1.pop(previous, None)
-        if msg.type == "identify" and msg.traits:
-            key, _ = self._ids.canonical(msg.anonymous_id, msg.user_id)
-            if key:
-                with self._lock:
-                    known = self._local.get(key)
-                    if known is None:
-                        known = self._local[key] = VisitorState()
-                    known.add_traits(msg.traits)
-
-    def _share_link(self, s: Settings, previous: str, target: str) -> None:
-        # the link goes to the shared store (off the caller's thread), so another process
-        # resolving ``previous`` finds ``target``'s profile; ``flush`` waits for it
-        store, link_key, back_key = s.store, s.ctx.link_key, s.ctx.back_key
-        if store is None or link_key is None:
-            return
-
-        async def write() -> None:
-            ttl = s.cfg.computed_ttl
+    def _close_one(self, obj: Any) -> None:
+        io = self._st.io
+        aclose = getattr(obj, "aclose", None)
+        if aclose is not None and io.running:
             try:
-                await store.aset(link_key(previous), target.encode(), ttl=ttl)
-                if s.ctx.fields and back_key is not None:
-                    # the way back, for ``forget`` to find every id of a chain without a scan
-                    await store.aset_field(  # type: ignore[attr-defined]
-                        back_key(target), previous, b"1", ttl=ttl
-                    )
+                io.submit(aclose())
             except Exception:
-                with self._lock:
-                    self._n["store_errors"] += 1
-
+                pass
         try:
-            task = self._io.submit(write())
-        except RuntimeError:
-            return  # closed
-        with self._lock:
-            self._tasks.add(task)
-        task.add_done_callback(self._task_done)
+            obj.close()
+        except Exception:
+            pass
+
+    def _observed(self) -> None:
+        # which message types observe needs; with segments kept per visitor, every event
+        # may be a first sighting
+        s = self._st.settings
+        segs = _SEEN if self._audience.on and s.cfg.segment_events else frozenset()
+        self.observes = frozenset({"identify", "alias"}) | s.computed.fed_by | segs
+
+    # -- the read path --------------------------------------------------------------------
+
+    def drain(self, timeout: float = 5.0) -> bool:
+        """Wait until no lookup, refresh or store write is under way; False on timeout."""
+        return self._st.drain(timeout)
 
     # -- segments -------------------------------------------------------------------------
+
+    def use_segments(self, segments: Segments | None) -> None:
+        """Evaluate these segments as events arrive (``Persona`` calls it on (re)load).
+
+        Lifecycle traits are watched too (their transitions are events), with or without
+        segments."""
+        self._audience.use_segments(segments)
+        self._audience_on = self._audience.on
+        self._observed()
+
+    @property
+    def audience_on(self) -> bool:
+        """Whether membership is kept (segments exist and segment memory is wanted)."""
+        return self._audience.on
+
+    def visitor_segments(self, segments: Segments) -> KeptSegments:
+        """What computes ``visitor.segments`` with ``segments``: the membership kept per
+        visitor (``segments_of``); ``Persona`` binds it once per (re)load."""
+        return self._audience.visitor_segments(segments)
+
+    def segments_of(
+        self,
+        segments: Segments,
+        attributes: Mapping[str, Any],
+        *,
+        anonymous_id: str | None = None,
+        user_id: str | None = None,
+        consent: Mapping[str, bool] | None = None,
+    ) -> frozenset[str]:
+        """The visitor's segments for a read (``visitor.segments``): the kept membership,
+        with the segments reading an attribute that differs from the last evaluation (and
+        the time-dependent ones, when due) evaluated again. Emits the changes."""
+        return self._audience.segments_of(
+            segments, attributes, anonymous_id=anonymous_id, user_id=user_id, consent=consent
+        )
 
     def note_segments(
         self,
@@ -170,100 +195,97 @@ class ProfileResolver(Audience):
         members: frozenset[str],
     ) -> None:
         """Remember the visitor's segments; emit ``Segment Entered``/``Segment Exited`` when a
-        known visitor's membership changed. The first sighting only records (there is no
-        earlier membership to compare with); the memory is a bounded LRU."""
-        s = self._s
-        if self._emit is None or not s.cfg.segment_events:
-            return
-        key, _ = self._ids.canonical(anonymous_id, user_id)
-        if not key:
-            return
-        with self._lock:
-            known = self._members.get(key)
-            previous = None if known is None else known.names
-            if previous == members:
-                return
-            if known is None:
-                known = self._members[key] = Membership(
-                    members, {}, self._clock(), consent, anonymous_id, user_id
-                )
-                known.generation = self._generation_segs
-            else:
-                known.names = members
-        if previous is None:
-            return
-        self._send_segment_events(
-            anonymous_id, user_id, consent, members - previous, previous - members
+        known visitor's membership changed (see ``Audience.note_segments``)."""
+        self._audience.note_segments(
+            anonymous_id=anonymous_id, user_id=user_id, consent=consent, members=members
         )
 
-    # -- computed traits through the L2 store ----------------------------------------------
+    def members_of(self, segment: str, limit: int = 1000) -> list[str]:
+        """Canonical ids of visitors held in this process who are in ``segment`` (at most
+        ``limit``, most recently seen last)."""
+        return self._audience.members_of(segment, limit)
 
-    def _schedule_flush(self, s: Settings) -> None:
-        def arm() -> None:
-            loop = asyncio.get_running_loop()
-            loop.call_later(
-                s.cfg.computed_flush_interval,
-                lambda: loop.create_task(self._flush_computed(s)),
-            )
+    def record(
+        self, *, anonymous_id: str | None = None, user_id: str | None = None
+    ) -> dict[str, Any] | None:
+        """What is known of a visitor, unfiltered: ``id``, ``traits``, ``computed``,
+        ``segments``, ``consent`` (the last seen), ``source``; None when nothing is."""
+        return self._audience.record(anonymous_id=anonymous_id, user_id=user_id)
 
-        try:
-            self._io.call_soon(arm)
-        except RuntimeError:
-            pass  # closed
+    def aliases(self, any_id: str) -> set[str]:
+        """The ids of the person ``any_id`` belongs to, as this process's identity links
+        know them (``identify``/``alias``): ``any_id``, its user id, and the ids linked to
+        it (a bandit credits a conversion under a user id to an exposure under the
+        anonymous id used before the login)."""
+        return self._st.ids.aliases(any_id)
 
-    async def _flush_computed(self, s: Settings) -> None:
-        store = s.store
-        with self._lock:
-            keys, self._dirty = self._dirty, set()
-            self._flush_scheduled = False
-            snapshots = []
-            for key in keys:
-                state = self._local.get(key)
-                if state is not None:
-                    snapshots.append((key, state.to_wire(s.computed)))
-        if store is None:
+    def membership(self, key: str) -> frozenset[str] | None:
+        """A visitor's kept segments by canonical id (None when not held)."""
+        return self._audience.membership(key)
+
+    def attribution_report(self, trait: str | None = None) -> dict[str, Any]:
+        """Credit per model and channel summed over the visitors held in this process, from
+        the ``attribution`` computed trait named ``trait`` (default: the first one)."""
+        return self._audience.attribution_report(trait)
+
+    def sweep_segments(self) -> int:
+        """Re-check the time-dependent segments (and moving traits) of every visitor held in
+        this process, emitting the changes; returns how many memberships changed."""
+        return self._audience.sweep_segments()
+
+    # -- the write path: events -----------------------------------------------------------
+
+    def observe(self, msg: Message) -> None:
+        """Learn from one event: stitch ids (identify/alias), keep identify traits, update
+        computed traits, re-evaluate the segments reading what changed. Cheap and I/O-free;
+        the next ``resolve`` of the visitor sees it."""
+        st = self._st
+        s = st.settings
+        kind = msg.type
+        if kind in {"identify", "alias"}:
+            self._stitch(s, msg)
+            if kind == "identify" and self._audience_on:
+                self._audience.on_event(s, msg, (), msg.traits or {})
             return
-        for key, wire in snapshots:
-            ckey = s.ctx.computed_key(key)
-            try:
-                if s.ctx.fields:
-                    # this process' own field, set atomically: no other process' states are
-                    # read or written, so concurrent writers never lose each other's updates
-                    await store.aset_field(  # type: ignore[attr-defined]
-                        ckey, self._slot, msgspec.json.encode(wire), ttl=s.cfg.computed_ttl
-                    )
-                    continue
-                raw = await store.aget(ckey)
-                try:
-                    blob = _blob_decoder.decode(raw) if raw is not None else {}
-                except (msgspec.DecodeError, msgspec.ValidationError):
-                    blob = {}
-                blob[self._slot] = wire
-                await store.aset(ckey, msgspec.json.encode(blob), ttl=s.cfg.computed_ttl)
-            except Exception:
-                with self._lock:
-                    self._n["store_errors"] += 1
+        if msg.event in OWN_EVENTS:
+            return  # emitted here about the visitor, not activity of theirs
+        specs = s.computed.matching(msg)
+        if specs:
+            self._writer.note_computed(s, msg, specs)
+        if self._audience_on:
+            self._audience.on_event(s, msg, specs, {})
+
+    def _stitch(self, s: Settings, msg: Message) -> None:
+        st = self._st
+        previous = msg.previous_id if msg.type == "alias" else msg.anonymous_id
+        user = msg.user_id
+        if user and previous and st.ids.link(previous, user):
+            target, _ = st.ids.canonical(None, user)
+            if s.store is not None and not st.closed:
+                self._writer.share_link(s, previous, target)
+            with st.lock:
+                old = st.local.pop(previous, None)
+                if old is not None:
+                    state = st.local.get(target) or VisitorState()
+                    state.absorb(old, s.computed)
+                    st.local[target] = state
+                members = st.members.pop(previous, None)
+                if members is not None and target not in st.members:
+                    st.members[target] = members
+                st.l1.pop(previous, None)
+        if msg.type == "identify" and msg.traits:
+            key, _ = st.ids.canonical(msg.anonymous_id, msg.user_id)
+            if key:
+                with st.lock:
+                    known = st.local.get(key)
+                    if known is None:
+                        known = st.local[key] = VisitorState()
+                    known.add_traits(msg.traits)
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Write pending computed-trait states and identity links to the L2 store now; False
         on timeout."""
-        s = self._s
-        with self._lock:
-            pending = bool(self._dirty)
-            links = bool(self._tasks)
-        if s.store is None or not (pending or links):
-            return True
-        deadline = time.monotonic() + timeout
-        if pending:
-            try:
-                fut = self._io.submit(self._flush_computed(s))
-            except RuntimeError:
-                return False
-            done, _ = concurrent.futures.wait((fut,), timeout=timeout)
-            if not done:
-                return False
-        # identity links (and lookups) under way
-        return self.drain(max(0.0, deadline - time.monotonic()))
+        return self._writer.flush(timeout)
 
     # -- erasure --------------------------------------------------------------------------
 
@@ -273,22 +295,23 @@ class ProfileResolver(Audience):
 
         Returns every id purged (the given ids and the ids linked to them).
         """
-        s = self._s
-        ids = self._ids.related(i for i in (user_id, anonymous_id) if i)
+        st = self._st
+        s = st.settings
+        ids = st.ids.related(i for i in (user_id, anonymous_id) if i)
         if not ids:
             return set()
         if s.store is not None:
             ids |= self._stored_chain(s, ids)
-        users = self._ids.targets(ids) | ({user_id} if user_id else set())
-        with self._lock:
-            self._generation += 1
+        users = st.ids.targets(ids) | ({user_id} if user_id else set())
+        with st.lock:
+            st.generation += 1
             for i in ids:
-                self._l1.pop(i, None)
-                self._local.pop(i, None)
-                self._members.pop(i, None)
-                self._dirty.discard(i)
-                self._forgotten[i] = self._generation
-        self._ids.forget(ids)
+                st.l1.pop(i, None)
+                st.local.pop(i, None)
+                st.members.pop(i, None)
+                st.dirty.discard(i)
+                st.forgotten[i] = st.generation
+        st.ids.forget(ids)
         if s.store is not None:
             try:
                 link = s.ctx.link_key or s.ctx.entry_key
@@ -301,16 +324,16 @@ class ProfileResolver(Audience):
                     ]
                 )
             except Exception:
-                with self._lock:
-                    self._n["store_errors"] += 1
+                with st.lock:
+                    st.n["store_errors"] += 1
         erase = getattr(s.source, "erase", None)
         if callable(erase):
             for i in sorted(ids):
                 try:
                     erase(i, id_type="user_id" if i in users else "anonymous_id", timeout=5.0)
                 except Exception:
-                    with self._lock:
-                        self._n["erase_errors"] += 1
+                    with st.lock:
+                        st.n["erase_errors"] += 1
         return ids
 
     def _stored_chain(self, s: Settings, ids: set[str]) -> set[str]:
@@ -328,8 +351,7 @@ class ProfileResolver(Audience):
                 if get_fields is not None and back is not None:
                     nxt.extend(k.encode() for k in get_fields(back(i)))
             except Exception:
-                with self._lock:
-                    self._n["store_errors"] += 1
+                self._st.count("store_errors")
                 continue
             for raw in nxt:
                 other = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else ""
@@ -342,37 +364,39 @@ class ProfileResolver(Audience):
 
     def stats(self) -> ResolverStats:
         """Cache hits and misses, flights, fallbacks by reason, breaker state and sizes."""
-        s = self._s
-        with self._lock:
-            n = {"l1": self._hits.value, "misses": self._misses.value, **self._n}
-            fallbacks = dict(self._fallbacks)
+        st = self._st
+        s = st.settings
+        with st.lock:
+            n = {"l1": st.hits.value, "misses": st.misses.value, **st.n}
+            fallbacks = dict(st.fallbacks)
             sizes = {
-                "l1_entries": len(self._l1),
-                "visitors": len(self._local),
-                "segment_memory": len(self._members),
-                "in_flight": len(self._flights),
+                "l1_entries": len(st.l1),
+                "visitors": len(st.local),
+                "segment_memory": len(st.members),
+                "in_flight": len(st.flights),
             }
-        # the counters are keyed by name in _n (see ReadPath): a cast, pinned by a test
+        # the counters are keyed by name in the state's n: a cast, pinned by a test
         return cast("ResolverStats", {
             "source": getattr(s.source, "name", None) if s.source is not None else None,
             "store": type(s.store).__name__ if s.store is not None else None,
             **n,
             "fallbacks": fallbacks,
-            "aliases": len(self._ids),
+            "aliases": len(st.ids),
             **sizes,
-            "segment_failures": self._segs.failures if self._segs is not None else 0,
+            "segment_failures": self._audience.failures,
             "breaker": s.breaker.stats(),
         })
 
     def close(self) -> None:
         """Write pending computed traits, stop the I/O thread, close what was built from the
         container. Idempotent; afterwards cache hits still answer, misses fall back."""
-        if self._closed:
+        st = self._st
+        if st.closed:
             return
-        s = self._s
-        if self._io.running:
+        s = st.settings
+        if st.io.running:
             self.flush(timeout=2.0)
-        self._closed = True
+        st.closed = True
         closers = [o for o in (*s.owned, self._source_arg, self._store_arg) if o is not None]
 
         async def aclose_all() -> None:
@@ -384,7 +408,7 @@ class ProfileResolver(Audience):
                     except Exception:
                         pass
 
-        self._io.close(before_stop=aclose_all)
+        st.io.close(before_stop=aclose_all)
         for obj in s.owned:
             try:
                 obj.close()

@@ -155,6 +155,18 @@ class Segments:
         members = [name for name, cond in self._compiled if test(name, cond, attributes)]
         return frozenset(members) if members else _NONE
 
+    def of_visitor(
+        self,
+        attributes: Mapping[str, Any],
+        *,
+        anonymous_id: str | None = None,
+        user_id: str | None = None,
+        consent: Mapping[str, bool] | None = None,
+    ) -> frozenset[str]:
+        """``evaluate``: a bare ``Segments`` keeps no membership per visitor (the ids are
+        for ``ProfileResolver.visitor_segments``, which does)."""
+        return self.evaluate(attributes)
+
     def affected(self, keys: Iterable[str]) -> set[int]:
         """The positions of the segments that read one of ``keys`` (attribute names, or
         dotted paths: their first step counts), plus those whose reads are unknown."""

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ._collector_http import CollectorResponse, RequestHead
-
-if TYPE_CHECKING:
-    from ._collector import Collector
+from ._collector_http import Begin, CollectorResponse, RequestHead
 
 __all__ = ["ASGIApp", "make_asgi"]
 
@@ -78,8 +75,8 @@ async def _lifespan(receive: Receive, send: Send) -> None:
             return
 
 
-def make_asgi(collector: Collector) -> ASGIApp:
-    """Return the ASGI 3 callable that serves ``collector``."""
+def make_asgi(begin: Begin) -> ASGIApp:
+    """Return the ASGI 3 callable that serves the collector whose ``begin`` this is."""
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -90,7 +87,7 @@ def make_asgi(collector: Collector) -> ASGIApp:
             if kind == "websocket":
                 await send({"type": "websocket.close", "code": 1000})
             return
-        first = collector.begin(head_from_scope(scope))
+        first = begin(head_from_scope(scope))
         if isinstance(first, CollectorResponse):
             await _send(send, first)
             return

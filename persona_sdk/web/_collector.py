@@ -27,6 +27,7 @@ from ._collector_pending import (
     JSON_HEADER,
     NO_STORE,
     PIXEL_GIF,
+    Intake,
     PendingBody,
     Settings,
     check_write_key,
@@ -102,10 +103,12 @@ class Collector:
         self._lock = threading.Lock()
         self._counts: dict[str, int] = {}
         self._profile_api: ProfileApi | None = None
+        ports = persona.ports
+        self._intake = Intake(ports.ingest, ports.ingest_batch, clock, self._count, self._reject)
         #: The ASGI 3 application (``uvicorn.run(collector.asgi)``).
-        self.asgi: ASGIApp = make_asgi(self)
+        self.asgi: ASGIApp = make_asgi(self.begin)
         #: The WSGI application (``gunicorn 'app:collector.wsgi'``).
-        self.wsgi: WSGIApp = make_wsgi(self)
+        self.wsgi: WSGIApp = make_wsgi(self.begin)
 
     async def __call__(
         self, scope: MutableMapping[str, Any], receive: Receive, send: Send
@@ -208,7 +211,8 @@ class Collector:
                              "query", "too_large")
             message, query_key = pixel_message(head.query, cfg.max_depth)
             pending = PendingBody(
-                self, s, head=head, kind=kind, msg_type=None, limit=0, client=client, cors=cors
+                self._intake, s, head=head, kind=kind, msg_type=None, limit=0, client=client,
+                cors=cors,
             )
             pending.write_key = auth_key or query_key
             return pending.guard(lambda: pending.ingest(message))
@@ -225,7 +229,7 @@ class Collector:
                 raise Reject(413, f"the body is over the {limit}-byte limit", "body", "too_large")
         check_content_type(head.headers.get("content-type"))
         pending = PendingBody(
-            self, s, head=head, kind=kind, msg_type=msg_type, limit=limit, client=client,
+            self._intake, s, head=head, kind=kind, msg_type=msg_type, limit=limit, client=client,
             cors=cors,
         )
         pending.gzip = check_content_encoding(head.headers.get("content-encoding"))

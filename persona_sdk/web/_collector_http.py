@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Protocol
 
 import msgspec
 
-__all__ = ["CollectorResponse", "CorsPolicy", "Reject", "RequestHead", "basic_auth_user"]
+__all__ = [
+    "Begin", "CollectorResponse", "CorsPolicy", "Pending", "Reject", "RequestHead",
+    "basic_auth_user",
+]
 
 _encode = msgspec.json.encode
 
@@ -81,6 +84,21 @@ class CollectorResponse:
 
     def __repr__(self) -> str:
         return f"CollectorResponse({self.status}, {self.body[:80]!r})"
+
+
+class Pending(Protocol):
+    """A routed request waiting for its body (``PendingBody``)."""
+
+    #: the most body bytes worth reading (more means 413)
+    limit: int
+
+    def finish(self, body: bytes) -> CollectorResponse:
+        """Answer the request given its body."""
+
+
+#: ``Collector.begin``: route a request head; answer now, or return what takes the body.
+#: What the ASGI and WSGI adapters are built on (never the whole collector).
+Begin = Callable[[RequestHead], "CollectorResponse | Pending"]
 
 
 class Reject(Exception):

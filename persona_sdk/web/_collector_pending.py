@@ -20,7 +20,7 @@ from ._cookie import parse_cookies, valid_visitor_id
 from ._ratelimit import TokenBucketLimiter
 
 if TYPE_CHECKING:
-    from ._collector import Collector
+    from .._ports import IngestBatch, IngestFn
 
 __all__ = [
     "JSON_HEADER",
@@ -86,17 +86,39 @@ def check_write_key(settings: Settings, given: str | None) -> None:
         raise Reject(401, "missing or invalid write key", "writeKey", "unauthorized")
 
 
+class Intake:
+    """What a ``PendingBody`` hands its messages and answers to: the ``Persona``'s ingest
+    callables and the collector's clock, counters and error answers (built once per
+    ``Collector``)."""
+
+    __slots__ = ("clock", "count", "ingest", "ingest_batch", "reject")
+
+    def __init__(
+        self,
+        ingest: IngestFn,
+        ingest_batch: IngestBatch,
+        clock: Callable[[], float],
+        count: Callable[..., None],
+        reject: Callable[[Reject, list[tuple[str, str]]], CollectorResponse],
+    ) -> None:
+        self.ingest = ingest
+        self.ingest_batch = ingest_batch
+        self.clock = clock
+        self.count = count
+        self.reject = reject
+
+
 class PendingBody:
     """A routed request waiting for its body; ``limit`` is the most bytes worth reading."""
 
     __slots__ = (
-        "_collector", "_cors", "_head", "_kind", "_msg_type", "_settings", "client", "gzip",
+        "_cors", "_head", "_intake", "_kind", "_msg_type", "_settings", "client", "gzip",
         "limit", "write_key",
     )
 
     def __init__(
         self,
-        collector: Collector,
+        intake: Intake,
         settings: Settings,
         *,
         head: RequestHead,
@@ -106,7 +128,7 @@ class PendingBody:
         client: str | None,
         cors: list[tuple[str, str]],
     ) -> None:
-        self._collector = collector
+        self._intake = intake
         self._settings = settings
         self._head = head
         self._kind = kind
@@ -126,22 +148,22 @@ class PendingBody:
         try:
             return step()
         except Reject as exc:
-            return self._collector._reject(exc, self._cors)
+            return self._intake.reject(exc, self._cors)
         except ClosedError:
-            return self._collector._reject(
+            return self._intake.reject(
                 Reject(503, "the collector is shutting down", None, "unavailable"), self._cors
             )
         except SpoolError as exc:
             # sync spool mode: the events could not be put on disk (the spool is full, or the
             # disk failed), so no 200. Messages of a batch written before it are kept; a
             # client's retry sends them again under the same messageId (receivers dedupe).
-            return self._collector._reject(
+            return self._intake.reject(
                 Reject(503, f"events cannot be stored now ({exc}); retry later", None,
                        "unavailable", headers=[("retry-after", "30")]), self._cors
             )
         except Exception:  # pragma: no cover - a bug, never bad input; fuzzing guards this
             log.exception("collector failed on %s %s", self._head.method, self._head.path)
-            return self._collector._reject(
+            return self._intake.reject(
                 Reject(500, "internal error", None, "internal_error"), self._cors
             )
 
@@ -221,9 +243,9 @@ class PendingBody:
         if facts.is_bot():
             return self._bot()
         stamp_messages([message], facts, None)
-        collector = self._collector
+        intake = self._intake
         try:
-            results = collector._persona.ingest(message, received_at=collector._clock())
+            results = intake.ingest(message, received_at=intake.clock())
         except EventValidationError as exc:
             raise Reject(400, exc.reason, exc.field, "invalid_event") from None
         except (UnicodeError, RecursionError):
@@ -245,15 +267,13 @@ class PendingBody:
         near = MAX_EVENT_BYTES - WIRE_GROWTH - stamp_room(facts, envelope)
         oversized = {i: len(raw) for i, raw in enumerate(encoded) if len(raw) > near}
         stamp_messages(batch, facts, envelope)
-        collector = self._collector
-        accepted, errors = collector._persona._ingest_checked(
-            batch, collector._clock(), oversized
-        )
+        intake = self._intake
+        accepted, errors = intake.ingest_batch(batch, intake.clock(), oversized)
         return self._answer(accepted, errors, facts, single=False)
 
     def _bot(self) -> CollectorResponse:
         # A bot gets the answer a browser would, so it has nothing to adapt to.
-        self._collector._count(bots=1, status_200=1)
+        self._intake.count(bots=1, status_200=1)
         return self._ok(_encode({"success": True, "accepted": 0}), None)
 
     def _ok(self, body: bytes, set_cookie: str | None) -> CollectorResponse:
@@ -281,7 +301,7 @@ class PendingBody:
                 if reason not in reasons and len(reasons) >= MAX_REASONS:
                     reason = "other"
                 reasons[reason] = reasons.get(reason, 0) + 1
-        self._collector._count(accepted=accepted, rejected=len(failures))
+        self._intake.count(accepted=accepted, rejected=len(failures))
         set_cookie = None
         if facts.cookie_value is not None:
             s = self._settings
@@ -296,7 +316,7 @@ class PendingBody:
         doc: dict[str, Any] = {"success": True, "accepted": accepted}
         if errors:
             doc.update(summary)
-        self._collector._count(status_200=1)
+        self._intake.count(status_200=1)
         return self._ok(_encode(doc), set_cookie)
 
 

@@ -131,7 +131,7 @@ class ProfileApi:
                 400, "id_type: expected user_id or anonymous_id", "id_type", "invalid_request"
             )
         ids = {id_type: ident}
-        record = persona._profiles.record(**ids)
+        record = persona.ports.profile_record(**ids)
         if record is None:
             raise Reject(404, "no such profile", "id", "not_found")
         container = persona.container.profiles

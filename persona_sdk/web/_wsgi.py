@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ._collector_http import CollectorResponse, RequestHead
-
-if TYPE_CHECKING:
-    from ._collector import Collector
+from ._collector_http import Begin, CollectorResponse, RequestHead
 
 __all__ = ["WSGIApp", "make_wsgi"]
 
@@ -69,11 +66,11 @@ def _respond(start_response: StartResponse, response: CollectorResponse) -> list
     return [response.body]
 
 
-def make_wsgi(collector: Collector) -> WSGIApp:
-    """Return the WSGI callable that serves ``collector``."""
+def make_wsgi(begin: Begin) -> WSGIApp:
+    """Return the WSGI callable that serves the collector whose ``begin`` this is."""
 
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        first = collector.begin(head_from_environ(environ))
+        first = begin(head_from_environ(environ))
         if isinstance(first, CollectorResponse):
             return _respond(start_response, first)
         body = _read_body(environ, first.limit, environ.get("CONTENT_LENGTH"))

@@ -234,25 +234,23 @@ def test_prerequisites_gate_and_cycles(make_engine: EngineFactory) -> None:
 
 
 def test_segments_are_computed_lazily_and_noted(make_engine: EngineFactory) -> None:
-    """Segments are evaluated only when a condition reads them, once, and the profile layer
-    is told the membership."""
+    """Segments are evaluated only when a condition reads them, once, through the segments
+    object the visitor was given, which is told the visitor's ids and consent (so that a
+    Persona's resolver can keep the membership per visitor)."""
 
     class Segments:
         calls = 0
+        asked: ClassVar[list[Any]] = []
 
         def evaluate(self, attributes: Any) -> frozenset[str]:
             Segments.calls += 1
             return frozenset({"big-spender"} if attributes.get("ltv", 0) > 100 else set())
 
-    class Profiles:
-        noted: ClassVar[list[Any]] = []
-
-        def note_segments(self, **kwargs: Any) -> None:
-            self.noted.append(kwargs)
+        def of_visitor(self, attributes: Any, **ids: Any) -> frozenset[str]:
+            self.asked.append(ids)
+            return self.evaluate(attributes)
 
     class FakePersona:
-        _profiles = Profiles()
-
         def track(self, *args: Any, **kwargs: Any) -> str:
             return "m"
 
@@ -282,7 +280,7 @@ def test_segments_are_computed_lazily_and_noted(make_engine: EngineFactory) -> N
     assert visitor.is_on("vip")
     assert visitor.segments == frozenset({"big-spender"})
     assert Segments.calls == 1
-    assert FakePersona._profiles.noted[-1]["members"] == frozenset({"big-spender"})
+    assert Segments.asked == [{"anonymous_id": "a", "user_id": None, "consent": None}]
 
 
 def test_placements_decide_content(make_engine: EngineFactory) -> None:

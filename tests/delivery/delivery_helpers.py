@@ -141,5 +141,6 @@ def wall() -> float:
 def wait_stats(d: Delivery, predicate: Any, timeout: float = 5.0) -> bool:
     """Wait until ``predicate(d.stats())`` holds, re-checked whenever the delivery thread
     reports progress (a condition variable, no polling)."""
-    with d._idle:
-        return bool(d._idle.wait_for(lambda: predicate(d.stats()), timeout))
+    idle = d._state.idle
+    with idle:
+        return bool(idle.wait_for(lambda: predicate(d.stats()), timeout))

@@ -348,7 +348,7 @@ def test_in_process_source_answers_inline(make_resolver: Make, driver: Driver) -
     r = make_resolver(source=FileSource.from_records({"u-1": {"plan": "pro"}}))
     assert driver.resolve(r, user_id="u-1").source is REMOTE
     assert driver.resolve(r, user_id="u-1").source is L1
-    assert not r._io.running
+    assert not r._st.io.running
 
 
 def test_overload_fails_fast(cdp: CdpServer, make_resolver: Make, driver: Driver) -> None:
@@ -378,9 +378,9 @@ def test_reconfigure_keeps_or_swaps(cdp: CdpServer, make_resolver: Make, driver:
     doc = profiles(cdp)
     r = make_resolver(doc)
     driver.resolve(r, user_id="u-1")
-    source = r._s.source
+    source = r._st.settings.source
     r.configure(Container.from_dict({**doc, "segments": {}}))
-    assert r._s.source is source
+    assert r._st.settings.source is source
     assert driver.resolve(r, user_id="u-1").source is L1
     r.configure(
         Container.from_dict(
@@ -388,5 +388,5 @@ def test_reconfigure_keeps_or_swaps(cdp: CdpServer, make_resolver: Make, driver:
             | {"profiles": {"source": segment_source(cdp, limit=50), "deadline": 5.0}}
         )
     )
-    assert r._s.source is not source
+    assert r._st.settings.source is not source
     assert driver.resolve(r, user_id="u-1").source is REMOTE
