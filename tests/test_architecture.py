@@ -264,7 +264,7 @@ def test_no_import_of_another_units_private_module() -> None:
 BUILT_IN_PLUGINS = sorted(
     m
     for m in MODULES
-    if (m.startswith("persona_sdk.destinations.") and m != "persona_sdk.destinations._build")
+    if (m.startswith("persona_sdk.destinations.") and m != "persona_sdk.destinations._factory")
     or m.startswith("persona_sdk.profiles._source_")
 )
 

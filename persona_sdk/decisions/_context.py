@@ -10,10 +10,10 @@ import msgspec
 
 from .._speed import blank
 from ..allocation import StickyAssignments, sticky_key
-from ._compile import js_truthy
+from ._model import js_truthy
 
 if TYPE_CHECKING:
-    from ._compile import Experiment
+    from ._model import Experiment
     from ._results import ExperimentResult, FeatureResult
 
 __all__ = [

@@ -14,8 +14,8 @@ from typing import Any
 import msgspec
 
 from ..allocation import get_query_string_override, in_namespace, merge_query_strings
-from ._compile import Experiment, Filter, Rule, js_truthy
 from ._context import EvalContext, hash_string, remember, resolve, sticky_variation
+from ._model import Experiment, Filter, Rule, js_truthy
 from ._results import ExperimentResult, FeatureResult, FeatureSource, Reason
 
 __all__ = ["Evaluator"]

@@ -22,9 +22,9 @@ from typing import Any
 
 from .._speed import generate
 from ..allocation import Bucketer, in_namespace, v2_seed
-from ._compile import Experiment, Feature, Rule, js_truthy
 from ._context import EvalContext, hash_string
 from ._evaluate import Evaluator
+from ._model import Experiment, Feature, Rule, js_truthy
 from ._results import ExperimentResult, FeatureResult, FeatureSource, Reason
 
 __all__ = ["FastFeature", "fast_feature"]

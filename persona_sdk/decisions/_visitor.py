@@ -18,13 +18,13 @@ from .._errors import EventValidationError
 from .._speed import blank
 from ..content import Decision
 from ..content import feature_decision as _feature_decision
-from ._compile import Experiment
 from ._context import EvalContext
-from ._flow import LOAD as _LOAD
-from ._flow import SAVE as _SAVE
-from ._flow import Flow, adrive, drive
 from ._hooks import HookSet
+from ._model import Experiment
 from ._results import ExperimentResult, FeatureResult, Reason
+from ._sticky_flow import LOAD as _LOAD
+from ._sticky_flow import SAVE as _SAVE
+from ._sticky_flow import Flow, adrive, drive
 
 if TYPE_CHECKING:
     from .._ports import VisitorSegments

@@ -19,7 +19,7 @@ from ._outbox import Outbox, Render, Routed, RouteFn, validate
 from ._process import LIVE, import_network_stack, inherit, install_process_hooks
 from ._report import closed_counts, report_left, snapshot
 from ._spool import Spool
-from ._spooling import forget as forget_on_loop
+from ._spool_thread import forget as forget_on_loop
 from ._state import DeliveryState
 from ._syncwrite import SyncWriter
 from ._worker import Worker

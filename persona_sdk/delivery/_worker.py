@@ -23,7 +23,7 @@ from ..events import MAX_EVENT_BYTES, UnencodableEvent
 from ._outbox import DONE, IN_FLIGHT, Item, Outbox, bump
 from ._retry import Backoff
 from ._send import abandon, deliver
-from ._spooling import commit, committer, refill, refill_disk
+from ._spool_thread import commit, committer, refill, refill_disk
 
 if TYPE_CHECKING:
     from ._state import DeliveryState

@@ -17,6 +17,6 @@ plugins; see ``docs/destinations.md``.
 
 # isort: split
 # For the facade only: not public (destinations are built from the container).
-from ._build import build_destinations as build_destinations
+from ._factory import build_destinations as build_destinations
 
 __all__: list[str] = []

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 from .._breaker import BreakerPolicy, CircuitBreaker
 from ..config import BreakerConfig, MergePolicy, ProfilesConfig
 from ._computed import ComputedTraits
-from ._flight import Entry, PlanContext
 from ._log import errors
+from ._lookup import Entry, PlanContext
 from ._registry import build_source, build_store
 from ._types import EMPTY, Profile, ProfileReason, ProfileSource, ProfileSourceKind, ProfileStore
 

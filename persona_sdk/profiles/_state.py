@@ -26,7 +26,7 @@ from ._io import IoLoop
 if TYPE_CHECKING:
     from ..events import Message
     from ._computed import VisitorState
-    from ._flight import Entry, Outcome
+    from ._lookup import Entry, Outcome
     from ._membership import Membership
     from ._settings import Settings
 

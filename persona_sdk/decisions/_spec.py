@@ -7,7 +7,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ..allocation import compile_url_targets, get_bucket_ranges, get_equal_weights
-from ._compile import (
+from ._model import (
     _NUMBER,
     _TRUTHY_KEYS,
     Bandit,
