@@ -301,6 +301,7 @@ class ContentRuntime:
         # The decision, sans I/O: each counter store call is yielded as an operation
         # (``_HIT``, ``_INCR``, ``_GET_ALL`` and its arguments) and its result (or its
         # exception) sent back, so ``decide`` and ``adecide`` share every line of it.
+        # long: the per-decide hot path in one generator: a helper generator adds a frame per call
         counts = self.counts
         counts["decisions"] += 1
         if not self._started:

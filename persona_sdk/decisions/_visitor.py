@@ -629,6 +629,7 @@ def engine_visitor(  # noqa: PLR0917 - see the docstring
     request (the public forms are keyword-only). It makes the instance with
     ``persona_sdk._speed.blank``: see that package for why and what keeps it correct.
     """
+    # long: the per-visitor hot path, inlined: each helper call would cost ~50 ns per visitor
     # Every store here is paid on every request: the state only some visitors need (sticky
     # buckets, segments) is set up only for them.
     visitor: Visitor = blank(Visitor)
