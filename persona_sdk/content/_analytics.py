@@ -21,7 +21,7 @@ from typing import Any
 import msgspec
 from attrs import Factory, frozen
 
-from ._runtime import CLICK_EVENT, EXPOSURE_EVENT
+from ._exposures import CLICK_EVENT, EXPOSURE_EVENT
 
 __all__ = ["ContentReport", "content_report", "read_events"]
 
