@@ -14,11 +14,12 @@ from attrs import field, frozen
 
 from .._errors import ConfigError
 from ..config import DecisionsConfig
+from ._builder import Builder
 from ._context import EvalContext, Mode, new_context, resolve, sticky_string
 from ._evaluate import Evaluator
 from ._fastpath import FastFeature, fast_feature
 from ._hooks import HookSet
-from ._model import Builder, Experiment, Feature, js_truthy
+from ._model import Experiment, Feature, js_truthy
 from ._results import ExperimentResult, Reason
 from ._spec import EXPERIMENT_KEYS, compile_experiment, compile_feature
 from ._visitor import UNSET, Visitor, engine_visitor

@@ -7,11 +7,11 @@ from types import MappingProxyType
 from typing import Any
 
 from ..allocation import compile_url_targets, get_bucket_ranges, get_equal_weights
+from ._builder import Builder
 from ._model import (
     _NUMBER,
     _TRUTHY_KEYS,
     Bandit,
-    Builder,
     Condition,
     Experiment,
     Feature,
