@@ -22,7 +22,9 @@ from ._hooks import HookSet
 from ._model import Experiment, Feature, js_truthy
 from ._results import ExperimentResult, Reason
 from ._spec import EXPERIMENT_KEYS, compile_experiment, compile_feature
-from ._visitor import UNSET, Visitor, engine_visitor
+from ._visitor import Visitor
+from ._visitor_factory import engine_visitor
+from ._visitor_state import UNSET
 
 if TYPE_CHECKING:
     from ..allocation import AsyncStickyBucketStore, StickyBucketStore
