@@ -1,8 +1,9 @@
 """What ``Delivery`` shares with the delivery thread, and what the thread's parts need of it.
 
 ``Delivery`` owns a ``DeliveryState`` and hands it to the ``Worker`` it starts; the worker's
-helpers (``_send``, ``_spooling``) are written against the ``Thread`` protocol, so that no
-part of the package imports the whole it belongs to (no import cycle inside ``delivery``).
+helpers (``_send``, ``_spool_thread``, ``_shutdown``, ``_intake``) are written against the
+``Thread`` protocol, so that no part of the package imports the whole it belongs to (no
+import cycle inside ``delivery``).
 """
 
 from __future__ import annotations
@@ -89,7 +90,8 @@ class DeliveryState:
 
 
 class Thread(Protocol):
-    """What the delivery thread's helpers (``_send``, ``_spooling``) use of the ``Worker``."""
+    """What the delivery thread's helpers (``_send``, ``_spool_thread``, ``_shutdown``,
+    ``_intake``) use of the ``Worker``."""
 
     state: DeliveryState
     loop: asyncio.AbstractEventLoop
@@ -101,6 +103,9 @@ class Thread(Protocol):
     deletes: list[int]
     dead: list[tuple[str, Item, str, int | None]]
     unstarted: dict[int, tuple[Outbox, list[Item]]]
+    stopping: bool
+    intake_event: asyncio.Event | None
+    closed: set[int]
 
     def drain(self, box: Outbox, limit: int = ...) -> None:
         """Move ``box``'s inbox into its encoded queue."""

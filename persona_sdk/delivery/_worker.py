@@ -20,10 +20,12 @@ import httpx
 import msgspec
 
 from ..events import MAX_EVENT_BYTES, UnencodableEvent
+from ._intake import route_intake
 from ._outbox import DONE, IN_FLIGHT, Item, Outbox, bump
 from ._retry import Backoff
-from ._send import abandon, deliver
-from ._spool_thread import commit, committer, refill, refill_disk
+from ._send import deliver
+from ._shutdown import close_retired, shutdown
+from ._spool_thread import committer, refill, refill_disk
 
 if TYPE_CHECKING:
     from ._state import DeliveryState
@@ -34,9 +36,6 @@ log = logging.getLogger("persona_sdk.delivery")
 
 _NEVER = 1 << 62
 _CHUNK = 512  #: events moved out of an inbox per lock hold
-#: While events flow, the intake is routed this often (seconds) without any wake-up call
-#: from the callers; once it stays empty, the next event wakes the thread itself.
-_INTAKE_TICK = 0.005
 
 
 class Worker:
@@ -157,48 +156,17 @@ class Worker:
                 writer = self.loop.create_task(committer(self))
             self.sync_boxes()
             self.intake_event = asyncio.Event()
-            router = self.loop.create_task(self._route_intake())
+            router = self.loop.create_task(route_intake(self))
             self.ready.set()
             await self.stop_event.wait()
             router.cancel()
         finally:
-            await self._shutdown(writer)
+            await shutdown(self, writer)
 
     def _wake_all(self) -> None:
         self._set_intake()
         for box in self.pumps:
             _set_event(box)
-
-    async def _route_intake(self) -> None:
-        # Routes what callers submitted into the outboxes, a chunk at a time so that sends
-        # in flight are served in between. Callers never pay a wake-up while events flow:
-        # a timer tick picks them up; only the first event after a quiet tick wakes us.
-        state = self.state
-        intake, arm, route_pending = state.intake, state.arm_intake, state.route_pending
-        event = self.intake_event
-        assert event is not None
-        loop = self.loop
-        while True:
-            event.clear()
-            arm(_NEVER)
-            routed = 0
-            while intake:
-                routed += route_pending(_CHUNK)
-                await asyncio.sleep(0)
-            if routed:
-                state.notify()  # a flush may be waiting on events that no tag routed
-                arm(_CHUNK)  # armed for a burst; the tick covers the rest
-                timer = loop.call_later(_INTAKE_TICK, event.set)
-            else:
-                arm(0)
-                timer = None
-            if intake:  # submitted between the last pop and arming
-                if timer is not None:
-                    timer.cancel()
-                continue
-            await event.wait()
-            if timer is not None:
-                timer.cancel()
 
     def _request_stop(self) -> None:
         self.stopping = True
@@ -248,7 +216,7 @@ class Worker:
                 if box.backlog and not box.front_restored:
                     refill(self, box)
             if not box.busy and (box.old_destinations or (box.retired and box.idle())):
-                self._close_old(box)
+                close_retired(self, box)
             delay: float | None = None
             if box.busy >= box.concurrency:
                 # A finishing send wakes us; meanwhile take events in a batch at a time, so
@@ -410,82 +378,7 @@ class Worker:
         self.unstarted[id(items)] = (box, items)
         self.loop.create_task(deliver(self, box, items, box.destination))
 
-    def _close_old(self, box: Outbox, everything: bool = False) -> None:
-        # Destinations replaced by a reload (or a removed destination, once drained) are closed
-        # when no batch can still be using them.
-        olds = list(box.old_destinations)
-        box.old_destinations.clear()
-        if everything or box.retired:
-            olds.append(box.destination)
-        for dest in olds:
-            if id(dest) not in self.closed:
-                self.closed.add(id(dest))
-                _close_destination(box.name, dest)
-                aclose = getattr(dest, "aclose", None)
-                if callable(aclose):
-                    # an optional ``async aclose()``: asyncio clients bound to this loop
-                    self.loop.create_task(_aclose_destination(box.name, aclose))
-
-    # -- forget, shutdown -------------------------------------------------------------------
-
-    async def _shutdown(self, writer: asyncio.Task[None] | None) -> None:
-        self.stopping = True
-        tasks = [t for t in asyncio.all_tasks(self.loop) if t is not asyncio.current_task()]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        for box, items in self.unstarted.values():
-            abandon(self, box, items)
-            box.busy -= 1
-        self.unstarted.clear()
-        state = self.state
-        state.route_pending(_NEVER)
-        boxes = state.boxes()
-        for box in boxes:
-            self.drain(box)
-        try:
-            commit(self)
-        except Exception:  # pragma: no cover - logged, the rest of shutdown must run
-            log.exception("persona-sdk final spool commit failed")
-        keep = state.spool is not None
-        for box in boxes:
-            with box.lock:
-                for it in box.pending:
-                    if keep and it.rowid is not None:
-                        box.backlog += 1
-                    else:
-                        bump(box.dropped, "closed")
-                    it.state = DONE
-                box.pending.clear()
-                box.held = box.held_bytes = box.pending_spooled = box.front_restored = 0
-                box.room()
-            self._close_old(box, everything=True)
-        closing = [t for t in asyncio.all_tasks(self.loop) if t is not asyncio.current_task()]
-        await asyncio.gather(*closing, return_exceptions=True)
-        if self.client is not None:
-            await self.client.aclose()
-        if state.spool is not None:
-            try:
-                state.spool.close()
-            except sqlite3.Error:  # pragma: no cover
-                log.exception("persona-sdk spool close failed")
-        state.notify()
-
 
 def _set_event(box: Outbox) -> None:
     if box.event is not None:
         box.event.set()
-
-
-async def _aclose_destination(name: str, aclose: Any) -> None:
-    try:
-        await aclose()
-    except Exception:
-        log.exception("persona-sdk destination %r failed to close", name)
-
-
-def _close_destination(name: str, destination: Any) -> None:
-    try:
-        destination.close()
-    except Exception:
-        log.exception("persona-sdk destination %r failed to close", name)
