@@ -25,9 +25,10 @@ from ._outbox import DONE, IN_FLIGHT, Item, Outbox, bump
 from ._retry import Backoff
 from ._send import deliver
 from ._shutdown import close_retired, shutdown
-from ._spool_thread import committer, refill, refill_disk
+from ._spool_thread import committer, forget, refill, refill_disk
 
 if TYPE_CHECKING:
+    from ..config import DeliveryConfig
     from ._state import DeliveryState
 
 __all__ = ["Worker"]
@@ -117,6 +118,23 @@ class Worker:
         if resume is not None:
             self.resume = None
             resume.set()
+
+    def reconfigure(self, settings: DeliveryConfig) -> None:
+        """Take new settings (``Delivery.configure``): backoff now, new outboxes' pumps on
+        the loop."""
+        self.backoff.base = settings.backoff_base
+        self.backoff.cap = settings.backoff_max
+        self.call(self.sync_boxes)
+
+    def forget(self, ids: frozenset[str]) -> int | None:
+        """Purge these ids' events on the loop (bounded wait); None once the loop is gone."""
+        async def run() -> int:
+            return forget(self, ids)
+
+        try:
+            return asyncio.run_coroutine_threadsafe(run(), self.loop).result(30.0)
+        except RuntimeError:  # the loop is gone (closed meanwhile)
+            return None
 
     def stop(self, timeout: float) -> None:
         """Ask the loop to shut down, then wait for the thread (bounded)."""
