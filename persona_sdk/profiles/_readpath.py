@@ -16,7 +16,8 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from ._computed import VisitorState
-from ._lookup import KIND_INDEX, Entry, Outcome, drive_async, drive_store_sync, drive_sync, plan
+from ._lookup import KIND_INDEX, Entry, Outcome, plan
+from ._lookup_drive import drive_async, drive_store_sync, drive_sync
 from ._settings import Settings, build_profile
 from ._state import ProfileState
 from ._store import encode_entry
