@@ -166,6 +166,14 @@ class ReadPath:
         if s.source is None and s.store is None:
             # no source: local traits only, nothing to look up
             return self.profile(s, key, _LOCAL, None, _NO_SOURCE, consent=consent)
+        return self._miss(s, key, id_type, consent)
+
+    def _miss(
+        self, s: Settings, key: str, id_type: str, consent: Mapping[str, bool] | None
+    ) -> Profile | tuple[Settings, str, _Future[Outcome], float]:
+        # an L1 miss (a lookup follows; the hit path above stays inline): answered inline
+        # by an in-process source or the store when it can be, else a flight to wait on
+        st = self._st
         st.misses.bump()
         start = time.monotonic()
         if s.inline:
