@@ -39,6 +39,7 @@ from ._wsgi import WSGIApp, make_wsgi
 
 if TYPE_CHECKING:
     from ..client import Persona
+    from ._ratelimit import TokenBucketLimiter
 
 __all__ = ["PIXEL_GIF", "Collector", "PendingBody"]
 
@@ -174,10 +175,7 @@ class Collector:
         route = _ROUTES.get(path)
         if route is None and path.startswith(API_PREFIXES):
             if s.limiter is not None:  # per client, before any token is checked
-                wait = s.limiter.acquire(rate_key(client_address(head, cfg.client_ip_header)))
-                if wait:
-                    raise Reject(429, "too many requests", None, "rate_limited",
-                                 headers=[("retry-after", str(max(1, math.ceil(wait))))])
+                _throttle(s.limiter, client_address(head, cfg.client_ip_header))
             return self._api(s).handle(self._persona, head, path, self._count)
         if route is None or (route[0] == "metrics" and not cfg.metrics):
             raise Reject(404, "no such endpoint", "path", "not_found")
@@ -200,33 +198,16 @@ class Collector:
         self._count(requests=1)
         client = client_address(head, cfg.client_ip_header)
         if s.limiter is not None:
-            wait = s.limiter.acquire(rate_key(client))
-            if wait:
-                raise Reject(429, "too many requests", None, "rate_limited",
-                             headers=[("retry-after", str(max(1, math.ceil(wait))))])
+            _throttle(s.limiter, client)
         auth_key = basic_auth_user(head.headers.get("authorization"))
         if kind == "pixel":
-            if len(head.query) > cfg.max_beacon_bytes:
-                raise Reject(413, f"the query is over the {cfg.max_beacon_bytes}-byte limit",
-                             "query", "too_large")
-            message, query_key = pixel_message(head.query, cfg.max_depth)
-            pending = PendingBody(
-                self._intake, s, head=head, kind=kind, msg_type=None, limit=0, client=client,
-                cors=cors,
-            )
-            pending.write_key = auth_key or query_key
-            return pending.guard(lambda: pending.ingest(message))
+            return self._pixel(s, head, client, cors, auth_key)
         limit = cfg.max_batch_bytes if kind == "batch" else (
             cfg.max_beacon_bytes if kind == "beacon" else cfg.max_message_bytes
         )
         length = head.headers.get("content-length")
         if length is not None:
-            length = length.strip()
-            # digits only: int() would also take "-1", "+5" and "1_000"
-            if not (length.isascii() and length.isdigit()):
-                raise Reject(400, "invalid Content-Length", "Content-Length", "invalid_request")
-            if int(length) > limit:
-                raise Reject(413, f"the body is over the {limit}-byte limit", "body", "too_large")
+            _check_length(length, limit)
         check_content_type(head.headers.get("content-type"))
         pending = PendingBody(
             self._intake, s, head=head, kind=kind, msg_type=msg_type, limit=limit, client=client,
@@ -240,6 +221,23 @@ class Collector:
             # a wrong key is refused before the body is read; a missing one may be in it
             check_write_key(s, pending.write_key)
         return pending
+
+    def _pixel(
+        self, s: Settings, head: RequestHead, client: str | None, cors: list[tuple[str, str]],
+        auth_key: str | None,
+    ) -> CollectorResponse:
+        # a GET pixel: the event is in the query, ingested now (there is no body to wait for)
+        cfg = s.config
+        if len(head.query) > cfg.max_beacon_bytes:
+            raise Reject(413, f"the query is over the {cfg.max_beacon_bytes}-byte limit",
+                         "query", "too_large")
+        message, query_key = pixel_message(head.query, cfg.max_depth)
+        pending = PendingBody(
+            self._intake, s, head=head, kind="pixel", msg_type=None, limit=0, client=client,
+            cors=cors,
+        )
+        pending.write_key = auth_key or query_key
+        return pending.guard(lambda: pending.ingest(message))
 
     def _api(self, s: Settings) -> ProfileApi:
         # built on first use and again when the config changes (a reload)
@@ -282,3 +280,21 @@ def _query_write_key(query: str) -> str | None:
         if part.startswith("writeKey="):
             return unquote(part[9:]) or None
     return None
+
+
+def _throttle(limiter: TokenBucketLimiter, client: str | None) -> None:
+    """Refuse (429, with ``Retry-After``) a client over its request rate."""
+    wait = limiter.acquire(rate_key(client))
+    if wait:
+        raise Reject(429, "too many requests", None, "rate_limited",
+                     headers=[("retry-after", str(max(1, math.ceil(wait))))])
+
+
+def _check_length(length: str, limit: int) -> None:
+    """Refuse a ``Content-Length`` that is not a number (400) or over ``limit`` (413)."""
+    length = length.strip()
+    # digits only: int() would also take "-1", "+5" and "1_000"
+    if not (length.isascii() and length.isdigit()):
+        raise Reject(400, "invalid Content-Length", "Content-Length", "invalid_request")
+    if int(length) > limit:
+        raise Reject(413, f"the body is over the {limit}-byte limit", "body", "too_large")
