@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import msgspec
 
-from ..events import MAX_EVENT_BYTES, UnencodableEvent
+from ._encode import encode_chunk
 from ._intake import route_intake
 from ._outbox import DONE, IN_FLIGHT, Item, Outbox, bump
 from ._retry import Backoff
@@ -283,7 +283,7 @@ class Worker:
                 box.held += n
                 box.room()
             moved += n
-            items, size, rejects = self._encode(raw, box)
+            items, size, rejects = encode_chunk(self.encode, self.state.note_rejected, raw, box)
             with box.lock:
                 box.transit -= n
                 box.held -= n
@@ -295,45 +295,6 @@ class Worker:
                 box.uncommitted.extend(items)
                 assert self.commit_event is not None
                 self.commit_event.set()
-
-    def _encode(self, raw: list[Any], box: Outbox) -> tuple[list[Item], int, dict[str, int]]:
-        # the per-event loop of the delivery thread: keep it lean (locals, no attribute hops)
-        encode = self.encode
-        note_rejected = self.state.note_rejected
-        limit = MAX_EVENT_BYTES
-        items: list[Item] = []
-        append = items.append
-        size = 0
-        rejects: dict[str, int] = {}
-        for routed in raw:
-            msg = routed.msg
-            try:
-                doc = routed.fn(msg)
-            except Exception as exc:
-                reason = "encode_error" if isinstance(exc, UnencodableEvent) else "render_error"
-                rejects[reason] = rejects.get(reason, 0) + 1
-                note_rejected(box, reason, msg, exc, 0)
-                continue
-            if doc is None:
-                rejects["skipped"] = rejects.get("skipped", 0) + 1
-                continue
-            if doc.__class__ is bytes:  # already encoded (and shared between destinations)
-                data: bytes = doc
-            else:
-                try:
-                    data = encode(doc)
-                except (TypeError, ValueError, OverflowError) as exc:
-                    rejects["encode_error"] = rejects.get("encode_error", 0) + 1
-                    note_rejected(box, "encode_error", msg, exc, 0)
-                    continue
-            n = len(data)
-            if n > limit:
-                rejects["too_large"] = rejects.get("too_large", 0) + 1
-                note_rejected(box, "too_large", msg, None, n)
-                continue
-            size += n
-            append(Item(data, msg.message_id, msg.user_id, msg.anonymous_id))
-        return items, size, rejects
 
     def add(self, box: Outbox, items: list[Item], spooled: int, size: int = -1) -> None:
         """Append encoded ``items`` to ``box``'s queue (the caller holds ``box.lock``)."""
