@@ -167,17 +167,11 @@ class Collector:
         self, s: Settings, head: RequestHead, cors: list[tuple[str, str]]
     ) -> CollectorResponse | PendingBody:
         cfg = s.config
-        path = head.path
-        if cfg.path_prefix:
-            if not path.startswith(cfg.path_prefix + "/"):
-                raise Reject(404, "no such endpoint", "path", "not_found")
-            path = path[len(cfg.path_prefix) :]
+        path = head.path if not cfg.path_prefix else _unprefixed(head.path, cfg.path_prefix)
         route = _ROUTES.get(path)
-        if route is None and path.startswith(API_PREFIXES):
-            if s.limiter is not None:  # per client, before any token is checked
-                _throttle(s.limiter, client_address(head, cfg.client_ip_header))
-            return self._api(s).handle(self._persona, head, path, self._count)
-        if route is None or (route[0] == "metrics" and not cfg.metrics):
+        if route is None:
+            return self._off_route(s, head, path)
+        if route[0] == "metrics" and not cfg.metrics:
             raise Reject(404, "no such endpoint", "path", "not_found")
         kind, msg_type = route
         allowed = _METHODS.get(kind, ("POST",))
@@ -207,7 +201,12 @@ class Collector:
         )
         length = head.headers.get("content-length")
         if length is not None:
-            _check_length(length, limit)
+            length = length.strip()
+            # digits only: int() would also take "-1", "+5" and "1_000"
+            if not (length.isascii() and length.isdigit()):
+                raise Reject(400, "invalid Content-Length", "Content-Length", "invalid_request")
+            if int(length) > limit:
+                raise Reject(413, f"the body is over the {limit}-byte limit", "body", "too_large")
         check_content_type(head.headers.get("content-type"))
         pending = PendingBody(
             self._intake, s, head=head, kind=kind, msg_type=msg_type, limit=limit, client=client,
@@ -221,6 +220,14 @@ class Collector:
             # a wrong key is refused before the body is read; a missing one may be in it
             check_write_key(s, pending.write_key)
         return pending
+
+    def _off_route(self, s: Settings, head: RequestHead, path: str) -> CollectorResponse:
+        # not an event endpoint: the profile API, or nothing
+        if not path.startswith(API_PREFIXES):
+            raise Reject(404, "no such endpoint", "path", "not_found")
+        if s.limiter is not None:  # per client, before any token is checked
+            _throttle(s.limiter, client_address(head, s.config.client_ip_header))
+        return self._api(s).handle(self._persona, head, path, self._count)
 
     def _pixel(
         self, s: Settings, head: RequestHead, client: str | None, cors: list[tuple[str, str]],
@@ -290,11 +297,8 @@ def _throttle(limiter: TokenBucketLimiter, client: str | None) -> None:
                      headers=[("retry-after", str(max(1, math.ceil(wait))))])
 
 
-def _check_length(length: str, limit: int) -> None:
-    """Refuse a ``Content-Length`` that is not a number (400) or over ``limit`` (413)."""
-    length = length.strip()
-    # digits only: int() would also take "-1", "+5" and "1_000"
-    if not (length.isascii() and length.isdigit()):
-        raise Reject(400, "invalid Content-Length", "Content-Length", "invalid_request")
-    if int(length) > limit:
-        raise Reject(413, f"the body is over the {limit}-byte limit", "body", "too_large")
+def _unprefixed(path: str, prefix: str) -> str:
+    """``path`` under the collector's ``path_prefix`` (404 when it is not under it)."""
+    if not path.startswith(prefix + "/"):
+        raise Reject(404, "no such endpoint", "path", "not_found")
+    return path[len(prefix) :]
