@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -14,12 +13,11 @@ from typing import TYPE_CHECKING, Any
 from .._logonce import LogOnce
 from .._stats import DestinationStats
 from ..config import DeliveryConfig, SpoolMode
-from ..events import MAX_EVENT_BYTES
 from ._outbox import Outbox, Render, Routed, RouteFn, validate
 from ._process import LIVE, import_network_stack, inherit, install_process_hooks
-from ._report import closed_counts, report_left, snapshot
+from ._report import closed_counts, rejection, report_left, snapshot
+from ._retry import OS_JITTER
 from ._spool import Spool
-from ._spool_thread import forget as forget_on_loop
 from ._state import DeliveryState
 from ._syncwrite import SyncWriter
 from ._worker import Worker
@@ -30,10 +28,6 @@ if TYPE_CHECKING:
     from ..plugins import Destination
 
 __all__ = ["Delivery", "RouteFn"]
-
-#: backoff jitter from the OS, never the global ``random`` state (an application may seed it,
-#: and a forked worker must not repeat its parent's draws)
-_JITTER = random.SystemRandom().random
 
 log = logging.getLogger("persona_sdk.delivery")
 
@@ -69,7 +63,7 @@ class Delivery:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[Any]] | None = None,
-        rng: Callable[[], float] = _JITTER,
+        rng: Callable[[], float] = OS_JITTER,
     ) -> None:
         config = config if config is not None else DeliveryConfig()
         validate(config)
@@ -127,26 +121,11 @@ class Delivery:
             self._state.settings = settings
             if not self._state.sync:
                 self._intake_limit = settings.max_queue_events
-            boxes: dict[str, Outbox] = {}
-            for name, destination in destinations.items():
-                cfg = container.destinations.get(name)
-                box = self._state.outboxes.get(name)
-                if box is None:
-                    box = Outbox(name, destination, settings, cfg, self._clock)
-                else:
-                    box.apply(destination, settings, cfg, self._clock)
-                    box.retired = False
-                boxes[name] = box
-                self._state.outboxes[name] = box
-            for name, box in self._boxes.items():
-                if name not in boxes:
-                    box.retired = True
-            self._boxes = boxes  # one swap: enqueue never sees a half-built map
+            # one swap: enqueue never sees a half-built map
+            self._boxes = self._state.adopt(destinations, container, self._boxes, self._clock)
             worker = self._worker
         if worker is not None:
-            worker.backoff.base = settings.backoff_base
-            worker.backoff.cap = settings.backoff_max
-            worker.call(worker.sync_boxes)
+            worker.reconfigure(settings)
 
     # -- the hot path -----------------------------------------------------------------------
 
@@ -183,13 +162,7 @@ class Delivery:
         """Note an event ``box``'s destination refused (counted by the caller): its last
         error in ``stats()``, and a log line for the first of each kind (with the traceback
         of a failing render or ``transform``), then a periodic count."""
-        if exc is not None:
-            what = f"{reason}: {type(exc).__name__}: {exc}"
-        elif reason == "too_large":
-            what = f"too_large: {size} bytes is over the {MAX_EVENT_BYTES}-byte limit"
-        else:
-            what = reason
-        box.last_error = f"{what} (messageId {msg.message_id})"
+        box.last_error = rejection(reason, msg, exc, size)
         self.errors(f"{reason}:{box.name}",
                     f"destination {box.name!r} rejected an event: {box.last_error}", exc)
 
@@ -307,14 +280,12 @@ class Delivery:
         worker = self._worker
         if self._closed and (worker is None or not worker.thread.is_alive()):
             return self._all_idle()  # nothing will move any more
-        if worker is None:
-            if self._state.spool is None:
-                return self._all_idle()
+        if worker is None and self._state.spool is not None:
             worker = self._start()  # deliver what a previous run spooled
-            if worker is None:
-                return self._all_idle()
+        if worker is None:
+            return self._all_idle()
         worker.ready.wait(max(0.0, deadline - time.monotonic()))
-        dead_before = self._dead_total()
+        dead_before = self._state.dead_total()
         with self._lock:
             self._state.flushing += 1
         try:
@@ -326,10 +297,7 @@ class Delivery:
         finally:
             with self._lock:
                 self._state.flushing -= 1
-        return done and self._dead_total() == dead_before
-
-    def _dead_total(self) -> int:
-        return sum(box.dead_lettered for box in list(self._state.outboxes.values()))
+        return done and self._state.dead_total() == dead_before
 
     async def aflush(self, timeout: float = 5.0) -> bool:
         """The asyncio form of ``flush`` (waits in a worker thread, never on the loop)."""
@@ -351,14 +319,7 @@ class Delivery:
                 self._closed = True
                 self._intake_limit = 0
         if worker is None:
-            for box in list(self._state.outboxes.values()):
-                for dest in (box.destination, *box.old_destinations):
-                    try:
-                        dest.close()
-                    except Exception:
-                        pass
-            if self._state.spool is not None and self._state.spool.is_open:
-                self._state.spool.close()
+            self._state.close_unstarted()
             return True
         ok = self.flush(timeout)
         closed_before = closed_counts(self._state.outboxes)
@@ -411,19 +372,10 @@ class Delivery:
         self.route_pending()
         worker = self._worker
         if worker is not None and worker.thread.is_alive():
-            async def run() -> int:
-                return forget_on_loop(worker, wanted)
-
-            try:
-                return asyncio.run_coroutine_threadsafe(run(), worker.loop).result(30.0)
-            except RuntimeError:  # the loop is gone (closed meanwhile)
-                pass
-        spool = self._state.spool
-        if spool is None:
-            return 0
-        if not spool.is_open:
-            spool.open()
-        spool.forget(sorted(wanted))
+            purged = worker.forget(wanted)
+            if purged is not None:
+                return purged
+        self._state.forget_in_spool(wanted)
         return 0
 
     # -- process hooks (called by ``_process``) -------------------------------------------
@@ -455,19 +407,11 @@ class Delivery:
         self._worker = None
         self._lock = threading.Lock()
         state = self._state
-        state.after_fork()
+        self._boxes = state.after_fork(self._boxes, self._clock)
         self._unknown = {}
         self._intake = state.intake
         self._intake_wake_n = 0
         self._route_lock = threading.Lock()
-        if state.spool is not None:
-            state.spool.abandon()
-        fresh: dict[str, Outbox] = {}
-        for name, box in self._boxes.items():
-            fresh[name] = Outbox(name, box.destination, state.settings, box.dest_cfg,
-                                 self._clock)
-        self._boxes = fresh
-        state.outboxes = dict(fresh)
 
     def close_at_exit(self) -> None:
         """At interpreter exit: close (bounded by ``shutdown_timeout``) if a delivery thread

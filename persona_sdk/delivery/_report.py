@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from .._stats import DestinationStats
+from ..events import MAX_EVENT_BYTES
 from ._outbox import Outbox
 from ._state import DeliveryState
 
-__all__ = ["closed_counts", "report_left", "snapshot"]
+if TYPE_CHECKING:
+    from ..events import Message
+
+__all__ = ["closed_counts", "rejection", "report_left", "snapshot"]
 
 log = logging.getLogger("persona_sdk.delivery")
 
@@ -28,6 +33,17 @@ def snapshot(
 def closed_counts(outboxes: Mapping[str, Outbox]) -> dict[str, int]:
     """Events each destination dropped as ``closed`` so far."""
     return {name: box.dropped.get("closed", 0) for name, box in list(outboxes.items())}
+
+
+def rejection(reason: str, msg: Message, exc: BaseException | None, size: int) -> str:
+    """Why a destination refused ``msg``, as its ``last_error`` in ``stats()``."""
+    if exc is not None:
+        what = f"{reason}: {type(exc).__name__}: {exc}"
+    elif reason == "too_large":
+        what = f"too_large: {size} bytes is over the {MAX_EVENT_BYTES}-byte limit"
+    else:
+        what = reason
+    return f"{what} (messageId {msg.message_id})"
 
 
 def report_left(state: DeliveryState, closed_before: Mapping[str, int], *, stopped: bool) -> None:

@@ -6,11 +6,16 @@ It takes its randomness as an argument, so tests drive it without waiting.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 
 from .._retry_after import bounded_delay
 
-__all__ = ["Backoff"]
+__all__ = ["OS_JITTER", "Backoff"]
+
+#: backoff jitter from the OS, never the global ``random`` state (an application may seed it,
+#: and a forked worker must not repeat its parent's draws)
+OS_JITTER = random.SystemRandom().random
 
 
 class Backoff:

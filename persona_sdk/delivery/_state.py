@@ -1,8 +1,9 @@
 """What ``Delivery`` shares with the delivery thread, and what the thread's parts need of it.
 
 ``Delivery`` owns a ``DeliveryState`` and hands it to the ``Worker`` it starts; the worker's
-helpers (``_send``, ``_spooling``) are written against the ``Thread`` protocol, so that no
-part of the package imports the whole it belongs to (no import cycle inside ``delivery``).
+helpers (``_send``, ``_spool_thread``, ``_shutdown``, ``_intake``) are written against the
+``Thread`` protocol, so that no part of the package imports the whole it belongs to (no
+import cycle inside ``delivery``).
 """
 
 from __future__ import annotations
@@ -10,15 +11,18 @@ from __future__ import annotations
 import asyncio
 import collections
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
+
+from ._outbox import Outbox
 
 if TYPE_CHECKING:
     import httpx
 
-    from ..config import DeliveryConfig
+    from ..config import Container, DeliveryConfig
     from ..events import Message
-    from ._outbox import Item, Outbox, Routed
+    from ..plugins import Destination
+    from ._outbox import Item, Routed
     from ._retry import Backoff
     from ._spool import Spool
 
@@ -81,15 +85,72 @@ class DeliveryState:
         """Every outbox, as a list safe to iterate while ``configure`` adds one."""
         return list(self.outboxes.values())
 
-    def after_fork(self) -> None:
-        """In a forked child: fresh conditions and an empty intake."""
+    def adopt(
+        self, destinations: Mapping[str, Destination], container: Container,
+        current: Mapping[str, Outbox], clock: Callable[[], float],
+    ) -> dict[str, Outbox]:
+        """The outboxes taking events for ``destinations`` (those that stay keep their
+        queues); the ``current`` ones no longer listed are retired (closed once drained)."""
+        settings = self.settings
+        boxes: dict[str, Outbox] = {}
+        for name, destination in destinations.items():
+            cfg = container.destinations.get(name)
+            box = self.outboxes.get(name)
+            if box is None:
+                box = Outbox(name, destination, settings, cfg, clock)
+            else:
+                box.apply(destination, settings, cfg, clock)
+                box.retired = False
+            boxes[name] = box
+            self.outboxes[name] = box
+        for name, box in current.items():
+            if name not in boxes:
+                box.retired = True
+        return boxes
+
+    def dead_total(self) -> int:
+        """Events dead-lettered so far, over every outbox."""
+        return sum(box.dead_lettered for box in self.boxes())
+
+    def close_unstarted(self) -> None:
+        """``close`` when no delivery thread ever ran: close the destinations and the spool."""
+        for box in self.boxes():
+            for dest in (box.destination, *box.old_destinations):
+                try:
+                    dest.close()
+                except Exception:
+                    pass
+        if self.spool is not None and self.spool.is_open:
+            self.spool.close()
+
+    def forget_in_spool(self, ids: frozenset[str]) -> None:
+        """Purge these ids' rows from the spool, with no delivery thread running."""
+        spool = self.spool
+        if spool is None:
+            return
+        if not spool.is_open:
+            spool.open()
+        spool.forget(sorted(ids))
+
+    def after_fork(
+        self, boxes: Mapping[str, Outbox], clock: Callable[[], float]
+    ) -> dict[str, Outbox]:
+        """In a forked child: fresh conditions, an empty intake, the spool left to the
+        parent, and empty outboxes for the same destinations (returned)."""
         self.idle = threading.Condition()
         self.flushing = 0
         self.intake = collections.deque()
+        if self.spool is not None:
+            self.spool.abandon()
+        fresh = {name: Outbox(name, box.destination, self.settings, box.dest_cfg, clock)
+                 for name, box in boxes.items()}
+        self.outboxes = dict(fresh)
+        return fresh
 
 
 class Thread(Protocol):
-    """What the delivery thread's helpers (``_send``, ``_spooling``) use of the ``Worker``."""
+    """What the delivery thread's helpers (``_send``, ``_spool_thread``, ``_shutdown``,
+    ``_intake``) use of the ``Worker``."""
 
     state: DeliveryState
     loop: asyncio.AbstractEventLoop
@@ -101,6 +162,9 @@ class Thread(Protocol):
     deletes: list[int]
     dead: list[tuple[str, Item, str, int | None]]
     unstarted: dict[int, tuple[Outbox, list[Item]]]
+    stopping: bool
+    intake_event: asyncio.Event | None
+    closed: set[int]
 
     def drain(self, box: Outbox, limit: int = ...) -> None:
         """Move ``box``'s inbox into its encoded queue."""

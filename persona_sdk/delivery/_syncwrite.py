@@ -86,6 +86,7 @@ class SyncWriter:
 
     def enqueue(self, destination: str, msg: Message, render: Render) -> None:
         """``Delivery.enqueue`` in sync mode: written to the spool before returning."""
+        # long: track's per-event path in sync mode, one body; only rejections call out
         # render, encode and commit before returning (survives kill -9). The
         # row is written under the outbox lock, so that what is on disk only (the memory
         # queue was full) is exactly this destination's rows above ``disk_after``.
@@ -97,8 +98,7 @@ class SyncWriter:
             doc = render(msg)
         except Exception as exc:
             reason = "encode_error" if isinstance(exc, UnencodableEvent) else "render_error"
-            box.end_on_caller(box.rejected, reason)
-            self._state.note_rejected(box, reason, msg, exc, 0)
+            self._reject(box, reason, msg, exc, 0)
             return
         if doc is None:
             box.end_on_caller(box.rejected, "skipped")
@@ -109,12 +109,10 @@ class SyncWriter:
             try:
                 data = msgspec.json.encode(doc)
             except (TypeError, ValueError, OverflowError) as exc:
-                box.end_on_caller(box.rejected, "encode_error")
-                self._state.note_rejected(box, "encode_error", msg, exc, 0)
+                self._reject(box, "encode_error", msg, exc, 0)
                 return
         if len(data) > MAX_EVENT_BYTES:
-            box.end_on_caller(box.rejected, "too_large")
-            self._state.note_rejected(box, "too_large", msg, None, len(data))
+            self._reject(box, "too_large", msg, None, len(data))
             return
         item = Item(data, msg.message_id, msg.user_id, msg.anonymous_id)
         spool = self._state.spool
@@ -148,11 +146,20 @@ class SyncWriter:
                     box.inbox_spooled += 1
                     box.last_rowid = rowid
         if failed is not None:
-            self._errors(f"spool_insert:{box.name}",
-                        f"destination {box.name!r}: {box.last_error}", failed)
-            raise SpoolError(
-                f"destination {destination!r}: the event could not be written to the spool "
-                f"({type(failed).__name__}: {failed}); it is queued in memory only"
-            ) from failed
+            self._insert_failed(box, destination, failed)
         if wake or len(box.inbox) > box.wake_n:
             self._wake(box)
+
+    def _reject(self, box: Outbox, reason: str, msg: Message, exc: BaseException | None,
+                size: int) -> None:
+        # the error paths only: the accepted event's path makes no extra call
+        box.end_on_caller(box.rejected, reason)
+        self._state.note_rejected(box, reason, msg, exc, size)
+
+    def _insert_failed(self, box: Outbox, destination: str, failed: Exception) -> None:
+        self._errors(f"spool_insert:{box.name}",
+                     f"destination {box.name!r}: {box.last_error}", failed)
+        raise SpoolError(
+            f"destination {destination!r}: the event could not be written to the spool "
+            f"({type(failed).__name__}: {failed}); it is queued in memory only"
+        ) from failed

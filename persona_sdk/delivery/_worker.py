@@ -19,13 +19,16 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import msgspec
 
-from ..events import MAX_EVENT_BYTES, UnencodableEvent
+from ._encode import encode_chunk
+from ._intake import route_intake
 from ._outbox import DONE, IN_FLIGHT, Item, Outbox, bump
 from ._retry import Backoff
-from ._send import abandon, deliver
-from ._spool_thread import commit, committer, refill, refill_disk
+from ._send import deliver
+from ._shutdown import close_retired, shutdown
+from ._spool_thread import committer, forget, refill, refill_disk
 
 if TYPE_CHECKING:
+    from ..config import DeliveryConfig
     from ._state import DeliveryState
 
 __all__ = ["Worker"]
@@ -34,9 +37,6 @@ log = logging.getLogger("persona_sdk.delivery")
 
 _NEVER = 1 << 62
 _CHUNK = 512  #: events moved out of an inbox per lock hold
-#: While events flow, the intake is routed this often (seconds) without any wake-up call
-#: from the callers; once it stays empty, the next event wakes the thread itself.
-_INTAKE_TICK = 0.005
 
 
 class Worker:
@@ -119,6 +119,23 @@ class Worker:
             self.resume = None
             resume.set()
 
+    def reconfigure(self, settings: DeliveryConfig) -> None:
+        """Take new settings (``Delivery.configure``): backoff now, new outboxes' pumps on
+        the loop."""
+        self.backoff.base = settings.backoff_base
+        self.backoff.cap = settings.backoff_max
+        self.call(self.sync_boxes)
+
+    def forget(self, ids: frozenset[str]) -> int | None:
+        """Purge these ids' events on the loop (bounded wait); None once the loop is gone."""
+        async def run() -> int:
+            return forget(self, ids)
+
+        try:
+            return asyncio.run_coroutine_threadsafe(run(), self.loop).result(30.0)
+        except RuntimeError:  # the loop is gone (closed meanwhile)
+            return None
+
     def stop(self, timeout: float) -> None:
         """Ask the loop to shut down, then wait for the thread (bounded)."""
         self.call(self._request_stop)
@@ -157,48 +174,17 @@ class Worker:
                 writer = self.loop.create_task(committer(self))
             self.sync_boxes()
             self.intake_event = asyncio.Event()
-            router = self.loop.create_task(self._route_intake())
+            router = self.loop.create_task(route_intake(self))
             self.ready.set()
             await self.stop_event.wait()
             router.cancel()
         finally:
-            await self._shutdown(writer)
+            await shutdown(self, writer)
 
     def _wake_all(self) -> None:
         self._set_intake()
         for box in self.pumps:
             _set_event(box)
-
-    async def _route_intake(self) -> None:
-        # Routes what callers submitted into the outboxes, a chunk at a time so that sends
-        # in flight are served in between. Callers never pay a wake-up while events flow:
-        # a timer tick picks them up; only the first event after a quiet tick wakes us.
-        state = self.state
-        intake, arm, route_pending = state.intake, state.arm_intake, state.route_pending
-        event = self.intake_event
-        assert event is not None
-        loop = self.loop
-        while True:
-            event.clear()
-            arm(_NEVER)
-            routed = 0
-            while intake:
-                routed += route_pending(_CHUNK)
-                await asyncio.sleep(0)
-            if routed:
-                state.notify()  # a flush may be waiting on events that no tag routed
-                arm(_CHUNK)  # armed for a burst; the tick covers the rest
-                timer = loop.call_later(_INTAKE_TICK, event.set)
-            else:
-                arm(0)
-                timer = None
-            if intake:  # submitted between the last pop and arming
-                if timer is not None:
-                    timer.cancel()
-                continue
-            await event.wait()
-            if timer is not None:
-                timer.cancel()
 
     def _request_stop(self) -> None:
         self.stopping = True
@@ -248,7 +234,7 @@ class Worker:
                 if box.backlog and not box.front_restored:
                     refill(self, box)
             if not box.busy and (box.old_destinations or (box.retired and box.idle())):
-                self._close_old(box)
+                close_retired(self, box)
             delay: float | None = None
             if box.busy >= box.concurrency:
                 # A finishing send wakes us; meanwhile take events in a batch at a time, so
@@ -297,7 +283,7 @@ class Worker:
                 box.held += n
                 box.room()
             moved += n
-            items, size, rejects = self._encode(raw, box)
+            items, size, rejects = encode_chunk(self.encode, self.state.note_rejected, raw, box)
             with box.lock:
                 box.transit -= n
                 box.held -= n
@@ -309,45 +295,6 @@ class Worker:
                 box.uncommitted.extend(items)
                 assert self.commit_event is not None
                 self.commit_event.set()
-
-    def _encode(self, raw: list[Any], box: Outbox) -> tuple[list[Item], int, dict[str, int]]:
-        # the per-event loop of the delivery thread: keep it lean (locals, no attribute hops)
-        encode = self.encode
-        note_rejected = self.state.note_rejected
-        limit = MAX_EVENT_BYTES
-        items: list[Item] = []
-        append = items.append
-        size = 0
-        rejects: dict[str, int] = {}
-        for routed in raw:
-            msg = routed.msg
-            try:
-                doc = routed.fn(msg)
-            except Exception as exc:
-                reason = "encode_error" if isinstance(exc, UnencodableEvent) else "render_error"
-                rejects[reason] = rejects.get(reason, 0) + 1
-                note_rejected(box, reason, msg, exc, 0)
-                continue
-            if doc is None:
-                rejects["skipped"] = rejects.get("skipped", 0) + 1
-                continue
-            if doc.__class__ is bytes:  # already encoded (and shared between destinations)
-                data: bytes = doc
-            else:
-                try:
-                    data = encode(doc)
-                except (TypeError, ValueError, OverflowError) as exc:
-                    rejects["encode_error"] = rejects.get("encode_error", 0) + 1
-                    note_rejected(box, "encode_error", msg, exc, 0)
-                    continue
-            n = len(data)
-            if n > limit:
-                rejects["too_large"] = rejects.get("too_large", 0) + 1
-                note_rejected(box, "too_large", msg, None, n)
-                continue
-            size += n
-            append(Item(data, msg.message_id, msg.user_id, msg.anonymous_id))
-        return items, size, rejects
 
     def add(self, box: Outbox, items: list[Item], spooled: int, size: int = -1) -> None:
         """Append encoded ``items`` to ``box``'s queue (the caller holds ``box.lock``)."""
@@ -410,82 +357,7 @@ class Worker:
         self.unstarted[id(items)] = (box, items)
         self.loop.create_task(deliver(self, box, items, box.destination))
 
-    def _close_old(self, box: Outbox, everything: bool = False) -> None:
-        # Destinations replaced by a reload (or a removed destination, once drained) are closed
-        # when no batch can still be using them.
-        olds = list(box.old_destinations)
-        box.old_destinations.clear()
-        if everything or box.retired:
-            olds.append(box.destination)
-        for dest in olds:
-            if id(dest) not in self.closed:
-                self.closed.add(id(dest))
-                _close_destination(box.name, dest)
-                aclose = getattr(dest, "aclose", None)
-                if callable(aclose):
-                    # an optional ``async aclose()``: asyncio clients bound to this loop
-                    self.loop.create_task(_aclose_destination(box.name, aclose))
-
-    # -- forget, shutdown -------------------------------------------------------------------
-
-    async def _shutdown(self, writer: asyncio.Task[None] | None) -> None:
-        self.stopping = True
-        tasks = [t for t in asyncio.all_tasks(self.loop) if t is not asyncio.current_task()]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        for box, items in self.unstarted.values():
-            abandon(self, box, items)
-            box.busy -= 1
-        self.unstarted.clear()
-        state = self.state
-        state.route_pending(_NEVER)
-        boxes = state.boxes()
-        for box in boxes:
-            self.drain(box)
-        try:
-            commit(self)
-        except Exception:  # pragma: no cover - logged, the rest of shutdown must run
-            log.exception("persona-sdk final spool commit failed")
-        keep = state.spool is not None
-        for box in boxes:
-            with box.lock:
-                for it in box.pending:
-                    if keep and it.rowid is not None:
-                        box.backlog += 1
-                    else:
-                        bump(box.dropped, "closed")
-                    it.state = DONE
-                box.pending.clear()
-                box.held = box.held_bytes = box.pending_spooled = box.front_restored = 0
-                box.room()
-            self._close_old(box, everything=True)
-        closing = [t for t in asyncio.all_tasks(self.loop) if t is not asyncio.current_task()]
-        await asyncio.gather(*closing, return_exceptions=True)
-        if self.client is not None:
-            await self.client.aclose()
-        if state.spool is not None:
-            try:
-                state.spool.close()
-            except sqlite3.Error:  # pragma: no cover
-                log.exception("persona-sdk spool close failed")
-        state.notify()
-
 
 def _set_event(box: Outbox) -> None:
     if box.event is not None:
         box.event.set()
-
-
-async def _aclose_destination(name: str, aclose: Any) -> None:
-    try:
-        await aclose()
-    except Exception:
-        log.exception("persona-sdk destination %r failed to close", name)
-
-
-def _close_destination(name: str, destination: Any) -> None:
-    try:
-        destination.close()
-    except Exception:
-        log.exception("persona-sdk destination %r failed to close", name)

@@ -274,20 +274,7 @@ def attribution_from_events(
     """
     if limit < 1:
         raise ValueError("limit: must be at least 1")
-    link: dict[str, str] = {}
-    kept: list[tuple[float, int, str | None, str | None, Mapping[str, Any]]] = []
-    for n, event in enumerate(events):
-        uid, aid = event.get("userId"), event.get("anonymousId")
-        uid = uid if isinstance(uid, str) and uid else None
-        aid = aid if isinstance(aid, str) and aid else None
-        if uid is None and aid is None:
-            continue
-        if uid is not None and aid is not None:
-            link.setdefault(aid, uid)
-        ts = _epoch(event)
-        if ts is not None:
-            kept.append((ts, n, uid, aid, event))
-    kept.sort(key=lambda k: (k[0], k[1]))  # time order, file order among equals
+    kept, link = _in_time_order(events)
     path = tuple(value.split(".")) if value else ("revenue",)
     people: dict[str, list[Any]] = {}
     for ts, _, uid, aid, event in kept:
@@ -312,3 +299,28 @@ def attribution_from_events(
         "people_converted": sum(1 for st in people.values() if st[1]),
         **report,
     }
+
+
+_Kept = tuple[float, int, str | None, str | None, Mapping[str, Any]]
+
+
+def _in_time_order(
+    events: Iterable[Mapping[str, Any]],
+) -> tuple[list[_Kept], dict[str, str]]:
+    """The events with an id and a time, in time order (file order among equals), and the
+    links from an ``anonymousId`` to the ``userId`` an event gave it."""
+    link: dict[str, str] = {}
+    kept: list[_Kept] = []
+    for n, event in enumerate(events):
+        uid, aid = event.get("userId"), event.get("anonymousId")
+        uid = uid if isinstance(uid, str) and uid else None
+        aid = aid if isinstance(aid, str) and aid else None
+        if uid is None and aid is None:
+            continue
+        if uid is not None and aid is not None:
+            link.setdefault(aid, uid)
+        ts = _epoch(event)
+        if ts is not None:
+            kept.append((ts, n, uid, aid, event))
+    kept.sort(key=lambda k: (k[0], k[1]))
+    return kept, link

@@ -20,11 +20,12 @@ evaluated, capped at ``MAX_ATTRS`` keys, the ids and consent to emit with), in a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..events import Message, consent_of
 from ._computed import TraitSpec, VisitorState
+from ._kept_segments import KeptSegments
 from ._membership import MAX_ATTRS, OWN_EVENTS, Membership, capped, trait_value
 from ._readpath import ReadPath
 from ._segment_events import send_segment_events, transitions
@@ -34,36 +35,7 @@ if TYPE_CHECKING:
     from ._segments import Segments
     from ._settings import Settings
 
-__all__ = ["Audience", "KeptSegments"]
-
-
-class KeptSegments:
-    """``visitor.segments`` through the membership kept per visitor (what
-    ``Audience.visitor_segments`` returns; see ``persona_sdk._ports.VisitorSegments``)."""
-
-    __slots__ = ("_kept", "_segments", "evaluate")
-
-    def __init__(
-        self, segments: Segments, kept: Callable[..., frozenset[str]]
-    ) -> None:
-        self._segments = segments
-        self._kept = kept
-        #: the conditions alone, nothing remembered (``Segments.evaluate``)
-        self.evaluate = segments.evaluate
-
-    def of_visitor(
-        self,
-        attributes: Mapping[str, Any],
-        *,
-        anonymous_id: str | None = None,
-        user_id: str | None = None,
-        consent: Mapping[str, bool] | None = None,
-    ) -> frozenset[str]:
-        """The visitor's kept segments, re-evaluating only what changed (emits changes)."""
-        return self._kept(
-            self._segments, attributes, anonymous_id=anonymous_id, user_id=user_id,
-            consent=consent,
-        )
+__all__ = ["Audience"]
 
 
 class Audience:
@@ -338,80 +310,6 @@ class Audience:
         if entered or exited or changed:
             self._announce(m, entered, exited, changed, consent)
         return names
-
-    def members_of(self, segment: str, limit: int = 1000) -> list[str]:
-        """Canonical ids of visitors held in this process who are in ``segment`` (at most
-        ``limit``, most recently seen last)."""
-        st = self._st
-        with st.lock:
-            items = list(st.members.items())
-        out = [key for key, m in items if segment in m.members]
-        return out[-limit:] if limit else out
-
-    def record(
-        self, *, anonymous_id: str | None = None, user_id: str | None = None
-    ) -> dict[str, Any] | None:
-        """What is known of a visitor, unfiltered: ``id``, ``traits``, ``computed``,
-        ``segments``, ``consent`` (the last seen), ``source``; None when nothing is."""
-        from ._types import ProfileReason
-
-        st = self._st
-        key, _ = st.ids.canonical(anonymous_id, user_id)
-        if not key:
-            return None
-        with st.lock:
-            m = st.members.get(key)
-            held = key in st.local
-        consent = None if m is None else m.consent
-        profile = self._read.resolve(anonymous_id=anonymous_id, user_id=user_id, consent=consent)
-        unknown = (
-            ProfileReason.NOT_FOUND in profile.reasons
-            or ProfileReason.NO_SOURCE in profile.reasons
-            or profile.source.value == "fallback"
-        )
-        if unknown and m is None and not held:
-            return None
-        return {
-            "id": key,
-            "traits": dict(profile.traits),
-            "computed": dict(profile.computed),
-            "segments": sorted(m.names) if m is not None else [],
-            "consent": dict(consent) if consent is not None else None,
-            "source": profile.source.value,
-        }
-
-    def aliases(self, any_id: str) -> set[str]:
-        """The ids of the person ``any_id`` belongs to, as this process's identity links
-        know them (``identify``/``alias``): ``any_id``, its user id, and the ids linked to
-        it (a bandit credits a conversion under a user id to an exposure under the
-        anonymous id used before the login)."""
-        return self._st.ids.aliases(any_id)
-
-    def membership(self, key: str) -> frozenset[str] | None:
-        """A visitor's kept segments by canonical id (None when not held)."""
-        st = self._st
-        with st.lock:
-            m = st.members.get(key)
-        return None if m is None else m.names
-
-    def attribution_report(self, trait: str | None = None) -> dict[str, Any]:
-        """Credit per model and channel summed over the visitors held in this process, from
-        the ``attribution`` computed trait named ``trait`` (default: the first one)."""
-        from ._attribution import merge_reports
-
-        st = self._st
-        s = st.settings
-        specs = [sp for sp in s.computed.specs if sp.kind.value == "attribution"]
-        spec = next((sp for sp in specs if trait in (None, sp.name)), None)
-        if spec is None:
-            raise KeyError(f"no attribution computed trait {trait or ''}".rstrip())
-        now = st.clock()
-        with st.lock:
-            states = list(st.local.values())
-            values = [trait_value(st, spec, now) for st in states]
-        report = merge_reports(v for v in values if v)
-        report["trait"] = spec.name
-        return report
 
     # -- time: re-check on a sweep ---------------------------------------------------------
 

@@ -1,14 +1,14 @@
 """One lookup's algorithm, written once: L2 store, breaker, source, one retry, fallback.
 
 ``plan`` is a generator that yields operations (``StoreGet``, ``Fetch``, ``Sleep``) and
-returns an ``Outcome``; it holds every decision and does no I/O. ``drive_async`` runs it on
-the resolver's I/O loop (with ``aget``), ``drive_sync`` inline (with ``get``, for in-process
-sources). Remote lookups from sync and async callers therefore share one algorithm.
+returns an ``Outcome``; it holds every decision and does no I/O. The drivers
+(``_lookup_drive``) run it: ``drive_async`` on the resolver's I/O loop (with ``aget``),
+``drive_sync`` inline (with ``get``, for in-process sources). Remote lookups from sync and
+async callers therefore share one algorithm.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Generator, Mapping
 from types import MappingProxyType
@@ -21,7 +21,6 @@ from attrs import frozen
 from .._breaker import CircuitBreaker
 from .._retry_after import bounded_delay
 from ..config import ProfilesConfig
-from ._log import errors
 from ._store import WireEntry, decode_entry
 from ._types import (
     EMPTY,
@@ -40,9 +39,6 @@ __all__ = [
     "Outcome",
     "Sleep",
     "StoreGet",
-    "drive_async",
-    "drive_store_sync",
-    "drive_sync",
     "plan",
 ]
 
@@ -274,13 +270,31 @@ def _lookup(
                 stale = Entry.from_wire(wire)
     if ctx.source is None:
         return _failed(ProfileReason.NO_SOURCE, stale, peers)
+    result = yield from _fetch(ctx, key, id_type, wait_until=wait_until, give_up_at=give_up_at)
+    if isinstance(result, ProfileReason):
+        return _failed(result, stale, peers)
+    if result.ok:
+        return Outcome(
+            ProfileSourceKind.REMOTE, Entry.from_result(result, ctx.clock(), ctx.cfg), (), peers
+        )
+    # a plugin source may hand over any float: never hold for longer than configured
+    wait = bounded_delay(result.retry_after, ctx.cfg.breaker.max_hold)
+    if result.error is FetchErrorKind.RATE_LIMITED and wait:
+        ctx.breaker.hold(ctx.clock() + wait)
+    return _failed(ProfileReason(result.error.value), stale, peers)  # type: ignore[union-attr]
+
+
+def _fetch(
+    ctx: PlanContext, key: str, id_type: str, *, wait_until: float, give_up_at: float
+) -> Generator[Op, Any, FetchResult | ProfileReason]:
+    """The source's answer for ``key``: one attempt, and one retry when it may help and
+    fits; the breaker's reason when it refused the first attempt."""
     result: FetchResult | None = None
     for attempt in (1, 2):
         refusal = ctx.breaker.admit()
         if refusal is not None:
             if result is None:
-                gate = ProfileReason.RATE_LIMITED if refusal.held else ProfileReason.CIRCUIT_OPEN
-                return _failed(gate, stale, peers)
+                return ProfileReason.RATE_LIMITED if refusal.held else ProfileReason.CIRCUIT_OPEN
             break  # keep the first attempt's error
         remaining = give_up_at - time.monotonic()
         if remaining <= 0:
@@ -298,155 +312,10 @@ def _lookup(
         if delay > 0:
             yield Sleep(delay)
     assert result is not None
-    if result.ok:
-        return Outcome(
-            ProfileSourceKind.REMOTE, Entry.from_result(result, ctx.clock(), ctx.cfg), (), peers
-        )
-    # a plugin source may hand over any float: never hold for longer than configured
-    wait = bounded_delay(result.retry_after, ctx.cfg.breaker.max_hold)
-    if result.error is FetchErrorKind.RATE_LIMITED and wait:
-        ctx.breaker.hold(ctx.clock() + wait)
-    return _failed(ProfileReason(result.error.value), stale, peers)  # type: ignore[union-attr]
+    return result
 
 
 def _failed(reason: ProfileReason, stale: Entry | None, peers: dict[str, Any] | None) -> Outcome:
     if stale is not None:
         return Outcome(ProfileSourceKind.STALE, stale, (reason,), peers)
     return Outcome(ProfileSourceKind.FALLBACK, None, (reason,), peers)
-
-
-def _many_reply(got: Any, fields_at: int) -> tuple[Any, ...]:
-    # a store's ``get_many`` answers the hash at ``fields_at`` with its fields
-    return tuple(
-        fields_blob(v or {}) if i == fields_at else v for i, v in enumerate(got)
-    )
-
-
-def fields_blob(fields: Mapping[str, bytes]) -> bytes | None:
-    """A hash's fields (each a JSON value) as one JSON object; None when there are none."""
-    if not fields:
-        return None
-    return b"{%s}" % b",".join(
-        msgspec.json.encode(str(k)) + b":" + bytes(v) for k, v in fields.items()
-    )
-
-
-def _internal(exc: BaseException) -> FetchResult:
-    detail = f"{type(exc).__name__}: {exc}"
-    errors("internal", f"the profile source raised (a fallback profile is used): {detail}", exc)
-    return FetchResult.failed(FetchErrorKind.INTERNAL, detail)
-
-
-async def drive_async(gen: Plan, ctx: PlanContext) -> Outcome:
-    """Run ``gen`` on the running loop with the async methods of source and store."""
-    reply: Any = None
-    try:
-        while True:
-            op = gen.send(reply)
-            if isinstance(op, Fetch):
-                assert ctx.source is not None
-                start = time.monotonic()
-                try:
-                    result = await asyncio.wait_for(
-                        ctx.source.aget(op.profile_id, id_type=op.id_type, timeout=op.timeout),
-                        op.timeout,
-                    )
-                except asyncio.TimeoutError:
-                    result = FetchResult.failed(FetchErrorKind.TIMEOUT, "deadline passed")
-                except Exception as exc:
-                    result = _internal(exc)
-                reply = (result, time.monotonic() - start)
-            elif isinstance(op, StoreGet):
-                assert ctx.store is not None
-                many = getattr(ctx.store, "aget_many", None)
-                if many is not None:
-                    try:
-                        got = await asyncio.wait_for(many(op.keys, op.fields_at), op.timeout)
-                        reply = _many_reply(got, op.fields_at)
-                    except Exception:
-                        reply = (STORE_FAILED,) * len(op.keys)  # misses, counted
-                    continue
-                values: list[bytes | None] = []
-                for i, k in enumerate(op.keys):
-                    try:
-                        if i == op.fields_at:
-                            fields = await asyncio.wait_for(
-                                ctx.store.aget_fields(k),  # type: ignore[attr-defined]
-                                op.timeout,
-                            )
-                            values.append(fields_blob(fields))
-                        else:
-                            values.append(await asyncio.wait_for(ctx.store.aget(k), op.timeout))
-                    except Exception:
-                        values.append(STORE_FAILED)  # a miss, counted
-                reply = tuple(values)
-            else:
-                await asyncio.sleep(op.seconds)
-                reply = None
-    except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
-    finally:
-        gen.close()
-
-
-def drive_store_sync(gen: Plan, ctx: PlanContext) -> Outcome | None:
-    """Run ``gen``'s store reads on this thread (``get_many``: one round trip each); the
-    outcome when it needs nothing else, None (and ``gen`` closed) when it would call the
-    source or sleep: the caller then starts a flight, which reads the store again."""
-    reply: Any = None
-    many = ctx.store.get_many  # type: ignore[union-attr]
-    try:
-        while True:
-            op = gen.send(reply)
-            if not isinstance(op, StoreGet):
-                return None
-            try:
-                reply = _many_reply(many(op.keys, op.fields_at), op.fields_at)
-            except Exception:
-                reply = (STORE_FAILED,) * len(op.keys)
-    except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
-    finally:
-        gen.close()
-
-
-def drive_sync(gen: Plan, ctx: PlanContext) -> Outcome:
-    """Run ``gen`` on this thread with the blocking methods of source and store."""
-    reply: Any = None
-    try:
-        while True:
-            op = gen.send(reply)
-            if isinstance(op, Fetch):
-                assert ctx.source is not None
-                start = time.monotonic()
-                try:
-                    result = ctx.source.get(op.profile_id, id_type=op.id_type, timeout=op.timeout)
-                except Exception as exc:
-                    result = _internal(exc)
-                reply = (result, time.monotonic() - start)
-            elif isinstance(op, StoreGet):
-                assert ctx.store is not None
-                many = getattr(ctx.store, "get_many", None)
-                if many is not None:
-                    try:
-                        reply = _many_reply(many(op.keys, op.fields_at), op.fields_at)
-                    except Exception:
-                        reply = (STORE_FAILED,) * len(op.keys)
-                    continue
-                values: list[bytes | None] = []
-                for i, k in enumerate(op.keys):
-                    try:
-                        if i == op.fields_at:
-                            values.append(fields_blob(ctx.store.get_fields(k)))  # type: ignore[attr-defined]
-                        else:
-                            values.append(ctx.store.get(k))
-                    except Exception:
-                        values.append(STORE_FAILED)
-                reply = tuple(values)
-            else:
-                time.sleep(op.seconds)  # bounded by the deadline, see plan()
-                reply = None
-    except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
-    finally:
-        gen.close()

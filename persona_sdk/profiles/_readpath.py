@@ -16,7 +16,8 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from ._computed import VisitorState
-from ._lookup import KIND_INDEX, Entry, Outcome, drive_async, drive_store_sync, drive_sync, plan
+from ._lookup import KIND_INDEX, Entry, Outcome, plan
+from ._lookup_drive import drive_async, drive_store_sync, drive_sync
 from ._settings import Settings, build_profile
 from ._state import ProfileState
 from ._store import encode_entry
@@ -165,6 +166,14 @@ class ReadPath:
         if s.source is None and s.store is None:
             # no source: local traits only, nothing to look up
             return self.profile(s, key, _LOCAL, None, _NO_SOURCE, consent=consent)
+        return self._miss(s, key, id_type, consent)
+
+    def _miss(
+        self, s: Settings, key: str, id_type: str, consent: Mapping[str, bool] | None
+    ) -> Profile | tuple[Settings, str, _Future[Outcome], float]:
+        # an L1 miss (a lookup follows; the hit path above stays inline): answered inline
+        # by an in-process source or the store when it can be, else a flight to wait on
+        st = self._st
         st.misses.bump()
         start = time.monotonic()
         if s.inline:

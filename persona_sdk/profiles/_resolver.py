@@ -4,8 +4,9 @@ The resolver owns the state of the visitors held in this process (``ProfileState
 three parts built on it: the read path (``ReadPath``: caches, single flight, deadline,
 breaker), the audience (``Audience``: segment membership kept per visitor) and the store
 writer (``StoreWriter``: computed traits and identity links to the L2 store). This module
-adds what events feed (``observe``: identity stitching, identify traits, computed traits),
-``forget``, and the lifecycle (``configure``, ``flush``, ``stats``, ``close``).
+adds what events feed (``observe``: identity stitching, identify traits, computed traits)
+and the lifecycle (``configure``, ``flush``, ``stats``, ``close``); erasure is ``_erasure``'s,
+the reads over held visitors ``HeldVisitors``'.
 """
 
 from __future__ import annotations
@@ -17,8 +18,11 @@ from typing import TYPE_CHECKING, Any, cast
 from .. import _lifecycle
 from .._stats import ResolverStats
 from ..events import Message
-from ._audience import Audience, KeptSegments
+from ._audience import Audience
 from ._computed import VisitorState
+from ._erasure import forget
+from ._held import HeldVisitors
+from ._kept_segments import KeptSegments
 from ._membership import OWN_EVENTS
 from ._readpath import AResolve, ReadPath, Resolve
 from ._settings import Settings, build_settings
@@ -27,8 +31,6 @@ from ._types import ProfileSource, ProfileStore
 from ._writeback import StoreWriter
 
 _SEEN = frozenset({"track", "page", "screen"})
-#: ids ``forget`` gathers at most through the store's identity links
-_MAX_CHAIN = 1000
 
 if TYPE_CHECKING:
     from ..config import Container
@@ -82,6 +84,7 @@ class ProfileResolver:
         #: path calls directly (``Persona.visitor`` does)
         self.reader = read = ReadPath(self._st)
         self._audience = Audience(self._st, read)
+        self._held = HeldVisitors(self._st, read)
         self._writer = StoreWriter(self._st)
         # The read path's own methods, bound once: ``resolve`` is on every request's path,
         # where a delegating method would add a call (and a method of this class of the same
@@ -203,14 +206,14 @@ class ProfileResolver:
     def members_of(self, segment: str, limit: int = 1000) -> list[str]:
         """Canonical ids of visitors held in this process who are in ``segment`` (at most
         ``limit``, most recently seen last)."""
-        return self._audience.members_of(segment, limit)
+        return self._held.members_of(segment, limit)
 
     def record(
         self, *, anonymous_id: str | None = None, user_id: str | None = None
     ) -> dict[str, Any] | None:
         """What is known of a visitor, unfiltered: ``id``, ``traits``, ``computed``,
         ``segments``, ``consent`` (the last seen), ``source``; None when nothing is."""
-        return self._audience.record(anonymous_id=anonymous_id, user_id=user_id)
+        return self._held.record(anonymous_id=anonymous_id, user_id=user_id)
 
     def aliases(self, any_id: str) -> set[str]:
         """The ids of the person ``any_id`` belongs to, as this process's identity links
@@ -221,12 +224,12 @@ class ProfileResolver:
 
     def membership(self, key: str) -> frozenset[str] | None:
         """A visitor's kept segments by canonical id (None when not held)."""
-        return self._audience.membership(key)
+        return self._held.membership(key)
 
     def attribution_report(self, trait: str | None = None) -> dict[str, Any]:
         """Credit per model and channel summed over the visitors held in this process, from
         the ``attribution`` computed trait named ``trait`` (default: the first one)."""
-        return self._audience.attribution_report(trait)
+        return self._held.attribution_report(trait)
 
     def sweep_segments(self) -> int:
         """Re-check the time-dependent segments (and moving traits) of every visitor held in
@@ -295,70 +298,7 @@ class ProfileResolver:
 
         Returns every id purged (the given ids and the ids linked to them).
         """
-        st = self._st
-        s = st.settings
-        ids = st.ids.related(i for i in (user_id, anonymous_id) if i)
-        if not ids:
-            return set()
-        if s.store is not None:
-            ids |= self._stored_chain(s, ids)
-        users = st.ids.targets(ids) | ({user_id} if user_id else set())
-        with st.lock:
-            st.generation += 1
-            for i in ids:
-                st.l1.pop(i, None)
-                st.local.pop(i, None)
-                st.members.pop(i, None)
-                st.dirty.discard(i)
-                st.forgotten[i] = st.generation
-        st.ids.forget(ids)
-        if s.store is not None:
-            try:
-                link = s.ctx.link_key or s.ctx.entry_key
-                s.store.delete(
-                    [
-                        k
-                        for i in ids
-                        for k in (s.ctx.entry_key(i), s.ctx.computed_key(i), link(i),
-                                  *((s.ctx.back_key(i),) if s.ctx.back_key else ()))
-                    ]
-                )
-            except Exception:
-                with st.lock:
-                    st.n["store_errors"] += 1
-        erase = getattr(s.source, "erase", None)
-        if callable(erase):
-            for i in sorted(ids):
-                try:
-                    erase(i, id_type="user_id" if i in users else "anonymous_id", timeout=5.0)
-                except Exception:
-                    with st.lock:
-                        st.n["erase_errors"] += 1
-        return ids
-
-    def _stored_chain(self, s: Settings, ids: set[str]) -> set[str]:
-        """Every id linked to or from ``ids`` through the store's identity links (other
-        processes' merges): links forward, the back-link hashes backward; bounded."""
-        store, link, back = s.store, s.ctx.link_key, s.ctx.back_key
-        if store is None or link is None:
-            return set()
-        get_fields = getattr(store, "get_fields", None) if back is not None else None
-        found, todo = set(ids), list(ids)
-        while todo and len(found) < _MAX_CHAIN:
-            i = todo.pop()
-            try:
-                nxt = [store.get(link(i))]
-                if get_fields is not None and back is not None:
-                    nxt.extend(k.encode() for k in get_fields(back(i)))
-            except Exception:
-                self._st.count("store_errors")
-                continue
-            for raw in nxt:
-                other = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else ""
-                if other and other not in found:
-                    found.add(other)
-                    todo.append(other)
-        return found - ids
+        return forget(self._st, user_id=user_id, anonymous_id=anonymous_id)
 
     # -- lifecycle ------------------------------------------------------------------------
 

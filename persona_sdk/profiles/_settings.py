@@ -91,27 +91,7 @@ def build_settings(
     the same; ``source``/``store`` given in code win over the container. ``ConfigError``
     leaves nothing half-built."""
     cfg = container.profiles
-    owned: list[Any] = []
-    if source is None:
-        if old is not None and old.source_spec == cfg.source:
-            source = old.source
-        else:
-            source = build_source(cfg.source)
-            owned.append(source)
-    if store is None:
-        if old is not None and old.store_spec == cfg.store:
-            store = old.store
-        else:
-            try:
-                store = build_store(cfg.store)
-            except Exception:
-                for obj in owned:
-                    if obj is not None:
-                        obj.close()
-                raise
-            owned.append(store)
-    if old is not None:
-        owned.extend(o for o in old.owned if o is source or o is store)
+    source, store, owned = _source_and_store(cfg, old, source, store)
     keep_breaker = (
         old is not None
         and old.source is source
@@ -146,6 +126,38 @@ def build_settings(
         store_spec=cfg.store,
         owned=tuple(o for o in owned if o is not None),
     )
+
+
+def _source_and_store(
+    cfg: ProfilesConfig,
+    old: Settings | None,
+    source: ProfileSource | None,
+    store: ProfileStore | None,
+) -> tuple[ProfileSource | None, ProfileStore | None, list[Any]]:
+    """The source and store to use (given in code, kept from ``old`` when their spec stays
+    the same, else built), and those of them these settings own (close)."""
+    owned: list[Any] = []
+    if source is None:
+        if old is not None and old.source_spec == cfg.source:
+            source = old.source
+        else:
+            source = build_source(cfg.source)
+            owned.append(source)
+    if store is None:
+        if old is not None and old.store_spec == cfg.store:
+            store = old.store
+        else:
+            try:
+                store = build_store(cfg.store)
+            except Exception:
+                for obj in owned:
+                    if obj is not None:
+                        obj.close()
+                raise
+            owned.append(store)
+    if old is not None:
+        owned.extend(o for o in old.owned if o is source or o is store)
+    return source, store, owned
 
 
 def build_profile(

@@ -117,6 +117,47 @@ def compile_mapping(mapping: MappingConfig, path: str) -> tuple[Mapper | None, l
     for old, new in mapping.events.items():
         if not isinstance(new, str) or not new:
             errors.append(f"{path}.events.{old}: the new event name must be a non-empty string")
+    renames, drops, adds, allow = _checked_paths(mapping, path, errors)
+    events = dict(mapping.events)
+    if errors or not (events or renames or drops or adds or allow is not None):
+        return None, errors
+
+    def apply(event: dict[str, Any]) -> dict[str, Any]:
+        w = _Writer(event)
+        root = w.root
+        if allow is not None:
+            for key in ("properties", "traits"):
+                source = root.get(key)
+                if isinstance(source, dict):
+                    kept = _allowed(source, allow)
+                    root[key] = kept
+                    w.copied.add(id(kept))
+        for old_parts, new_parts in renames:
+            value = w.pop(old_parts)
+            if value is not _MISSING:
+                w.set(new_parts, value)
+        for parts in drops:
+            w.pop(parts)
+        for parts, value in adds:
+            w.set(parts, value)
+        if events:
+            name = root.get("event")
+            if isinstance(name, str) and name in events:
+                root["event"] = events[name]
+        return root
+
+    return apply, errors
+
+
+_Paths = tuple[
+    list[tuple[list[str], list[str]]], list[list[str]], list[tuple[list[str], Any]],
+    list[list[str]] | None,
+]
+
+
+def _checked_paths(mapping: MappingConfig, path: str, errors: list[str]) -> _Paths:
+    """The mapping's renames, drops, adds and allow list, split into path parts; each path
+    that is not valid is left out and its problem added to ``errors``."""
     renames: list[tuple[list[str], list[str]]] = []
     for old, new in mapping.rename.items():
         problems = [
@@ -149,35 +190,7 @@ def compile_mapping(mapping: MappingConfig, path: str) -> tuple[Mapper | None, l
                 errors.append(f"{path}.allow[{i}]: {problem}")
             else:
                 allow.append(p.split("."))
-    events = dict(mapping.events)
-    if errors or not (events or renames or drops or adds or allow is not None):
-        return None, errors
-
-    def apply(event: dict[str, Any]) -> dict[str, Any]:
-        w = _Writer(event)
-        root = w.root
-        if allow is not None:
-            for key in ("properties", "traits"):
-                source = root.get(key)
-                if isinstance(source, dict):
-                    kept = _allowed(source, allow)
-                    root[key] = kept
-                    w.copied.add(id(kept))
-        for old_parts, new_parts in renames:
-            value = w.pop(old_parts)
-            if value is not _MISSING:
-                w.set(new_parts, value)
-        for parts in drops:
-            w.pop(parts)
-        for parts, value in adds:
-            w.set(parts, value)
-        if events:
-            name = root.get("event")
-            if isinstance(name, str) and name in events:
-                root["event"] = events[name]
-        return root
-
-    return apply, errors
+    return renames, drops, adds, allow
 
 
 def _overlap(a: list[str], b: list[str]) -> bool:

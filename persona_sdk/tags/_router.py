@@ -28,23 +28,20 @@ from ..privacy import (
     check_purposes,
     gpc_signal,
 )
-from ._mapping import Mapper, compile_mapping, moved_policy
+from ._mapping import compile_mapping
+from ._render import PerMessage, Render, tag_render
 
 if TYPE_CHECKING:
-    from ..config import Container
+    from ..config import Container, TagConfig
     from ..plugins import Destination
     from ..rules import OperatorRegistry
 
 __all__ = ["Render", "Route", "Router"]
 
-#: Shapes one message for a destination: its payload dict, its payload already encoded as
-#: JSON ``bytes``, or ``None`` to skip it.
-Render = Callable[[Message], "dict[str, Any] | bytes | None"]
 #: One routing decision: the destination's name and how to render the message for it.
 Route = tuple[str, Render]
 
 _NO_ROUTES: Final[tuple[Route, ...]] = ()
-_SEGMENT_CACHE_SIZE: Final = 256
 #: Segment key -> ``Message`` attribute, for the condition view.
 _VIEW_FIELDS: Final = {
     "type": "type", "event": "event", "name": "name", "category": "category",
@@ -101,62 +98,54 @@ def _view_builder(keys: set[str] | None) -> Callable[[Message], dict[str, Any]]:
     return view
 
 
-class _PerMessage:
-    """``make(msg)`` once per message, shared by all the tags that render it.
-
-    Keyed by identity (the message is kept alongside, so a recycled ``id`` cannot hit); it
-    is cleared whole when full, which costs nothing per call. Races between threads only
-    cost a recomputation: every read and write is a single dict operation.
-    """
-
-    __slots__ = ("_entries", "_make", "make", "users")
-
-    def __init__(self, make: Callable[[Message], Any]) -> None:
-        self._entries: dict[int, tuple[Message, Any]] = {}
-        self._make = self.make = make
-        self.users = 0  #: renders built on it (with one, the cache is pure overhead)
-
-    def __call__(self, msg: Message) -> Any:
-        entries = self._entries
-        hit = entries.get(id(msg))
-        if hit is not None and hit[0] is msg:
-            return hit[1]
-        value = self._make(msg)
-        if len(entries) >= _SEGMENT_CACHE_SIZE:
-            entries.clear()
-        entries[id(msg)] = (msg, value)
-        return value
+def _naming_errors(
+    tag: TagConfig, i: int, seen: dict[str, int], known: set[str]
+) -> list[str]:
+    """``tags[i]``'s name (non-empty, unique: ``seen`` notes it) and destination (``known``)."""
+    where = f"tags[{i}]"
+    errors: list[str] = []
+    if not tag.name:
+        errors.append(f"{where}.name: must be a non-empty string")
+    elif tag.name in seen:
+        errors.append(
+            f'{where}.name: duplicate tag name "{tag.name}" (also tags[{seen[tag.name]}])'
+        )
+    else:
+        seen[tag.name] = i
+    if tag.destination not in known:
+        listed = ", ".join(sorted(known)) or "none is configured"
+        errors.append(
+            f'{where}.destination: unknown destination "{tag.destination}" (known: {listed})'
+        )
+    return errors
 
 
-def _make_render(
-    segment: Callable[[Message], dict[str, Any]],
-    wire: Callable[[Message], bytes],
-    mapper: Mapper | None,
-    policy: PrivacyPolicy | None,
-    destination: Destination,
-    *,
-    moved: PrivacyPolicy | None = None,
-) -> Render:
-    apply = policy.apply if policy is not None and not policy.is_noop else None
-    before = moved.apply if moved is not None else None
-    if mapper is None and apply is None and getattr(destination, "passthrough", False) is True:
-        # Nothing changes the Segment event on its way: its JSON, encoded once, is shared by
-        # every destination in the same case (no dict, no transform, no encode per tag).
-        wire.users += 1  # type: ignore[attr-defined]
-        return wire
-    transform = destination.transform
+def _container_errors(container: Container) -> list[str]:
+    """What is wrong with the container's PII policy and destinations' consent purposes."""
+    errors: list[str] = check_pii_config(container.pii)
+    for name, dcfg in container.destinations.items():
+        errors.extend(
+            check_purposes(dcfg.consent, container.consent, f"destinations.{name}.consent")
+        )
+    return errors
 
-    def render(msg: Message) -> dict[str, Any] | None:
-        event = segment(msg)
-        if before is not None:  # personal data a rename moves is treated where it was
-            event = before(event)
-        if mapper is not None:
-            event = mapper(event)
-        if apply is not None:
-            event = apply(event)
-        return transform(event)
 
-    return render
+def _compile_trigger(
+    tag: TagConfig, where: str, saved_groups: Any, operators: OperatorRegistry | None,
+    errors: list[str],
+) -> Callable[[Mapping[str, Any]], bool] | None:
+    """``tag``'s trigger as a condition (None without one, or when it has ``errors``)."""
+    from ..rules import compile_condition
+
+    if not tag.trigger:
+        return None
+    try:
+        return compile_condition(
+            tag.trigger, path=f"{where}.trigger", saved_groups=saved_groups, operators=operators
+        )
+    except ConfigError as exc:
+        errors.extend(exc.errors)
+        return None
 
 
 class _Tag:
@@ -215,14 +204,10 @@ class Router:
         attribute set true, e.g. third-party plugins and ``CaptureDestination``) get the
         container's ``pii`` policy applied before their ``transform``.
         """
-        from ..rules import compile_condition
-
         consent = container.consent
-        errors: list[str] = check_pii_config(container.pii)
-        for name, dcfg in container.destinations.items():
-            errors.extend(check_purposes(dcfg.consent, consent, f"destinations.{name}.consent"))
-        segment = _PerMessage(to_segment)
-        wire = _PerMessage(to_segment_json)
+        errors = _container_errors(container)
+        segment = PerMessage(to_segment)
+        wire = PerMessage(to_segment_json)
         policies: dict[str, PrivacyPolicy | None] = {}
         known = set(destinations) | set(container.destinations)
         seen: dict[str, int] = {}
@@ -231,68 +216,24 @@ class Router:
         saved_groups = container.saved_groups or None
         for i, tag in enumerate(container.tags):
             where = f"tags[{i}]"
-            if not tag.name:
-                errors.append(f"{where}.name: must be a non-empty string")
-            elif tag.name in seen:
-                errors.append(
-                    f'{where}.name: duplicate tag name "{tag.name}" (also tags[{seen[tag.name]}])'
-                )
-            else:
-                seen[tag.name] = i
-            if tag.destination not in known:
-                listed = ", ".join(sorted(known)) or "none is configured"
-                errors.append(
-                    f'{where}.destination: unknown destination "{tag.destination}" '
-                    f"(known: {listed})"
-                )
-            trigger = None
-            if tag.trigger:
-                try:
-                    trigger = compile_condition(
-                        tag.trigger,
-                        path=f"{where}.trigger",
-                        saved_groups=saved_groups,
-                        operators=operators,
-                    )
-                except ConfigError as exc:
-                    errors.extend(exc.errors)
-                if (
-                    tag.enabled
-                    and view_keys is not None
-                    and not _referenced(tag.trigger, view_keys)
-                ):
-                    view_keys = None
+            errors.extend(_naming_errors(tag, i, seen, known))
+            trigger = _compile_trigger(tag, where, saved_groups, operators, errors)
+            if tag.trigger and tag.enabled and view_keys is not None and not _referenced(
+                    tag.trigger, view_keys):
+                view_keys = None
             errors.extend(check_purposes(tag.consent, consent, f"{where}.consent"))
             mapper, mapping_errors = compile_mapping(tag.mapping, f"{where}.mapping")
             errors.extend(mapping_errors)
             dest = destinations.get(tag.destination)
             if errors or dest is None or not tag.enabled:
                 continue
-            if tag.destination not in policies:
-                handles = getattr(dest, "handles_pii", False) is True
-                policies[tag.destination] = (
-                    None if handles else PrivacyPolicy.from_config(container.pii)
-                )
-            # a rename must not carry PII past the policy, which names the original paths
-            own = getattr(dest, "policy", None)
-            moved = moved_policy(
-                tag.mapping,
-                own if isinstance(own, PrivacyPolicy)
-                else policies[tag.destination] or PrivacyPolicy.from_config(container.pii),
-            )  # fmt: skip
+            render = tag_render(tag, dest, container, policies, mapper, segment, wire)
             declared = container.destinations.get(tag.destination)
             needed = [*tag.consent, *(declared.consent if declared is not None else ())]
-            tags.append(
-                _Tag(
-                    tag.name,
-                    tag.destination,
-                    trigger,
-                    ConsentRequirement.build(needed, consent),
-                    _make_render(
-                        segment, wire, mapper, policies[tag.destination], dest, moved=moved
-                    ),
-                )
-            )
+            tags.append(_Tag(
+                tag.name, tag.destination, trigger, ConsentRequirement.build(needed, consent),
+                render,
+            ))
         if errors:
             raise ConfigError(errors)
         if wire.users == 1:  # nothing to share: encode directly, no cache lookup per event

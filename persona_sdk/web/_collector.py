@@ -39,6 +39,7 @@ from ._wsgi import WSGIApp, make_wsgi
 
 if TYPE_CHECKING:
     from ..client import Persona
+    from ._ratelimit import TokenBucketLimiter
 
 __all__ = ["PIXEL_GIF", "Collector", "PendingBody"]
 
@@ -166,20 +167,11 @@ class Collector:
         self, s: Settings, head: RequestHead, cors: list[tuple[str, str]]
     ) -> CollectorResponse | PendingBody:
         cfg = s.config
-        path = head.path
-        if cfg.path_prefix:
-            if not path.startswith(cfg.path_prefix + "/"):
-                raise Reject(404, "no such endpoint", "path", "not_found")
-            path = path[len(cfg.path_prefix) :]
+        path = head.path if not cfg.path_prefix else _unprefixed(head.path, cfg.path_prefix)
         route = _ROUTES.get(path)
-        if route is None and path.startswith(API_PREFIXES):
-            if s.limiter is not None:  # per client, before any token is checked
-                wait = s.limiter.acquire(rate_key(client_address(head, cfg.client_ip_header)))
-                if wait:
-                    raise Reject(429, "too many requests", None, "rate_limited",
-                                 headers=[("retry-after", str(max(1, math.ceil(wait))))])
-            return self._api(s).handle(self._persona, head, path, self._count)
-        if route is None or (route[0] == "metrics" and not cfg.metrics):
+        if route is None:
+            return self._off_route(s, head, path)
+        if route[0] == "metrics" and not cfg.metrics:
             raise Reject(404, "no such endpoint", "path", "not_found")
         kind, msg_type = route
         allowed = _METHODS.get(kind, ("POST",))
@@ -200,22 +192,10 @@ class Collector:
         self._count(requests=1)
         client = client_address(head, cfg.client_ip_header)
         if s.limiter is not None:
-            wait = s.limiter.acquire(rate_key(client))
-            if wait:
-                raise Reject(429, "too many requests", None, "rate_limited",
-                             headers=[("retry-after", str(max(1, math.ceil(wait))))])
+            _throttle(s.limiter, client)
         auth_key = basic_auth_user(head.headers.get("authorization"))
         if kind == "pixel":
-            if len(head.query) > cfg.max_beacon_bytes:
-                raise Reject(413, f"the query is over the {cfg.max_beacon_bytes}-byte limit",
-                             "query", "too_large")
-            message, query_key = pixel_message(head.query, cfg.max_depth)
-            pending = PendingBody(
-                self._intake, s, head=head, kind=kind, msg_type=None, limit=0, client=client,
-                cors=cors,
-            )
-            pending.write_key = auth_key or query_key
-            return pending.guard(lambda: pending.ingest(message))
+            return self._pixel(s, head, client, cors, auth_key)
         limit = cfg.max_batch_bytes if kind == "batch" else (
             cfg.max_beacon_bytes if kind == "beacon" else cfg.max_message_bytes
         )
@@ -240,6 +220,31 @@ class Collector:
             # a wrong key is refused before the body is read; a missing one may be in it
             check_write_key(s, pending.write_key)
         return pending
+
+    def _off_route(self, s: Settings, head: RequestHead, path: str) -> CollectorResponse:
+        # not an event endpoint: the profile API, or nothing
+        if not path.startswith(API_PREFIXES):
+            raise Reject(404, "no such endpoint", "path", "not_found")
+        if s.limiter is not None:  # per client, before any token is checked
+            _throttle(s.limiter, client_address(head, s.config.client_ip_header))
+        return self._api(s).handle(self._persona, head, path, self._count)
+
+    def _pixel(
+        self, s: Settings, head: RequestHead, client: str | None, cors: list[tuple[str, str]],
+        auth_key: str | None,
+    ) -> CollectorResponse:
+        # a GET pixel: the event is in the query, ingested now (there is no body to wait for)
+        cfg = s.config
+        if len(head.query) > cfg.max_beacon_bytes:
+            raise Reject(413, f"the query is over the {cfg.max_beacon_bytes}-byte limit",
+                         "query", "too_large")
+        message, query_key = pixel_message(head.query, cfg.max_depth)
+        pending = PendingBody(
+            self._intake, s, head=head, kind="pixel", msg_type=None, limit=0, client=client,
+            cors=cors,
+        )
+        pending.write_key = auth_key or query_key
+        return pending.guard(lambda: pending.ingest(message))
 
     def _api(self, s: Settings) -> ProfileApi:
         # built on first use and again when the config changes (a reload)
@@ -282,3 +287,18 @@ def _query_write_key(query: str) -> str | None:
         if part.startswith("writeKey="):
             return unquote(part[9:]) or None
     return None
+
+
+def _throttle(limiter: TokenBucketLimiter, client: str | None) -> None:
+    """Refuse (429, with ``Retry-After``) a client over its request rate."""
+    wait = limiter.acquire(rate_key(client))
+    if wait:
+        raise Reject(429, "too many requests", None, "rate_limited",
+                     headers=[("retry-after", str(max(1, math.ceil(wait))))])
+
+
+def _unprefixed(path: str, prefix: str) -> str:
+    """``path`` under the collector's ``path_prefix`` (404 when it is not under it)."""
+    if not path.startswith(prefix + "/"):
+        raise Reject(404, "no such endpoint", "path", "not_found")
+    return path[len(prefix) :]
