@@ -2,7 +2,7 @@
 
 A placement of N candidate items, each with an audience condition (a country list and an
 age bound), an item frequency cap and a Thompson-sampling bandit; every decide logs its
-``Promotion Viewed`` exposure (to a ``track`` that accepts it) and takes a cap hit in the
+``Promotion Viewed`` exposure through the real tag layer and takes a cap hit in the
 in-memory counter store. Measure with::
 
     pytest tests/benchmarks/test_bench_content.py --benchmark-enable -s
@@ -62,16 +62,12 @@ def test_decide_new_visitor(benchmark: Any, persona: Any, items: int) -> None:
     """A new visitor's decide on a bandit placement of `items` conditioned, capped items
     returns one eligible item."""
     p = persona(items)
-    rt = p._runtime
-    engine, hooks, segments = rt.engine, p._hooks, rt.segments
     ids = (f"visitor-{i}" for i in itertools.count())
     attrs = {"country": "FR", "age": 30}
 
     def decide() -> ps.Decision:
-        visitor = engine.visitor(
-            anonymous_id=next(ids), attributes=attrs, persona=p, hooks=hooks, segments=segments
-        )
-        return visitor.decide("hero")
+        # the user's path: the public visitor, its exposure through the real tag layer
+        return p.visitor(anonymous_id=next(ids), attributes=attrs).decide("hero")
 
     for _ in range(1000):  # warm: bandit draws made, caches filled
         decide()
