@@ -1,4 +1,5 @@
-"""``persona eval`` and ``persona explain``: a visitor's decisions, without logging anything."""
+"""``persona eval``, ``persona explain`` and ``persona send``: try a container on one visitor
+(its decisions, logging nothing) or on one test event (delivered for real)."""
 
 import json
 from pathlib import Path
@@ -95,3 +96,53 @@ def explain(
         if key in row and row[key] not in ("", None):
             out.print(f"  {key}: {row[key]}", markup=False)
     out.print("  reasons: " + ", ".join(row["reasons"]), markup=False)
+
+
+# -- send ------------------------------------------------------------------------------------
+
+
+@app.command()
+def send(
+    container: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+    event: Annotated[str, typer.Option(help="The event name.")] = "Persona Test Event",
+    prop: Annotated[list[str], typer.Option(
+        "--property", "-p", help="key=value (JSON values allowed).")] = [],  # noqa: B006
+    anonymous_id: Annotated[str, typer.Option()] = "persona-cli-test",
+    consent: Annotated[list[str], typer.Option(
+        help="A purpose to grant (repeat); default: every declared purpose.")] = [],  # noqa: B006
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for delivery.")] = 10.0,
+    env_file: EnvFile = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Send a test event through the container's destinations and show each answer.
+
+    The event goes through the real tags, consent and mappings; the command waits for
+    delivery and exits 1 when something was not delivered."""
+    try:
+        with open_persona(container, read_env(env_file)) as persona:
+            purposes = consent or list(persona.container.consent.purposes)
+            mid = persona.track(event, anonymous_id=anonymous_id,
+                                properties=parse_pairs(prop, "--property"),
+                                consent=dict.fromkeys(purposes, True))
+            delivered = persona.flush(timeout)
+            stats = persona.stats()["destinations"]
+    except PersonaError as exc:
+        raise fail(str(exc), as_json=as_json) from None
+    rows = {
+        name: {k: row.get(k) for k in ("tracked", "delivered", "queued", "rejected",
+                                        "dead_lettered", "filtered", "last_error")}
+        for name, row in stats.items()
+    }
+    if as_json:
+        emit_json({"message_id": mid, "all_delivered": delivered, "destinations": rows})
+    else:
+        table = Table(title=f"{event} ({mid})")
+        for column in ("destination", "got it", "delivered", "answer"):
+            table.add_column(column)
+        for name, row in rows.items():
+            got = "yes" if row["tracked"] else "no (trigger or consent)"
+            answer = row["last_error"] or ("ok" if row["delivered"] else "pending")
+            table.add_row(name, got, str(row["delivered"]), str(answer))
+        out.print(table)
+    if not delivered:
+        raise typer.Exit(1)
