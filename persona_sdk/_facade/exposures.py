@@ -39,7 +39,7 @@ class ExposuresApi(Core):
         # An exposure from one of this persona's visitors: its properties come from the
         # container and its ids from the visitor, so when nothing on this thread needs the
         # message (no tracking plan, no observer of track events, not the sync spool), the
-        # caller only appends and the delivery thread builds the message (_deferred_track).
+        # caller only appends and the delivery thread builds the message (deferred_track).
         runtime = self._runtime
         if (
             self._closed
