@@ -25,8 +25,12 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-PACKAGE = ROOT / "persona_sdk"
+import persona_sdk
+
+#: the package under test, where it is imported from: the checkout, or an installed wheel
+#: (CI runs the suite against the built wheel from a tree without ``persona_sdk/``)
+PACKAGE = Path(persona_sdk.__file__).resolve().parent
+ROOT = PACKAGE.parent
 
 #: leaf utilities: they import nothing of the package
 LEAVES = frozenset({
@@ -101,6 +105,7 @@ def _module_name(path: Path) -> str:
 
 
 MODULES: dict[str, Path] = {_module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+assert MODULES, f"no sources under {PACKAGE}"  # else every test here would pass vacuously
 
 
 def unit_of(module: str) -> str:

@@ -23,7 +23,7 @@ generated function is checked against the general evaluation it replaces
 
 **Instances without ``__init__``** (``blank``). A ``Visitor`` (one per request) and an
 ``EvalContext`` are made by ``blank(cls)`` and their slots set by one builder function
-(``decisions/_visitor.py: engine_visitor``, ``decisions/_context.py: new_context``):
+(``decisions/_visitor_factory.py: engine_visitor``, ``decisions/_context.py: new_context``):
 calling a class with keywords packs them into a dict and unpacks them again: a 14-slot
 class called with two keywords costs 0.38 µs, ``blank`` and a function setting the same
 slots 0.22 µs (``Visitor(engine=...)`` 0.77 µs, ``engine.visitor(...)`` 0.55 µs, the

@@ -21,7 +21,7 @@ from typing import Any
 import msgspec
 from attrs import Factory, frozen
 
-from ._runtime import CLICK_EVENT, EXPOSURE_EVENT
+from ._exposures import CLICK_EVENT, EXPOSURE_EVENT
 
 __all__ = ["ContentReport", "content_report", "read_events"]
 
@@ -145,13 +145,40 @@ def content_report(
         raise ValueError(f"unknown dimension(s) {unknown}; expected some of {DIMENSIONS}")
     if level not in _Z:
         raise ValueError(f"level: expected one of {sorted(_Z)}")
-    stream: Iterable[Mapping[str, Any]]
+    groups, exposed, conversions = _tally(_event_stream(events), by, conversion_event)
+    credited = _credit(groups, exposed, conversions)
+    rows = _rows(groups, by)
+    return ContentReport(
+        tuple(by),
+        rows,
+        _uplift(exposed, credited, level, None),
+        _uplift(exposed, credited, level, "segment"),
+        _uplift(exposed, credited, level, "country"),
+    )
+
+
+#: group key -> row (the dimensions and the counts)
+_Groups = dict[tuple[Any, ...], dict[str, Any]]
+#: visitor -> placement -> (first exposure time, group key, holdout, segment, country)
+_Exposed = dict[str, dict[str, tuple[float, tuple[Any, ...], bool, Any, Any]]]
+
+
+def _event_stream(
+    events: Iterable[Mapping[str, Any]] | str | os.PathLike[str] | Sequence[str],
+) -> Iterable[Mapping[str, Any]]:
+    """The events themselves, or read from the JSONL paths given."""
     if isinstance(events, (str, os.PathLike)):
-        stream = read_events([events])
-    elif isinstance(events, Sequence) and events and isinstance(events[0], str):
-        stream = read_events([str(e) for e in events])
-    else:
-        stream = events  # type: ignore[assignment]
+        return read_events([events])
+    if isinstance(events, Sequence) and events and isinstance(events[0], str):
+        return read_events([str(e) for e in events])
+    return events  # type: ignore[return-value]
+
+
+def _tally(
+    stream: Iterable[Mapping[str, Any]], by: Sequence[str], conversion_event: str
+) -> tuple[_Groups, _Exposed, list[tuple[str, float]]]:
+    """Exposures and clicks counted per group, each visitor's first exposure per
+    placement, and the conversions (visitor, time)."""
     groups: dict[tuple[Any, ...], dict[str, Any]] = {}
     # visitor -> placement -> (first exposure time, group key, holdout, segment, country)
     exposed: dict[str, dict[str, tuple[float, tuple[Any, ...], bool, Any, Any]]] = {}
@@ -198,6 +225,13 @@ def content_report(
                     seen[placement] = (when, key, holdout, dims["segment"], dims["country"])
         else:
             row["clicks"] += 1
+    return groups, exposed, conversions
+
+
+def _credit(
+    groups: _Groups, exposed: _Exposed, conversions: list[tuple[str, float]]
+) -> set[tuple[str, str]]:
+    """Count conversions into ``groups``; returns the (visitor, placement) pairs credited."""
     # a conversion counts once per visitor and placement, after the first exposure
     credited: set[tuple[str, str]] = set()
     for who, when in sorted(conversions, key=lambda c: c[1]):
@@ -205,6 +239,11 @@ def content_report(
             if when >= first_seen and (who, placement) not in credited:
                 credited.add((who, placement))
                 groups[key]["conversions"] += 1
+    return credited
+
+
+def _rows(groups: _Groups, by: Sequence[str]) -> list[dict[str, Any]]:
+    """The groups with their rates, sorted by the dimensions."""
     rows = []
     for row in groups.values():
         row["ctr"] = row["clicks"] / row["exposures"] if row["exposures"] else 0.0
@@ -213,13 +252,7 @@ def content_report(
         )
         rows.append(row)
     rows.sort(key=lambda r: tuple(str(r[d]) for d in by))
-    return ContentReport(
-        tuple(by),
-        rows,
-        _uplift(exposed, credited, level, None),
-        _uplift(exposed, credited, level, "segment"),
-        _uplift(exposed, credited, level, "country"),
-    )
+    return rows
 
 
 def _uplift(

@@ -156,11 +156,7 @@ def parse_item(
     """
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{path}: expected an item object")
-    item_id = raw.get("id")
-    if isinstance(item_id, (int, float)) and not isinstance(item_id, bool):
-        item_id = str(item_id)  # CSV-free JSON feeds with numeric SKUs
-    if not isinstance(item_id, str) or not item_id.strip() or len(item_id) > _MAX_ID:
-        raise ConfigError(f"{path}.id: expected a non-empty string of at most {_MAX_ID} chars")
+    item_id = _item_id(raw, path)
     where = f'{path} (id "{item_id}")'
     errors: list[str] = [f"{where}.{k}: unknown field" for k in raw if k not in _FIELDS]
     name = raw.get("name", item_id)
@@ -180,13 +176,59 @@ def parse_item(
     if not isinstance(metadata, Mapping):
         errors.append(f"{where}.metadata: expected an object")
         metadata = {}
+    start, end = _window(raw, where, errors)
+    priority = _number(raw.get("priority"), f"{where}.priority", errors, 0, integer=True)
+    weight = _number(raw.get("weight"), f"{where}.weight", errors, 1.0, integer=False)
+    condition = _condition(raw.get("condition"), where, errors, operators, saved_groups)
+    tags = _strings(raw.get("tags"), f"{where}.tags", errors)
+    categories = _strings(raw.get("categories"), f"{where}.categories", errors)
+    if errors:
+        raise ConfigError(errors)
+    return ContentItem(
+        id=item_id,
+        name=name,
+        type=type_,
+        tags=tags,
+        categories=categories,
+        locale=locale,
+        start=start,
+        end=end,
+        priority=priority,
+        weight=weight,
+        condition=condition,
+        always=condition is ALWAYS,
+        payload=raw.get("payload"),
+        campaign=campaign,
+        metadata=dict(metadata),
+        source=source,
+    )
+
+
+def _item_id(raw: Mapping[str, Any], path: str) -> str:
+    item_id = raw.get("id")
+    if isinstance(item_id, (int, float)) and not isinstance(item_id, bool):
+        item_id = str(item_id)  # CSV-free JSON feeds with numeric SKUs
+    if not isinstance(item_id, str) or not item_id.strip() or len(item_id) > _MAX_ID:
+        raise ConfigError(f"{path}.id: expected a non-empty string of at most {_MAX_ID} chars")
+    return item_id
+
+
+def _window(raw: Mapping[str, Any], where: str, errors: list[str]) -> tuple[float, float]:
+    """The item's ``start`` and ``end`` (open ends: infinite)."""
     start = _time(raw.get("start"), f"{where}.start", errors, -math.inf)
     end = _time(raw.get("end"), f"{where}.end", errors, math.inf)
     if start >= end:
         errors.append(f"{where}.end: must be later than start")
-    priority = _number(raw.get("priority"), f"{where}.priority", errors, 0, integer=True)
-    weight = _number(raw.get("weight"), f"{where}.weight", errors, 1.0, integer=False)
-    condition_spec = raw.get("condition")
+    return start, end
+
+def _condition(
+    condition_spec: Any,
+    where: str,
+    errors: list[str],
+    operators: Any,
+    saved_groups: Mapping[str, Any] | None,
+) -> Condition:
+    """The item's compiled condition (``ALWAYS`` without one); problems go to ``errors``."""
     condition: Condition = ALWAYS
     if condition_spec is not None and condition_spec != "":
         if isinstance(condition_spec, str):  # a CSV cell holds the condition as JSON
@@ -210,28 +252,7 @@ def parse_item(
                     )
                 except ConfigError as exc:
                     errors.extend(exc.errors)
-    tags = _strings(raw.get("tags"), f"{where}.tags", errors)
-    categories = _strings(raw.get("categories"), f"{where}.categories", errors)
-    if errors:
-        raise ConfigError(errors)
-    return ContentItem(
-        id=item_id,
-        name=name,
-        type=type_,
-        tags=tags,
-        categories=categories,
-        locale=locale,
-        start=start,
-        end=end,
-        priority=priority,
-        weight=weight,
-        condition=condition,
-        always=condition is ALWAYS,
-        payload=raw.get("payload"),
-        campaign=campaign,
-        metadata=dict(metadata),
-        source=source,
-    )
+    return condition
 
 
 def parse_items(

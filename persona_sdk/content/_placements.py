@@ -119,27 +119,7 @@ def compile_placements(
                     problems.append(f"{path}.items[{i}]: unknown item {item_id!r}")
             if cfg.fallback is not None and cfg.fallback not in known:
                 problems.append(f"{path}.fallback: unknown item {cfg.fallback!r}")
-        if cfg.n < 1:
-            problems.append(f"{path}.n: must be at least 1")
-        if not 0.0 <= cfg.holdout < 1.0:
-            problems.append(f"{path}.holdout: expected a share in [0, 1)")
-        for i, cap in enumerate(cfg.caps):
-            if cap.per not in _PER:
-                problems.append(f"{path}.caps[{i}].per: expected one of {', '.join(_PER)}")
-            if cap.limit < 1:
-                problems.append(f"{path}.caps[{i}].limit: must be at least 1")
-            try:
-                parse_window(cap.window)
-            except ValueError as exc:
-                problems.append(f"{path}.caps[{i}].window: {exc}")
-        bandit = cfg.bandit
-        a, b = bandit.prior
-        if not (a > 0 and b > 0):
-            problems.append(f"{path}.bandit.prior: both parameters must be positive")
-        if not 1 <= bandit.samples <= 4096:
-            problems.append(f"{path}.bandit.samples: expected 1 to 4096")
-        if bandit.refresh < 0:
-            problems.append(f"{path}.bandit.refresh: must be >= 0")
+        _check_numbers(cfg, path, problems)
         if cfg.scoring and cfg.strategy != "score":
             problems.append(f"{path}.scoring: only a score placement has scoring rules")
         select = scorer = None
@@ -160,6 +140,30 @@ def compile_placements(
         out[name] = placement
     return out, errors
 
+
+def _check_numbers(cfg: PlacementConfig, path: str, problems: list[str]) -> None:
+    """The placement's counts, shares, caps and bandit settings in range."""
+    if cfg.n < 1:
+        problems.append(f"{path}.n: must be at least 1")
+    if not 0.0 <= cfg.holdout < 1.0:
+        problems.append(f"{path}.holdout: expected a share in [0, 1)")
+    for i, cap in enumerate(cfg.caps):
+        if cap.per not in _PER:
+            problems.append(f"{path}.caps[{i}].per: expected one of {', '.join(_PER)}")
+        if cap.limit < 1:
+            problems.append(f"{path}.caps[{i}].limit: must be at least 1")
+        try:
+            parse_window(cap.window)
+        except ValueError as exc:
+            problems.append(f"{path}.caps[{i}].window: {exc}")
+    bandit = cfg.bandit
+    a, b = bandit.prior
+    if not (a > 0 and b > 0):
+        problems.append(f"{path}.bandit.prior: both parameters must be positive")
+    if not 1 <= bandit.samples <= 4096:
+        problems.append(f"{path}.bandit.samples: expected 1 to 4096")
+    if bandit.refresh < 0:
+        problems.append(f"{path}.bandit.refresh: must be >= 0")
 
 def _custom_strategy(name: str, given: Mapping[str, Any] | None) -> tuple[Any, str]:
     # a Strategy passed to Persona(strategies=...), else an entry point

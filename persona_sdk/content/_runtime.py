@@ -10,47 +10,31 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, cast
 
 from .._errors import ConfigError
 from .._stats import ContentStats
 from ..config import ContextConfig, PlacementConfig, SourceConfig
-from ..events import new_message_id
-from ._catalog import Catalog, ContentItem, build_catalog, parse_items
-from ._decision import ContentReason, Decision, DecisionItem
+from ._catalog import ContentItem, build_catalog, parse_items
+from ._decision import Decision
+from ._decision_flow import DecisionFlow
 from ._enrichers import Enrichment, build_enrichers
+from ._exposures import CLICK_EVENT, EXPOSURE_EVENT
 from ._feeds import FeedPoller, build_source
 from ._placements import Placement, compile_placements
-from ._strategies import ordered, unit_hash, weighted_draws
+from ._store_ops import ADD as _ADD
+from ._store_ops import ASYNC as _ASYNC
+from ._store_ops import HIT as _HIT
+from ._store_ops import INCR as _INCR
+from ._store_ops import SYNC as _SYNC
 
 __all__ = ["CLICK_EVENT", "EXPOSURE_EVENT", "ContentRuntime"]
 
 log = logging.getLogger("persona_sdk.content")
 
-#: Segment's e-commerce spec names
-EXPOSURE_EVENT = "Promotion Viewed"
-CLICK_EVENT = "Promotion Clicked"
-# the counter store operations a decision yields, and their methods
-_HIT, _INCR, _ADD, _GET_ALL = "window_hit", "incr", "add", "get_all"
-_SYNC = {_HIT: "window_hit", _INCR: "incr", _GET_ALL: "get_all"}  # _ADD: ContentRuntime._add
-_ASYNC = {_HIT: "awindow_hit", _INCR: "aincr", _GET_ALL: "aget_all"}
-_STRATEGY_REASON = {
-    "first_match": ContentReason.FIRST_MATCH,
-    "weighted": ContentReason.WEIGHTED,
-    "score": ContentReason.SCORE,
-    "bandit": ContentReason.BANDIT,
-}
 
-
-def _live(item: ContentItem, now: float, locale: str | None) -> bool:
-    # dates and locale, for the items that have any
-    if not item.start <= now < item.end:
-        return False
-    return item.locale is None or (locale is not None and locale.startswith(item.locale))
-
-
-class ContentRuntime:
+class ContentRuntime(DecisionFlow):
     """Everything ``visitor.decide`` needs from one container.
 
     Build with ``ContentRuntime.build`` (raises ``ConfigError`` naming every bad path).
@@ -148,18 +132,8 @@ class ContentRuntime:
             strategies=strategies,
         )
         errors.extend(problems)
-        enrich = None
-        if context is not None:
-            try:
-                enrich = build_enrichers(context.enrichers, context.options, enrichers)
-            except ConfigError as exc:
-                errors.extend(exc.errors)
-        built: list[Any] = []
-        for name, cfg in sources.items():
-            try:
-                built.append(build_source(name, cfg, source_factories))
-            except ConfigError as exc:
-                errors.extend(f"content_sources.{name}.{e}" for e in exc.errors)
+        enrich = _enrichment(context, enrichers, errors)
+        built = _sources(sources, source_factories, errors)
         if errors:
             for source in built:
                 source.close()
@@ -295,364 +269,6 @@ class ContentRuntime:
         finally:
             flow.close()  # cancelled while awaiting: the flow releases what it holds
 
-    def _flow(
-        self, visitor: Any, name: str, n: int | None, attrs: Mapping[str, Any]
-    ) -> Generator[tuple[Any, ...], Any, Decision]:
-        # The decision, sans I/O: each counter store call is yielded as an operation
-        # (``_HIT``, ``_INCR``, ``_GET_ALL`` and its arguments) and its result (or its
-        # exception) sent back, so ``decide`` and ``adecide`` share every line of it.
-        counts = self.counts
-        counts["decisions"] += 1
-        if not self._started:
-            self._start()
-        placement = self.placements.get(name)
-        decision_id = new_message_id()
-        if placement is None:
-            counts["unknown_placement"] += 1
-            return Decision(
-                name, (), "", decision_id, reasons=(ContentReason.UNKNOWN_PLACEMENT,)
-            )
-        want = placement.n if n is None else max(1, n)
-        vkey = visitor.id or ""
-        catalog = self.catalog
-        reasons: list[ContentReason] = []
-        strategy = placement.strategy
-        now = self.clock()
-        if self.enrich is not None:
-            attrs = self.enrich(attrs, now)
-        # the exposure's country and bandit segment, the holdout's too: the analytics
-        # compare treated and held visitors per country and segment
-        country = attrs.get("country")
-        where: tuple[str | None, str | None] = (
-            country if isinstance(country, str) else None, None
-        )
-        segment = None
-        if strategy == "bandit":
-            segment = "*"
-            if placement.segments:
-                member = visitor.segments
-                segment = next((s for s in placement.segments if s in member), "*")
-            where = (where[0], segment)
-        if placement.holdout and unit_hash(f"holdout:{name}:{vkey}") < placement.holdout:
-            counts["holdouts"] += 1
-            return (yield from self._fallback(
-                visitor, placement, catalog, decision_id, [ContentReason.HOLDOUT], True, where
-            ))
-        uid = visitor.user_id or visitor.anonymous_id
-        if placement.placement_caps and uid is not None:
-            for limit, window in placement.placement_caps:
-                try:
-                    hit = yield (_HIT, f"cap:placement:{name}:{uid}", now, window, limit)
-                except Exception:  # fail closed: a cap is never exceeded for a store failure
-                    self._store_failed(reasons)
-                    hit = False
-                if not hit:
-                    counts["capped"] += 1
-                    if ContentReason.CAPPED not in reasons:
-                        reasons.append(ContentReason.CAPPED)
-                    return (yield from self._fallback(
-                        visitor, placement, catalog, decision_id, reasons, False, where
-                    ))
-        items, statics = placement.candidates(catalog)
-        if not items:
-            return (yield from self._fallback(
-                visitor, placement, catalog, decision_id, reasons, False, where
-            ))
-        locale = attrs.get("locale")
-        if not isinstance(locale, str):
-            locale = None
-        # first_match and bandit order every candidate without reading the visitor, so
-        # eligibility (dates, locale, the audience condition) is checked lazily, best first:
-        # most decisions evaluate one condition. weighted and score need the eligible set.
-        checked = strategy not in ("first_match", "bandit")
-        ranked: Any
-        if checked:
-            eligible = [
-                it
-                for it in items
-                if (it.plain or _live(it, now, locale)) and (it.always or it.condition(attrs))
-            ]
-            if not eligible:
-                return (yield from self._fallback(
-                    visitor, placement, catalog, decision_id, reasons, False, where
-                ))
-            if strategy == "weighted":
-                ranked = weighted_draws(eligible, name, vkey)
-            elif placement.custom is not None:
-                ranked = self._custom(placement, eligible, attrs, vkey)
-                if ranked is None:
-                    reasons.append(ContentReason.STRATEGY_ERROR)
-                    return (yield from self._fallback(
-                        visitor, placement, catalog, decision_id, reasons, False, where
-                    ))
-            else:
-                assert placement.scorer is not None
-                scores = placement.scorer.scores(eligible, statics, attrs)
-                ranked = ordered(eligible, scores, vkey)
-        elif strategy == "first_match":
-            ranked = ((it, None) for it in items)
-        else:
-            assert segment is not None
-            arms = placement.arms_for(segment)
-            # one caller refreshes the draws when due, the others go on with the last ones
-            if arms.due(now, items) and arms.lock.acquire(blocking=False):
-                try:
-                    arms.refreshing(now)
-                    try:
-                        raw = yield (_GET_ALL, arms.key)
-                    except Exception:
-                        self._store_failed(reasons)
-                    else:
-                        arms.refresh(raw, items)
-                finally:
-                    arms.lock.release()
-            ranked = ordered(items, arms.draws(items), vkey)
-        item_caps = placement.item_caps if uid is not None else ()
-        chosen: list[tuple[ContentItem, float | None]] = []
-        for item, score in ranked:
-            if not checked and not (
-                (item.plain or _live(item, now, locale))
-                and (item.always or item.condition(attrs))
-            ):
-                continue
-            if item_caps:
-                allowed = True
-                for per, limit, window in item_caps:
-                    if per == "item":
-                        key = f"cap:item:{item.id}:{uid}"
-                    elif item.campaign is not None:
-                        key = f"cap:campaign:{item.campaign}:{uid}"
-                    else:
-                        continue
-                    try:
-                        allowed = bool((yield (_HIT, key, now, window, limit)))
-                    except Exception:  # fail closed
-                        self._store_failed(reasons)
-                        allowed = False
-                    if not allowed:
-                        counts["capped"] += 1
-                        if ContentReason.CAPPED not in reasons:
-                            reasons.append(ContentReason.CAPPED)
-                        break
-                if not allowed:
-                    continue
-            chosen.append((item, score))
-            if len(chosen) >= want:
-                break
-        if not chosen:
-            return (yield from self._fallback(
-                visitor, placement, catalog, decision_id, reasons, False, where
-            ))
-        why = _STRATEGY_REASON.get(strategy, ContentReason.STRATEGY)
-        decision = Decision(
-            name,
-            tuple(
-                DecisionItem(it.id, it.payload, pos, (why, *reasons), score, it.name)
-                for pos, (it, score) in enumerate(chosen)
-            ),
-            strategy,
-            decision_id,
-            False,
-            (why, *reasons),
-            segment,
-        )
-        yield from self._expose(visitor, placement, decision, [it for it, _ in chosen], where[0])
-        return decision
-
-    def _custom(
-        self, placement: Placement, eligible: list[ContentItem], attrs: Mapping[str, Any],
-        vkey: str,
-    ) -> list[tuple[ContentItem, float | None]] | None:
-        # a plugin's ranking, checked: only eligible items, each once; None when it failed
-        allowed = {id(it): it for it in eligible}
-        try:
-            out: list[tuple[ContentItem, float | None]] = []
-            for item, score in placement.custom.rank(eligible, attrs, vkey):
-                if allowed.pop(id(item), None) is not None:
-                    out.append((item, None if score is None else float(score)))
-        except Exception:
-            self.counts["strategy_errors"] += 1
-            return None
-        return out
-
-    def _store_failed(self, reasons: list[ContentReason]) -> None:
-        self.counts["store_errors"] += 1
-        if ContentReason.STORE_UNAVAILABLE not in reasons:
-            reasons.append(ContentReason.STORE_UNAVAILABLE)
-
-    def _fallback(  # noqa: PLR0917 - private, called with the decision's state
-        self,
-        visitor: Any,
-        placement: Placement,
-        catalog: Catalog,
-        decision_id: str,
-        reasons: list[ContentReason],
-        holdout: bool,
-        where: tuple[str | None, str | None],
-    ) -> Generator[tuple[Any, ...], Any, Decision]:
-        item = catalog.get(placement.fallback) if placement.fallback else None
-        if item is None:
-            self.counts["empty"] += 1
-            return Decision(
-                placement.name, (), placement.strategy, decision_id, holdout,
-                (*reasons, ContentReason.EMPTY), where[1],
-            )
-        if not holdout:
-            self.counts["fallbacks"] += 1
-            reasons = [*reasons, ContentReason.FALLBACK]
-        decision = Decision(
-            placement.name,
-            (DecisionItem(item.id, item.payload, 0, tuple(reasons), None, item.name),),
-            placement.strategy,
-            decision_id,
-            holdout,
-            tuple(reasons),
-            where[1],
-        )
-        yield from self._expose(visitor, placement, decision, [item], where[0])
-        return decision
-
-    # -- exposures, clicks, rewards ----------------------------------------------------------
-
-    def _props(
-        self, decision: Decision, item: ContentItem, position: int, country: str | None = None
-    ) -> dict[str, Any]:
-        props = {
-            "promotion_id": item.id,
-            "creative": item.metadata.get("creative", item.type or item.id),
-            "name": item.name,
-            "position": decision.placement,
-            "index": position,
-            "placement": decision.placement,
-            "strategy": decision.strategy,
-            "decision_id": decision.decision_id,
-            "holdout": decision.holdout,
-            "segment": decision.segment,
-        }
-        if item.campaign:
-            props["campaign"] = item.campaign
-        if country:
-            props["country"] = country
-        return props
-
-    def _expose(
-        self,
-        visitor: Any,
-        placement: Placement,
-        decision: Decision,
-        items: list[ContentItem],
-        country: str | None,
-    ) -> Generator[tuple[Any, ...], Any, None]:
-        # Each (visitor, placement, item) is logged once (the dedupe memory experiments
-        # use); a bandit counts the exposure as a trial, and a conversion-rewarded bandit
-        # remembers what the visitor saw, to credit it when the conversion comes.
-        hooks = self.hooks
-        uid, aid = visitor.user_id, visitor.anonymous_id
-        bandit = placement.strategy == "bandit" and not decision.holdout and decision.segment
-        for pos, item in enumerate(items):
-            if not hooks.first_exposure(("content", uid, aid, placement.name, item.id)):
-                continue
-            self.counts["exposures"] += 1
-            try:
-                visitor.track(
-                    EXPOSURE_EVENT, properties=self._props(decision, item, pos, country)
-                )
-            except Exception:
-                self.counts["track_errors"] += 1
-            if bandit and item.id != placement.fallback:
-                try:
-                    yield (_ADD, f"bandit:{placement.name}:{decision.segment}", f"{item.id}|n")
-                    if placement.config.bandit.reward != "click" and (uid or aid):
-                        yield (
-                            _INCR,
-                            f"seen:{placement.name}:{uid or aid}",
-                            f"{item.id}|{decision.segment}",
-                        )
-                except Exception:
-                    self.counts["store_errors"] += 1
-
-    def click(self, visitor: Any, decision: Decision, item_id: str | None) -> str | None:
-        """Log ``Promotion Clicked`` for an item of ``decision`` (the first by default),
-        once per decision and item; returns its message id (None for a repeat)."""
-        item = next(
-            (i for i in decision.items if item_id is None or i.id == item_id), None
-        )
-        if item is None:
-            raise ValueError(f"item {item_id!r} is not in decision {decision.decision_id}")
-        if not self.hooks.first_exposure(("click", decision.decision_id, item.id)):
-            return None
-        found = self.catalog.get(item.id)
-        props = (
-            self._props(decision, found, item.position)
-            if found is not None
-            else {"promotion_id": item.id, "placement": decision.placement,
-                  "decision_id": decision.decision_id, "segment": decision.segment}
-        )
-        return visitor.track(CLICK_EVENT, properties=props)  # type: ignore[no-any-return]
-
-    def observe(self, event: str, properties: Mapping[str, Any], user_id: str | None,
-                anonymous_id: str | None) -> None:
-        """Update bandit statistics from a watched event (on the thread that tracked it)."""
-        try:
-            if event == CLICK_EVENT:
-                self._clicked(properties)
-            for placement in self._rewards.get(event, ()):
-                self._converted(placement, user_id, anonymous_id)
-        except Exception:
-            self.counts["store_errors"] += 1
-
-    def _clicked(self, props: Mapping[str, Any]) -> None:
-        name, item_id = props.get("placement"), props.get("promotion_id")
-        placement = self.placements.get(name) if isinstance(name, str) else None
-        if placement is None or not isinstance(item_id, str):
-            return
-        self.counts["clicks"] += 1
-        if placement.strategy != "bandit" or placement.config.bandit.reward != "click":
-            return
-        if props.get("holdout") or item_id == placement.fallback:
-            return
-        segment = props.get("segment") or "*"
-        if not isinstance(segment, str) or (segment != "*" and segment not in placement.segments):
-            segment = "*"
-        decision_id = props.get("decision_id")
-        if decision_id is not None and not self.hooks.first_exposure(
-            ("reward", decision_id, item_id)
-        ):
-            return  # a duplicate click (a beacon retried, a double tap) rewards once
-        self._add(f"bandit:{placement.name}:{segment}", f"{item_id}|s")
-
-    def _ids(self, user_id: str | None, anonymous_id: str | None) -> list[str]:
-        # the conversion's ids and every id linked to them: an exposure seen as anonymous
-        # is credited by a conversion tracked under the user id after a login
-        ids = dict.fromkeys(i for i in (user_id, anonymous_id) if i)
-        if self.aliases is not None:
-            for i in list(ids):
-                ids.update(dict.fromkeys(sorted(self.aliases(i))))
-        return list(ids)
-
-    def _converted(
-        self, placement: Placement, user_id: str | None, anonymous_id: str | None
-    ) -> None:
-        for ident in self._ids(user_id, anonymous_id):
-            key = f"seen:{placement.name}:{ident}"
-            seen = self.store.get_all(key)
-            if not seen:
-                continue
-            self.store.delete(key)  # each exposure is credited with one conversion at most
-            self.counts["conversions"] += 1
-            for field in seen:
-                item_id, _, segment = field.rpartition("|")
-                self._add(f"bandit:{placement.name}:{segment}", f"{item_id}|s")
-
-    def _add(self, key: str, field: str) -> None:
-        # bandit statistics are only read back in bulk (``get_all``): a store offering
-        # ``add`` may batch these increments with its next round trip
-        add = getattr(self.store, "add", None)
-        if add is not None:
-            add(key, field, 1.0)
-        else:
-            self.store.incr(key, field)
-
     # -- reporting ---------------------------------------------------------------------------
 
     def stats(self) -> ContentStats:
@@ -674,3 +290,29 @@ class ContentRuntime:
         return {seg: arms.stats() for seg, arms in placement.arms.items()}
 
 
+def _enrichment(
+    context: ContextConfig | None, enrichers: Mapping[str, Any] | None, errors: list[str]
+) -> Enrichment | None:
+    """The ``[context]`` enrichers, or None; problems go to ``errors``."""
+    if context is None:
+        return None
+    try:
+        return build_enrichers(context.enrichers, context.options, enrichers)
+    except ConfigError as exc:
+        errors.extend(exc.errors)
+        return None
+
+
+def _sources(
+    sources: Mapping[str, SourceConfig],
+    source_factories: Mapping[str, Any] | None,
+    errors: list[str],
+) -> list[Any]:
+    """The content sources that could be built; problems go to ``errors``."""
+    built: list[Any] = []
+    for name, cfg in sources.items():
+        try:
+            built.append(build_source(name, cfg, source_factories))
+        except ConfigError as exc:
+            errors.extend(f"content_sources.{name}.{e}" for e in exc.errors)
+    return built

@@ -20,8 +20,8 @@ from ._visitor import Visitor
 # isort: split
 # For the facade only: not public (not in __all__).
 from ._feed import FlagFeed as FlagFeed
-from ._visitor import UNSET as UNSET
-from ._visitor import engine_visitor as engine_visitor
+from ._visitor_factory import engine_visitor as engine_visitor
+from ._visitor_state import UNSET as UNSET
 
 __all__ = [
     "Engine",

@@ -14,14 +14,17 @@ from attrs import field, frozen
 
 from .._errors import ConfigError
 from ..config import DecisionsConfig
+from ._builder import Builder
 from ._context import EvalContext, Mode, new_context, resolve, sticky_string
 from ._evaluate import Evaluator
 from ._fastpath import FastFeature, fast_feature
 from ._hooks import HookSet
-from ._model import Builder, Experiment, Feature, js_truthy
+from ._model import Experiment, Feature, js_truthy
 from ._results import ExperimentResult, Reason
 from ._spec import EXPERIMENT_KEYS, compile_experiment, compile_feature
-from ._visitor import UNSET, Visitor, engine_visitor
+from ._visitor import Visitor
+from ._visitor_factory import engine_visitor
+from ._visitor_state import UNSET
 
 if TYPE_CHECKING:
     from ..allocation import AsyncStickyBucketStore, StickyBucketStore
@@ -96,71 +99,13 @@ class Engine(Evaluator):
         ``features.hero-banner.rules[1].condition.country: unknown operator "$foo"``.
         """
         config: DecisionsConfig = container.decisions
-        saved_groups: Any = container.saved_groups or {}
         errors: list[str] = []
-        if not isinstance(saved_groups, Mapping):
-            errors.append("saved_groups: expected an object of group name to list of values")
-            saved_groups = {}
-        b = Builder(
-            saved_groups=saved_groups,
-            operators=operators,
-            strict=config.strict_conditions,
-            default_scheme=config.hash_scheme,
-            bandits=config.contextual_bandits,
-        )
-        features: dict[str, Feature] = {}
-        rule_experiments: dict[str, list[str]] = {}
-        experiment_rules: dict[str, Experiment] = {}
+        b = _builder(container, operators, errors)
         identifiers: dict[str, None] = {}
-        for key, spec in (container.features or {}).items():
-            feature = compile_feature(b, key, spec, f"features.{key}")
-            if feature is None:
-                continue
-            features[key] = feature
-            for rule in feature.rules:
-                exp = rule.experiment
-                if exp is not None:
-                    rule_experiments.setdefault(exp.key, []).append(key)
-                    experiment_rules.setdefault(exp.key, exp)
-                    identifiers[exp.hash_attribute] = None
-                    if exp.fallback_attribute:
-                        identifiers[exp.fallback_attribute] = None
-        experiments: dict[str, Experiment] = {}
-        for i, spec in enumerate(container.experiments or []):
-            path = f"experiments[{i}]"
-            if not isinstance(spec, Mapping):
-                b.problem(path, "expected an experiment object")
-                continue
-            b.known_keys(spec, EXPERIMENT_KEYS, path)
-            exp = compile_experiment(b, spec, path, dict(spec))
-            if exp is None:
-                continue
-            if exp.key in experiments:
-                b.problem(f"{path}.key", f"duplicate experiment key {exp.key!r}")
-            experiments[exp.key] = exp
-            identifiers[exp.hash_attribute] = None
-            if exp.fallback_attribute:
-                identifiers[exp.fallback_attribute] = None
-        for name, spec in config.placements.items():
-            ok = isinstance(spec, str) or (
-                isinstance(spec, Mapping)
-                and isinstance(spec.get("feature"), str)
-                and set(spec) <= {"feature", "default"}
-            )
-            if name in container.placements:
-                b.problem(
-                    f"decisions.placements.{name}",
-                    f"also a content placement (placements.{name}): one name, one placement",
-                )
-            if not ok:
-                b.problem(
-                    f"decisions.placements.{name}",
-                    'expected a feature key or {feature = "<key>", default = <value>}',
-                )
+        features, rule_experiments, experiment_rules = _compile_features(b, container, identifiers)
+        experiments = _compile_experiments(b, container, identifiers)
+        _check_decisions_config(b, container)
         forced = config.forced_variations
-        for key, index in forced.items():
-            if not isinstance(index, int) or isinstance(index, bool):
-                b.problem(f"decisions.forced_variations.{key}", "expected a variation index")
         errors.extend(b.errors)
         if errors:
             raise ConfigError(errors)
@@ -272,3 +217,96 @@ class Engine(Evaluator):
     def experiment_keys(self) -> tuple[str, ...]:
         """Every experiment key: standalone experiments and feature-rule experiments."""
         return tuple(dict.fromkeys([*self.experiments, *self.rule_experiments]))
+
+
+def _note_identifiers(identifiers: dict[str, None], exp: Experiment) -> None:
+    # the attributes sticky buckets are kept under, in first-seen order
+    identifiers[exp.hash_attribute] = None
+    if exp.fallback_attribute:
+        identifiers[exp.fallback_attribute] = None
+
+
+def _compile_features(
+    b: Builder, container: Container, identifiers: dict[str, None]
+) -> tuple[dict[str, Feature], dict[str, list[str]], dict[str, Experiment]]:
+    """``container.features`` compiled, with each rule experiment's features and its
+    first definition."""
+    features: dict[str, Feature] = {}
+    rule_experiments: dict[str, list[str]] = {}
+    experiment_rules: dict[str, Experiment] = {}
+    for key, spec in (container.features or {}).items():
+        feature = compile_feature(b, key, spec, f"features.{key}")
+        if feature is None:
+            continue
+        features[key] = feature
+        for rule in feature.rules:
+            exp = rule.experiment
+            if exp is not None:
+                rule_experiments.setdefault(exp.key, []).append(key)
+                experiment_rules.setdefault(exp.key, exp)
+                _note_identifiers(identifiers, exp)
+    return features, rule_experiments, experiment_rules
+
+
+def _compile_experiments(
+    b: Builder, container: Container, identifiers: dict[str, None]
+) -> dict[str, Experiment]:
+    """``container.experiments`` (the standalone ones) compiled, by key."""
+    experiments: dict[str, Experiment] = {}
+    for i, spec in enumerate(container.experiments or []):
+        path = f"experiments[{i}]"
+        if not isinstance(spec, Mapping):
+            b.problem(path, "expected an experiment object")
+            continue
+        b.known_keys(spec, EXPERIMENT_KEYS, path)
+        exp = compile_experiment(b, spec, path, dict(spec))
+        if exp is None:
+            continue
+        if exp.key in experiments:
+            b.problem(f"{path}.key", f"duplicate experiment key {exp.key!r}")
+        experiments[exp.key] = exp
+        _note_identifiers(identifiers, exp)
+    return experiments
+
+
+def _check_decisions_config(b: Builder, container: Container) -> None:
+    """Report ``decisions.placements`` entries that are malformed or clash with content,
+    and forced variations that are not indexes."""
+    for name, spec in container.decisions.placements.items():
+        ok = isinstance(spec, str) or (
+            isinstance(spec, Mapping)
+            and isinstance(spec.get("feature"), str)
+            and set(spec) <= {"feature", "default"}
+        )
+        if name in container.placements:
+            b.problem(
+                f"decisions.placements.{name}",
+                f"also a content placement (placements.{name}): one name, one placement",
+            )
+        if not ok:
+            b.problem(
+                f"decisions.placements.{name}",
+                'expected a feature key or {feature = "<key>", default = <value>}',
+            )
+    for key, index in container.decisions.forced_variations.items():
+        if not isinstance(index, int) or isinstance(index, bool):
+            b.problem(f"decisions.forced_variations.{key}", "expected a variation index")
+
+
+def _builder(
+    container: Container, operators: OperatorRegistry | None, errors: list[str]
+) -> Builder:
+    """The compiler for ``container``'s conditions (a malformed ``saved_groups`` is
+    reported to ``errors`` and read as none)."""
+    config = container.decisions
+    saved_groups: Any = container.saved_groups or {}
+    if not isinstance(saved_groups, Mapping):
+        errors.append("saved_groups: expected an object of group name to list of values")
+        saved_groups = {}
+    return Builder(
+        saved_groups=saved_groups,
+        operators=operators,
+        strict=config.strict_conditions,
+        default_scheme=config.hash_scheme,
+        bandits=config.contextual_bandits,
+    )

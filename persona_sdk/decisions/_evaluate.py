@@ -60,6 +60,7 @@ class Evaluator:
         self, key: str, ctx: EvalContext, stack: tuple[str, ...] = ()
     ) -> FeatureResult[Any]:
         """Evaluate feature ``key`` (``stack``: the prerequisite chain, for cycles)."""
+        # long: the per-feature hot path, inlined: the fast rule loop must not pay a call per rule
         if key in stack:
             return _cyclic(key)
         feat = self.features.get(key)
@@ -190,6 +191,7 @@ class Evaluator:
     ) -> tuple[ExperimentResult[Any], Mapping[str, Any]]:
         """Run one experiment for the visitor; returns the result and the definition used
         (GrowthBook's experiment shape; a contextual bandit's depends on the leaf)."""
+        # long: the per-experiment hot path, inlined: a call per step costs ~50 ns
         definition = exp.definition
         key = exp.key
         if exp.n < 2 or not self.enabled:

@@ -92,6 +92,32 @@ def container_from_growthbook(
         raise ConfigError("<payload>: expected a JSON object")
     base = base if base is not None else Container()
     errors: list[str] = []
+    sections = _read_sections(payload, decryption_key, errors)
+    bandits = payload.get("contextualBandits")
+    if bandits is not None and not isinstance(bandits, Mapping):
+        errors.append("contextualBandits: expected an object")
+        bandits = None
+    if errors:
+        raise ConfigError(errors)
+    decisions = attrs.evolve(
+        base.decisions,
+        strict_conditions=False,
+        contextual_bandits={**base.decisions.contextual_bandits, **(bandits or {})},
+    )
+    return attrs.evolve(
+        base,
+        features={**base.features, **sections.get("features", {})},
+        saved_groups={**base.saved_groups, **sections.get("saved_groups", {})},
+        experiments=[*base.experiments, *sections.get("experiments", [])],
+        decisions=decisions,
+    )
+
+
+def _read_sections(
+    payload: Mapping[str, Any], decryption_key: str | None, errors: list[str]
+) -> dict[str, Any]:
+    """The payload's sections by container field, decrypted where encrypted and checked
+    for shape and depth; each problem goes to ``errors``."""
     sections: dict[str, Any] = {}
     for plain, encrypted, field in _SECTIONS:
         value = payload.get(plain)
@@ -119,21 +145,4 @@ def container_from_growthbook(
             errors.append(f"{plain}: expected {'a list' if expected is list else 'an object'}")
             continue
         sections[field] = value
-    bandits = payload.get("contextualBandits")
-    if bandits is not None and not isinstance(bandits, Mapping):
-        errors.append("contextualBandits: expected an object")
-        bandits = None
-    if errors:
-        raise ConfigError(errors)
-    decisions = attrs.evolve(
-        base.decisions,
-        strict_conditions=False,
-        contextual_bandits={**base.decisions.contextual_bandits, **(bandits or {})},
-    )
-    return attrs.evolve(
-        base,
-        features={**base.features, **sections.get("features", {})},
-        saved_groups={**base.saved_groups, **sections.get("saved_groups", {})},
-        experiments=[*base.experiments, *sections.get("experiments", [])],
-        decisions=decisions,
-    )
+    return sections

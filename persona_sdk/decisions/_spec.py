@@ -7,11 +7,11 @@ from types import MappingProxyType
 from typing import Any
 
 from ..allocation import compile_url_targets, get_bucket_ranges, get_equal_weights
+from ._builder import Builder
 from ._model import (
     _NUMBER,
     _TRUTHY_KEYS,
     Bandit,
-    Builder,
     Condition,
     Experiment,
     Feature,
@@ -132,6 +132,45 @@ def compile_experiment(
     e.variations = tuple(variations)
     e.n = len(variations)
     e.truthy = tuple(js_truthy(v) for v in variations)
+    weights, coverage, given_ranges = _allocation(b, e, spec, path)
+    e.hash_attribute = b.get(spec, "hashAttribute", path, str, "a string") or "id"
+    e.fallback_attribute = b.get(spec, "fallbackAttribute", path, str, "a string") or None
+    e.dotted = "." in e.hash_attribute or "." in (e.fallback_attribute or "")
+    b.identifiers(path, e.hash_attribute, e.fallback_attribute)
+    e.disable_sticky = bool(spec.get("disableStickyBucketing"))
+    e.bucket_version = b.get(spec, "bucketVersion", path, int, "an integer") or 0
+    e.min_bucket_version = b.get(spec, "minBucketVersion", path, int, "an integer") or 0
+    e.sticky_id = f"{key}__{e.bucket_version}"
+    _namespace(b, e, spec, path)
+    _variation_meta(b, e, spec, path)
+    e.name = b.get(spec, "name", path, str, "a string") or None
+    e.exposure_props = tuple(
+        MappingProxyType(_exposure_props(e, i, feature_id)) for i in range(e.n)
+    )
+    seed = b.get(spec, "seed", path, str, "a string") or key
+    version = b.get(spec, "hashVersion", path, int, "an integer") or 1
+    e.bucketer = b.bucketer(spec.get("hashScheme"), seed, version, path)
+    e.filters = b.filters(spec.get("filters"), f"{path}.filters")
+    e.condition = b.condition(spec.get("condition"), f"{path}.condition")
+    e.parents = b.parents(spec.get("parentConditions"), f"{path}.parentConditions")
+    _status_and_urls(b, e, spec, path)
+    e.persist_query_string = bool(spec.get("persistQueryString"))
+    e.definition = MappingProxyType(definition)
+    ref = spec.get("contextualBanditRef")
+    e.fast = False
+    if isinstance(ref, str):
+        e.bandit = _bandit(
+            b, ref, e, definition, weights=weights, coverage=coverage, ranges=given_ranges
+        )
+    e.fast = _fast(e)
+    return e
+
+
+def _allocation(
+    b: Builder, e: Experiment, spec: Mapping[str, Any], path: str
+) -> tuple[list[float] | None, float | None, tuple[tuple[float, float], ...] | None]:
+    """Set ``e.ranges`` from the spec's weights, coverage and ranges; returns the three
+    as given (a contextual bandit's leaves start from them)."""
     weights = _numbers(b, spec.get("weights"), f"{path}.weights")
     if weights is not None:
         # GrowthBook's SDKs fall back to equal weights here: a container says so instead
@@ -146,14 +185,10 @@ def compile_experiment(
         if given_ranges is not None
         else tuple(get_bucket_ranges(e.n, coverage, weights))
     )
-    e.hash_attribute = b.get(spec, "hashAttribute", path, str, "a string") or "id"
-    e.fallback_attribute = b.get(spec, "fallbackAttribute", path, str, "a string") or None
-    e.dotted = "." in e.hash_attribute or "." in (e.fallback_attribute or "")
-    b.identifiers(path, e.hash_attribute, e.fallback_attribute)
-    e.disable_sticky = bool(spec.get("disableStickyBucketing"))
-    e.bucket_version = b.get(spec, "bucketVersion", path, int, "an integer") or 0
-    e.min_bucket_version = b.get(spec, "minBucketVersion", path, int, "an integer") or 0
-    e.sticky_id = f"{key}__{e.bucket_version}"
+    return weights, coverage, given_ranges
+
+
+def _namespace(b: Builder, e: Experiment, spec: Mapping[str, Any], path: str) -> None:
     ns = spec.get("namespace")
     if ns:
         if (
@@ -164,6 +199,10 @@ def compile_experiment(
             e.namespace = tuple(ns)
         else:
             b.problem(f"{path}.namespace", "expected [namespace id, start, end]")
+
+
+def _variation_meta(b: Builder, e: Experiment, spec: Mapping[str, Any], path: str) -> None:
+    """Variation keys, names and passthrough flags from ``meta``, and the picks table."""
     meta = spec.get("meta") or []
     if not isinstance(meta, list) or not all(isinstance(m, Mapping) for m in meta):
         b.problem(f"{path}.meta", "expected a list of objects")
@@ -183,16 +222,10 @@ def compile_experiment(
     for i, m in enumerate(meta):
         if isinstance(m.get("key"), str):
             e.meta_index.setdefault(m["key"], i)
-    e.name = b.get(spec, "name", path, str, "a string") or None
-    e.exposure_props = tuple(
-        MappingProxyType(_exposure_props(e, i, feature_id)) for i in range(e.n)
-    )
-    seed = b.get(spec, "seed", path, str, "a string") or key
-    version = b.get(spec, "hashVersion", path, int, "an integer") or 1
-    e.bucketer = b.bucketer(spec.get("hashScheme"), seed, version, path)
-    e.filters = b.filters(spec.get("filters"), f"{path}.filters")
-    e.condition = b.condition(spec.get("condition"), f"{path}.condition")
-    e.parents = b.parents(spec.get("parentConditions"), f"{path}.parentConditions")
+
+
+def _status_and_urls(b: Builder, e: Experiment, spec: Mapping[str, Any], path: str) -> None:
+    """The forced variation, status and URL targeting."""
     if "force" in spec:
         e.has_force = True
         force = spec["force"]
@@ -204,18 +237,16 @@ def compile_experiment(
     if patterns is not None:
         if isinstance(patterns, list) and all(isinstance(p, Mapping) for p in patterns):
             e.url_targeted = compile_url_targets(patterns)
-            e.is_redirect = any(isinstance(v, Mapping) and "urlRedirect" in v for v in variations)
+            e.is_redirect = any(
+                isinstance(v, Mapping) and "urlRedirect" in v for v in e.variations
+            )
         else:
             b.problem(f"{path}.urlPatterns", "expected a list of {type, pattern, include}")
-    e.persist_query_string = bool(spec.get("persistQueryString"))
-    e.definition = MappingProxyType(definition)
-    ref = spec.get("contextualBanditRef")
-    e.fast = False
-    if isinstance(ref, str):
-        e.bandit = _bandit(
-            b, ref, e, definition, weights=weights, coverage=coverage, ranges=given_ranges
-        )
-    e.fast = (
+
+
+def _fast(e: Experiment) -> bool:
+    # the evaluator's short path applies: nothing beyond hashing into ranges
+    return (
         e.n >= 2
         and len(e.ranges) == e.n
         and e.bandit is None
@@ -228,7 +259,6 @@ def compile_experiment(
         and not e.has_force
         and e.bucketer is not None
     )
-    return e
 
 
 def _exposure_props(e: Experiment, i: int, feature_id: str | None) -> dict[str, Any]:

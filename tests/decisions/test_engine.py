@@ -96,7 +96,7 @@ def test_conditions_compile_once(
     make_engine: EngineFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Deciding for many visitors compiles nothing: conditions were compiled at build."""
-    from persona_sdk.decisions import _model
+    from persona_sdk.decisions import _builder
     from persona_sdk.rules import compile_condition as real
 
     calls = []
@@ -105,7 +105,7 @@ def test_conditions_compile_once(
         calls.append(args)
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(_model, "compile_condition", counting)
+    monkeypatch.setattr(_builder, "compile_condition", counting)
     engine = make_engine(
         features={"f": {"defaultValue": 0, "rules": [ab_rule(condition={"plan": "pro"})]}}
     )

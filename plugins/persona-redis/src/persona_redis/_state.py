@@ -16,11 +16,15 @@ from typing import Any, TypeVar
 
 import msgspec
 import redis
+import redis.cluster
 
 from persona_sdk import InMemoryCounterStore, InMemoryDedupStore, InMemoryStickyBucketStore
 from persona_sdk.plugins import StickyAssignments, sticky_key
 
 from ._conn import FAILURES, Link, RedisOptions
+
+#: redis-py 8.1 (the last release for Python 3.10) refuses EVALSHA in a cluster pipeline
+_CLUSTER_PIPELINES_SCRIPTS = "EVALSHA" not in redis.cluster.PIPELINE_BLOCKED_COMMANDS
 
 __all__ = ["RedisCounterStore", "RedisDedupStore", "RedisStickyBucketStore"]
 
@@ -339,12 +343,21 @@ class RedisCounterStore(_Guarded):
             raise
         return out[len(out) - 1:] if pending else out
 
+    def _scripts_pipeline(self) -> bool:
+        """Whether a script can ride in a pipeline: always on one server; on a cluster only
+        where redis-py allows it (8.2 and later; 8.1, the last for Python 3.10, refuses)."""
+        return not self.link.opts.cluster or _CLUSTER_PIPELINES_SCRIPTS
+
     def _evalsha(self, c: Any, keys: list[str], args: list[Any]) -> Any:
-        """The sliding-window script with the queued increments: one round trip."""
+        """The sliding-window script with the queued increments: one round trip (two on a
+        cluster with an older redis-py: the increments, then the script)."""
         if self._sha is None:
             self._sha = str(c.script_load(_WINDOW_HIT))
         sha = self._sha
         try:
+            if not self._scripts_pipeline():
+                self._with_pending(c, lambda p: None)
+                return c.evalsha(sha, len(keys), *keys, *args)
             (out,) = self._with_pending(c, lambda p: p.evalsha(sha, len(keys), *keys, *args))
         except redis.exceptions.NoScriptError:
             # Redis restarted (scripts are not kept): load it again; the queue went through
@@ -448,6 +461,9 @@ class RedisCounterStore(_Guarded):
                 if self._sha is None:
                     self._sha = str(await c.script_load(_WINDOW_HIT))
                 try:
+                    if not self._scripts_pipeline():
+                        await self._awith_pending(c, lambda p: None)
+                        return bool(await c.evalsha(self._sha, 1, k, *args))
                     (out,) = await self._awith_pending(c, evalsha(self._sha))
                 except redis.exceptions.NoScriptError:
                     self._sha = None  # Redis restarted (scripts are not kept): load it again

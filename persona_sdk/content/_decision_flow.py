@@ -1,0 +1,265 @@
+"""``DecisionFlow``: a content decision as a sans-I/O generator, shared by
+``ContentRuntime.decide`` and ``adecide`` (which drive its counter store calls).
+
+A part of ``ContentRuntime`` (its base class), kept apart from building and feeds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Mapping
+from typing import Any
+
+from ..events import new_message_id
+from ._catalog import Catalog, ContentItem
+from ._decision import ContentReason, Decision, DecisionItem
+from ._enrichers import Enrichment
+from ._exposures import ExposureLog
+from ._placements import Placement
+from ._store_ops import GET_ALL as _GET_ALL
+from ._store_ops import HIT as _HIT
+from ._strategies import ordered, unit_hash, weighted_draws
+
+__all__ = ["DecisionFlow"]
+
+_STRATEGY_REASON = {
+    "first_match": ContentReason.FIRST_MATCH,
+    "weighted": ContentReason.WEIGHTED,
+    "score": ContentReason.SCORE,
+    "bandit": ContentReason.BANDIT,
+}
+
+
+def _live(item: ContentItem, now: float, locale: str | None) -> bool:
+    # dates and locale, for the items that have any
+    if not item.start <= now < item.end:
+        return False
+    return item.locale is None or (locale is not None and locale.startswith(item.locale))
+
+
+class DecisionFlow(ExposureLog):
+    """The decision of a ``ContentRuntime`` (which sets the state below)."""
+
+    clock: Callable[[], float]
+    enrich: Enrichment | None
+    _started: bool
+
+    def _start(self) -> None:
+        raise NotImplementedError  # ContentRuntime's: starts the feed poller
+
+    def _flow(
+        self, visitor: Any, name: str, n: int | None, attrs: Mapping[str, Any]
+    ) -> Generator[tuple[Any, ...], Any, Decision]:
+        # The decision, sans I/O: each counter store call is yielded as an operation
+        # (``_HIT``, ``_INCR``, ``_GET_ALL`` and its arguments) and its result (or its
+        # exception) sent back, so ``decide`` and ``adecide`` share every line of it.
+        # long: the per-decide hot path in one generator: a helper generator adds a frame per call
+        counts = self.counts
+        counts["decisions"] += 1
+        if not self._started:
+            self._start()
+        placement = self.placements.get(name)
+        decision_id = new_message_id()
+        if placement is None:
+            counts["unknown_placement"] += 1
+            return Decision(
+                name, (), "", decision_id, reasons=(ContentReason.UNKNOWN_PLACEMENT,)
+            )
+        want = placement.n if n is None else max(1, n)
+        vkey = visitor.id or ""
+        catalog = self.catalog
+        reasons: list[ContentReason] = []
+        strategy = placement.strategy
+        now = self.clock()
+        if self.enrich is not None:
+            attrs = self.enrich(attrs, now)
+        # the exposure's country and bandit segment, the holdout's too: the analytics
+        # compare treated and held visitors per country and segment
+        country = attrs.get("country")
+        where: tuple[str | None, str | None] = (
+            country if isinstance(country, str) else None, None
+        )
+        segment = None
+        if strategy == "bandit":
+            segment = "*"
+            if placement.segments:
+                member = visitor.segments
+                segment = next((s for s in placement.segments if s in member), "*")
+            where = (where[0], segment)
+        if placement.holdout and unit_hash(f"holdout:{name}:{vkey}") < placement.holdout:
+            counts["holdouts"] += 1
+            return (yield from self._fallback(
+                visitor, placement, catalog, decision_id, [ContentReason.HOLDOUT], True, where
+            ))
+        uid = visitor.user_id or visitor.anonymous_id
+        if placement.placement_caps and uid is not None:
+            for limit, window in placement.placement_caps:
+                try:
+                    hit = yield (_HIT, f"cap:placement:{name}:{uid}", now, window, limit)
+                except Exception:  # fail closed: a cap is never exceeded for a store failure
+                    self._store_failed(reasons)
+                    hit = False
+                if not hit:
+                    counts["capped"] += 1
+                    if ContentReason.CAPPED not in reasons:
+                        reasons.append(ContentReason.CAPPED)
+                    return (yield from self._fallback(
+                        visitor, placement, catalog, decision_id, reasons, False, where
+                    ))
+        items, statics = placement.candidates(catalog)
+        if not items:
+            return (yield from self._fallback(
+                visitor, placement, catalog, decision_id, reasons, False, where
+            ))
+        locale = attrs.get("locale")
+        if not isinstance(locale, str):
+            locale = None
+        # first_match and bandit order every candidate without reading the visitor, so
+        # eligibility (dates, locale, the audience condition) is checked lazily, best first:
+        # most decisions evaluate one condition. weighted and score need the eligible set.
+        checked = strategy not in ("first_match", "bandit")
+        ranked: Any
+        if checked:
+            eligible = [
+                it
+                for it in items
+                if (it.plain or _live(it, now, locale)) and (it.always or it.condition(attrs))
+            ]
+            if not eligible:
+                return (yield from self._fallback(
+                    visitor, placement, catalog, decision_id, reasons, False, where
+                ))
+            if strategy == "weighted":
+                ranked = weighted_draws(eligible, name, vkey)
+            elif placement.custom is not None:
+                ranked = self._custom(placement, eligible, attrs, vkey)
+                if ranked is None:
+                    reasons.append(ContentReason.STRATEGY_ERROR)
+                    return (yield from self._fallback(
+                        visitor, placement, catalog, decision_id, reasons, False, where
+                    ))
+            else:
+                assert placement.scorer is not None
+                scores = placement.scorer.scores(eligible, statics, attrs)
+                ranked = ordered(eligible, scores, vkey)
+        elif strategy == "first_match":
+            ranked = ((it, None) for it in items)
+        else:
+            assert segment is not None
+            arms = placement.arms_for(segment)
+            # one caller refreshes the draws when due, the others go on with the last ones
+            if arms.due(now, items) and arms.lock.acquire(blocking=False):
+                try:
+                    arms.refreshing(now)
+                    try:
+                        raw = yield (_GET_ALL, arms.key)
+                    except Exception:
+                        self._store_failed(reasons)
+                    else:
+                        arms.refresh(raw, items)
+                finally:
+                    arms.lock.release()
+            ranked = ordered(items, arms.draws(items), vkey)
+        item_caps = placement.item_caps if uid is not None else ()
+        chosen: list[tuple[ContentItem, float | None]] = []
+        for item, score in ranked:
+            if not checked and not (
+                (item.plain or _live(item, now, locale))
+                and (item.always or item.condition(attrs))
+            ):
+                continue
+            if item_caps:
+                allowed = True
+                for per, limit, window in item_caps:
+                    if per == "item":
+                        key = f"cap:item:{item.id}:{uid}"
+                    elif item.campaign is not None:
+                        key = f"cap:campaign:{item.campaign}:{uid}"
+                    else:
+                        continue
+                    try:
+                        allowed = bool((yield (_HIT, key, now, window, limit)))
+                    except Exception:  # fail closed
+                        self._store_failed(reasons)
+                        allowed = False
+                    if not allowed:
+                        counts["capped"] += 1
+                        if ContentReason.CAPPED not in reasons:
+                            reasons.append(ContentReason.CAPPED)
+                        break
+                if not allowed:
+                    continue
+            chosen.append((item, score))
+            if len(chosen) >= want:
+                break
+        if not chosen:
+            return (yield from self._fallback(
+                visitor, placement, catalog, decision_id, reasons, False, where
+            ))
+        why = _STRATEGY_REASON.get(strategy, ContentReason.STRATEGY)
+        decision = Decision(
+            name,
+            tuple(
+                DecisionItem(it.id, it.payload, pos, (why, *reasons), score, it.name)
+                for pos, (it, score) in enumerate(chosen)
+            ),
+            strategy,
+            decision_id,
+            False,
+            (why, *reasons),
+            segment,
+        )
+        yield from self._expose(visitor, placement, decision, [it for it, _ in chosen], where[0])
+        return decision
+
+    def _custom(
+        self, placement: Placement, eligible: list[ContentItem], attrs: Mapping[str, Any],
+        vkey: str,
+    ) -> list[tuple[ContentItem, float | None]] | None:
+        # a plugin's ranking, checked: only eligible items, each once; None when it failed
+        allowed = {id(it): it for it in eligible}
+        try:
+            out: list[tuple[ContentItem, float | None]] = []
+            for item, score in placement.custom.rank(eligible, attrs, vkey):
+                if allowed.pop(id(item), None) is not None:
+                    out.append((item, None if score is None else float(score)))
+        except Exception:
+            self.counts["strategy_errors"] += 1
+            return None
+        return out
+
+    def _store_failed(self, reasons: list[ContentReason]) -> None:
+        self.counts["store_errors"] += 1
+        if ContentReason.STORE_UNAVAILABLE not in reasons:
+            reasons.append(ContentReason.STORE_UNAVAILABLE)
+
+    def _fallback(  # noqa: PLR0917 - private, called with the decision's state
+        self,
+        visitor: Any,
+        placement: Placement,
+        catalog: Catalog,
+        decision_id: str,
+        reasons: list[ContentReason],
+        holdout: bool,
+        where: tuple[str | None, str | None],
+    ) -> Generator[tuple[Any, ...], Any, Decision]:
+        item = catalog.get(placement.fallback) if placement.fallback else None
+        if item is None:
+            self.counts["empty"] += 1
+            return Decision(
+                placement.name, (), placement.strategy, decision_id, holdout,
+                (*reasons, ContentReason.EMPTY), where[1],
+            )
+        if not holdout:
+            self.counts["fallbacks"] += 1
+            reasons = [*reasons, ContentReason.FALLBACK]
+        decision = Decision(
+            placement.name,
+            (DecisionItem(item.id, item.payload, 0, tuple(reasons), None, item.name),),
+            placement.strategy,
+            decision_id,
+            holdout,
+            tuple(reasons),
+            where[1],
+        )
+        yield from self._expose(visitor, placement, decision, [item], where[0])
+        return decision

@@ -1,0 +1,11 @@
+"""The counter store operations a decision yields to its driver (``decide`` calls the
+store's sync methods, ``adecide`` its asyncio ones), and the methods behind them."""
+
+from __future__ import annotations
+
+__all__ = ["ADD", "ASYNC", "GET_ALL", "HIT", "INCR", "SYNC"]
+
+HIT, INCR, ADD, GET_ALL = "window_hit", "incr", "add", "get_all"
+#: ADD is ``ContentRuntime._add`` (a store's ``add`` when it has one, else ``incr``)
+SYNC = {HIT: "window_hit", INCR: "incr", GET_ALL: "get_all"}
+ASYNC = {HIT: "awindow_hit", INCR: "aincr", GET_ALL: "aget_all"}
