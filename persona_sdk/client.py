@@ -1,8 +1,8 @@
 """``Persona``: the facade that wires a container to the tag layer, profiles and decisions.
 
 The class is assembled from the facade's parts (``persona_sdk._facade``): the event API, the
-operating API and the flags API; construction, ``reload`` and the hot paths (``track``,
-``visitor``) are written here.
+exposure path, the operating API (``reload`` too) and the flags API; construction and the hot
+paths (``track``, ``visitor``) are written here.
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ from datetime import datetime
 from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ._errors import ClosedError, ConfigError, EventValidationError
+from ._errors import ClosedError, EventValidationError
 from ._facade.core import observe
 from ._facade.events import EventsApi
+from ._facade.exposures import ExposuresApi
 from ._facade.flags import FlagsApi, growthbook_container
 from ._facade.operate import OperateApi
 from ._facade.runtime import Builder, naming_source
@@ -54,7 +55,7 @@ if TYPE_CHECKING:
 __all__ = ["Persona"]
 
 
-class Persona(EventsApi, OperateApi, FlagsApi):
+class Persona(EventsApi, ExposuresApi, OperateApi, FlagsApi):
     """The embedded SDK: collect (``track``), resolve (``visitor``) and decide (``feature``).
 
     Build one per process and share it between threads and tasks::
@@ -89,8 +90,6 @@ class Persona(EventsApi, OperateApi, FlagsApi):
         env: Mapping[str, str] | None = None,
     ) -> None:
         from .decisions import HookSet
-        from .delivery import Delivery
-        from .profiles import ProfileResolver
 
         self._env = env
         self._clock = clock
@@ -113,16 +112,7 @@ class Persona(EventsApi, OperateApi, FlagsApi):
         self._flag_listeners = []
         with naming_source(container):
             cont = load_container(container if container is not None else Container(), env=env)
-            self._delivery = Delivery(cont.delivery)
-            #: bound once: track() hands every message to them (exposures, to both)
-            self._submit = self._delivery.submit
-            self._enqueue = self._delivery.enqueue
-            #: the sync spool writes each event before the caller returns: no deferring
-            self._sync_spool = str(cont.delivery.spool) == "sync"
-            self._profiles = ProfileResolver(
-                cont, source=profile_source, store=profile_store, emit=self._emit, clock=clock
-            )
-            self._reader = self._profiles.reader  # resolve, called on every visitor
+            self._wire(cont, profile_source, profile_store)
             self._builder = Builder(
                 delivery=self._delivery, profiles=self._profiles, hooks=self._hooks,
                 counter_store=counter_store, clock=clock, operators=operators,
@@ -136,6 +126,27 @@ class Persona(EventsApi, OperateApi, FlagsApi):
         self.ports = Ports(self.ingest, self._ingest_batch, self._profiles.record)
         # what visitors track exposures with: ``track``, bound once (never this Persona)
         self._tracker = Tracker(self.track)
+
+    def _wire(
+        self,
+        cont: Container,
+        profile_source: ProfileSource | None,
+        profile_store: ProfileStore | None,
+    ) -> None:
+        # __init__'s delivery and profiles, and the callables bound once from them
+        from .delivery import Delivery
+        from .profiles import ProfileResolver
+
+        self._delivery = Delivery(cont.delivery)
+        #: bound once: track() hands every message to them (exposures, to both)
+        self._submit = self._delivery.submit
+        self._enqueue = self._delivery.enqueue
+        #: the sync spool writes each event before the caller returns: no deferring
+        self._sync_spool = str(cont.delivery.spool) == "sync"
+        self._profiles = ProfileResolver(
+            cont, source=profile_source, store=profile_store, emit=self._emit, clock=self._clock
+        )
+        self._reader = self._profiles.reader  # resolve, called on every visitor
 
     # -- construction ---------------------------------------------------------------------
 
@@ -183,36 +194,6 @@ class Persona(EventsApi, OperateApi, FlagsApi):
         )
         return persona
 
-    def reload(
-        self,
-        container: Container | Mapping[str, Any] | str | os.PathLike[str],
-        *,
-        allow_no_destinations: bool = False,
-    ) -> None:
-        """Swap to a new container atomically; on any error the running one stays.
-
-        A container without destinations, replacing one that has some, is refused (it would
-        stop all tracking) unless ``allow_no_destinations`` is true; to change only flags,
-        use ``reload_flags``.
-
-        Raises ``ConfigError`` listing every problem of the refused container.
-        """
-        with self._lock, naming_source(container):
-            self._check_open()
-            loaded = load_container(container, env=self._env)
-            if (
-                not allow_no_destinations
-                and self._runtime.container.destinations
-                and not loaded.destinations
-            ):
-                raise ConfigError(
-                    "destinations: the new container has none and would stop all tracking; "
-                    "pass allow_no_destinations=True, or use reload_flags() for flags only"
-                )
-            new = self._builder.build(loaded, self._runtime)
-            old, self._runtime = self._runtime, new
-        old.close()
-
     # -- the write path -------------------------------------------------------------------
 
     def track(
@@ -241,8 +222,8 @@ class Persona(EventsApi, OperateApi, FlagsApi):
         ``integrations`` is Segment's object (``{"All": False, "Mixpanel": True}``): it
         limits which destinations get the event, matched by destination name.
         """
-        # The hot path of the write side, so built inline rather than through _message and
-        # _emit: every step here is paid on the caller's thread.
+        # long: the hot path of the write side, so built inline rather than through _message
+        # and _emit: every step here is paid on the caller's thread (a call costs ~50 ns).
         if properties is None:
             props: dict[str, Any] = {}
         elif type(properties) is dict or type(properties) is MappingProxyType:
@@ -321,45 +302,6 @@ class Persona(EventsApi, OperateApi, FlagsApi):
         if gpc:  # set only when signalled: the usual visitor pays nothing for it
             visitor.mark_gpc()
         return visitor
-
-    def _expose(  # noqa: PLR0917 - the visitor's Exposer
-        self,
-        event: str,
-        anonymous_id: str | None,
-        user_id: str | None,
-        properties: Mapping[str, Any],
-        consent: Mapping[str, bool] | None,
-        gpc: bool,
-    ) -> None:
-        # An exposure from one of this persona's visitors: its properties come from the
-        # container and its ids from the visitor, so when nothing on this thread needs the
-        # message (no tracking plan, no observer of track events, not the sync spool), the
-        # caller only appends and the delivery thread builds the message (_deferred_track).
-        runtime = self._runtime
-        if (
-            self._closed
-            or self._sync_spool
-            or runtime.plan.active
-            or "track" in self._profiles.observes
-            or event in runtime.watched
-            or not event
-            or not (anonymous_id or user_id)
-            or (anonymous_id is not None and anonymous_id.__class__ is not str)
-            or (user_id is not None and user_id.__class__ is not str)
-        ):
-            self.track(
-                event, anonymous_id=anonymous_id, user_id=user_id, properties=properties,
-                consent=consent, context={"gpc": True} if gpc else None,
-            )
-            return
-        # the intake's contract: a router gets what was submitted with it (here not a
-        # message: what to build one from) and returns the routes to queue it on
-        submit: Any = self._submit
-        submit(
-            (event, anonymous_id, user_id, properties, consent, gpc, self._clock(),
-             runtime.route, self._enqueue),
-            _deferred_track,
-        )
 
     def visitor(
         self,
@@ -442,25 +384,3 @@ class Persona(EventsApi, OperateApi, FlagsApi):
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
-
-
-def _deferred_track(args: tuple[Any, ...]) -> tuple[()]:
-    # The intake's router for an exposure (Persona._expose), on the delivery thread: build
-    # the message track() would have built, route it, queue it for its destinations.
-    event, anonymous_id, user_id, properties, consent, gpc, timestamp, route, enqueue = args
-    context: dict[str, Any] = {"gpc": True} if gpc else {}
-    if consent is not None:
-        context["consent"] = {"categoryPreferences": dict(consent)}
-    msg = Message(
-        type="track",
-        message_id=new_message_id(),
-        anonymous_id=anonymous_id,
-        user_id=user_id,
-        event=event,
-        properties=dict(properties),
-        context=context,
-        timestamp=timestamp,
-    )
-    for destination, render in route(msg):
-        enqueue(destination, msg, render)
-    return ()

@@ -1,14 +1,19 @@
-"""The facade's operating API: audiences, ``stats``, ``flush``, ``close``, ``forget``."""
+"""The facade's operating API: audiences, ``reload``, ``stats``, ``flush``, ``close``,
+``forget``."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
+from collections.abc import Mapping
 from typing import Any
 
+from .._errors import ConfigError
 from .._stats import PersonaStats, ProfilesStats, empty_destination_stats
-from ..config import Container
+from ..config import Container, load_container
 from .core import Core
+from .runtime import naming_source
 
 __all__ = ["OperateApi"]
 
@@ -36,6 +41,36 @@ class OperateApi(Core):
         return self._profiles.attribution_report(trait)
 
     # -- lifecycle ------------------------------------------------------------------------
+
+    def reload(
+        self,
+        container: Container | Mapping[str, Any] | str | os.PathLike[str],
+        *,
+        allow_no_destinations: bool = False,
+    ) -> None:
+        """Swap to a new container atomically; on any error the running one stays.
+
+        A container without destinations, replacing one that has some, is refused (it would
+        stop all tracking) unless ``allow_no_destinations`` is true; to change only flags,
+        use ``reload_flags``.
+
+        Raises ``ConfigError`` listing every problem of the refused container.
+        """
+        with self._lock, naming_source(container):
+            self._check_open()
+            loaded = load_container(container, env=self._env)
+            if (
+                not allow_no_destinations
+                and self._runtime.container.destinations
+                and not loaded.destinations
+            ):
+                raise ConfigError(
+                    "destinations: the new container has none and would stop all tracking; "
+                    "pass allow_no_destinations=True, or use reload_flags() for flags only"
+                )
+            new = self._builder.build(loaded, self._runtime)
+            old, self._runtime = self._runtime, new
+        old.close()
 
     @property
     def container(self) -> Container:

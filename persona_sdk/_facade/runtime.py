@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from attrs import Factory, evolve, field, frozen
+from attrs import Factory, define, evolve, field, frozen
 
 from .._errors import ConfigError
 from .._ports import VisitorSegments
@@ -58,6 +58,18 @@ class Runtime:
             self.content.close()
         if self.actions is not None:
             self.actions.close()
+
+
+@define
+class _Parts:
+    """What ``Builder._compile`` got through: None for a part that did not compile."""
+
+    plan: TrackingPlan | None = None
+    content: ContentRuntime | None = None
+    actions: ActionRunner | None = None
+    router: Router | None = None
+    engine: Engine | None = None
+    segments: Segments | None = None
 
 
 @contextmanager
@@ -113,11 +125,7 @@ class Builder:
         """Compile ``container`` (replacing ``previous``, on a reload); every problem is
         reported at once (``ConfigError``), and nothing running is changed unless all of it
         compiled."""
-        from ..decisions import Engine
         from ..destinations import build_destinations
-        from ..events import TrackingPlan
-        from ..profiles import Segments
-        from ..tags import Router
 
         errors: list[str] = []
         destinations: dict[str, Any] = {}
@@ -125,45 +133,80 @@ class Builder:
             destinations = build_destinations(container, extra=self._destinations)
         except ConfigError as exc:
             errors.extend(exc.errors)
-        router = engine = segments = plan = content = actions = None
-        for build in ("plan", "content", "actions", "router", "engine", "segments"):
-            try:
-                if build == "plan":
-                    plan = TrackingPlan(container.tracking_plan)
-                elif build == "content":
-                    content = self._build_content(container, previous)
-                elif build == "actions":
-                    from ..actions import ActionRunner
-
-                    actions = ActionRunner.build(
-                        container.actions, persona=self._actions_host, clock=self._clock,
-                        operators=self._operators,
-                    )
-                elif build == "router":
-                    router = Router.build(container, destinations, operators=self._operators)
-                elif build == "engine":
-                    engine = Engine.build(
-                        container,
-                        operators=self._operators,
-                        sticky_store=self._sticky_store,
-                        content=content,
-                    )
-                else:
-                    segments = Segments.build(
-                        container, operators=self._operators, clock=self._clock
-                    )
-            except ConfigError as exc:
-                errors.extend(exc.errors)
+        parts = self._compile(container, previous, destinations, errors)
+        content, actions = parts.content, parts.actions
         if errors:
             if content is not None:
                 content.close()
             if actions is not None:
                 actions.close()
             raise ConfigError(errors)
+        router, engine, segments, plan = parts.router, parts.engine, parts.segments, parts.plan
         assert router is not None
         assert engine is not None
         assert segments is not None
         assert plan is not None
+        self._go_live(container, destinations, engine, segments)
+        watched = content.watched if content is not None else frozenset()
+        if actions is not None:
+            watched = watched | actions.watched
+        return Runtime(container, router, engine, segments, plan, content, watched, actions,
+                       self._profiles.visitor_segments(segments))
+
+    def _compile(
+        self,
+        container: Container,
+        previous: Runtime | None,
+        destinations: Mapping[str, Any],
+        errors: list[str],
+    ) -> _Parts:
+        """Compile each part of ``container``, every part's problems into ``errors``."""
+        from ..decisions import Engine
+        from ..events import TrackingPlan
+        from ..profiles import Segments
+        from ..tags import Router
+
+        parts = _Parts()
+        for build in ("plan", "content", "actions", "router", "engine", "segments"):
+            try:
+                if build == "plan":
+                    parts.plan = TrackingPlan(container.tracking_plan)
+                elif build == "content":
+                    parts.content = self._build_content(container, previous)
+                elif build == "actions":
+                    from ..actions import ActionRunner
+
+                    parts.actions = ActionRunner.build(
+                        container.actions, persona=self._actions_host, clock=self._clock,
+                        operators=self._operators,
+                    )
+                elif build == "router":
+                    parts.router = Router.build(
+                        container, destinations, operators=self._operators
+                    )
+                elif build == "engine":
+                    parts.engine = Engine.build(
+                        container,
+                        operators=self._operators,
+                        sticky_store=self._sticky_store,
+                        content=parts.content,
+                    )
+                else:
+                    parts.segments = Segments.build(
+                        container, operators=self._operators, clock=self._clock
+                    )
+            except ConfigError as exc:
+                errors.extend(exc.errors)
+        return parts
+
+    def _go_live(
+        self,
+        container: Container,
+        destinations: Mapping[str, Any],
+        engine: Engine,
+        segments: Segments,
+    ) -> None:
+        """Configure profiles and delivery with a container that compiled whole."""
         # profiles first: it checks its source options before changing anything, and a
         # refusal must leave the running delivery untouched
         self._profiles.configure(container)
@@ -176,11 +219,6 @@ class Builder:
                 len(engine.warnings),
                 "; ".join(engine.warnings[:5]) + ("; ..." if len(engine.warnings) > 5 else ""),
             )
-        watched = content.watched if content is not None else frozenset()
-        if actions is not None:
-            watched = watched | actions.watched
-        return Runtime(container, router, engine, segments, plan, content, watched, actions,
-                       self._profiles.visitor_segments(segments))
 
     def _build_content(
         self, container: Container, previous: Runtime | None

@@ -90,6 +90,21 @@ def event_params(
     props = props if isinstance(props, dict) else {}
     params: dict[str, Any] = {}
     used: set[str] = set()
+    _standard_params(props, source, params, used)
+    _items(props, source, params, used, notes)
+    if kind == "page":
+        _page_params(ev, props, params, used)
+    _custom_params(props, params, used, skip, notes, convert_names=convert_names)
+    if engagement_time_msec is not None:
+        params["engagement_time_msec"] = engagement_time_msec
+    return _within_limits(params, notes)
+
+
+def _standard_params(
+    props: Mapping[str, Any], source: str, params: dict[str, Any], used: set[str]
+) -> None:
+    """``value`` (from value, total, revenue or a single product's price) and GA4's standard
+    parameters, each from the first Segment property that has it."""
     value = None
     for key in ("value", "total", "revenue"):
         value = _number(props.get(key))
@@ -107,6 +122,12 @@ def event_params(
                 params[target] = v
                 used.add(key)
                 break
+
+
+def _items(
+    props: Mapping[str, Any], source: str, params: dict[str, Any], used: set[str], notes: list[str]
+) -> None:
+    """GA4 ``items`` from Segment's ``products`` (or the properties of a one-product event)."""
     products = props.get("products")
     if isinstance(products, list):
         used.add("products")
@@ -121,16 +142,33 @@ def event_params(
         if item:
             params["items"] = [item]
         used.update(k for _, keys in _ITEM_FIELDS for k in keys)
-    if kind == "page":
-        page = get_path(ev, "context.page")
-        page = page if isinstance(page, dict) else {}
-        for target, key in (
-            ("page_location", "url"), ("page_title", "title"), ("page_referrer", "referrer")
-        ):  # fmt: skip
-            v = props.get(key) or page.get(key)
-            if isinstance(v, str) and v:
-                params[target] = v
-                used.add(key)
+
+
+def _page_params(
+    ev: Mapping[str, Any], props: Mapping[str, Any], params: dict[str, Any], used: set[str]
+) -> None:
+    """A page view's location, title and referrer (properties first, then ``context.page``)."""
+    page = get_path(ev, "context.page")
+    page = page if isinstance(page, dict) else {}
+    for target, key in (
+        ("page_location", "url"), ("page_title", "title"), ("page_referrer", "referrer")
+    ):  # fmt: skip
+        v = props.get(key) or page.get(key)
+        if isinstance(v, str) and v:
+            params[target] = v
+            used.add(key)
+
+
+def _custom_params(
+    props: Mapping[str, Any],
+    params: dict[str, Any],
+    used: set[str],
+    skip: Set[str],
+    notes: list[str],
+    *,
+    convert_names: bool,
+) -> None:
+    """Every other scalar property, under a valid (optionally snake_cased) parameter name."""
     for key, v in props.items():
         if key in used or key in skip:
             continue
@@ -142,8 +180,10 @@ def event_params(
             notes.append("invalid_param_name")
             continue
         params[pname] = v
-    if engagement_time_msec is not None:
-        params["engagement_time_msec"] = engagement_time_msec
+
+
+def _within_limits(params: dict[str, Any], notes: list[str]) -> dict[str, Any]:
+    """``params`` cut to GA4's parameter count and value lengths."""
     if len(params) > rules.MAX_PARAMS:
         notes.append("too_many_params")
         params = dict(list(params.items())[: rules.MAX_PARAMS])

@@ -155,20 +155,11 @@ class GA4Destination(HttpDestinationBase):
         """One GA4 request envelope holding this one event, or ``None`` (counted) when GA4
         would drop it."""
         ev = self.policy.apply(event)
-        kind = ev.get("type")
-        if kind == "track":
-            source = ev.get("event")
-            if not isinstance(source, str) or not source:
-                self._reject("missing_event_name")
-                return None
-            name = self.event_name(source)
-        elif kind == "page":
-            source, name = "", "page_view"
-        elif kind == "screen":
-            source, name = "", "screen_view"
-        else:
-            self._reject("unsupported_type")
+        kind = str(ev.get("type"))  # a non-string type is "unsupported_type" either way
+        names = self._names(ev, kind)
+        if names is None:
             return None
+        source, name = names
         if rules.event_name_problem(name):
             self._reject("invalid_event_name")
             return None
@@ -196,6 +187,29 @@ class GA4Destination(HttpDestinationBase):
             return None
         for note in notes:
             self._adjusted.note(note)
+        out = self._identities(ev, client_id)
+        out["events"] = [{"name": name, "params": params, "timestamp_micros": int(ts * 1e6)}]
+        return out
+
+    def _names(self, ev: Mapping[str, Any], kind: str) -> tuple[str, str] | None:
+        """The Segment event name (empty for pages and screens) and its GA4 name; ``None``
+        (counted) for an event GA4 cannot take."""
+        if kind == "track":
+            source = ev.get("event")
+            if not isinstance(source, str) or not source:
+                self._reject("missing_event_name")
+                return None
+            return source, self.event_name(source)
+        if kind == "page":
+            return "", "page_view"
+        if kind == "screen":
+            return "", "screen_view"
+        self._reject("unsupported_type")
+        return None
+
+    def _identities(self, ev: Mapping[str, Any], client_id: str) -> dict[str, Any]:
+        """The envelope around the event: client and user ids, user properties and data,
+        consent."""
         out: dict[str, Any] = {"client_id": client_id}
         user_id = ev.get("userId")
         if isinstance(user_id, str) and user_id:
@@ -212,7 +226,6 @@ class GA4Destination(HttpDestinationBase):
                 out["user_data"] = data
         if self.options.consent:
             out["consent"] = self._consent(ev)
-        out["events"] = [{"name": name, "params": params, "timestamp_micros": int(ts * 1e6)}]
         return out
 
     def _client_id(self, ev: Mapping[str, Any]) -> str | None:

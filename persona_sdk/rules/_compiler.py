@@ -15,7 +15,8 @@ from typing import Any, Final, cast
 from persona_sdk._errors import ConfigError
 from persona_sdk.rules._codegen import Field, fuse, with_inline
 from persona_sdk.rules._js import ARRAY_TYPES, js_json, js_number, js_str, js_truthy
-from persona_sdk.rules._ops import VALUE_OPERATORS, numeric_range
+from persona_sdk.rules._ops import VALUE_OPERATORS
+from persona_sdk.rules._ops_order import numeric_range
 from persona_sdk.rules._ops_text import version_range
 from persona_sdk.rules._preds import (
     ALWAYS,

@@ -29,6 +29,7 @@ See ``docs/plugins.md``.
 """
 
 from ..._strenum import StrEnum
+from ._flow import Flow, HttpCall, HttpReply
 from ._http import (
     HttpDestinationBase,
     HttpRequest,
@@ -41,9 +42,6 @@ from ._http import (
 )
 from ._http_source import (
     MISSING,
-    Flow,
-    HttpCall,
-    HttpReply,
     HttpSourceBase,
     OptionsHttpSource,
     check_status,
