@@ -84,7 +84,8 @@ PUBLIC: dict[str, set[str]] = {
         "ContentSourceFactory",
         "CounterStore", "DedupStore", "Destination", "DestinationFactory", "Enricher",
         "FeedResult", "FetchResult", "HashScheme", "Operator", "OperatorRegistry",
-        "ProfileSource", "ProfileSourceFactory", "ProfileStore", "ProfileStoreFactory",
+        "ListableProfileStore", "ProfileSource", "ProfileSourceFactory", "ProfileStore",
+        "ProfileStoreFactory",
         "SendOutcome", "SendResult", "StickyAssignments", "StickyBucketStore", "Strategy",
         "Worker", "WorkerFactory", "load_plugin", "person_key", "person_tags", "sticky_key",
         # what a plugin receives, raises and marks, in the same one import

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 
@@ -15,6 +15,7 @@ __all__ = [
     "FetchErrorKind",
     "FetchResult",
     "FetchStatus",
+    "ListableProfileStore",
     "ProfileSource",
     "ProfileSourceFactory",
     "ProfileStore",
@@ -197,6 +198,23 @@ class ProfileStore(Protocol):
 
     def close(self) -> None:
         """Release connections."""
+        ...
+
+
+@runtime_checkable
+class ListableProfileStore(ProfileStore, Protocol):
+    """A ``ProfileStore`` that can also list its keys (optional: a store without
+    ``scan_keys`` stays a valid ``ProfileStore``; check with ``isinstance``).
+
+    ``scan_keys(prefix, batch=...)`` yields the live keys starting with ``prefix`` in pages of
+    about ``batch`` keys (never all at once). A key written or deleted during the walk may or
+    may not be listed; a key live for the whole walk is listed at least once (Redis ``SCAN``
+    may repeat one). It is meant for background work (a sweep over the profiles held in the
+    store), never for a request.
+    """
+
+    def scan_keys(self, prefix: str, *, batch: int = 500) -> Iterator[list[str]]:
+        """The live keys starting with ``prefix``, in pages of about ``batch``."""
         ...
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -152,6 +152,20 @@ class InMemoryProfileStore:
     async def adelete(self, keys: Sequence[str]) -> None:
         """The same as ``delete``."""
         self.delete(keys)
+
+    def scan_keys(self, prefix: str, *, batch: int = 500) -> Iterator[list[str]]:
+        """The live keys starting with ``prefix``, in pages of up to ``batch``
+        (``ListableProfileStore``); the lock is held for one page's copy at a time."""
+        step = max(1, batch)
+        with self._lock:
+            self._data.expire()
+            names = [k for k in self._data if k.startswith(prefix)]
+        for i in range(0, len(names), step):
+            page = names[i : i + step]
+            with self._lock:
+                live = [k for k in page if k in self._data]
+            if live:
+                yield live
 
     def keys(self) -> list[str]:
         """The live keys (for tests and debugging)."""

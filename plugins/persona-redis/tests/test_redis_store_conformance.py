@@ -23,6 +23,7 @@ from persona_sdk.plugins import (
     AsyncCounterStore,
     CounterStore,
     DedupStore,
+    ListableProfileStore,
     ProfileStore,
     StickyAssignments,
 )
@@ -137,6 +138,28 @@ def test_profile_store_async_forms(redis_backend: Opts) -> None:
         return got, fields, gone
 
     assert asyncio.run(run()) == (b"1", {"slot": b"{}"}, (None, {}))
+    store.close()
+
+
+def test_profile_store_lists_keys_under_a_prefix_in_pages(redis_backend: Opts) -> None:
+    """scan_keys yields every live key under the prefix (glob characters in it matched
+    literally), in pages no larger than asked on the in-memory store, and skips the rest."""
+    store = profile_store(redis_backend)
+    assert isinstance(store, ListableProfileStore)
+    wanted = {f"ls*[1]:p:{{u-{i}}}" for i in range(25)}
+    for key in wanted:
+        store.set(key, b"x", ttl=60)
+    store.set_field("ls*[1]:c:{u-0}", "w", b"{}", ttl=60)
+    store.set("lsX[1]:p:{other}", b"x", ttl=60)  # '*' of the prefix is not a wildcard
+    store.set("ls*[1]:p:{gone}", b"x", ttl=60)
+    store.delete(["ls*[1]:p:{gone}"])
+    pages = list(store.scan_keys("ls*[1]:p:", batch=10))
+    assert set().union(*pages) == wanted
+    assert all(pages)
+    if redis_backend is None:
+        assert [len(p) for p in pages] == [10, 10, 5]
+    assert list(store.scan_keys("ls*[1]:nothing:", batch=10)) == []
+    store.delete([*wanted, "ls*[1]:c:{u-0}", "lsX[1]:p:{other}"])
     store.close()
 
 

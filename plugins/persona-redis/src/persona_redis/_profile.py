@@ -10,7 +10,7 @@ the guard holds a failed Redis off, calls fail at once instead of waiting for a 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import redis
@@ -44,6 +44,11 @@ def _decode_reads(replies: list[Any], fields_at: int) -> list[Any]:
     if 0 <= fields_at < len(replies):
         replies[fields_at] = {k.decode(): v for k, v in replies[fields_at].items()}
     return replies
+
+
+def _glob_escape(text: str) -> str:
+    # SCAN's MATCH is a glob: a prefix is matched literally
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
 
 
 def _ms(ttl: float) -> int:
@@ -184,6 +189,28 @@ class RedisProfileStore:
         """The asyncio form of ``get_fields``."""
         raw: dict[bytes, bytes] = await self._acall(lambda c: c.hgetall(key))
         return {k.decode(): v for k, v in raw.items()}
+
+    # -- listing (ListableProfileStore) --------------------------------------------------
+
+    def scan_keys(self, prefix: str, *, batch: int = 500) -> Iterator[list[str]]:
+        """The live keys starting with ``prefix``, in pages of about ``batch``: ``SCAN``
+        with ``MATCH`` and ``COUNT``, over every primary on a Redis Cluster. SCAN may list
+        a key twice; a key live for the whole walk is listed at least once."""
+        step = max(1, batch)
+        if not self.guard.open():
+            raise StoreUnavailable("redis is held off after a failure")
+        page: list[str] = []
+        try:
+            for raw in self.link.sync.scan_iter(match=_glob_escape(prefix) + "*", count=step):
+                page.append(raw.decode("utf-8", "replace"))
+                if len(page) >= step:
+                    yield page
+                    page = []
+        except FAILURES as exc:
+            self.guard.failed(exc)
+            raise
+        if page:
+            yield page
 
     # -- erasure, stats, lifecycle ------------------------------------------------------
 
