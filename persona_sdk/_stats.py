@@ -104,7 +104,8 @@ class BreakerStats(TypedDict):
 class ResolverStats(TypedDict):
     """``ProfileResolver.stats()``: the source and store in use (their names), lookups
     answered by each tier (``l1``, ``l2``, ``remote``, ``stale``) and missed, lookups in
-    flight and joined, refreshes, timeouts, errors, fallbacks by reason, and sizes."""
+    flight and joined, refreshes, timeouts, errors, fallbacks by reason, sizes, and
+    ``store_swept``: visitors read by segment sweeps over a store that lists its keys."""
 
     source: str | None
     store: str | None
@@ -120,6 +121,7 @@ class ResolverStats(TypedDict):
     segment_events: int
     store_errors: int
     erase_errors: int
+    store_swept: int
     fallbacks: dict[str, int]
     aliases: int
     l1_entries: int

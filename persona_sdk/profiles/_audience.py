@@ -30,6 +30,7 @@ from ._membership import MAX_ATTRS, OWN_EVENTS, Membership, capped, trait_value
 from ._readpath import ReadPath
 from ._segment_events import send_segment_events, transitions
 from ._state import ProfileState
+from ._store_sweep import listable, sweep_store
 
 if TYPE_CHECKING:
     from ._segments import Segments
@@ -315,12 +316,14 @@ class Audience:
 
     def sweep_segments(self) -> int:
         """Re-check the time-dependent segments (and moving traits) of every visitor held in
-        this process, emitting the changes; returns how many memberships changed."""
+        this process, and first those of the store when it lists (``_store_sweep``),
+        emitting the changes; returns how many memberships changed."""
         st = self._st
         segs = self._segs
         if segs is None:
             return 0
         s = st.settings
+        swept = sweep_store(st, self._read, segs, self.segments_of)
         now = st.clock()
         with st.lock:
             keys = list(st.members.keys())
@@ -337,7 +340,13 @@ class Audience:
                 self._announce(m, entered, exited, changed, m.consent)
         with st.lock:
             st.n["sweeps"] = st.n.get("sweeps", 0) + 1
-        return changes
+        return changes + swept
+
+    def _sweep_counted(self) -> None:
+        try:
+            self.sweep_segments()
+        except Exception:
+            self._st.count("sweep_errors")
 
     def _start_sweeper(self, s: Settings) -> None:
         st = self._st
@@ -355,11 +364,13 @@ class Audience:
             def tick() -> None:
                 if st.closed or not self._sweeping:
                     return
-                try:
-                    self.sweep_segments()
-                except Exception:
-                    with st.lock:
-                        st.n["sweep_errors"] = st.n.get("sweep_errors", 0) + 1
+                if listable(st.settings) is None:
+                    self._sweep_counted()
+                    again()
+                else:  # the store walk waits on lookups: on a worker, not this loop
+                    loop.run_in_executor(None, self._sweep_counted).add_done_callback(again)
+
+            def again(*_: object) -> None:
                 loop.call_later(st.settings.cfg.segment_sweep_interval or interval, tick)
 
             loop.call_later(interval, tick)

@@ -34,7 +34,7 @@ __all__ = ["ProfileState", "new_l1"]
 
 _COUNTED = (
     "stale", "l2", "remote", "flights", "joined", "refreshes", "timeouts", "segment_events",
-    "store_errors", "erase_errors",
+    "store_errors", "erase_errors", "store_swept",
 )
 
 

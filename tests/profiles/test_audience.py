@@ -365,3 +365,40 @@ def test_segment_events_off_keeps_no_membership(make: Callable[..., Persona]) ->
     p.track("Product Viewed", anonymous_id="x")
     assert p.visitor(anonymous_id="x").segments == {"v"}
     assert p.stats()["profiles"]["segment_memory"] == 0
+
+
+def test_a_sweep_walks_the_visitors_another_instance_put_in_the_shared_store(
+    clock: FakeClock,
+) -> None:
+    """Two instances share one in-memory store: a visitor seen only by ``a`` lapses after
+    31 days and ``b``'s sweep (which never saw them) emits Segment Entered, lists them and,
+    once ``a`` sees them again, emits Segment Exited; ``b`` emits each transition once."""
+    from persona_sdk.profiles import InMemoryProfileStore
+
+    store = InMemoryProfileStore()
+    lapsed = {"lapsed": {"condition": {"last_seen": {"$olderThan": "30d"}}}}
+    container = doc(lapsed, profiles={"segment_sweep_interval": 0})
+    seen_a, seen_b = CaptureDestination(), CaptureDestination()
+    a = Persona(container, destinations={"capture": seen_a}, clock=clock, profile_store=store)
+    b = Persona(container, destinations={"capture": seen_b}, clock=clock, profile_store=store)
+    try:
+        a.track("Product Viewed", anonymous_id="only-a")
+        assert a.flush(5)
+        assert b.segment_members("lapsed") == []
+        clock.advance(31 * DAY)
+        assert b.sweep_segments() == 1
+        assert b.sweep_segments() == 0  # nothing changed since: nothing emitted again
+        assert b.segment_members("lapsed") == ["only-a"]
+        assert b.stats()["profiles"]["store_swept"] == 2  # one visitor, two sweeps
+        a.track("Page Viewed", anonymous_id="only-a")  # back: last_seen moves on a
+        assert a.flush(5)
+        assert b.sweep_segments() == 1
+        assert b.flush(5)
+        assert [
+            (e["event"], e["properties"]["segment_id"], e["anonymousId"])
+            for e in seen_b.events
+        ] == [("Segment Entered", "lapsed", "only-a"), ("Segment Exited", "lapsed", "only-a")]
+        assert b.segment_members("lapsed") == []
+    finally:
+        a.close()
+        b.close()
