@@ -160,3 +160,43 @@ def test_adecide_on_redis_counters(redis_server: RedisServer) -> None:
     assert stores[0].get_all("bandit:hero:*") == {"h1|n": 1.0, "h2|n": 1.0}
     for p in personas:
         p.close()
+
+
+def test_a_sweep_re_checks_visitors_seen_only_by_another_instance(
+    redis_server: RedisServer,
+) -> None:
+    """``b`` never sees the visitor: 31 days after ``a`` did, ``b``'s sweep walks Redis
+    (SCAN), emits Segment Entered "lapsed" to its destination and lists the member; when
+    ``a`` sees them again, ``b``'s next sweep emits Segment Exited."""
+    redis_server.flush()
+    now = [1_700_000_000.0]
+    doc = {
+        "profiles": {
+            "store": {"type": "redis", "url": redis_server.url, "timeout": 2.0},
+            "segment_sweep_interval": 0,
+        },
+        "computed_traits": {"last_seen": {"kind": "last_seen"}},
+        "segments": {"lapsed": {"condition": {"last_seen": {"$olderThan": "30d"}}}},
+        "tags": [{"name": "all", "destination": "capture"}],
+    }
+    seen_b = CaptureDestination(name="capture")
+    a = Persona(doc, destinations={"capture": CaptureDestination(name="capture")},
+                clock=lambda: now[0])
+    b = Persona(doc, destinations={"capture": seen_b}, clock=lambda: now[0])
+    try:
+        a.track("Product Viewed", anonymous_id="only-a")
+        assert a.flush(timeout=5.0)
+        now[0] += 31 * 86_400
+        assert b.sweep_segments() == 1
+        assert b.segment_members("lapsed") == ["only-a"]
+        a.track("Page Viewed", anonymous_id="only-a")
+        assert a.flush(timeout=5.0)
+        assert b.sweep_segments() == 1
+        assert b.flush(timeout=5.0)
+        assert [(e["event"], e["anonymousId"]) for e in seen_b.events] == [
+            ("Segment Entered", "only-a"), ("Segment Exited", "only-a"),
+        ]
+        assert b.stats()["profiles"]["store_swept"] == 2
+    finally:
+        a.close()
+        b.close()
