@@ -25,13 +25,16 @@ class OperateApi(Core):
 
     def sweep_segments(self) -> int:
         """Re-check every held visitor's time-dependent segments now (the periodic sweep,
-        ``profiles.segment_sweep_interval``, does it on its own); returns how many
-        memberships changed. Changes go out as ``Segment Entered``/``Segment Exited``."""
+        ``profiles.segment_sweep_interval``, does it on its own), and the visitors of a
+        profile store that lists its keys (``ListableProfileStore``); returns how many
+        memberships changed. Changes go out as ``Segment Entered``/``Segment Exited``.
+        Call it off the request path: a store walk reads every profile it holds."""
         self._check_open()
         return self._profiles.sweep_segments()
 
     def segment_members(self, segment: str, *, limit: int = 1000) -> list[str]:
-        """Canonical ids of the visitors held in this process who are in ``segment``."""
+        """Canonical ids of the visitors held in this process who are in ``segment`` (with
+        a listable store, those its sweeps read from the store too)."""
         return self._profiles.members_of(segment, limit=limit)
 
     def attribution_report(self, trait: str | None = None) -> dict[str, Any]:

@@ -233,7 +233,8 @@ class ProfileResolver:
 
     def sweep_segments(self) -> int:
         """Re-check the time-dependent segments (and moving traits) of every visitor held in
-        this process, emitting the changes; returns how many memberships changed."""
+        this process, and of the store's when it lists its keys, emitting the changes;
+        returns how many memberships changed."""
         return self._audience.sweep_segments()
 
     # -- the write path: events -----------------------------------------------------------
