@@ -83,6 +83,8 @@ class Audience:
             # a reload: each kept membership is evaluated again in full when next touched
             self._generation_segs += 1
         self._segs = segments if wanted else None
+        if listable(s) is not None:  # the store's visitors need no sighting here to be swept
+            self._start_sweeper(s)
 
     @property
     def on(self) -> bool:

@@ -402,3 +402,27 @@ def test_a_sweep_walks_the_visitors_another_instance_put_in_the_shared_store(
     finally:
         a.close()
         b.close()
+
+
+def test_the_periodic_sweep_walks_a_shared_store_on_its_own(clock: FakeClock) -> None:
+    """An instance that sees no visitor at all still sweeps the shared store periodically
+    (on a worker of its I/O loop) and emits the visitor's Segment Entered."""
+    from persona_sdk.profiles import InMemoryProfileStore
+
+    store = InMemoryProfileStore()
+    lapsed = {"lapsed": {"condition": {"last_seen": {"$olderThan": "1d"}}}}
+    seen_b = CaptureDestination()
+    a = Persona(doc(lapsed, profiles={"segment_sweep_interval": 0}),
+                destinations={"capture": CaptureDestination()}, clock=clock, profile_store=store)
+    a.track("Product Viewed", anonymous_id="only-a")
+    assert a.flush(5)
+    clock.advance(2 * DAY)
+    b = Persona(doc(lapsed, profiles={"segment_sweep_interval": 0.02}),
+                destinations={"capture": seen_b}, clock=clock, profile_store=store)
+    try:
+        assert seen_b.wait_for(1, timeout=5)
+        assert only_segment_events(seen_b) == [("Segment Entered", "lapsed")]
+        assert b.segment_members("lapsed") == ["only-a"]
+    finally:
+        a.close()
+        b.close()
