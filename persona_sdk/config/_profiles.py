@@ -232,6 +232,9 @@ class ProfilesConfig:
     segment_recheck: float = 60.0
     #: the periodic sweep over held profiles re-checking time-dependent segments (0: off)
     segment_sweep_interval: float = 300.0
+    #: the sweep also walks a shared store that lists its keys (``ListableProfileStore``):
+    #: turn it on in one process (a worker), since each sweeping process re-reads every profile
+    sweep_store: bool = False
 
     def __attrs_post_init__(self) -> None:
         problems: list[str] = []

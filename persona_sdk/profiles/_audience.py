@@ -201,6 +201,7 @@ class Audience:
         consent: Mapping[str, bool] | None,
         now: float,
         attrs: Mapping[str, Any] | None,
+        announce: bool = True,
     ) -> frozenset[str]:
         st = self._st
         if attrs is None:
@@ -222,8 +223,9 @@ class Audience:
             if known is not None:
                 return known.names  # another thread saw them first
             st.members[key] = m
-        born = {n: (None, attrs[n]) for n in self._stages if attrs.get(n) is not None}
-        self._announce(m, sorted(names), [], born, consent)
+        if announce:
+            born = {n: (None, attrs[n]) for n in self._stages if attrs.get(n) is not None}
+            self._announce(m, sorted(names), [], born, consent)
         self._start_sweeper(s)
         return names
 
@@ -271,6 +273,17 @@ class Audience:
         )
 
     # -- the read path ------------------------------------------------------------------------
+
+    def learn_segments(self, segments: Segments, attributes: Mapping[str, Any], *,
+                       anonymous_id: str | None = None, user_id: str | None = None,
+                       ) -> frozenset[str]:
+        """Keep a visitor's membership unannounced (a store sweep's first sight of one
+        another process held: it announced them); later changes are emitted as usual."""
+        st, (key, _) = self._st, self._st.ids.canonical(anonymous_id, user_id)
+        if not key or segments is not self._segs or not st.settings.cfg.segment_events:
+            return segments.evaluate(attributes)
+        return self._first_sight(st.settings, segments, key, anonymous_id, user_id, None,
+                                 st.clock(), attributes, announce=False)
 
     def segments_of(
         self,
@@ -325,7 +338,7 @@ class Audience:
         if segs is None:
             return 0
         s = st.settings
-        swept = sweep_store(st, self._read, segs, self.segments_of)
+        swept = sweep_store(st, self._read, segs, self.segments_of, self.learn_segments)
         now = st.clock()
         with st.lock:
             keys = list(st.members.keys())

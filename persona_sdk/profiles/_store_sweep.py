@@ -36,12 +36,14 @@ Check = Callable[..., frozenset[str]]
 
 
 def listable(s: Settings) -> ListableProfileStore | None:
-    """The store, when it can list its keys."""
-    store = s.store
+    """The store, when the sweep is to walk it (``profiles.sweep_store``) and it can list."""
+    store = s.store if s.cfg.sweep_store else None
     return store if isinstance(store, ListableProfileStore) else None
 
 
-def sweep_store(st: ProfileState, read: ReadPath, segs: Segments, check: Check) -> int:
+def sweep_store(
+    st: ProfileState, read: ReadPath, segs: Segments, check: Check, learn: Check
+) -> int:
     """Read every visitor the store holds and re-check their segments with what it holds
     (``check``: ``Audience.segments_of``, which emits the changes); counted as
     ``store_swept``. How many memberships changed."""
@@ -70,7 +72,10 @@ def sweep_store(st: ProfileState, read: ReadPath, segs: Segments, check: Check) 
                 kept.update(profile.targeting_traits)
                 kept["id"] = key
                 kept["userId" if ids[1] else "anonymousId"] = key
-                after = check(segs, kept, anonymous_id=ids[0], user_id=ids[1])
+                # a visitor this process never held is learnt without events: whoever held
+                # them announced their segments; from here on this process emits the changes
+                seen = check if m is not None else learn
+                after = seen(segs, kept, anonymous_id=ids[0], user_id=ids[1])
                 changed += after != before
                 swept += 1
     return _count(st, swept, changed)

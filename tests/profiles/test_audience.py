@@ -370,14 +370,15 @@ def test_segment_events_off_keeps_no_membership(make: Callable[..., Persona]) ->
 def test_a_sweep_walks_the_visitors_another_instance_put_in_the_shared_store(
     clock: FakeClock,
 ) -> None:
-    """Two instances share one in-memory store: a visitor seen only by ``a`` lapses after
-    31 days and ``b``'s sweep (which never saw them) emits Segment Entered, lists them and,
-    once ``a`` sees them again, emits Segment Exited; ``b`` emits each transition once."""
+    """Two instances share one in-memory store: ``b``'s first sweep learns a visitor seen
+    only by ``a`` without announcing them (``a`` did); 31 days later they lapse and ``b``'s
+    sweep emits Segment Entered and lists them and, once ``a`` sees them again, Segment
+    Exited; ``b`` emits each transition once."""
     from persona_sdk.profiles import InMemoryProfileStore
 
     store = InMemoryProfileStore()
     lapsed = {"lapsed": {"condition": {"last_seen": {"$olderThan": "30d"}}}}
-    container = doc(lapsed, profiles={"segment_sweep_interval": 0})
+    container = doc(lapsed, profiles={"segment_sweep_interval": 0, "sweep_store": True})
     seen_a, seen_b = CaptureDestination(), CaptureDestination()
     a = Persona(container, destinations={"capture": seen_a}, clock=clock, profile_store=store)
     b = Persona(container, destinations={"capture": seen_b}, clock=clock, profile_store=store)
@@ -385,11 +386,12 @@ def test_a_sweep_walks_the_visitors_another_instance_put_in_the_shared_store(
         a.track("Product Viewed", anonymous_id="only-a")
         assert a.flush(5)
         assert b.segment_members("lapsed") == []
+        assert b.sweep_segments() == 0  # learnt, not announced: a announced them
         clock.advance(31 * DAY)
         assert b.sweep_segments() == 1
         assert b.sweep_segments() == 0  # nothing changed since: nothing emitted again
         assert b.segment_members("lapsed") == ["only-a"]
-        assert b.stats()["profiles"]["store_swept"] == 2  # one visitor, two sweeps
+        assert b.stats()["profiles"]["store_swept"] == 3  # one visitor, three sweeps
         a.track("Page Viewed", anonymous_id="only-a")  # back: last_seen moves on a
         assert a.flush(5)
         assert b.sweep_segments() == 1
@@ -404,9 +406,22 @@ def test_a_sweep_walks_the_visitors_another_instance_put_in_the_shared_store(
         b.close()
 
 
+def wait_until(pred: Callable[[], bool], timeout: float = 10.0) -> bool:
+    """Wait on a condition (the periodic sweep's own thread makes it true)."""
+    done = threading.Event()
+    deadline = 0.0
+    while deadline < timeout:
+        if pred():
+            return True
+        done.wait(0.01)
+        deadline += 0.01
+    return pred()
+
+
 def test_the_periodic_sweep_walks_a_shared_store_on_its_own(clock: FakeClock) -> None:
     """An instance that sees no visitor at all still sweeps the shared store periodically
-    (on a worker of its I/O loop) and emits the visitor's Segment Entered."""
+    (on a worker of its I/O loop) and emits the visitor's Segment Entered when they lapse;
+    without ``sweep_store`` it does not walk the store."""
     from persona_sdk.profiles import InMemoryProfileStore
 
     store = InMemoryProfileStore()
@@ -416,10 +431,18 @@ def test_the_periodic_sweep_walks_a_shared_store_on_its_own(clock: FakeClock) ->
                 destinations={"capture": CaptureDestination()}, clock=clock, profile_store=store)
     a.track("Product Viewed", anonymous_id="only-a")
     assert a.flush(5)
-    clock.advance(2 * DAY)
-    b = Persona(doc(lapsed, profiles={"segment_sweep_interval": 0.02}),
+    off = Persona(doc(lapsed, profiles={"segment_sweep_interval": 0.02}),
+                  destinations={"capture": CaptureDestination()}, clock=clock,
+                  profile_store=store)
+    off.sweep_segments()
+    assert off.stats()["profiles"]["store_swept"] == 0
+    off.close()
+    b = Persona(doc(lapsed, profiles={"segment_sweep_interval": 0.02, "sweep_store": True}),
                 destinations={"capture": seen_b}, clock=clock, profile_store=store)
     try:
+        assert wait_until(lambda: b.stats()["profiles"]["store_swept"] >= 1)
+        assert seen_b.events == []  # learnt, not announced
+        clock.advance(2 * DAY)
         assert seen_b.wait_for(1, timeout=5)
         assert only_segment_events(seen_b) == [("Segment Entered", "lapsed")]
         assert b.segment_members("lapsed") == ["only-a"]

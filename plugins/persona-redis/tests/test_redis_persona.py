@@ -165,15 +165,17 @@ def test_adecide_on_redis_counters(redis_server: RedisServer) -> None:
 def test_a_sweep_re_checks_visitors_seen_only_by_another_instance(
     redis_server: RedisServer,
 ) -> None:
-    """``b`` never sees the visitor: 31 days after ``a`` did, ``b``'s sweep walks Redis
-    (SCAN), emits Segment Entered "lapsed" to its destination and lists the member; when
-    ``a`` sees them again, ``b``'s next sweep emits Segment Exited."""
+    """``b`` never sees the visitor: its first sweep learns them from Redis (SCAN) without
+    announcing them; 31 days after ``a`` saw them, ``b``'s sweep emits Segment Entered
+    "lapsed" to its destination and lists the member; when ``a`` sees them again, ``b``'s
+    next sweep emits Segment Exited."""
     redis_server.flush()
     now = [1_700_000_000.0]
     doc = {
         "profiles": {
             "store": {"type": "redis", "url": redis_server.url, "timeout": 2.0},
             "segment_sweep_interval": 0,
+            "sweep_store": True,
         },
         "computed_traits": {"last_seen": {"kind": "last_seen"}},
         "segments": {"lapsed": {"condition": {"last_seen": {"$olderThan": "30d"}}}},
@@ -186,6 +188,7 @@ def test_a_sweep_re_checks_visitors_seen_only_by_another_instance(
     try:
         a.track("Product Viewed", anonymous_id="only-a")
         assert a.flush(timeout=5.0)
+        assert b.sweep_segments() == 0  # learnt, not announced: a announced them
         now[0] += 31 * 86_400
         assert b.sweep_segments() == 1
         assert b.segment_members("lapsed") == ["only-a"]
@@ -196,7 +199,7 @@ def test_a_sweep_re_checks_visitors_seen_only_by_another_instance(
         assert [(e["event"], e["anonymousId"]) for e in seen_b.events] == [
             ("Segment Entered", "only-a"), ("Segment Exited", "only-a"),
         ]
-        assert b.stats()["profiles"]["store_swept"] == 2
+        assert b.stats()["profiles"]["store_swept"] == 3
     finally:
         a.close()
         b.close()
