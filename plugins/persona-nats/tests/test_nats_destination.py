@@ -80,6 +80,37 @@ def test_events_are_published_once_per_message_id(nats_server: NatsServer) -> No
     assert len(stored(nats_server.url)) == 100
 
 
+def test_concurrent_first_sends_share_one_connection(nats_server: NatsServer) -> None:
+    """The delivery loop sends its first batches concurrently: they wait for one connection
+    instead of each opening one (all but the last were left open, never closed)."""
+    dest = JetStreamDestination.from_options(name="d", options={"url": nats_server.url})
+    made: list[Any] = []
+    connect = nats.connect
+
+    async def counting(*args: Any, **kwargs: Any) -> Any:
+        made.append(await connect(*args, **kwargs))
+        return made[-1]
+
+    async def burst() -> list[Any]:
+        async with httpx.AsyncClient() as client:
+            results = await asyncio.gather(*(
+                dest.send([msgspec.json.encode({"messageId": f"m-{i}", "type": "track"})],
+                          client)
+                for i in range(8)
+            ))
+        await dest.aclose()
+        return [r.outcome for r in results]
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(nats, "connect", counting)
+    try:
+        assert asyncio.run(burst()) == [SendOutcome.DELIVERED] * 8
+    finally:
+        patch.undo()
+    assert len(made) == 1
+    assert made[0].is_closed
+
+
 def test_packs_hold_every_event_once_and_a_resent_batch_is_a_duplicate(
     nats_server: NatsServer,
 ) -> None:

@@ -54,6 +54,7 @@ class JetStreamDestination:
         self.duplicates = 0
         self.published = 0
         self._conn: dict[tuple[int, int], Any] = {}
+        self._connecting: dict[tuple[int, int], asyncio.Lock] = {}
 
     @classmethod
     def from_options(
@@ -71,6 +72,15 @@ class JetStreamDestination:
         found = self._conn.get(key)
         if found is not None and found[0].is_connected:
             return found[1]
+        # the first batches are sent concurrently: one connects, the others wait for it
+        # (each connecting on its own left all but the last connection open)
+        async with self._connecting.setdefault(key, asyncio.Lock()):
+            found = self._conn.get(key)
+            if found is not None and found[0].is_connected:
+                return found[1]
+            return await self._connect(key, found)
+
+    async def _connect(self, key: tuple[int, int], found: Any) -> Any:
         import nats
 
         nc = await nats.connect(
@@ -135,6 +145,7 @@ class JetStreamDestination:
         """Drain and close this loop's connection."""
         key = (os.getpid(), id(asyncio.get_running_loop()))
         found = self._conn.pop(key, None)
+        self._connecting.pop(key, None)
         if found is not None:
             await _quiet_close(found[0])
 
