@@ -259,10 +259,15 @@ def to_segment_json(msg: Message) -> bytes:
             return _encode(to_segment(msg))
         except (TypeError, ValueError, OverflowError) as exc:
             raise UnencodableEvent(str(exc)) from exc
+    # the event's own time is rarely another's: rendered without the cache's look-up, and
+    # _format_ts inlined for the usual case (this runs for every event delivered)
+    ts = ts or time.time()
+    sec = int(ts)
+    us = round((ts - sec) * 1e6)
+    stamp = _second(sec) + _MILLIS[us // 1000] if 0 <= us < 1_000_000 else _format_ts(ts)
     wire = _WireOut(
         type_, mid, aid, uid, event, name, category, gid, pid, props, traits,
-        # the event's own time is rarely another's: rendered without the cache's look-up
-        ctx if ctx is not None else {}, integrations, _format_ts(ts or time.time()),
+        ctx if ctx is not None else {}, integrations, stamp,
         None if sent is None else format_ts(sent),
         None if received is None else format_ts(received),
     )  # fmt: skip
