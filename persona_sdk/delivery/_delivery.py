@@ -184,15 +184,22 @@ class Delivery:
                         break
                     done += 1
                     msg = item.msg
+                    spare: Routed | None = item
                     try:  # _route and enqueue, inlined: this loop runs for every event
                         for destination, render in item.fn(msg):
                             box = self._boxes.get(destination) if fast else None
                             if box is not None:
-                                # the usual case: room, and no wake-up due
+                                # the usual case: room, and no wake-up due; the intake's
+                                # Routed (no one else holds it) carries the first render on
                                 inbox = box.inbox
                                 n = len(inbox)
                                 if n < box.limit and n < box.wake_n:
-                                    inbox.append(Routed(msg, render))
+                                    if spare is not None:
+                                        spare.fn = render
+                                        inbox.append(spare)
+                                        spare = None
+                                    else:
+                                        inbox.append(Routed(msg, render))
                                     continue
                             enqueue(destination, msg, render)
                     except Exception as exc:
