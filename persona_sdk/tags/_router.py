@@ -287,6 +287,7 @@ class Router:
         (``{"All": false, "Mixpanel": true}``) goes only to the destinations it enables
         (see ``integration_enabled``).
         """
+        # long: every event goes through here: the memo and the full evaluation, inline
         integrations = msg.integrations
         memo = self._memo
         if memo is not None and not integrations:
