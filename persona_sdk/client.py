@@ -106,8 +106,6 @@ class Persona(EventsApi, ExposuresApi, OperateApi, FlagsApi):
         )
         self._lock = threading.Lock()
         self._closed = False
-        #: how this persona's visitors log exposures (bound once: one per request)
-        self._exposer = self._expose
         self._feed = None
         self._flag_listeners = []
         with naming_source(container):
@@ -121,6 +119,8 @@ class Persona(EventsApi, ExposuresApi, OperateApi, FlagsApi):
                 strategies=strategies or {}, actions_host=self,
             )
             self._runtime = self._builder.build(cont)
+        #: how this persona's visitors log exposures (one per persona, following the runtime)
+        self._new_lane()
         #: the callables this Persona hands the web adapters (``Collector``, profile API),
         #: bound once here
         self.ports = Ports(self.ingest, self._ingest_batch, self._profiles.record)
