@@ -12,7 +12,7 @@ import asyncio
 import concurrent.futures
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from .._speed import membership
@@ -76,6 +76,11 @@ class ReadPath:
         self._has_local = membership(state.local)
         self._has_link = state.ids.has
         self._build_bare = self._bare_profile
+        #: what ``bare`` reads (``ProfileReader.bare_parts``): ``persona.visitor`` makes the
+        #: same test inline, on every request
+        self.bare_parts: tuple[
+            Any, Callable[[object], bool], Callable[[object], bool], Callable[[str], Any]
+        ] = (state, self._has_local, self._has_link, self._build_bare)
 
     # -- the read path --------------------------------------------------------------------
 
