@@ -71,6 +71,13 @@ class ProfileReader(Protocol):
         """``(build, key)`` when ``resolve`` would give a profile holding nothing but its id
         (``build(key)`` makes it, only if the visitor reads it); None: ``resolve`` it."""
 
+    #: what ``bare`` reads, for ``persona.visitor`` to make the same test without a call:
+    #: ``(state, held, linked, build)``: no profile is bare while ``state.remote_seen``; else
+    #: the key (``user_id or anonymous_id``, a non-empty ``str``) is bare unless ``held(key)``
+    #: or ``linked(key)``; ``(build, key)`` is the bare profile
+    bare_parts: tuple[Any, Callable[[object], bool], Callable[[object], bool],
+                      Callable[[str], Any]]
+
 
 class TrackFn(Protocol):
     """``Persona.track``, as a visitor calls it (exposures, ``visitor.track``)."""

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from ..delivery import Delivery
     from ..events import Message
     from ..profiles import ProfileResolver
+    from .exposures import ExposureLane
     from .runtime import Builder, Runtime
 
 __all__ = ["Core", "observe"]
@@ -34,6 +35,9 @@ class Core:
     _delivery: Delivery
     _profiles: ProfileResolver
     _reader: ProfileReader
+    #: ``_reader.bare_parts``, bound once (``persona.visitor`` reads it on every request)
+    _bare_parts: tuple[Any, Callable[[object], bool], Callable[[object], bool],
+                       Callable[[str], Any]]
     _hooks: HookSet
     _builder: Builder
     _runtime: Runtime
@@ -43,6 +47,20 @@ class Core:
     _sticky_store: Any
     #: frequency caps and bandit statistics (``persona_sdk.plugins.CounterStore``)
     counter_store: Any
+    #: the sync spool writes each event before the caller returns: no deferring
+    _sync_spool: bool
+    #: what this persona's visitors log exposures through (``_facade.exposures``)
+    _exposer: ExposureLane
+
+    def _follow_runtime(self) -> None:
+        # after every swap of ``_runtime``, and on close: whether the visitors of the engine
+        # in force may hand their exposures over as they are
+        hooks = self._hooks
+        self._exposer.update(
+            None if self._closed else self._runtime,
+            fast=not self._sync_spool and hooks.on_exposure is None
+            and hooks.dedup_store is None,
+        )
 
     def _check_open(self) -> None:
         if self._closed:

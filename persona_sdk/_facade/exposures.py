@@ -1,6 +1,8 @@
-"""How a persona's visitors log exposures: ``_expose`` (the visitor's ``Exposer``) hands the
-event over without building a message when nothing on the caller's thread needs one, and
-``deferred_track`` builds it on the delivery thread."""
+"""How a persona's visitors log exposures: through its ``ExposureLane`` (the visitors'
+``Exposer``). When nothing on the caller's thread needs the exposure (no tracking plan, no
+observer of track events, no ``on_exposure`` hook, no shared dedup store, not the sync
+spool), the caller only appends it; the delivery thread deduplicates it, builds the message
+and routes it (``ExposureLane.deliver``). Otherwise ``_expose`` takes it, deduplicated."""
 
 from __future__ import annotations
 
@@ -12,8 +14,71 @@ from .core import Core
 
 if TYPE_CHECKING:
     from .._ports import Tracker
+    from ..decisions import HookSet
+    from .runtime import Runtime
 
-__all__ = ["ExposuresApi", "deferred_track"]
+__all__ = ["ExposureLane", "ExposuresApi", "deferred_track"]
+
+
+class ExposureLane:
+    """A persona's exposure path, as its visitors see it (``decisions.Exposer``).
+
+    ``engine`` is the engine of the runtime in force while its exposures may be handed over
+    as they are, else None (``update`` sets it on every swap of runtime, and on close):
+    a visitor of that engine calls ``submit(item, router)`` with what the message is built
+    from, and
+    ``deliver`` (the intake's router, on the delivery thread) deduplicates it in the
+    persona's ``HookSet`` and routes the message ``track`` would have built. Any other
+    visitor calls ``expose`` (the full path) with an exposure it deduplicated itself.
+    """
+
+    __slots__ = ("_enqueue", "_hooks", "clock", "engine", "expose", "route", "router", "submit")
+
+    def __init__(
+        self,
+        *,
+        submit: Callable[..., Any],
+        enqueue: Callable[..., Any],
+        hooks: HookSet,
+        clock: Callable[[], float],
+        expose: Callable[..., None],
+    ) -> None:
+        self._enqueue = enqueue
+        self._hooks = hooks
+        self.clock = clock
+        #: the full path (``ExposuresApi._expose``)
+        self.expose = expose
+        #: the delivery intake's ``submit``, and ``deliver`` bound once: ``submit(item,
+        #: router)`` hands an exposure over
+        self.submit = submit
+        self.router = self.deliver
+        self.engine: Any = None
+        self.route: Any = None
+
+    def update(self, runtime: Runtime | None, *, fast: bool) -> None:
+        """Follow the runtime in force (``None``: closed); ``fast`` says whether the
+        persona allows handing over as it is (no sync spool, no hook, no shared dedup)."""
+        if runtime is None:
+            self.engine = None
+            return
+        self.route = runtime.route
+        self.engine = runtime.engine if fast and runtime.hand_exposures else None
+
+    def deliver(self, item: tuple[Any, ...]) -> tuple[()]:
+        """On the delivery thread: deduplicate a handed-over exposure, then build, route
+        and queue the message ``track`` would have built."""
+        user_id, anonymous_id, consent, gpc, res, exp, event, timestamp, route = item
+        variation, key = res.variation_id, exp.key
+        if not self._hooks.admit(
+            (user_id, anonymous_id, key, variation), user_id or anonymous_id, key, variation
+        ):
+            return ()  # logged before
+        props = exp.exposure_props[variation]
+        if res.hash_attribute != exp.hash_attribute:  # the fallback attribute hashed
+            props = {**props, "hash_attribute": res.hash_attribute}
+        return deferred_track(
+            (event, anonymous_id, user_id, props, consent, gpc, timestamp, route, self._enqueue)
+        )
 
 
 class ExposuresApi(Core):
@@ -21,11 +86,16 @@ class ExposuresApi(Core):
 
     #: ``track``, bound once: the exposures that need the full path go through it
     _tracker: Tracker
-    #: the sync spool writes each event before the caller returns: no deferring
-    _sync_spool: bool
     #: the delivery intake's ``submit`` and ``enqueue``, bound once
     _submit: Callable[..., Any]
     _enqueue: Callable[..., Any]
+
+    def _new_lane(self) -> None:
+        self._exposer = ExposureLane(
+            submit=self._submit, enqueue=self._enqueue, hooks=self._hooks,
+            clock=self._clock, expose=self._expose,
+        )
+        self._follow_runtime()
 
     def _expose(  # noqa: PLR0917 - the visitor's Exposer
         self,
@@ -36,18 +106,17 @@ class ExposuresApi(Core):
         consent: Mapping[str, bool] | None,
         gpc: bool,
     ) -> None:
-        # An exposure from one of this persona's visitors: its properties come from the
-        # container and its ids from the visitor, so when nothing on this thread needs the
-        # message (no tracking plan, no observer of track events, not the sync spool), the
-        # caller only appends and the delivery thread builds the message (deferred_track).
+        # An exposure from one of this persona's visitors, deduplicated: its properties come
+        # from the container and its ids from the visitor, so when nothing on this thread
+        # needs the message (no tracking plan, no observer of track events, not the sync
+        # spool), the caller only appends and the delivery thread builds the message
+        # (deferred_track).
         runtime = self._runtime
         if (
             self._closed
             or self._sync_spool
-            or runtime.plan.active
+            or not runtime.hand_exposures
             or "track" in self._profiles.observes
-            or event in runtime.watched
-            or not event
             or not (anonymous_id or user_id)
             or (anonymous_id is not None and anonymous_id.__class__ is not str)
             or (user_id is not None and user_id.__class__ is not str)

@@ -57,6 +57,7 @@ class FlagsApi(Core):
             self._check_open()
             old = self._runtime
             self._runtime = new = self._builder.with_flags(old, payload, decryption_key)
+            self._follow_runtime()
         container = new.container
         changed = _changed_keys(old.container.features, container.features)
         if changed:

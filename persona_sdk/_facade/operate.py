@@ -73,6 +73,7 @@ class OperateApi(Core):
                 )
             new = self._builder.build(loaded, self._runtime)
             old, self._runtime = self._runtime, new
+            self._follow_runtime()
         old.close()
 
     @property
@@ -166,6 +167,7 @@ class OperateApi(Core):
             if self._closed:
                 return True
             self._closed = True
+            self._follow_runtime()
         if self._feed is not None:
             self._feed.stop()
         ok = self._delivery.close(timeout)
@@ -179,6 +181,7 @@ class OperateApi(Core):
             if self._closed:
                 return True
             self._closed = True
+            self._follow_runtime()
         if self._feed is not None:
             self._feed.stop()
         ok = await self._delivery.aclose(timeout)

@@ -47,6 +47,10 @@ class Runtime:
     #: what computes ``visitor.segments``: ``segments`` through the resolver's per-visitor
     #: membership (``ProfileResolver.visitor_segments``)
     visitor_segments: VisitorSegments | None = None
+    #: whether nothing on the caller's thread needs an exposure's message (no tracking plan,
+    #: no observer of its event or of track events): visitors then hand exposures over as
+    #: they are (``_facade.exposures.ExposureLane``)
+    hand_exposures: bool = False
     #: ``router.route``, bound once: the hot path hands it over with every message
     route: Callable[[Message], Sequence[Route]] = field(
         default=Factory(lambda self: self.router.route, takes_self=True), init=False
@@ -151,7 +155,8 @@ class Builder:
         if actions is not None:
             watched = watched | actions.watched
         return Runtime(container, router, engine, segments, plan, content, watched, actions,
-                       self._profiles.visitor_segments(segments))
+                       self._profiles.visitor_segments(segments),
+                       self._hand_exposures(engine, plan, watched))
 
     def _compile(
         self,
@@ -263,4 +268,13 @@ class Builder:
         return evolve(
             old, container=container, engine=engine, segments=segments,
             visitor_segments=self._profiles.visitor_segments(segments),
+            hand_exposures=self._hand_exposures(engine, old.plan, old.watched),
+        )
+
+    def _hand_exposures(self, engine: Engine, plan: TrackingPlan, watched: frozenset[str]) -> bool:
+        # Runtime.hand_exposures (the profiles' observed types are set by _go_live, first)
+        event = engine.exposure_event
+        return bool(
+            event and not plan.active and event not in watched
+            and "track" not in self._profiles.observes
         )

@@ -59,18 +59,22 @@ if not text:
     results[{key}] = {no_hash}
 {checks}else:
     {bucket}
-    for start, end, i, variation, vkey, vname, passthrough, on in {picks}:
-        if start <= n < end:
-            res = ER({key}, variation, True, i, vkey, SPLIT, vname, {name}, feature_key, True,
-                     {attr}, value, n, False, passthrough)
-            results[{key}] = res
-            ctx._exposed(res, {exp})
-            if not passthrough:
-                return FR(feature_key, variation, on, EXPERIMENT, SPLIT_REASONS, {rule_id},
-                          {definition}, res)
-            break
-    else:
+{picks}    else:
         results[{key}] = {uncovered}"""
+
+#: One variation's range of buckets, in the experiment's order (the first that holds ``n``
+#: assigns; a passthrough variation records its result and goes on to the next rule).
+_PICK = """\
+    {el}if {start} <= n < {end}:
+        res = ER({key}, {variation}, True, {i}, {vkey}, SPLIT, {vname}, {name}, feature_key,
+                 True, {attr}, value, n, False, {passthrough})
+        results[{key}] = res
+        ctx._exposed(res, {exp})
+"""
+_PICK_RETURN = """\
+        return FR(feature_key, {variation}, {on}, EXPERIMENT, SPLIT_REASONS, {rule_id},
+                  {definition}, res)
+"""
 
 
 def _simple(rule: Rule) -> bool:
@@ -154,17 +158,30 @@ def _experiment_rule(rule: Rule, exp: Experiment, const: Callable[[Any], str]) -
         if exp.bucketer is not None
         else f"n = {const(exp.bucketer)}(text)"
     )
+    attr, name, expc = const(exp.hash_attribute), const(exp.name), const(exp)
+    rule_id, definition = const(rule.id), const(exp.definition)
+    picks = ""
+    # the picks table unrolled: each variation's constants bound, no tuple to unpack
+    for j, (start, end, i, variation, vkey, vname, passthrough, on) in enumerate(exp.picks):
+        var = const(variation)
+        picks += _PICK.format(
+            el="el" if j else "", start=const(start), end=const(end), key=key, variation=var,
+            i=const(i), vkey=const(vkey), vname=const(vname), name=name, attr=attr,
+            passthrough=const(passthrough), exp=expc,
+        )
+        if not passthrough:
+            picks += _PICK_RETURN.format(
+                variation=var, on=const(on), rule_id=rule_id, definition=definition
+            )
+    if not picks:  # no variation at all: nobody is covered
+        picks = "    if False:\n        pass\n"
     return _EXPERIMENT_RULE.format(
-        attr=const(exp.hash_attribute),
+        attr=attr,
         key=key,
         no_hash=const(rule.no_hash),
         checks=checks,
         bucket=bucket,
-        picks=const(exp.picks),
-        name=const(exp.name),
-        exp=const(exp),
-        rule_id=const(rule.id),
-        definition=const(exp.definition),
+        picks=picks,
         uncovered=const(rule.uncovered),
     )
 

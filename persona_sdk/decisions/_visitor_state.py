@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from ._context import EvalContext
 from ._hooks import HookSet
@@ -30,12 +30,38 @@ __all__ = ["UNSET", "Exposer", "VisitorState"]
 R = TypeVar("R")
 #: ``sticky_store`` not given: the engine's store applies.
 UNSET: Any = object()
-#: ``expose(event, anonymous_id, user_id, properties, consent, gpc)``: logs an exposure event
-#: for the visitor's persona without the checks ``track`` makes of values from outside (the
-#: properties are the container's, the ids the visitor's); ``persona.visitor`` passes the
-#: persona's own. Without one, exposures go through ``persona.track``.
-Exposer = Callable[[str, "str | None", "str | None", Mapping[str, Any],
-                    "Mapping[str, bool] | None", bool], None]
+
+
+class Exposer(Protocol):
+    """How a persona's visitors log exposures (``persona.visitor`` passes the persona's own;
+    without one, exposures go through ``persona.track``).
+
+    ``engine`` is the engine whose visitors may hand an exposure over as it is, or None:
+    then ``submit((user_id, anonymous_id, consent, gpc, result, experiment, event,
+    timestamp, route), router)`` is all the caller does (one append; on the delivery thread
+    ``router`` deduplicates it, builds the message and routes it with ``route``, the tag
+    layer's router when it was exposed). Otherwise ``expose(event, anonymous_id, user_id,
+    properties, consent, gpc)`` logs an exposure already deduplicated, without the checks
+    ``track`` makes of values from outside (the properties are the container's, the ids
+    the visitor's).
+    """
+
+    engine: Any
+    clock: Callable[[], float]
+    route: Any
+    router: Any
+
+    def submit(self, item: tuple[Any, ...], router: Any) -> None: ...
+
+    def expose(  # noqa: PLR0917 - one exposure's parts
+        self,
+        event: str,
+        anonymous_id: str | None,
+        user_id: str | None,
+        properties: Mapping[str, Any],
+        consent: Mapping[str, bool] | None,
+        gpc: bool,
+    ) -> None: ...
 
 
 class VisitorState(EvalContext):
@@ -219,8 +245,20 @@ class VisitorState(EvalContext):
         if not now and self._mode.store is not None:
             self._exposures.append((res, exp))
             return
-        hooks = self._hooks or self._own_hooks()
         user_id, anonymous_id = self.user_id, self.anonymous_id
+        lane = self._expose
+        if (
+            lane is not None
+            and lane.engine is self._engine  # None while the persona needs the full path
+            and (user_id or anonymous_id)
+            and (user_id is None or user_id.__class__ is str)
+            and (anonymous_id is None or anonymous_id.__class__ is str)
+        ):
+            # the persona's own, with nothing on this thread to check or call: one append
+            lane.submit((user_id, anonymous_id, self.consent, self._gpc, res, exp,
+                         self._engine.exposure_event, lane.clock(), lane.route), lane.router)
+            return
+        hooks = self._hooks or self._own_hooks()
         seen: tuple[Any, ...]
         if user_id is None and anonymous_id is None:
             seen = (res.hash_attribute, str(res.hash_value), exp.key, res.variation_id)
@@ -235,10 +273,9 @@ class VisitorState(EvalContext):
             if res.hash_attribute != exp.hash_attribute:  # the fallback attribute hashed
                 props = {**props, "hash_attribute": res.hash_attribute}
             try:
-                expose = self._expose
-                if expose is not None:  # the persona's own: the event is built off this thread
-                    expose(self._engine.exposure_event, anonymous_id, user_id, props,
-                           self.consent, self._gpc)
+                if lane is not None:  # the persona's own
+                    lane.expose(self._engine.exposure_event, anonymous_id, user_id, props,
+                                self.consent, self._gpc)
                 else:
                     persona.track(
                         self._engine.exposure_event,

@@ -14,6 +14,8 @@ from urllib.parse import unquote
 
 from cachetools import Cache, LRUCache
 
+from .._speed import membership
+
 __all__ = ["MAX_HOPS", "IdentityMap", "adopt_anonymous_id", "ga_client_id"]
 
 USER = "user_id"
@@ -89,6 +91,9 @@ class IdentityMap:
         self._links = _Links(max_entries)
         #: whether any link was ever made: until then ``in`` is one attribute read
         self._linked = False
+        #: ``some_id in self`` as one C call (``persona_sdk._speed.membership``; the map
+        #: holds no link until the first one is made)
+        self.has = membership(self._links)
 
     def canonical(self, anonymous_id: str | None, user_id: str | None) -> tuple[str, str]:
         """``(canonical id, id type)``; ``("", "")`` when no id is given."""

@@ -12,9 +12,10 @@ import asyncio
 import concurrent.futures
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
+from .._speed import membership
 from ._computed import VisitorState
 from ._lookup import KIND_INDEX, Entry, Outcome, plan
 from ._lookup_drive import drive_async, drive_store_sync, drive_sync
@@ -71,6 +72,15 @@ class ReadPath:
 
     def __init__(self, state: ProfileState) -> None:
         self._st = state
+        # bare(), on every visitor: the two membership tests as C calls, the builder bound
+        self._has_local = membership(state.local)
+        self._has_link = state.ids.has
+        self._build_bare = self._bare_profile
+        #: what ``bare`` reads (``ProfileReader.bare_parts``): ``persona.visitor`` makes the
+        #: same test inline, on every request
+        self.bare_parts: tuple[
+            Any, Callable[[object], bool], Callable[[object], bool], Callable[[str], Any]
+        ] = (state, self._has_local, self._has_link, self._build_bare)
 
     # -- the read path --------------------------------------------------------------------
 
@@ -101,9 +111,9 @@ class ReadPath:
         if st.remote_seen:  # a source or store answers, or L1 may hold their answers
             return None
         key = user_id or anonymous_id
-        if not key or key.__class__ is not str or key in st.local or key in st.ids:
+        if not key or key.__class__ is not str or self._has_local(key) or self._has_link(key):
             return None
-        return self._bare_profile, key
+        return self._build_bare, key
 
     def _bare_profile(self, key: str) -> Profile:
         return build_profile(self._st.settings, key, _LOCAL, None, _NO_SOURCE, granted=True)

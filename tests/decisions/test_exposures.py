@@ -195,3 +195,46 @@ def test_an_exposure_without_ids_is_counted_not_raised() -> None:
         result = p.visitor(attributes={"country": "FR"}).feature("hero")
         assert result.variation is not None
         assert p.stats()["decisions"]["track_errors"] == 1
+
+
+def test_handed_over_exposures_are_counted_and_deduplicated_by_stats_time(
+    persona: ps.Persona, capture: CaptureDestination
+) -> None:
+    """Exposures handed over as they are (deduplicated on the delivery thread) are all
+    counted by the time ``stats()`` returns, repeats included."""
+    for _ in range(3):
+        for aid in ("a-1", "a-2", "a-3"):
+            persona.visitor(anonymous_id=aid).feature("hero")
+    decisions = persona.stats()["decisions"]
+    assert (decisions["exposures"], decisions["deduplicated"]) == (3, 6)
+    assert persona.flush(5.0)
+    assert sorted(e["anonymousId"] for e in _viewed(capture)) == ["a-1", "a-2", "a-3"]
+
+
+def test_exposures_across_a_flags_reload_are_logged_once(
+    persona: ps.Persona, capture: CaptureDestination
+) -> None:
+    """A visitor built before ``reload_flags`` (of the engine no longer in force) logs its
+    exposure by the full path; the dedupe memory is one across both paths."""
+    before = persona.visitor(anonymous_id="a-1")
+    persona.reload_flags({"features": FEATURES})
+    assert persona._exposer.engine is persona._runtime.engine
+    assert before.feature("hero").variation is not None  # the old engine: the full path
+    persona.visitor(anonymous_id="a-1").feature("hero")  # the new one: handed over, a repeat
+    persona.visitor(anonymous_id="a-2").feature("hero")
+    assert persona.flush(5.0)
+    assert [e["anonymousId"] for e in _viewed(capture)] == ["a-1", "a-2"]
+    assert persona.stats()["decisions"]["deduplicated"] == 1
+
+
+def test_a_tracking_plan_or_a_hook_keeps_exposures_on_the_full_path() -> None:
+    """Nothing is handed over while the caller's thread must see the exposure: a tracking
+    plan checks it, a hook is called with it."""
+    plan = {"tracking_plan": {"events": {"Experiment Viewed": {}}}}
+    with ps.Persona({"features": FEATURES, **plan}) as p:
+        assert p._exposer.engine is None
+    with ps.Persona({"features": FEATURES}, on_exposure=lambda v, r: None) as p:
+        assert p._exposer.engine is None
+    with ps.Persona({"features": FEATURES}) as p:
+        assert p._exposer.engine is p._runtime.engine
+    assert p._exposer.engine is None  # closed
