@@ -202,23 +202,13 @@ class ContentRuntime(DecisionFlow):
     ) -> Decision:
         """The placement's items for this visitor (see ``Visitor.decide``), whose
         condition attributes are ``attrs``; the counter store is called synchronously."""
-        flow = self._flow(visitor, name, n, attrs)
-        store = self.store
+        # the flow makes each store call itself (sync): it runs to its end without yielding
+        flow = self._flow(visitor, name, n, attrs, True)
         try:
             op = next(flow)
-            while True:
+            while True:  # not reached: kept for a flow that yields an operation anyway
                 try:
-                    if op[0] is _HIT:
-                        result: Any = store.window_hit(
-                            op[1], now=op[2], window=op[3], limit=op[4]
-                        )
-                    elif op[0] is _INCR:
-                        result = store.incr(op[1], op[2])
-                    elif op[0] is _ADD:
-                        self._add(op[1], op[2])
-                        result = None
-                    else:
-                        result = store.get_all(op[1])
+                    result: Any = self._call(op)
                 except Exception as exc:  # handed to the flow, which counts it
                     op = flow.throw(exc)
                 else:
@@ -233,7 +223,7 @@ class ContentRuntime(DecisionFlow):
         """``decide`` awaiting the counter store's asyncio methods (``awindow_hit``,
         ``aincr``, ``aget_all``: ``persona_sdk.plugins.AsyncCounterStore``) where it has
         them; a method it lacks is called synchronously, as ``decide`` does."""
-        flow = self._flow(visitor, name, n, attrs)
+        flow = self._flow(visitor, name, n, attrs, False)
         store = self.store
         try:
             op = next(flow)
