@@ -112,13 +112,17 @@ class InMemoryCounterStore:
         while pending:  # appends racing with this loop are applied too, or by the next
             key, field, amount = pending.popleft()
             entry = hashes.pop(key, None)
-            if entry is None or entry.expires <= now:
+            fresh = entry is None or entry.expires <= now
+            if fresh:
                 entry = _Hash()
             entry.expires = expires
             hashes[key] = entry
             fields = entry.fields
             fields[field] = fields.get(field, 0.0) + amount
-            self._tick()
+            if fresh:  # a new key: the bounds are checked
+                self._tick()
+            else:
+                self._ops += 1
 
     # -- sliding windows ---------------------------------------------------------------------
 
@@ -148,7 +152,9 @@ class InMemoryCounterStore:
                     entry = (entry[0], *entry[first:])
                 if len(entry) > 1:
                     self._windows[key] = entry  # back at the end: the most recently used
-            self._tick()
+            ops = self._ops = self._ops + 1  # _tick, inlined
+            if not ops & 255 or len(self._hashes) + len(self._windows) > self.max_keys:
+                self._sweep()
             return allowed
 
     def window_count(self, key: str, *, now: float, window: float) -> int:
@@ -193,8 +199,12 @@ class InMemoryCounterStore:
         # (where the least recently written are); past max_keys, a sixteenth more.
         self._ops += 1
         over = len(self._hashes) + len(self._windows) > self.max_keys
-        if not over and self._ops & 255:
-            return
+        if over or not self._ops & 255:
+            self._sweep()
+
+    def _sweep(self) -> None:
+        # Under the lock: expired keys from the front of each table, and past max_keys, a
+        # sixteenth more.
         hashes, windows = self._hashes, self._windows
         now = self._clock()
         stale = [k for k, e in islice(hashes.items(), 256) if e.expires <= now]

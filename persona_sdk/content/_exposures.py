@@ -73,6 +73,7 @@ class ExposureLog:
         # the visitor's persona's own exposure path (``persona_sdk.decisions`` ``Exposer``):
         # the event is built off this thread; without one, ``visitor.track``
         expose = getattr(visitor, "_expose", None)
+        add = getattr(self.store, "add", None)
         later: list[tuple[tuple[Any, ...], ...]] = []
         for pos, item in enumerate(items):
             if not hooks.first_exposure(("content", uid, aid, placement.name, item.id)):
@@ -95,10 +96,10 @@ class ExposureLog:
                         f"{item.id}|{decision.segment}",
                     )
                     later.append((trial, seen))
-                elif getattr(self.store, "add", None) is not None:
+                elif add is not None:
                     # what both drivers do with a store that queues increments: no I/O
                     try:
-                        self._add(trial[1], trial[2])
+                        add(trial[1], trial[2], 1.0)
                     except Exception:
                         self.counts["store_errors"] += 1
                 else:
