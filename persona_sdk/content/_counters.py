@@ -111,10 +111,9 @@ class InMemoryCounterStore:
         expires = now + self.ttl
         while pending:  # appends racing with this loop are applied too, or by the next
             key, field, amount = pending.popleft()
-            entry = hashes.pop(key, None)
-            fresh = entry is None or entry.expires <= now
-            if fresh:
-                entry = _Hash()
+            found = hashes.pop(key, None)
+            fresh = found is None or found.expires <= now
+            entry = _Hash() if fresh or found is None else found
             entry.expires = expires
             hashes[key] = entry
             fields = entry.fields
