@@ -23,11 +23,14 @@ from ._strategies import ordered, unit_hash, weighted_draws
 
 __all__ = ["DecisionFlow"]
 
-def _live(item: ContentItem, now: float, locale: str | None) -> bool:
+def _live(item: ContentItem, now: float, attrs: Mapping[str, Any]) -> bool:
     # dates and locale, for the items that have any
     if not item.start <= now < item.end:
         return False
-    return item.locale is None or (locale is not None and locale.startswith(item.locale))
+    if item.locale is None:
+        return True
+    locale = attrs.get("locale")
+    return isinstance(locale, str) and locale.startswith(item.locale)
 
 
 class DecisionFlow(ExposureLog):
@@ -114,19 +117,16 @@ class DecisionFlow(ExposureLog):
             return (yield from self._fallback(
                 visitor, placement, catalog, decision_id, reasons, False, where, sync
             ))
-        locale = attrs.get("locale")
-        if not isinstance(locale, str):
-            locale = None
         # first_match and bandit order every candidate without reading the visitor, so
         # eligibility (dates, locale, the audience condition) is checked lazily, best first:
         # most decisions evaluate one condition. weighted and score need the eligible set.
-        checked = strategy not in ("first_match", "bandit")
+        checked = placement.checked
         ranked: Any
         if checked:
             eligible = [
                 it
                 for it in items
-                if (it.plain or _live(it, now, locale)) and (it.always or it.condition(attrs))
+                if (it.plain or _live(it, now, attrs)) and (it.always or it.condition(attrs))
             ]
             if not eligible:
                 return (yield from self._fallback(
@@ -169,7 +169,7 @@ class DecisionFlow(ExposureLog):
         chosen: list[tuple[ContentItem, float | None]] = []
         for item, score in ranked:
             if not checked and not (
-                (item.plain or _live(item, now, locale))
+                (item.plain or _live(item, now, attrs))
                 and (item.always or item.condition(attrs))
             ):
                 continue
@@ -205,12 +205,19 @@ class DecisionFlow(ExposureLog):
                 visitor, placement, catalog, decision_id, reasons, False, where, sync
             ))
         why = placement.why if not reasons else (placement.why[0], *reasons)
-        decision = Decision(
-            name,
-            tuple([
+        if len(chosen) == 1:  # the usual n = 1
+            it, score = chosen[0]
+            shown: tuple[DecisionItem, ...] = (
+                DecisionItem(it.id, it.payload, 0, why, score, it.name),
+            )
+        else:
+            shown = tuple([
                 DecisionItem(it.id, it.payload, pos, why, score, it.name)
                 for pos, (it, score) in enumerate(chosen)
-            ]),
+            ])
+        decision = Decision(
+            name,
+            shown,
             strategy,
             decision_id,
             False,

@@ -75,10 +75,11 @@ class ExposureLog:
         expose = getattr(visitor, "_expose", None)
         add = getattr(self.store, "add", None)
         later: list[tuple[tuple[Any, ...], ...]] = []
+        counts = self.counts
         for pos, item in enumerate(items):
             if not hooks.first_exposure(("content", uid, aid, placement.name, item.id)):
                 continue
-            self.counts["exposures"] += 1
+            counts["exposures"] += 1
             props = self._props(decision, item, pos, country)
             try:
                 # a creative other than a string (a number from a feed) is checked by track
@@ -87,7 +88,7 @@ class ExposureLog:
                 else:
                     visitor.track(EXPOSURE_EVENT, properties=props)
             except Exception:
-                self.counts["track_errors"] += 1
+                counts["track_errors"] += 1
             if bandit and item.id != placement.fallback:
                 trial = (_ADD, f"bandit:{placement.name}:{decision.segment}", f"{item.id}|n")
                 if placement.config.bandit.reward != "click" and (uid or aid):
@@ -101,7 +102,7 @@ class ExposureLog:
                     try:
                         add(trial[1], trial[2], 1.0)
                     except Exception:
-                        self.counts["store_errors"] += 1
+                        counts["store_errors"] += 1
                 else:
                     later.append((trial,))
         return later

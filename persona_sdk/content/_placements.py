@@ -59,6 +59,9 @@ class Placement:
         #: a plugin ``Strategy`` (``persona_sdk.plugins.Strategy``), for other strategy names
         self.custom: Any = None
         self.segments = tuple(config.bandit.segments)
+        #: whether the eligible set is needed to rank (weighted, score, a plugin's): else
+        #: the candidates are ranked without reading the visitor and checked lazily
+        self.checked = self.strategy not in ("first_match", "bandit")
         #: the reasons of a decision its strategy made without a cap or store failure
         self.why = (_STRATEGY_REASON.get(self.strategy, ContentReason.STRATEGY),)
         self._cache: tuple[int, tuple[ContentItem, ...], dict[str, Any]] | None = None
