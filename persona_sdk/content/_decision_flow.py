@@ -33,6 +33,14 @@ def _live(item: ContentItem, now: float, attrs: Mapping[str, Any]) -> bool:
     return isinstance(locale, str) and locale.startswith(item.locale)
 
 
+def _exit(out: list[Decision] | None, decision: Decision) -> Decision | None:
+    # how the flow returns a decision (see ``DecisionFlow._flow``)
+    if out is None:
+        return decision
+    out.append(decision)
+    return None
+
+
 class DecisionFlow(ExposureLog):
     """The decision of a ``ContentRuntime`` (which sets the state below)."""
 
@@ -44,14 +52,22 @@ class DecisionFlow(ExposureLog):
         raise NotImplementedError  # ContentRuntime's: starts the feed poller
 
     def _flow(
-        self, visitor: Any, name: str, n: int | None, attrs: Mapping[str, Any], sync: bool
-    ) -> Generator[tuple[Any, ...], Any, Decision]:
+        self,
+        visitor: Any,
+        name: str,
+        n: int | None,
+        attrs: Mapping[str, Any],
+        out: list[Decision] | None,
+    ) -> Generator[tuple[Any, ...], Any, Decision | None]:
         # The decision, sans I/O: each counter store call is yielded as an operation
         # (``_HIT``, ``_INCR``, ``_GET_ALL`` and its arguments) and its result (or its
         # exception) sent back, so ``decide`` and ``adecide`` share every line of it.
-        # ``sync`` (``decide``): each call is made here instead, as ``decide`` would make it
-        # (``_call``), so the sync path never leaves this frame.
+        # ``out`` given (``decide``): each call is made here instead, as ``decide`` would make
+        # it (``_call``), so the sync path never leaves this frame, and the decision is put in
+        # ``out`` (the flow returns None: a generator returning None ends without raising
+        # StopIteration for ``next(flow, None)``).
         # long: the per-decide hot path in one generator: a helper generator adds a frame per call
+        sync = out is not None
         counts = self.counts
         counts["decisions"] += 1
         if not self._started:
@@ -60,9 +76,9 @@ class DecisionFlow(ExposureLog):
         decision_id = new_message_id()
         if placement is None:
             counts["unknown_placement"] += 1
-            return Decision(
+            return _exit(out, Decision(
                 name, (), "", decision_id, reasons=(ContentReason.UNKNOWN_PLACEMENT,)
-            )
+            ))
         want = placement.n if n is None else max(1, n)
         store = self.store
         catalog = self.catalog
@@ -89,10 +105,10 @@ class DecisionFlow(ExposureLog):
         holdout = placement.holdout
         if holdout and unit_hash(f"holdout:{name}:{visitor.id or ''}") < holdout:
             counts["holdouts"] += 1
-            return (yield from self._fallback(
+            return _exit(out, (yield from self._fallback(
                 visitor, placement, catalog, decision_id, [ContentReason.HOLDOUT], True, where,
                 sync,
-            ))
+            )))
         uid = visitor.user_id or visitor.anonymous_id
         if placement.placement_caps and uid is not None:
             for limit, window in placement.placement_caps:
@@ -109,14 +125,14 @@ class DecisionFlow(ExposureLog):
                     counts["capped"] += 1
                     if ContentReason.CAPPED not in reasons:
                         reasons.append(ContentReason.CAPPED)
-                    return (yield from self._fallback(
+                    return _exit(out, (yield from self._fallback(
                         visitor, placement, catalog, decision_id, reasons, False, where, sync
-                    ))
+                    )))
         items, statics = placement.candidates(catalog)
         if not items:
-            return (yield from self._fallback(
+            return _exit(out, (yield from self._fallback(
                 visitor, placement, catalog, decision_id, reasons, False, where, sync
-            ))
+            )))
         # first_match and bandit order every candidate without reading the visitor, so
         # eligibility (dates, locale, the audience condition) is checked lazily, best first:
         # most decisions evaluate one condition. weighted and score need the eligible set.
@@ -129,9 +145,9 @@ class DecisionFlow(ExposureLog):
                 if (it.plain or _live(it, now, attrs)) and (it.always or it.condition(attrs))
             ]
             if not eligible:
-                return (yield from self._fallback(
+                return _exit(out, (yield from self._fallback(
                     visitor, placement, catalog, decision_id, reasons, False, where, sync
-                ))
+                )))
             vkey = visitor.id or ""
             if strategy == "weighted":
                 ranked = weighted_draws(eligible, name, vkey)
@@ -139,9 +155,9 @@ class DecisionFlow(ExposureLog):
                 ranked = self._custom(placement, eligible, attrs, vkey)
                 if ranked is None:
                     reasons.append(ContentReason.STRATEGY_ERROR)
-                    return (yield from self._fallback(
+                    return _exit(out, (yield from self._fallback(
                         visitor, placement, catalog, decision_id, reasons, False, where, sync
-                    ))
+                    )))
             else:
                 assert placement.scorer is not None
                 scores = placement.scorer.scores(eligible, statics, attrs)
@@ -201,9 +217,9 @@ class DecisionFlow(ExposureLog):
             if len(chosen) >= want:
                 break
         if not chosen:
-            return (yield from self._fallback(
+            return _exit(out, (yield from self._fallback(
                 visitor, placement, catalog, decision_id, reasons, False, where, sync
-            ))
+            )))
         why = placement.why if not reasons else (placement.why[0], *reasons)
         if len(chosen) == 1:  # the usual n = 1
             it, score = chosen[0]
@@ -227,6 +243,9 @@ class DecisionFlow(ExposureLog):
         later = self._log(visitor, placement, decision, [it for it, _ in chosen], where[0])
         if later:
             yield from self._later(later, sync)
+        if out is not None:
+            out.append(decision)
+            return None
         return decision
 
     def _custom(
