@@ -253,19 +253,16 @@ class Persona(EventsApi, ExposuresApi, OperateApi, FlagsApi):
             check_finite(ctx, "context")
         if consent is not None:
             ctx["consent"] = {"categoryPreferences": dict(consent)}
+        # positional (Message's field order): msgspec matches keywords one by one
         msg = Message(
-            type="track",
-            message_id=message_id or new_message_id(),
-            anonymous_id=anonymous_id,
-            user_id=user_id,
-            event=event,
-            properties=props,
-            context=ctx,
-            timestamp=self._clock() if timestamp is None else to_epoch(timestamp),
+            "track", message_id or new_message_id(), anonymous_id, user_id, event,
+            None, None, None, None,  # name, category, group_id, previous_id
+            props, None, ctx, None,  # properties, traits, context, integrations
+            self._clock() if timestamp is None else to_epoch(timestamp),
         )
         if integrations is not None:
             msg.integrations = check_integrations(integrations)
-        if not (anonymous_id or user_id) or not event or type(event) is not str:
+        if not (anonymous_id or user_id) or not event or event.__class__ is not str:
             check_message(msg)  # raises, naming the field
         if self._closed:
             raise ClosedError("this Persona is closed")

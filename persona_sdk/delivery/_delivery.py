@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from .._logonce import LogOnce
 from .._stats import DestinationStats
 from ..config import DeliveryConfig, SpoolMode
+from ._intake import route_intake_now
 from ._outbox import Outbox, Render, Routed, RouteFn, validate
 from ._process import LIVE, import_network_stack, inherit, install_process_hooks
 from ._report import closed_counts, rejection, report_left, snapshot
@@ -32,7 +33,6 @@ __all__ = ["Delivery", "RouteFn"]
 log = logging.getLogger("persona_sdk.delivery")
 
 _NEVER = 1 << 62
-_ROUTE_CHUNK = 256  #: messages routed per hold of the routing lock
 
 class Delivery:
     """Per-destination outboxes drained by one background thread.
@@ -169,25 +169,7 @@ class Delivery:
     def route_pending(self, limit: int = _NEVER) -> int:
         """Route up to ``limit`` messages waiting in the intake, on the calling thread;
         returns how many were routed."""
-        intake = self._intake
-        pop = intake.popleft
-        enqueue = self.enqueue
-        done = 0
-        while intake and done < limit:
-            with self._route_lock:
-                for _ in range(min(_ROUTE_CHUNK, limit - done)):
-                    try:
-                        item = pop()
-                    except IndexError:
-                        break
-                    done += 1
-                    msg = item.msg
-                    try:  # _route, inlined: this loop runs for every event
-                        for destination, render in item.fn(msg):
-                            enqueue(destination, msg, render)
-                    except Exception as exc:
-                        self._route_failed(exc)
-        return done
+        return route_intake_now(self, limit)
 
     def _arm_intake(self, n: int) -> None:
         # the delivery thread's intake router: how many queued messages make ``submit`` wake it

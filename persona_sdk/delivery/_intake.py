@@ -5,16 +5,20 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
+from ._outbox import Routed
+
 if TYPE_CHECKING:
+    from ._delivery import Delivery
     from ._state import Thread
 
-__all__ = ["route_intake"]
+__all__ = ["route_intake", "route_intake_now"]
 
 _NEVER = 1 << 62
 _CHUNK = 512  #: messages routed per step, so that sends in flight are served in between
 #: While events flow, the intake is routed this often (seconds) without any wake-up call
 #: from the callers; once it stays empty, the next event wakes the thread itself.
 _INTAKE_TICK = 0.005
+_ROUTE_CHUNK = 256  #: messages routed per hold of the routing lock
 
 
 async def route_intake(w: Thread) -> None:
@@ -48,3 +52,44 @@ async def route_intake(w: Thread) -> None:
         await event.wait()
         if timer is not None:
             timer.cancel()
+
+
+def route_intake_now(d: Delivery, limit: int) -> int:
+    """``Delivery.route_pending``: route up to ``limit`` messages waiting in ``d``'s intake on
+    the calling thread (the delivery thread's, or a caller's in stats/flush/forget)."""
+    intake = d._intake
+    pop = intake.popleft
+    enqueue = d.enqueue
+    # sync mode: the writer's enqueue spools each event, so always through it
+    fast = not d._state.sync
+    done = 0
+    while intake and done < limit:
+        with d._route_lock:
+            for _ in range(min(_ROUTE_CHUNK, limit - done)):
+                try:
+                    item = pop()
+                except IndexError:
+                    break
+                done += 1
+                msg = item.msg
+                spare: Routed | None = item
+                try:  # _route and enqueue, inlined: this loop runs for every event
+                    for destination, render in item.fn(msg):
+                        box = d._boxes.get(destination) if fast else None
+                        if box is not None:
+                            # the usual case: room, and no wake-up due; the intake's
+                            # Routed (no one else holds it) carries the first render on
+                            inbox = box.inbox
+                            n = len(inbox)
+                            if n < box.limit and n < box.wake_n:
+                                if spare is not None:
+                                    spare.fn = render
+                                    inbox.append(spare)
+                                    spare = None
+                                else:
+                                    inbox.append(Routed(msg, render))
+                                continue
+                        enqueue(destination, msg, render)
+                except Exception as exc:
+                    d._route_failed(exc)
+    return done

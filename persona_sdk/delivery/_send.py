@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from ..plugins import SendOutcome, SendResult
@@ -18,13 +19,15 @@ __all__ = ["abandon", "deliver", "finish", "send_once"]
 
 log = logging.getLogger("persona_sdk.delivery")
 
+_DATA = attrgetter("data")
+
 
 async def deliver(w: Thread, box: Outbox, items: list[Item], destination: Any) -> None:
     """Send ``items`` until delivered, dead or out of retries (waiting out backoff,
     ``Retry-After`` and an open breaker with ``w.sleep``)."""
     assert w.client is not None
     w.unstarted.pop(id(items), None)
-    payload = [it.data for it in items]
+    payload = list(map(_DATA, items))
     breaker = box.breaker
     attempt = 0
     try:

@@ -13,7 +13,10 @@ import asyncio
 import logging
 import sqlite3
 import threading
+from bisect import bisect_right
 from collections.abc import Awaitable, Callable
+from itertools import accumulate, count, islice, repeat
+from operator import add, attrgetter
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -37,6 +40,7 @@ log = logging.getLogger("persona_sdk.delivery")
 
 _NEVER = 1 << 62
 _CHUNK = 512  #: events moved out of an inbox per lock hold
+_DATA = attrgetter("data")
 
 
 class Worker:
@@ -329,19 +333,16 @@ class Worker:
         """Take one batch off the queue and start sending it."""
         cfg = box.batch
         max_n, max_b = cfg.max_events, cfg.max_bytes - 2  # "[" and "]"
-        items: list[Item] = []
-        append = items.append
-        size = k = 0  # payload bytes (commas counted as k), events
         with box.lock:
             pending = box.pending
             popleft = pending.popleft
-            while pending and k < max_n:
-                n = len(pending[0].data)
-                if k and size + k + n > max_b:
-                    break
-                append(popleft())
-                size += n
-                k += 1
+            # ends[i]: the bytes of the first i + 1 events with a comma after each; the batch
+            # is the longest run whose bytes and commas between fit, one event at least
+            ends = list(map(add, accumulate(map(len, map(_DATA, islice(pending, max_n)))),
+                            count(1)))
+            k = bisect_right(ends, max_b + 1) or min(1, len(ends))
+            size = ends[k - 1] - k if k else 0  # payload bytes
+            items: list[Item] = [popleft() for _ in repeat(None, k)]
             if self.state.spool is not None:  # states and spool counts matter only then
                 for it in items:
                     it.state = IN_FLIGHT

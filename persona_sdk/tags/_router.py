@@ -21,6 +21,7 @@ from .._errors import ConfigError
 from .._speed import Counter, generate
 from .._stats import FilteredCounts
 from ..events import Message, format_ts, integration_enabled, to_segment, to_segment_json
+from ..plugins import BUILTIN_OPERATORS
 from ..privacy import (
     ConsentRequirement,
     PrivacyPolicy,
@@ -67,6 +68,25 @@ def _referenced(cond: Any, keys: set[str]) -> bool:
             return False
         else:
             keys.add(key.split(".", 1)[0])
+    return True
+
+
+#: the view keys a trigger's answer may be remembered by (see ``Router``'s memo)
+_MEMO_KEYS: Final = frozenset({"type", "event"})
+_MEMO_MAX: Final = 1024
+
+
+def _builtin_only(cond: Any) -> bool:
+    """Whether ``cond`` uses the compiler's own operators only (a plugin operator may depend
+    on more than its operand: the clock, a sample rate)."""
+    if isinstance(cond, Mapping):
+        return all(
+            (not isinstance(k, str) or not k.startswith("$") or k in BUILTIN_OPERATORS)
+            and _builtin_only(v)
+            for k, v in cond.items()
+        )
+    if isinstance(cond, (list, tuple)):
+        return all(_builtin_only(c) for c in cond)
     return True
 
 
@@ -179,12 +199,21 @@ class Router:
     .. versionadded:: 0.1.0
     """
 
-    def __init__(self, tags: Sequence[_Tag], *, view_keys: set[str] | None = None) -> None:
+    def __init__(
+        self, tags: Sequence[_Tag], *, view_keys: set[str] | None = None, pure: bool = False
+    ) -> None:
         self._tags = tuple(tags)
         self._view = (
             _view_builder(view_keys) if any(t.trigger is not None for t in self._tags) else None
         )
         self._needs_consent = any(t.purposes for t in self._tags)
+        #: When the triggers read only ``type`` and ``event`` with built-in operators
+        #: (``pure``) and no tag needs consent, what a message routes to depends on those
+        #: two alone: remembered per pair, with the tags whose trigger missed (still counted).
+        self._memo: dict[tuple[Any, Any], tuple[tuple[Route, ...], tuple[_Tag, ...]]] | None = (
+            {} if pure and view_keys is not None and view_keys <= _MEMO_KEYS
+            and not self._needs_consent else None
+        )
 
     @classmethod
     def build(
@@ -240,7 +269,8 @@ class Router:
             for t in tags:
                 if t.route[1] is wire:
                     t.route = (t.destination, wire.make)
-        return cls(tags, view_keys=view_keys)
+        pure = all(_builtin_only(t.trigger) for t in container.tags if t.enabled)
+        return cls(tags, view_keys=view_keys, pure=pure)
 
     @property
     def tags(self) -> tuple[str, ...]:
@@ -257,8 +287,20 @@ class Router:
         (``{"All": false, "Mixpanel": true}``) goes only to the destinations it enables
         (see ``integration_enabled``).
         """
-        view = self._view(msg) if self._view is not None else None
+        # long: every event goes through here: the memo and the full evaluation, inline
         integrations = msg.integrations
+        memo = self._memo
+        if memo is not None and not integrations:
+            try:
+                hit = memo.get((msg.type, msg.event))
+            except TypeError:  # not hashable: the full path says what it makes of it
+                hit = None
+            if hit is not None:
+                for t in hit[1]:
+                    t.trigger_miss.bump()
+                return hit[0]
+            return self._remember(msg, memo)
+        view = self._view(msg) if self._view is not None else None
         prefs: Mapping[str, Any] | None = None
         gpc = False
         if self._needs_consent:
@@ -298,6 +340,32 @@ class Router:
             else:
                 out.append(t.route)
         return _NO_ROUTES if out is None else out
+
+    def _remember(
+        self, msg: Message, memo: dict[tuple[Any, Any], tuple[tuple[Route, ...], tuple[_Tag, ...]]]
+    ) -> Sequence[Route]:
+        # route(), for a router whose answer depends on (type, event) alone: the first
+        # message of each pair is routed in full and the answer kept
+        view = self._view(msg) if self._view is not None else None
+        routes: list[Route] = []
+        missed: list[_Tag] = []
+        for t in self._tags:
+            trigger = t.trigger
+            if trigger is not None and not trigger(view):  # type: ignore[arg-type]
+                t.trigger_miss.bump()
+                missed.append(t)
+            else:
+                routes.append(t.route)
+        out = tuple(routes)
+        try:
+            key = (msg.type, msg.event)
+            hash(key)
+        except TypeError:
+            return out
+        if len(memo) >= _MEMO_MAX:
+            memo.clear()
+        memo[key] = (out, tuple(missed))
+        return out
 
     def filtered(self) -> dict[str, FilteredCounts]:
         """Per destination, how many tag evaluations did not route, by reason: ``trigger``

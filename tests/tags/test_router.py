@@ -173,6 +173,41 @@ def test_each_trigger_runs_once_per_message_and_sees_the_segment_shape() -> None
     assert op.calls == 6
 
 
+def test_routes_remembered_per_type_and_event_still_count_and_skip_plugins() -> None:
+    """A router whose triggers read only ``type`` and ``event`` with built-in operators
+    remembers each pair's routes: the answers and the miss counts are those of the full
+    path, the ``integrations`` object is still honoured, and a trigger using a plugin
+    operator (which may depend on more than its operand) runs for every message."""
+    tags = [
+        {"name": "orders", "destination": "a", "trigger": {"event": "Order Completed"}},
+        {"name": "tracks", "destination": "b", "trigger": {"type": {"$in": ["track"]}}},
+    ]
+    router, _ = build(tags, {"a": {"type": "capture"}, "b": {"type": "capture"}})
+    for _ in range(3):
+        assert routed(router, message("Order Completed")) == ["a", "b"]
+        assert routed(router, message("Product Viewed")) == ["b"]
+    assert routed(router, message("Order Completed", integrations={"a": False})) == ["b"]
+    assert routed(router, message(type_="identify")) == []
+    assert router.filtered_by_tag() == {
+        "orders": {"trigger": 4, "consent": 0, "integrations": 1},
+        "tracks": {"trigger": 1, "consent": 0, "integrations": 0},
+    }  # the identify: a miss for both
+    assert router._memo  # the answers came from the memo
+    op = _Counting()
+    registry = OperatorRegistry()
+    registry.register(op)
+    container = Container.from_dict({
+        "destinations": {"d": {"type": "capture"}},
+        "tags": [{"name": "t", "destination": "d",
+                  "trigger": {"event": {"$counted": "Order Completed"}}}],
+    })  # fmt: skip
+    router = Router.build(container, {"d": CaptureDestination("d")}, operators=registry)
+    for _ in range(3):
+        assert routed(router, message("Order Completed")) == ["d"]
+    assert op.calls == 3
+    assert router._memo is None
+
+
 def test_timestamp_triggers_see_iso_timestamps() -> None:
     """A trigger reading ``timestamp`` gets the ISO-8601 string of the Segment wire shape."""
     router, _ = build(

@@ -15,6 +15,7 @@ tested without a network.
 
 from __future__ import annotations
 
+import functools
 import time
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -80,6 +81,10 @@ def classify_error(exc: Exception) -> SendResult:
 
 Classifier = Callable[[int, Mapping[str, str], bytes], SendResult]
 
+#: A destination sends to the same few URLs: each parsed once (httpx parses a ``str`` URL
+#: in pure Python on every request).
+_parsed_url: Callable[[str], httpx.URL] = functools.lru_cache(maxsize=256)(httpx.URL)
+
 
 async def perform(
     client: httpx.AsyncClient,
@@ -98,9 +103,9 @@ async def perform(
         try:
             response = await client.request(
                 req.method,
-                req.url,
+                _parsed_url(req.url),
                 content=req.content,
-                headers=dict(req.headers),
+                headers=req.headers,
                 params=dict(req.params) if req.params else None,
                 timeout=timeout,
             )
