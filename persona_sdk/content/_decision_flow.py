@@ -15,25 +15,30 @@ from ._decision import ContentReason, Decision, DecisionItem
 from ._enrichers import Enrichment
 from ._exposures import ExposureLog
 from ._placements import Placement
+from ._store_ops import ADD as _ADD
 from ._store_ops import GET_ALL as _GET_ALL
 from ._store_ops import HIT as _HIT
+from ._store_ops import INCR as _INCR
 from ._strategies import ordered, unit_hash, weighted_draws
 
 __all__ = ["DecisionFlow"]
 
-_STRATEGY_REASON = {
-    "first_match": ContentReason.FIRST_MATCH,
-    "weighted": ContentReason.WEIGHTED,
-    "score": ContentReason.SCORE,
-    "bandit": ContentReason.BANDIT,
-}
-
-
-def _live(item: ContentItem, now: float, locale: str | None) -> bool:
+def _live(item: ContentItem, now: float, attrs: Mapping[str, Any]) -> bool:
     # dates and locale, for the items that have any
     if not item.start <= now < item.end:
         return False
-    return item.locale is None or (locale is not None and locale.startswith(item.locale))
+    if item.locale is None:
+        return True
+    locale = attrs.get("locale")
+    return isinstance(locale, str) and locale.startswith(item.locale)
+
+
+def _exit(out: list[Decision] | None, decision: Decision) -> Decision | None:
+    # how the flow returns a decision (see ``DecisionFlow._flow``)
+    if out is None:
+        return decision
+    out.append(decision)
+    return None
 
 
 class DecisionFlow(ExposureLog):
@@ -47,12 +52,22 @@ class DecisionFlow(ExposureLog):
         raise NotImplementedError  # ContentRuntime's: starts the feed poller
 
     def _flow(
-        self, visitor: Any, name: str, n: int | None, attrs: Mapping[str, Any]
-    ) -> Generator[tuple[Any, ...], Any, Decision]:
+        self,
+        visitor: Any,
+        name: str,
+        n: int | None,
+        attrs: Mapping[str, Any],
+        out: list[Decision] | None,
+    ) -> Generator[tuple[Any, ...], Any, Decision | None]:
         # The decision, sans I/O: each counter store call is yielded as an operation
         # (``_HIT``, ``_INCR``, ``_GET_ALL`` and its arguments) and its result (or its
         # exception) sent back, so ``decide`` and ``adecide`` share every line of it.
+        # ``out`` given (``decide``): each call is made here instead, as ``decide`` would make
+        # it (``_call``), so the sync path never leaves this frame, and the decision is put in
+        # ``out`` (the flow returns None: a generator returning None ends without raising
+        # StopIteration for ``next(flow, None)``).
         # long: the per-decide hot path in one generator: a helper generator adds a frame per call
+        sync = out is not None
         counts = self.counts
         counts["decisions"] += 1
         if not self._started:
@@ -61,11 +76,11 @@ class DecisionFlow(ExposureLog):
         decision_id = new_message_id()
         if placement is None:
             counts["unknown_placement"] += 1
-            return Decision(
+            return _exit(out, Decision(
                 name, (), "", decision_id, reasons=(ContentReason.UNKNOWN_PLACEMENT,)
-            )
+            ))
         want = placement.n if n is None else max(1, n)
-        vkey = visitor.id or ""
+        store = self.store
         catalog = self.catalog
         reasons: list[ContentReason] = []
         strategy = placement.strategy
@@ -85,16 +100,24 @@ class DecisionFlow(ExposureLog):
                 member = visitor.segments
                 segment = next((s for s in placement.segments if s in member), "*")
             where = (where[0], segment)
-        if placement.holdout and unit_hash(f"holdout:{name}:{vkey}") < placement.holdout:
+        # the visitor's hash key (``visitor.id``: its profile's canonical id) is read only
+        # where a hash is taken: a visitor's profile may be built on first read
+        holdout = placement.holdout
+        if holdout and unit_hash(f"holdout:{name}:{visitor.id or ''}") < holdout:
             counts["holdouts"] += 1
-            return (yield from self._fallback(
-                visitor, placement, catalog, decision_id, [ContentReason.HOLDOUT], True, where
-            ))
+            return _exit(out, (yield from self._fallback(
+                visitor, placement, catalog, decision_id, [ContentReason.HOLDOUT], True, where,
+                sync,
+            )))
         uid = visitor.user_id or visitor.anonymous_id
         if placement.placement_caps and uid is not None:
             for limit, window in placement.placement_caps:
+                key = f"cap:placement:{name}:{uid}"
                 try:
-                    hit = yield (_HIT, f"cap:placement:{name}:{uid}", now, window, limit)
+                    hit = (
+                        store.window_hit(key, now=now, window=window, limit=limit)
+                        if sync else (yield (_HIT, key, now, window, limit))
+                    )
                 except Exception:  # fail closed: a cap is never exceeded for a store failure
                     self._store_failed(reasons)
                     hit = False
@@ -102,47 +125,45 @@ class DecisionFlow(ExposureLog):
                     counts["capped"] += 1
                     if ContentReason.CAPPED not in reasons:
                         reasons.append(ContentReason.CAPPED)
-                    return (yield from self._fallback(
-                        visitor, placement, catalog, decision_id, reasons, False, where
-                    ))
+                    return _exit(out, (yield from self._fallback(
+                        visitor, placement, catalog, decision_id, reasons, False, where, sync
+                    )))
         items, statics = placement.candidates(catalog)
         if not items:
-            return (yield from self._fallback(
-                visitor, placement, catalog, decision_id, reasons, False, where
-            ))
-        locale = attrs.get("locale")
-        if not isinstance(locale, str):
-            locale = None
+            return _exit(out, (yield from self._fallback(
+                visitor, placement, catalog, decision_id, reasons, False, where, sync
+            )))
         # first_match and bandit order every candidate without reading the visitor, so
         # eligibility (dates, locale, the audience condition) is checked lazily, best first:
         # most decisions evaluate one condition. weighted and score need the eligible set.
-        checked = strategy not in ("first_match", "bandit")
+        checked = placement.checked
         ranked: Any
         if checked:
             eligible = [
                 it
                 for it in items
-                if (it.plain or _live(it, now, locale)) and (it.always or it.condition(attrs))
+                if (it.plain or _live(it, now, attrs)) and (it.always or it.condition(attrs))
             ]
             if not eligible:
-                return (yield from self._fallback(
-                    visitor, placement, catalog, decision_id, reasons, False, where
-                ))
+                return _exit(out, (yield from self._fallback(
+                    visitor, placement, catalog, decision_id, reasons, False, where, sync
+                )))
+            vkey = visitor.id or ""
             if strategy == "weighted":
                 ranked = weighted_draws(eligible, name, vkey)
             elif placement.custom is not None:
                 ranked = self._custom(placement, eligible, attrs, vkey)
                 if ranked is None:
                     reasons.append(ContentReason.STRATEGY_ERROR)
-                    return (yield from self._fallback(
-                        visitor, placement, catalog, decision_id, reasons, False, where
-                    ))
+                    return _exit(out, (yield from self._fallback(
+                        visitor, placement, catalog, decision_id, reasons, False, where, sync
+                    )))
             else:
                 assert placement.scorer is not None
                 scores = placement.scorer.scores(eligible, statics, attrs)
                 ranked = ordered(eligible, scores, vkey)
         elif strategy == "first_match":
-            ranked = ((it, None) for it in items)
+            ranked = placement.unscored(items)
         else:
             assert segment is not None
             arms = placement.arms_for(segment)
@@ -151,19 +172,20 @@ class DecisionFlow(ExposureLog):
                 try:
                     arms.refreshing(now)
                     try:
-                        raw = yield (_GET_ALL, arms.key)
+                        raw = store.get_all(arms.key) if sync else (yield (_GET_ALL, arms.key))
                     except Exception:
                         self._store_failed(reasons)
                     else:
                         arms.refresh(raw, items)
                 finally:
                     arms.lock.release()
-            ranked = ordered(items, arms.draws(items), vkey)
+            # a column sorted once per refresh; with ties, the visitor's hash breaks them
+            ranked = arms.ranked(items) or ordered(items, arms.draws(items), visitor.id or "")
         item_caps = placement.item_caps if uid is not None else ()
         chosen: list[tuple[ContentItem, float | None]] = []
         for item, score in ranked:
             if not checked and not (
-                (item.plain or _live(item, now, locale))
+                (item.plain or _live(item, now, attrs))
                 and (item.always or item.condition(attrs))
             ):
                 continue
@@ -177,7 +199,10 @@ class DecisionFlow(ExposureLog):
                     else:
                         continue
                     try:
-                        allowed = bool((yield (_HIT, key, now, window, limit)))
+                        allowed = bool(
+                            store.window_hit(key, now=now, window=window, limit=limit)
+                            if sync else (yield (_HIT, key, now, window, limit))
+                        )
                     except Exception:  # fail closed
                         self._store_failed(reasons)
                         allowed = False
@@ -192,23 +217,35 @@ class DecisionFlow(ExposureLog):
             if len(chosen) >= want:
                 break
         if not chosen:
-            return (yield from self._fallback(
-                visitor, placement, catalog, decision_id, reasons, False, where
-            ))
-        why = _STRATEGY_REASON.get(strategy, ContentReason.STRATEGY)
+            return _exit(out, (yield from self._fallback(
+                visitor, placement, catalog, decision_id, reasons, False, where, sync
+            )))
+        why = placement.why if not reasons else (placement.why[0], *reasons)
+        if len(chosen) == 1:  # the usual n = 1
+            it, score = chosen[0]
+            shown: tuple[DecisionItem, ...] = (
+                DecisionItem(it.id, it.payload, 0, why, score, it.name),
+            )
+        else:
+            shown = tuple([
+                DecisionItem(it.id, it.payload, pos, why, score, it.name)
+                for pos, (it, score) in enumerate(chosen)
+            ])
         decision = Decision(
             name,
-            tuple(
-                DecisionItem(it.id, it.payload, pos, (why, *reasons), score, it.name)
-                for pos, (it, score) in enumerate(chosen)
-            ),
+            shown,
             strategy,
             decision_id,
             False,
-            (why, *reasons),
+            why,
             segment,
         )
-        yield from self._expose(visitor, placement, decision, [it for it, _ in chosen], where[0])
+        later = self._log(visitor, placement, decision, [it for it, _ in chosen], where[0])
+        if later:
+            yield from self._later(later, sync)
+        if out is not None:
+            out.append(decision)
+            return None
         return decision
 
     def _custom(
@@ -241,6 +278,7 @@ class DecisionFlow(ExposureLog):
         reasons: list[ContentReason],
         holdout: bool,
         where: tuple[str | None, str | None],
+        sync: bool,
     ) -> Generator[tuple[Any, ...], Any, Decision]:
         item = catalog.get(placement.fallback) if placement.fallback else None
         if item is None:
@@ -261,5 +299,34 @@ class DecisionFlow(ExposureLog):
             tuple(reasons),
             where[1],
         )
-        yield from self._expose(visitor, placement, decision, [item], where[0])
+        later = self._log(visitor, placement, decision, [item], where[0])
+        if later:
+            yield from self._later(later, sync)
         return decision
+
+    def _later(
+        self, later: list[tuple[tuple[Any, ...], ...]], sync: bool
+    ) -> Generator[tuple[Any, ...], Any, None]:
+        # the bandit's store operations of each exposure (``_log``); a failure skips the
+        # rest of that exposure's
+        for ops in later:
+            try:
+                for op in ops:
+                    if sync:
+                        self._call(op)
+                    else:
+                        yield op
+            except Exception:
+                self.counts["store_errors"] += 1
+
+    def _call(self, op: tuple[Any, ...]) -> Any:
+        """Make the counter store call ``op`` synchronously (``decide``'s way)."""
+        kind, store = op[0], self.store
+        if kind is _HIT:
+            return store.window_hit(op[1], now=op[2], window=op[3], limit=op[4])
+        if kind is _INCR:
+            return store.incr(op[1], op[2])
+        if kind is _ADD:
+            self._add(op[1], op[2])
+            return None
+        return store.get_all(op[1])

@@ -6,7 +6,7 @@ A part of ``ContentRuntime`` (its base class), kept apart from the decision itse
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from ._catalog import Catalog, ContentItem
@@ -54,41 +54,58 @@ class ExposureLog:
             props["country"] = country
         return props
 
-    def _expose(
+    def _log(
         self,
         visitor: Any,
         placement: Placement,
         decision: Decision,
         items: list[ContentItem],
         country: str | None,
-    ) -> Generator[tuple[Any, ...], Any, None]:
+    ) -> list[tuple[tuple[Any, ...], ...]]:
+        """Log the exposures of ``decision``; returns the store operations left for the
+        decision's driver, one group per exposure (``[]`` when none are)."""
         # Each (visitor, placement, item) is logged once (the dedupe memory experiments
         # use); a bandit counts the exposure as a trial, and a conversion-rewarded bandit
         # remembers what the visitor saw, to credit it when the conversion comes.
         hooks = self.hooks
         uid, aid = visitor.user_id, visitor.anonymous_id
         bandit = placement.strategy == "bandit" and not decision.holdout and decision.segment
+        # the visitor's persona's own exposure path (``persona_sdk.decisions`` ``Exposer``):
+        # the event is built off this thread; without one, ``visitor.track``
+        expose = getattr(visitor, "_expose", None)
+        add = getattr(self.store, "add", None)
+        later: list[tuple[tuple[Any, ...], ...]] = []
+        counts = self.counts
         for pos, item in enumerate(items):
             if not hooks.first_exposure(("content", uid, aid, placement.name, item.id)):
                 continue
-            self.counts["exposures"] += 1
+            counts["exposures"] += 1
+            props = self._props(decision, item, pos, country)
             try:
-                visitor.track(
-                    EXPOSURE_EVENT, properties=self._props(decision, item, pos, country)
-                )
+                # a creative other than a string (a number from a feed) is checked by track
+                if expose is not None and props["creative"].__class__ is str:
+                    expose(EXPOSURE_EVENT, aid, uid, props, visitor.consent, visitor.gpc)
+                else:
+                    visitor.track(EXPOSURE_EVENT, properties=props)
             except Exception:
-                self.counts["track_errors"] += 1
+                counts["track_errors"] += 1
             if bandit and item.id != placement.fallback:
-                try:
-                    yield (_ADD, f"bandit:{placement.name}:{decision.segment}", f"{item.id}|n")
-                    if placement.config.bandit.reward != "click" and (uid or aid):
-                        yield (
-                            _INCR,
-                            f"seen:{placement.name}:{uid or aid}",
-                            f"{item.id}|{decision.segment}",
-                        )
-                except Exception:
-                    self.counts["store_errors"] += 1
+                trial = (_ADD, f"bandit:{placement.name}:{decision.segment}", f"{item.id}|n")
+                if placement.config.bandit.reward != "click" and (uid or aid):
+                    seen = (
+                        _INCR, f"seen:{placement.name}:{uid or aid}",
+                        f"{item.id}|{decision.segment}",
+                    )
+                    later.append((trial, seen))
+                elif add is not None:
+                    # what both drivers do with a store that queues increments: no I/O
+                    try:
+                        add(trial[1], trial[2], 1.0)
+                    except Exception:
+                        counts["store_errors"] += 1
+                else:
+                    later.append((trial,))
+        return later
 
     def click(self, visitor: Any, decision: Decision, item_id: str | None) -> str | None:
         """Log ``Promotion Clicked`` for an item of ``decision`` (the first by default),

@@ -10,11 +10,18 @@ from ..config import PlacementConfig, parse_window
 from ..plugins import load_plugin, missing_members
 from ..rules import Condition, compile_condition
 from ._catalog import Catalog, ContentItem
+from ._decision import ContentReason
 from ._strategies import STRATEGIES, BanditArms, Scorer
 
 __all__ = ["Placement", "compile_placements"]
 
 _PER = ("item", "placement", "campaign")
+_STRATEGY_REASON = {
+    "first_match": ContentReason.FIRST_MATCH,
+    "weighted": ContentReason.WEIGHTED,
+    "score": ContentReason.SCORE,
+    "bandit": ContentReason.BANDIT,
+}
 
 
 class Placement:
@@ -52,7 +59,15 @@ class Placement:
         #: a plugin ``Strategy`` (``persona_sdk.plugins.Strategy``), for other strategy names
         self.custom: Any = None
         self.segments = tuple(config.bandit.segments)
+        #: whether the eligible set is needed to rank (weighted, score, a plugin's): else
+        #: the candidates are ranked without reading the visitor and checked lazily
+        self.checked = self.strategy not in ("first_match", "bandit")
+        #: the reasons of a decision its strategy made without a cap or store failure
+        self.why = (_STRATEGY_REASON.get(self.strategy, ContentReason.STRATEGY),)
         self._cache: tuple[int, tuple[ContentItem, ...], dict[str, Any]] | None = None
+        self._unscored: tuple[tuple[ContentItem, ...], list[tuple[ContentItem, None]]] = (
+            (), []
+        )
 
     def candidates(self, catalog: Catalog) -> tuple[tuple[ContentItem, ...], dict[str, Any]]:
         """The catalog's items this placement may show, in strategy order for
@@ -77,6 +92,16 @@ class Placement:
         result = tuple(items)
         self._cache = (catalog.version, result, statics)
         return result, statics
+
+    def unscored(
+        self, items: tuple[ContentItem, ...]
+    ) -> list[tuple[ContentItem, None]]:
+        """``items`` (the candidates) as ``first_match`` ranks them: ``(item, None)``, made
+        once per candidate tuple."""
+        made = self._unscored
+        if made[0] is not items:
+            made = self._unscored = (items, [(it, None) for it in items])
+        return made[1]
 
     def arms_for(self, segment: str) -> BanditArms:
         """The bandit statistics of one segment (``*``: everyone else)."""

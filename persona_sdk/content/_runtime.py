@@ -202,30 +202,14 @@ class ContentRuntime(DecisionFlow):
     ) -> Decision:
         """The placement's items for this visitor (see ``Visitor.decide``), whose
         condition attributes are ``attrs``; the counter store is called synchronously."""
-        flow = self._flow(visitor, name, n, attrs)
-        store = self.store
-        try:
-            op = next(flow)
-            while True:
-                try:
-                    if op[0] is _HIT:
-                        result: Any = store.window_hit(
-                            op[1], now=op[2], window=op[3], limit=op[4]
-                        )
-                    elif op[0] is _INCR:
-                        result = store.incr(op[1], op[2])
-                    elif op[0] is _ADD:
-                        self._add(op[1], op[2])
-                        result = None
-                    else:
-                        result = store.get_all(op[1])
-                except Exception as exc:  # handed to the flow, which counts it
-                    op = flow.throw(exc)
-                else:
-                    op = flow.send(result)
-        except StopIteration as stop:
-            decision: Decision = stop.value
-            return decision
+        # the flow makes each store call itself and puts its decision in ``out``: it ends
+        # without yielding and returns None
+        out: list[Decision] = []
+        flow = self._flow(visitor, name, n, attrs, out)
+        if next(flow, None) is not None or not out:  # pragma: no cover - not reached
+            flow.close()
+            raise RuntimeError("a sync content decision yielded a store operation")
+        return out[0]
 
     async def adecide(
         self, visitor: Any, name: str, n: int | None, attrs: Mapping[str, Any]
@@ -233,7 +217,7 @@ class ContentRuntime(DecisionFlow):
         """``decide`` awaiting the counter store's asyncio methods (``awindow_hit``,
         ``aincr``, ``aget_all``: ``persona_sdk.plugins.AsyncCounterStore``) where it has
         them; a method it lacks is called synchronously, as ``decide`` does."""
-        flow = self._flow(visitor, name, n, attrs)
+        flow = self._flow(visitor, name, n, attrs, None)
         store = self.store
         try:
             op = next(flow)
@@ -264,7 +248,7 @@ class ContentRuntime(DecisionFlow):
                 else:
                     op = flow.send(result)
         except StopIteration as stop:
-            decision: Decision = stop.value
+            decision: Decision = stop.value  # with no ``out``, the flow returns it
             return decision
         finally:
             flow.close()  # cancelled while awaiting: the flow releases what it holds

@@ -23,6 +23,8 @@ __all__ = ["STRATEGIES", "BanditArms", "Ranked", "Scorer", "ordered", "weighted_
 
 #: (item, score or None), best first
 Ranked = Iterator[tuple[ContentItem, float | None]]
+#: a bandit column's items best first (``()``: it has ties; None: not made yet)
+_Rank = list[tuple[ContentItem, float]] | tuple[()] | None
 STRATEGIES = ("first_match", "weighted", "score", "bandit")
 
 
@@ -168,10 +170,13 @@ class BanditArms:
         self._next = float("-inf")
         self._stats: dict[str, tuple[float, float]] = {}
         self.pools: dict[str, list[float]] = {}
-        #: the candidate tuple the current draws cover, and the draws by column, each a list
-        #: aligned with that tuple (a decision reads one column: no per-item work)
-        self._drawn_for: Sequence[ContentItem] | None = None
-        self._columns: list[list[float]] = []
+        #: the candidate tuple the current draws cover, the draws by column (each a list
+        #: aligned with that tuple: a decision reads one column, no per-item work) and each
+        #: column's ``ranked`` order, made on first use (``()``: the column has ties); one
+        #: tuple, swapped whole, so a reader never mixes two refreshes
+        self._drawn: tuple[Sequence[ContentItem] | None, list[list[float]], list[_Rank]] = (
+            None, [], []
+        )
         self._rng = random.Random()
 
     def due(self, now: float, items: Sequence[ContentItem]) -> bool:
@@ -179,7 +184,7 @@ class BanditArms:
         changed: a new catalog version may hold items without draws yet). The caller that
         takes ``lock`` (without blocking) refreshes: ``refreshing``, the store's
         ``get_all(key)``, then ``refresh``."""
-        return now >= self._next or items is not self._drawn_for
+        return now >= self._next or items is not self._drawn[0]
 
     def refreshing(self, now: float) -> None:
         """The next refresh is due ``refresh`` seconds from ``now`` (even if this one fails)."""
@@ -201,21 +206,42 @@ class BanditArms:
             pools[it.id] = [beta(a, b) for _ in range(self.samples)]
         self.pools = pools
         prior = a0 / (a0 + b0)
-        self._columns = [
+        columns = [
             [p[j] if (p := pools.get(it.id)) else prior for it in items]
             for j in range(self.samples)
         ]
-        self._drawn_for = items
+        self._drawn = (items, columns, [None] * self.samples)
 
     def draws(self, items: Sequence[ContentItem]) -> list[float]:
         """One random column of the draws, aligned with ``items`` (the prior's mean for
         items not drawn yet, when another thread is refreshing)."""
-        if items is self._drawn_for:
-            return self._columns[self._rng.randrange(self.samples)]
+        col = int(self._rng.random() * self.samples)
+        drawn_for, columns, _ = self._drawn
+        if items is drawn_for:
+            return columns[col]
         a0, b0 = self.config.prior
         pools = self.pools
-        col = self._rng.randrange(self.samples)
         return [p[col] if (p := pools.get(it.id)) else a0 / (a0 + b0) for it in items]
+
+    def ranked(self, items: Sequence[ContentItem]) -> list[tuple[ContentItem, float]] | None:
+        """One random column of the draws as ``(item, draw)``, best first: what ``ordered``
+        makes of that column, sorted once per column and refresh (so a decision does no
+        per-item work). None when the draws do not cover ``items`` or two draws of the
+        column are equal: then ``ordered(items, draws(items), visitor)`` breaks the ties."""
+        drawn_for, columns, ranks = self._drawn
+        if items is not drawn_for:
+            return None
+        col = int(self._rng.random() * self.samples)
+        found = ranks[col]
+        if found is None:
+            draws = columns[col]
+            if len(set(draws)) < len(draws):
+                found = ()
+            else:
+                order = sorted(range(len(draws)), key=draws.__getitem__, reverse=True)
+                found = [(items[i], draws[i]) for i in order]
+            ranks[col] = found  # a race makes the same list twice
+        return found or None
 
     def stats(self) -> dict[str, tuple[float, float]]:
         """``{item: (exposures, rewards)}`` as last read."""
