@@ -70,9 +70,11 @@ class ExposureLog:
         hooks = self.hooks
         uid, aid = visitor.user_id, visitor.anonymous_id
         bandit = placement.strategy == "bandit" and not decision.holdout and decision.segment
-        # the visitor's persona's own exposure path (``persona_sdk.decisions`` ``Exposer``):
-        # the event is built off this thread; without one, ``visitor.track``
-        expose = getattr(visitor, "_expose", None)
+        # the visitor's persona's own exposure path (``persona_sdk.decisions`` ``Exposer``,
+        # its ``expose``: deduplicated here, the event built off this thread); without one,
+        # ``visitor.track``
+        lane = getattr(visitor, "_expose", None)
+        expose = None if lane is None else lane.expose
         add = getattr(self.store, "add", None)
         later: list[tuple[tuple[Any, ...], ...]] = []
         counts = self.counts
