@@ -195,10 +195,9 @@ class Visitor(VisitorState):
         that key) gives its feature's value as the one item's payload (``.value``) and the
         feature's result as ``.feature``. Never raises because a store failed.
         """
-        memo: dict[tuple[str, int | None], Decision]
-        try:
-            memo = self._decisions
-        except AttributeError:
+        # a new visitor has no memo yet: getattr's default costs half a raised AttributeError
+        memo: dict[tuple[str, int | None], Decision] | None = getattr(self, "_decisions", None)
+        if memo is None:
             memo = self._decisions = {}
         found = memo.get((placement, n))
         if found is not None:
@@ -223,10 +222,9 @@ class Visitor(VisitorState):
             key = spec.get("feature") if isinstance(spec, Mapping) else spec
             await self.afeature(key if isinstance(key, str) else placement)
             return self.decide(placement, n)
-        memo: dict[tuple[str, int | None], Decision]
-        try:
-            memo = self._decisions
-        except AttributeError:
+        # a new visitor has no memo yet: getattr's default costs half a raised AttributeError
+        memo: dict[tuple[str, int | None], Decision] | None = getattr(self, "_decisions", None)
+        if memo is None:
             memo = self._decisions = {}
         found = memo.get((placement, n))
         if found is not None:
