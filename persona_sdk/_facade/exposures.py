@@ -73,9 +73,7 @@ class ExposureLane:
             (user_id, anonymous_id, key, variation), user_id or anonymous_id, key, variation
         ):
             return ()  # logged before
-        props = exp.exposure_props[variation]
-        if res.hash_attribute != exp.hash_attribute:  # the fallback attribute hashed
-            props = {**props, "hash_attribute": res.hash_attribute}
+        props = exp.exposure_properties(variation, res.hash_attribute)
         return deferred_track(
             (event, anonymous_id, user_id, props, consent, gpc, timestamp, route, self._enqueue)
         )
@@ -111,12 +109,16 @@ class ExposuresApi(Core):
         # needs the message (no tracking plan, no observer of track events, not the sync
         # spool), the caller only appends and the delivery thread builds the message
         # (deferred_track).
+        # Checked per event, not through Runtime.hand_exposures: that covers only the
+        # experiments' exposure event, and content logs its own (an action may watch it).
         runtime = self._runtime
         if (
             self._closed
             or self._sync_spool
-            or not runtime.hand_exposures
+            or runtime.plan.active
             or "track" in self._profiles.observes
+            or event in runtime.watched
+            or not event
             or not (anonymous_id or user_id)
             or (anonymous_id is not None and anonymous_id.__class__ is not str)
             or (user_id is not None and user_id.__class__ is not str)

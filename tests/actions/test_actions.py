@@ -154,3 +154,18 @@ def test_bad_actions_are_config_errors_with_paths() -> None:
     assert "actions[1].name: duplicate action name 'a'" in errors
     assert "actions[1].unless: needs after (how long to wait for it)" in errors
     assert any(e.startswith("actions[2].after:") for e in errors)
+
+
+def test_a_content_exposure_triggers_an_action(sink: Sink, clock: Clock) -> None:
+    """A placement's ``Promotion Viewed`` reaches an action watching it, as a tracked event
+    does (the exposure leaves the caller's thread only when nothing on it watches the
+    event)."""
+    action = {"name": "seen-promo", "on": "Promotion Viewed", "emit": "VIP Welcome"}
+    container = _container(sink.url, [action], content=[{"id": "promo"}],
+                           placements={"hero": {"items": ["promo"]}})
+    with ps.Persona(container, clock=clock) as persona:
+        decision = persona.visitor(anonymous_id="a").decide("hero")
+        assert decision.ids() == ["promo"]
+        persona.flush(5)
+        assert [h["event"] for h in _hooks(sink)] == ["VIP Welcome"]
+        assert persona.stats()["actions"]["actions"]["seen-promo"]["fired"] == 1
