@@ -195,6 +195,14 @@ class Experiment:
         self.is_redirect = False
         self.persist_query_string = False
 
+    def exposure_properties(self, variation: int, hash_attribute: str) -> Mapping[str, Any]:
+        """The ``Experiment Viewed`` properties of ``variation``, as hashed on
+        ``hash_attribute`` (the fallback attribute, when not the experiment's own, is named)."""
+        props = self.exposure_props[variation]
+        if hash_attribute != self.hash_attribute:
+            return {**props, "hash_attribute": hash_attribute}
+        return props
+
 
 class Rule:
     """A feature rule: prerequisites and filters, then a forced value or an experiment."""

@@ -269,9 +269,7 @@ class VisitorState(EvalContext):
             return  # logged before (here, or by another process)
         persona = self._persona
         if persona is not None:
-            props = exp.exposure_props[res.variation_id]
-            if res.hash_attribute != exp.hash_attribute:  # the fallback attribute hashed
-                props = {**props, "hash_attribute": res.hash_attribute}
+            props = exp.exposure_properties(res.variation_id, res.hash_attribute)
             try:
                 if lane is not None:  # the persona's own
                     lane.expose(self._engine.exposure_event, anonymous_id, user_id, props,
