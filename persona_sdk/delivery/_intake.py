@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ._outbox import Routed
 
@@ -19,6 +19,7 @@ _CHUNK = 512  #: messages routed per step, so that sends in flight are served in
 #: from the callers; once it stays empty, the next event wakes the thread itself.
 _INTAKE_TICK = 0.005
 _ROUTE_CHUNK = 256  #: messages routed per hold of the routing lock
+_NONE: dict[str, Any] = {}  #: sync mode: no outbox is taken directly
 
 
 async def route_intake(w: Thread) -> None:
@@ -65,23 +66,25 @@ def route_intake_now(d: Delivery, limit: int) -> int:
     done = 0
     while intake and done < limit:
         with d._route_lock:
-            for _ in range(min(_ROUTE_CHUNK, limit - done)):
-                try:
-                    item = pop()
-                except IndexError:
-                    break
-                done += 1
+            # only holders of this lock pop: the n messages are there (callers only append)
+            n = min(_ROUTE_CHUNK, limit - done, len(intake))
+            done += n
+            # read once a chunk: configure swaps the whole map, and a message routed with the
+            # previous one races the same way as one routed just before the swap
+            boxes = d._boxes if fast else _NONE
+            for _ in range(n):
+                item = pop()
                 msg = item.msg
                 spare: Routed | None = item
                 try:  # _route and enqueue, inlined: this loop runs for every event
                     for destination, render in item.fn(msg):
-                        box = d._boxes.get(destination) if fast else None
+                        box = boxes.get(destination)
                         if box is not None:
                             # the usual case: room, and no wake-up due; the intake's
                             # Routed (no one else holds it) carries the first render on
                             inbox = box.inbox
-                            n = len(inbox)
-                            if n < box.limit and n < box.wake_n:
+                            k = len(inbox)
+                            if k < box.limit and k < box.wake_n:
                                 if spare is not None:
                                     spare.fn = render
                                     inbox.append(spare)
