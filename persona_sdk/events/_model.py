@@ -240,6 +240,9 @@ _WireOut: Any = msgspec.defstruct(
 
 
 _encode = msgspec.json.Encoder().encode
+#: ``(second, _second(second))`` of the last event ``to_segment_json`` rendered; replaced
+#: whole (one rebinding), so a thread reads a pair that belongs together
+_last_second: tuple[int, str] = (-1, "")
 
 
 class UnencodableEvent(ValueError):
@@ -259,10 +262,18 @@ def to_segment_json(msg: Message) -> bytes:
     # this runs for every event delivered: the fields read one by one (cheaper than
     # astuple's tuple), and the event's own time (rarely another's: no cache look-up)
     # rendered inline for the usual case, as _format_ts does
+    global _last_second
     ts = msg.timestamp or time.time()
     sec = int(ts)
     us = round((ts - sec) * 1e6)
-    stamp = _second(sec) + _MILLIS[us // 1000] if 0 <= us < 1_000_000 else _format_ts(ts)
+    if 0 <= us < 1_000_000:
+        # a burst's events share their second: the last one rendered, before the cache
+        last = _last_second
+        if last[0] != sec:
+            last = _last_second = (sec, _second(sec))
+        stamp = last[1] + _MILLIS[us // 1000]
+    else:
+        stamp = _format_ts(ts)
     ctx = msg.context
     sent = msg.sent_at
     received = msg.received_at
