@@ -67,13 +67,15 @@ class ExposureLane:
     def deliver(self, item: tuple[Any, ...]) -> tuple[()]:
         """On the delivery thread: deduplicate a handed-over exposure, then build, route
         and queue the message ``track`` would have built."""
-        user_id, anonymous_id, consent, gpc, res, exp, event, timestamp, route = item
-        variation, key = res.variation_id, exp.key
+        user_id, anonymous_id, consent, gpc, exp, variation, attribute, event, timestamp, route = (
+            item
+        )
+        key = exp.key
         if not self._hooks.admit(
             (user_id, anonymous_id, key, variation), user_id or anonymous_id, key, variation
         ):
             return ()  # logged before
-        props = exp.exposure_properties(variation, res.hash_attribute)
+        props = exp.exposure_properties(variation, attribute)
         return deferred_track(
             (event, anonymous_id, user_id, props, consent, gpc, timestamp, route, self._enqueue)
         )
