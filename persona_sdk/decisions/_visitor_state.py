@@ -69,11 +69,11 @@ class VisitorState(EvalContext):
     ``Visitor``)."""
 
     # Only what every visitor needs is set at construction; the rest when first used.
+    # (``_expose`` is EvalContext's: the generated features read it.)
     __slots__ = (
         "_decisions",
         "_direct",
         "_engine",
-        "_expose",
         "_extra",
         "_gpc",
         "_hooks",
