@@ -79,8 +79,8 @@ _PICK = """\
             and ((aid := ctx.anonymous_id) is None or aid.__class__ is str)
             and (uid or aid)
         ):
-            lane.submit((uid, aid, ctx.consent, ctx._gpc, {exp}, {i}, {attr},
-                         ctx._engine.exposure_event, lane.clock(), lane.route), lane.router)
+            lane.submit((lane.router, uid, aid, ctx.consent, ctx._gpc, {exp}, {i}, {attr},
+                         ctx._engine.exposure_event, lane.clock(), lane.route))
         else:
             ctx._exposed(res, {exp})
 """

@@ -37,9 +37,9 @@ class Exposer(Protocol):
     without one, exposures go through ``persona.track``).
 
     ``engine`` is the engine whose visitors may hand an exposure over as it is, or None:
-    then ``submit((user_id, anonymous_id, consent, gpc, experiment, variation_id,
-    hash_attribute, event, timestamp, route), router)`` is all the caller does (one append;
-    on the delivery thread ``router`` deduplicates it, builds the message and routes it with
+    then ``submit((router, user_id, anonymous_id, consent, gpc, experiment, variation_id,
+    hash_attribute, event, timestamp, route))`` is all the caller does (one append; on the
+    delivery thread ``router`` deduplicates it, builds the message and routes it with
     ``route``, the tag layer's router when it was exposed). Otherwise ``expose(event,
     anonymous_id, user_id, properties, consent, gpc)`` logs an exposure already
     deduplicated, without the checks ``track`` makes of values from outside (the properties
@@ -51,7 +51,7 @@ class Exposer(Protocol):
     route: Any
     router: Any
 
-    def submit(self, item: tuple[Any, ...], router: Any) -> None: ...
+    def submit(self, item: tuple[Any, ...]) -> None: ...
 
     def expose(  # noqa: PLR0917 - one exposure's parts
         self,
@@ -258,9 +258,9 @@ class VisitorState(EvalContext):
             # The variation and hash attribute, not ``res``: a result kept alive until the
             # delivery thread drops it is freed there, and the memory this thread then
             # reuses for the next visitor's results is cold in its cache (~0.15 µs a visitor)
-            lane.submit((user_id, anonymous_id, self.consent, self._gpc, exp, res.variation_id,
-                         res.hash_attribute, self._engine.exposure_event, lane.clock(),
-                         lane.route), lane.router)
+            lane.submit((lane.router, user_id, anonymous_id, self.consent, self._gpc, exp,
+                         res.variation_id, res.hash_attribute, self._engine.exposure_event,
+                         lane.clock(), lane.route))
             return
         hooks = self._hooks or self._own_hooks()
         seen: tuple[Any, ...]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ._outbox import Routed
 
@@ -71,10 +71,14 @@ def route_intake_now(d: Delivery, limit: int) -> int:
                 except IndexError:
                     break
                 done += 1
-                msg = item.msg
-                spare: Routed | None = item
+                msg: Any
+                spare: Routed | None
+                if isinstance(item, tuple):  # its own message, routed by item[0] (submit_item)
+                    msg, fn, spare = item, item[0], None
+                else:
+                    msg, fn, spare = item.msg, item.fn, item
                 try:  # _route and enqueue, inlined: this loop runs for every event
-                    for destination, render in item.fn(msg):
+                    for destination, render in fn(msg):
                         box = d._boxes.get(destination) if fast else None
                         if box is not None:
                             # the usual case: room, and no wake-up due; the intake's
