@@ -20,6 +20,8 @@ from ._registry import Operator, OperatorRegistry, default_registry
 
 # isort: split
 # For content strategies only: not public (not in __all__).
+# For the decisions' generated features: a condition as an expression (not public).
+from ._codegen import inline_test as inline_test
 from ._paths import compile_path as compile_path
 from ._preds import ALWAYS as ALWAYS
 from ._reads import Reads as Reads
