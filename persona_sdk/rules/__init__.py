@@ -20,13 +20,15 @@ from ._registry import Operator, OperatorRegistry, default_registry
 
 # isort: split
 # For content strategies only: not public (not in __all__).
-# For the decisions' generated features: a condition as an expression (not public).
-from ._codegen import inline_test as inline_test
 from ._paths import compile_path as compile_path
 from ._preds import ALWAYS as ALWAYS
 from ._reads import Reads as Reads
 from ._time import TIME_OPERATORS as TIME_OPERATORS
 from ._time import time_registry as time_registry
+
+# isort: split
+# For the decisions' generated features: a condition as an expression (not public).
+from ._codegen import inline_test as inline_test
 
 # For the decisions compiler and segments: what a condition reads (not public).
 

@@ -39,7 +39,12 @@ def test_keys_and_operands_never_reach_the_source(monkeypatch: pytest.MonkeyPatc
     assert cond(attrs) is True
     assert cond({**attrs, "n": 5}) is False
     assert sources
-    for source in sources:
+    # the same condition as the expression generated features inline (a dotted path has
+    # none: the hostile keys without dots)
+    flat = compile_condition({HOSTILE: HOSTILE, "r": {"$regex": "^" + js_escape(HOSTILE) + "$"}})
+    expression = _codegen.inline_test(flat, lambda value: "k", "attrs")
+    assert expression is not None
+    for source in [*sources, expression]:
         assert "pwned" not in source
         assert "'" not in source
         assert '"' not in source
