@@ -165,7 +165,9 @@ SIBLING_ONLY: dict[str, set[str]] = {
         "ConsentRequirement", "IP_PATH", "check_pii_config", "check_purposes",
         "gpc_header_signal", "gpc_signal",
     },
-    "persona_sdk.rules": {"ALWAYS", "Reads", "TIME_OPERATORS", "compile_path", "time_registry"},
+    "persona_sdk.rules": {
+        "ALWAYS", "Reads", "TIME_OPERATORS", "compile_path", "inline_test", "time_registry",
+    },
 }
 
 

@@ -25,9 +25,9 @@ class ExposureLane:
 
     ``engine`` is the engine of the runtime in force while its exposures may be handed over
     as they are, else None (``update`` sets it on every swap of runtime, and on close):
-    a visitor of that engine calls ``submit(item, router)`` with what the message is built
-    from, and
-    ``deliver`` (the intake's router, on the delivery thread) deduplicates it in the
+    a visitor of that engine calls ``submit((router, ...))`` with what the message is built
+    from (the delivery intake's ``submit_item``: one tuple, its own message), and
+    ``deliver`` (``router``, on the delivery thread) deduplicates it in the
     persona's ``HookSet`` and routes the message ``track`` would have built. Any other
     visitor calls ``expose`` (the full path) with an exposure it deduplicated itself.
     """
@@ -48,8 +48,8 @@ class ExposureLane:
         self.clock = clock
         #: the full path (``ExposuresApi._expose``)
         self.expose = expose
-        #: the delivery intake's ``submit``, and ``deliver`` bound once: ``submit(item,
-        #: router)`` hands an exposure over
+        #: the delivery intake's ``submit_item``, and ``deliver`` bound once:
+        #: ``submit((router, ...))`` hands an exposure over
         self.submit = submit
         self.router = self.deliver
         self.engine: Any = None
@@ -67,13 +67,14 @@ class ExposureLane:
     def deliver(self, item: tuple[Any, ...]) -> tuple[()]:
         """On the delivery thread: deduplicate a handed-over exposure, then build, route
         and queue the message ``track`` would have built."""
-        user_id, anonymous_id, consent, gpc, res, exp, event, timestamp, route = item
-        variation, key = res.variation_id, exp.key
+        # the router (this method), then what the visitor handed over (VisitorState._exposed)
+        _, user_id, anonymous_id, consent, gpc, exp, variation, attr, event, timestamp, route = item
+        key = exp.key
         if not self._hooks.admit(
             (user_id, anonymous_id, key, variation), user_id or anonymous_id, key, variation
         ):
             return ()  # logged before
-        props = exp.exposure_properties(variation, res.hash_attribute)
+        props = exp.exposure_properties(variation, attr)
         return deferred_track(
             (event, anonymous_id, user_id, props, consent, gpc, timestamp, route, self._enqueue)
         )
@@ -90,7 +91,7 @@ class ExposuresApi(Core):
 
     def _new_lane(self) -> None:
         self._exposer = ExposureLane(
-            submit=self._submit, enqueue=self._enqueue, hooks=self._hooks,
+            submit=self._delivery.submit_item, enqueue=self._enqueue, hooks=self._hooks,
             clock=self._clock, expose=self._expose,
         )
         self._follow_runtime()

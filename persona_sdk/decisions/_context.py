@@ -69,7 +69,7 @@ class EvalContext:
     visitor (``engine.context(attributes)``).
     """
 
-    __slots__ = ("_attrs", "_dirty", "_docs", "_exposures", "_mode", "_results", "url")
+    __slots__ = ("_attrs", "_dirty", "_docs", "_expose", "_exposures", "_mode", "_results", "url")
 
     _attrs: dict[str, Any]
     url: str | None
@@ -79,6 +79,9 @@ class EvalContext:
     _exposures: list[tuple[ExperimentResult[Any], Experiment]]
     #: experiment key -> result, or (experiment, reason, feature) for a miss
     _results: dict[str, Any]
+    #: a visitor's ``Exposer`` (``VisitorState``), read by the generated features'
+    #: hand-over (``_fastpath``); None on a bare context
+    _expose: Any
 
     # No __init__: ``Visitor`` (a subclass) is built by ``engine_visitor``, and a bare
     # context by ``new_context``; a class call with keywords would cost a visitor twice.
@@ -104,6 +107,7 @@ def new_context(
     ctx._dirty = {}
     ctx._exposures = []
     ctx._results = {}
+    ctx._expose = None
     return ctx
 
 

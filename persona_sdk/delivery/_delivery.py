@@ -145,7 +145,21 @@ class Delivery:
         else:
             self._route(msg, route)
 
-    def _route(self, msg: Message, route: RouteFn) -> None:
+    def submit_item(self, item: tuple[Any, ...]) -> None:
+        """``submit`` for a tuple that is its own message: ``item[0](item)`` routes it (on
+        the delivery thread, like ``submit``'s router). One object handed over instead of a
+        message and its ``Routed``: what the delivery thread frees, the caller's next
+        allocations reuse cold (an exposure, ``ExposureLane``: ~0.1 µs a visitor)."""
+        intake = self._intake
+        n = len(intake)
+        if n < self._intake_limit:
+            intake.append(item)
+            if n >= self._intake_wake_n:
+                self._wake_intake()
+        else:
+            self._route(item, item[0])
+
+    def _route(self, msg: Any, route: RouteFn) -> None:
         try:
             for destination, render in route(msg):
                 self.enqueue(destination, msg, render)

@@ -74,10 +74,14 @@ def route_intake_now(d: Delivery, limit: int) -> int:
             boxes = d._boxes if fast else _NONE
             for _ in range(n):
                 item = pop()
-                msg = item.msg
-                spare: Routed | None = item
+                msg: Any
+                spare: Routed | None
+                if item.__class__ is Routed:  # submit's (the class test: cheapest for track)
+                    msg, fn, spare = item.msg, item.fn, item
+                else:  # a tuple that is its own message, routed by item[0] (submit_item)
+                    msg, fn, spare = item, item[0], None
                 try:  # _route and enqueue, inlined: this loop runs for every event
-                    for destination, render in item.fn(msg):
+                    for destination, render in fn(msg):
                         box = boxes.get(destination)
                         if box is not None:
                             # the usual case: room, and no wake-up due; the intake's

@@ -68,8 +68,9 @@ class DeliveryState:
         self.flushing = 0
         #: notified whenever something may have become idle (``flush`` waits on it)
         self.idle = threading.Condition()
-        #: messages submitted but not routed yet (read by the thread's intake router)
-        self.intake: collections.deque[Routed] = collections.deque()
+        #: messages submitted but not routed yet (read by the thread's intake router): a
+        #: ``Routed``, or a tuple that is its own message (``Delivery.submit_item``)
+        self.intake: collections.deque[Routed | tuple[Any, ...]] = collections.deque()
         #: routes up to ``n`` intake messages on the calling thread; returns how many
         self.route_pending = route_pending
         #: sets how many queued intake messages make ``submit`` wake the thread

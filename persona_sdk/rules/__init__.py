@@ -26,6 +26,10 @@ from ._reads import Reads as Reads
 from ._time import TIME_OPERATORS as TIME_OPERATORS
 from ._time import time_registry as time_registry
 
+# isort: split
+# For the decisions' generated features: a condition as an expression (not public).
+from ._codegen import inline_test as inline_test
+
 # For the decisions compiler and segments: what a condition reads (not public).
 
 __all__ = [

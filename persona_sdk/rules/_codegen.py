@@ -22,12 +22,17 @@ from persona_sdk._speed import generate
 from persona_sdk.rules._paths import step
 from persona_sdk.rules._preds import Pred
 
-__all__ = ["Field", "fuse", "with_inline"]
+__all__ = ["Field", "fuse", "inline_test", "with_inline"]
 
 Condition = Callable[[Mapping[str, Any]], bool]
 
 #: The value types an inline fast path is valid for, as a test on ``t = type(v)``.
 GUARDS: Final = {"str": "t is str", "num": "t is int or t is float"}
+#: The same tests as expressions that first read the value (``{0}``) into ``v``.
+_READ_GUARDS: Final = {
+    "str": "type(v := {0}) is str",
+    "num": "(t := type(v := {0})) is int or t is float",
+}
 
 
 class Inline(NamedTuple):
@@ -64,8 +69,47 @@ def _factory(source: str) -> Callable[..., Condition]:
     return generate(source, "factory", what="condition", namespace={"step": step})
 
 
+def inline_test(cond: Condition, const: Callable[[Any], str], attrs: str) -> str | None:
+    """``cond`` as one expression over the mapping named ``attrs`` (binding ``v`` and
+    ``t``), for generated code that would otherwise call it (``decisions._fastpath``); its
+    operands named by ``const``. None when ``cond`` has no such form."""
+    form: tuple[str, tuple[Any, ...]] | None = getattr(cond, "_persona_expression", None)
+    if form is None:
+        return None
+    template, values = form
+    return template.format(*(const(v) for v in values), a=attrs)
+
+
+def _expression(fields: Sequence[Field], others: Sequence[Condition]) -> str | None:
+    # fuse's tests as one ``and`` of expressions, as a template: ``{a}`` the attributes,
+    # ``{0}``, ``{1}``... the operands (in the order of the ``values`` fuse passes)
+    parts: list[str] = []
+    n = 0
+
+    def slot() -> str:
+        nonlocal n
+        n += 1
+        return f"{{{n - 1}}}"
+
+    for keys, pred in fields:
+        if len(keys) > 1:
+            return None  # a dotted path: left to the function
+        read = f"{{a}}.get({slot()})"
+        spec = _inline_of(pred)
+        p = slot()
+        if spec is None:
+            parts.append(f"{p}({read})")
+            continue
+        fail = spec.fail.format(*(slot() for _ in spec.consts))
+        parts.append(f"(not ({fail}) if {_READ_GUARDS[spec.guard].format(read)} else {p}(v))")
+    parts += [f"{slot()}({{a}})" for _ in others]
+    return "(" + " and ".join(parts) + ")"
+
+
 def fuse(fields: Sequence[Field], others: Sequence[Condition]) -> Condition:
-    """One function testing every field (path + predicate), then every other condition."""
+    """One function testing every field (path + predicate), then every other condition.
+
+    The function also carries the same tests as an expression (``inline_test``)."""
     body: list[str] = []
     values: list[Any] = []
 
@@ -99,4 +143,9 @@ def fuse(fields: Sequence[Field], others: Sequence[Condition]) -> Condition:
         + [f"        {line}" for line in body]
         + ["    return condition"]
     )
-    return _factory(source)(*values)
+    fn = _factory(source)(*values)
+    expression = _expression(fields, others)
+    if expression is not None:
+        # the operands in the order both forms take them
+        setattr(fn, "_persona_expression", (expression, tuple(values)))  # noqa: B010
+    return fn

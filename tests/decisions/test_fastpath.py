@@ -27,7 +27,8 @@ ATTRIBUTES = st.fixed_dictionaries(
     }
 )
 CONDITIONS = st.sampled_from(
-    [None, {"country": "FR"}, {"country": {"$in": ["FR", "US"]}}, {"company": {"$exists": True}}]
+    [None, {"country": "FR"}, {"country": {"$in": ["FR", "US"]}}, {"company": {"$exists": True}},
+     {"country": "FR", "id": {"$gte": 1}}]
 )
 
 

@@ -39,7 +39,12 @@ def test_keys_and_operands_never_reach_the_source(monkeypatch: pytest.MonkeyPatc
     assert cond(attrs) is True
     assert cond({**attrs, "n": 5}) is False
     assert sources
-    for source in sources:
+    # the same condition as the expression generated features inline (a dotted path has
+    # none: the hostile keys without dots)
+    flat = compile_condition({HOSTILE: HOSTILE, "r": {"$regex": "^" + js_escape(HOSTILE) + "$"}})
+    expression = _codegen.inline_test(flat, lambda value: "k", "attrs")
+    assert expression is not None
+    for source in [*sources, expression]:
         assert "pwned" not in source
         assert "'" not in source
         assert '"' not in source
@@ -73,3 +78,43 @@ def test_inline_membership_falls_back_for_arrays(value: Any, expected: bool) -> 
     """`$in` inlines a set look-up for strings and still intersects array values."""
     cond = compile_condition({"c": {"$in": ["FR", "BE"]}, "d": {"$exists": False}})
     assert cond({"c": value}) is expected
+
+
+def _namer(names: dict[str, Any]) -> Callable[[Any], str]:
+    # an inline_test ``const``: each operand under a new name in ``names``
+    def const(value: Any) -> str:
+        names[f"k{len(names)}"] = value
+        return f"k{len(names) - 1}"
+
+    return const
+
+
+def test_inline_expressions_decide_as_the_functions() -> None:
+    """A fused condition's expression form (what the generated features inline) passes and
+    fails exactly where the function does, JS coercions included; a dotted path has none."""
+    specs: list[dict[str, Any]] = [
+        {"country": "FR", "age": {"$gte": 18}},
+        {"country": {"$in": ["FR", "US"]}, "age": {"$gt": 1, "$lt": 50}},
+        {"plan": "pro", "email": {"$regex": "@example\\.com$"}},
+        {"age": 20, "ok": True},
+        {"country": "FR", "$or": [{"age": {"$lt": 18}}, {"plan": "pro"}]},
+        {"missing": {"$exists": False}, "email": {"$ne": "x"}},
+    ]
+    visitors: list[dict[str, Any]] = [
+        {},
+        {"country": "FR", "age": 18},
+        {"country": "FR", "age": "18", "plan": "pro"},
+        {"country": "US", "age": 17.5, "plan": "pro", "email": "a@example.com", "ok": True},
+        {"country": 1, "age": None, "plan": None, "email": 3, "ok": 1},
+        {"country": "FR", "age": 20, "ok": True, "missing": None},
+        {"age": [20], "missing": 0, "email": "x"},
+    ]
+    for spec in specs:
+        cond = compile_condition(spec)
+        names: dict[str, Any] = {}
+        expression = _codegen.inline_test(cond, _namer(names), "attrs")
+        assert expression is not None, spec
+        for attrs in visitors:
+            got = eval(expression, dict(names), {"attrs": attrs})
+            assert bool(got) is cond(attrs), (spec, attrs)
+    assert _codegen.inline_test(compile_condition({"a.b": 1}), str, "attrs") is None
