@@ -76,7 +76,7 @@ def route_intake_now(d: Delivery, limit: int) -> int:
                 item = pop()
                 msg: Any
                 spare: Routed | None
-                if item.__class__ is Routed:  # submit's (the class test: cheapest for track)
+                if isinstance(item, Routed):  # submit's (an exact-type match: cheap for track)
                     msg, fn, spare = item.msg, item.fn, item
                 else:  # a tuple that is its own message, routed by item[0] (submit_item)
                     msg, fn, spare = item, item[0], None
