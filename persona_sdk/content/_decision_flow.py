@@ -243,10 +243,7 @@ class DecisionFlow(ExposureLog):
         later = self._log(visitor, placement, decision, [it for it, _ in chosen], where[0])
         if later:
             yield from self._later(later, sync)
-        if out is not None:
-            out.append(decision)
-            return None
-        return decision
+        return _exit(out, decision)
 
     def _custom(
         self, placement: Placement, eligible: list[ContentItem], attrs: Mapping[str, Any],

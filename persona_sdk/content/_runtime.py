@@ -27,7 +27,6 @@ from ._store_ops import ADD as _ADD
 from ._store_ops import ASYNC as _ASYNC
 from ._store_ops import HIT as _HIT
 from ._store_ops import INCR as _INCR
-from ._store_ops import SYNC as _SYNC
 
 __all__ = ["CLICK_EVENT", "EXPOSURE_EVENT", "ContentRuntime"]
 
@@ -224,25 +223,19 @@ class ContentRuntime(DecisionFlow):
             while True:
                 kind = op[0]
                 try:
-                    if kind is _ADD and getattr(store, "add", None) is not None:
-                        # a store that queues increments does no I/O for them
-                        self._add(op[1], op[2])
-                        result: Any = None
+                    # a store that queues increments does no I/O for them (``add``); an ADD
+                    # without it is an increment
+                    call = (
+                        None if kind is _ADD and getattr(store, "add", None) is not None
+                        else getattr(store, _ASYNC[_INCR if kind is _ADD else kind], None)
+                    )
+                    result: Any
+                    if call is None:  # no asyncio form: made as ``decide`` makes it
+                        result = self._call(op)
+                    elif kind is _HIT:
+                        result = await call(op[1], now=op[2], window=op[3], limit=op[4])
                     else:
-                        if kind is _ADD:
-                            kind = _INCR
-                        call = getattr(store, _ASYNC[kind], None)
-                        if kind is _HIT:
-                            args: tuple[Any, ...] = (op[1],)
-                            kwargs: dict[str, Any] = {
-                                "now": op[2], "window": op[3], "limit": op[4]
-                            }
-                        else:
-                            args, kwargs = op[1:], {}
-                        if call is not None:
-                            result = await call(*args, **kwargs)
-                        else:
-                            result = getattr(store, _SYNC[kind])(*args, **kwargs)
+                        result = await call(*op[1:])
                 except Exception as exc:
                     op = flow.throw(exc)
                 else:

@@ -3,9 +3,9 @@ store's sync methods, ``adecide`` its asyncio ones), and the methods behind them
 
 from __future__ import annotations
 
-__all__ = ["ADD", "ASYNC", "GET_ALL", "HIT", "INCR", "SYNC"]
+__all__ = ["ADD", "ASYNC", "GET_ALL", "HIT", "INCR"]
 
 HIT, INCR, ADD, GET_ALL = "window_hit", "incr", "add", "get_all"
-#: ADD is ``ContentRuntime._add`` (a store's ``add`` when it has one, else ``incr``)
-SYNC = {HIT: "window_hit", INCR: "incr", GET_ALL: "get_all"}
+#: the asyncio methods ``adecide`` awaits; the sync calls are ``DecisionFlow._call``
+#: (ADD is ``ContentRuntime._add``: a store's ``add`` when it has one, else ``incr``)
 ASYNC = {HIT: "awindow_hit", INCR: "aincr", GET_ALL: "aget_all"}
