@@ -287,7 +287,8 @@ class Outbox:
             }
 
     def idle(self) -> bool:
-        """Nothing waits here: no event queued, spooled on disk or in flight."""
+        """Nothing waits here: no event queued, spooled on disk or in flight (exact when the
+        caller holds ``lock``: the counters an event moves between change under it)."""
         return (not self.inbox and not self.held and not self.in_flight and not self.backlog
                 and not self.disk_only)
 

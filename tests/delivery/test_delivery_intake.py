@@ -200,3 +200,42 @@ def test_persona_stats_count_events_a_failing_trigger_could_not_route() -> None:
     assert persona.stats()["routing"] == {"errors": 1}
     assert [e["event"] for e in cap.events] == ["Fine", "Fine again"]
     persona.close()
+
+
+class _SeenLock:
+    """A lock that says when someone first waits for it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.wanted = threading.Event()
+
+    def __enter__(self) -> None:
+        if not self._lock.acquire(blocking=False):
+            self.wanted.set()
+            self._lock.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+
+
+def test_flush_never_sees_an_event_between_two_counters() -> None:
+    """An event the delivery thread is moving from one counter to the next (under the
+    outbox's lock) is not missed by flush's idle check: it waits for the lock, then sees it."""
+    d = make_delivery({"cap": CaptureDestination("cap")})
+    box = d._boxes["cap"]
+    lock = _SeenLock()
+    box.lock = lock  # type: ignore[assignment]
+    answers: list[bool] = []
+    with lock:
+        # the state in the middle of drain: popped from the inbox, not yet counted as held
+        box.inbox.clear()
+        box.held = 0
+        checker = threading.Thread(target=lambda: answers.append(d._all_idle()))
+        checker.start()
+        while not lock.wanted.is_set() and checker.is_alive():
+            lock.wanted.wait(0.01)  # a condition, polled: either it waits for us or it is done
+        box.held = 1  # drain's second step, still under the lock
+    checker.join()
+    assert answers == [False]
+    box.held = 0
+    d.close(5)
