@@ -264,14 +264,7 @@ class Delivery:
         # the lock, and is in an outbox by the time the lock is free again
         if self._intake or self._route_lock.locked():
             return False
-        for box in list(self._state.outboxes.values()):
-            # under the box's lock: an event moves between its counters (inbox to held in
-            # drain, held to in_flight in launch) within one hold of it, and a read between
-            # the two steps would see it nowhere and say idle: flush's True would not hold
-            with box.lock:
-                if not box.idle():
-                    return False
-        return True
+        return all(box.settled() for box in list(self._state.outboxes.values()))
 
     # -- flush and close --------------------------------------------------------------------
 

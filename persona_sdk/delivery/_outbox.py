@@ -292,6 +292,13 @@ class Outbox:
         return (not self.inbox and not self.held and not self.in_flight and not self.backlog
                 and not self.disk_only)
 
+    def settled(self) -> bool:
+        """``idle``, read under ``lock`` (what ``flush`` waits for): an event moves between
+        two counters (inbox to held, held to in flight) within one hold of the lock, and a
+        read between the two steps would find it nowhere."""
+        with self.lock:
+            return self.idle()
+
 
 def bump(counter: dict[str, int], reason: str, n: int = 1) -> None:
     """Add ``n`` to ``counter[reason]`` (callers hold the outbox lock)."""
