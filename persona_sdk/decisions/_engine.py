@@ -79,6 +79,9 @@ class Engine(Evaluator):
     #: whether such a visitor's results are the engine's as they are (no sticky store, no
     #: segments to compute first)
     direct: bool = field(init=False)
+    #: ``engine_visitor``'s builder of the last (persona, hooks, segments, expose) it was
+    #: asked for, as ``(persona, hooks, segments, expose, build)``; the one mutable field
+    last_builder: Any = field(init=False, default=None, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         object.__setattr__(self, "mode", self.mode_for(None, None, self.sticky_store))
