@@ -2,7 +2,8 @@
 
 ``persona.visitor``, ``engine.visitor`` and ``Visitor(...)`` all build through a builder
 made here: a persona keeps one per runtime (the engine, its visitors' persona, hooks,
-segments and exposure lane bound in it), ``engine_visitor`` makes or reuses one per call.
+segments and exposure lane bound in it), an engine the one of the parts it was last asked
+for (``keep_builder``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from ._engine import Engine
     from ._hooks import HookSet
 
-__all__ = ["RESOLVE", "VisitorBuilder", "engine_visitor", "visitor_builder"]
+__all__ = ["RESOLVE", "VisitorBuilder", "keep_builder", "visitor_builder"]
 
 #: ``profile=RESOLVE`` (a persona's builder's default): resolve the visitor's profile
 #: through the persona's profile reader
@@ -40,7 +41,7 @@ def _profile_reasons(profile: Any) -> tuple[Reason, ...]:
     return ()
 
 
-def visitor_builder(  # noqa: PLR0917 - see engine_visitor
+def visitor_builder(  # noqa: PLR0917 - built once per runtime or parts
     engine: Engine,
     persona: Any = None,
     hooks: HookSet | None = None,
@@ -50,7 +51,8 @@ def visitor_builder(  # noqa: PLR0917 - see engine_visitor
     default_store: Any = UNSET,
 ) -> VisitorBuilder:
     """The builder of ``engine``'s visitors whose exposures and events go to ``persona``
-    (see ``engine_visitor`` for each argument): ``build(anonymous_id=..., ...)``.
+    (see ``Engine.visitor`` for each argument; ``expose``: how they log exposures, an
+    ``Exposer``, else through ``persona.track``): ``build(anonymous_id=..., ...)``.
 
     ``profiles``: the persona's profile reader, which resolves the profile when ``build``
     is given none (``profile=RESOLVE``, its default then). ``default_store``: the
@@ -60,7 +62,8 @@ def visitor_builder(  # noqa: PLR0917 - see engine_visitor
     is read here once and bound in ``build``, whose parameters are positional-or-keyword
     (CPython 3.11 looks each omitted keyword-only default up in a dict, on every call):
     ``persona.visitor`` is this ``build`` (``Persona._follow_runtime``), its documented
-    signature the class's.
+    signature the class's. Instances are made with ``persona_sdk._speed.blank``: see that
+    package for why and what keeps it correct.
     """
     # long: holds build, the one constructor body
     mode0, direct, ready0 = engine.mode, engine.direct, not engine.uses_segments
@@ -85,6 +88,8 @@ def visitor_builder(  # noqa: PLR0917 - see engine_visitor
         profile: Any = no_profile,
     ) -> Visitor:
         # long: the per-visitor hot path, one frame (see visitor_builder)
+        # ``profile`` may be ``(build, key)``: a profile known to hold nothing but its id
+        # ``key`` (no traits), which ``build(key)`` makes on the first read of ``.profile``
         if profile is RESOLVE:
             # nothing to look up (no source, store or local traits): the profile is built
             # only if the visitor reads it (ProfileReader.bare, inlined)
@@ -161,60 +166,14 @@ def visitor_builder(  # noqa: PLR0917 - see engine_visitor
     return build
 
 
-def engine_visitor(  # noqa: PLR0917 - positional, as the builder's
-    engine: Engine,
-    anonymous_id: str | None = None,
-    user_id: str | None = None,
-    attributes: Mapping[str, Any] | None = None,
-    consent: Mapping[str, bool] | None = None,
-    persona: Any = None,
-    hooks: HookSet | None = None,
-    segments: Any = None,
-    profile: Any = None,
-    url: str | None = None,
-    forced_variations: Mapping[str, int] | None = None,
-    sticky_store: Any = UNSET,
-    expose: Exposer | None = None,
-) -> Visitor:
-    """A new ``Visitor`` deciding with ``engine``: ``engine.visitor(...)`` (this function
-    is that method) and ``Visitor(engine=engine, ...)`` with the same arguments.
-
-    Args:
-        anonymous_id, user_id, consent: the visitor's ids and consent, as on events.
-        attributes: request attributes for conditions (country, device, ...).
-        persona: where exposures and ``track`` go (its ``track`` method).
-        hooks: the long-lived ``HookSet`` (exposure dedupe memory and hooks).
-        segments: what computes ``visitor.segments`` (``persona_sdk.profiles.Segments``).
-        profile: the resolved profile (``traits``, ``targeting_traits``, ``source``...).
-        url: the page URL, for URL targeting, redirects and ``?<experiment>=<n>``.
-        forced_variations: ``{experiment key: variation index}`` for this visitor only.
-        sticky_store: a sticky-bucket store for this visitor (default: the engine's).
-        expose: how the visitor logs exposures (``Exposer``); default: ``persona.track``.
-
-    ``profile`` may also be ``(build, key)``: a profile known to hold nothing but its id
-    ``key`` (no traits), which ``build(key)`` makes on the first read of ``visitor.profile``.
-
-    Built by ``visitor_builder``'s body, the one every way of building a visitor ends in;
-    the engine keeps the builder of the last (persona, hooks, segments, expose) it was
-    asked for, so a run of visitors for the same ones makes it once. Instances are made with
-    ``persona_sdk._speed.blank``: see that package for why and what keeps it correct.
-    """
-    # one tuple in one slot, read and replaced whole: threads never pair one's parts with
-    # another's builder
-    kept = engine.last_builder
-    if (
-        kept is not None and kept[0] is persona and kept[1] is hooks
-        and kept[2] is segments and kept[3] is expose
-    ):
-        build: VisitorBuilder = kept[4]
-    else:
-        build = visitor_builder(engine, persona, hooks, segments, expose)
-        # the engine is frozen but for this cache
-        object.__setattr__(engine, "last_builder", (persona, hooks, segments, expose, build))
-    return build(
-        anonymous_id, user_id, attributes, consent, url, forced_variations, sticky_store,
-        False, profile,
-    )
+def keep_builder(engine: Engine, persona: Any, hooks: Any, segments: Any) -> tuple[Any, ...]:
+    """``engine.visitor``'s builder for these parts, kept on the engine as ``(persona,
+    hooks, segments, build)``: one tuple in one slot, read and replaced whole, so threads
+    never pair one's parts with another's builder; a run of visitors for the same parts
+    (the usual caller) makes it once."""
+    kept = (persona, hooks, segments, visitor_builder(engine, persona, hooks, segments))
+    object.__setattr__(engine, "last_builder", kept)  # the engine is frozen but for this
+    return kept
 
 
 def _check_id_attribute(given: Any, anonymous_id: str | None, user_id: str | None) -> None:
