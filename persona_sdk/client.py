@@ -7,6 +7,7 @@ paths (``track``, ``visitor``) are written here.
 
 from __future__ import annotations
 
+import inspect
 import os
 import threading
 import time
@@ -146,8 +147,8 @@ class Persona(EventsApi, ExposuresApi, OperateApi, FlagsApi):
         self._profiles = ProfileResolver(
             cont, source=profile_source, store=profile_store, emit=self._emit, clock=self._clock
         )
-        self._reader = self._profiles.reader  # resolve, called on every visitor
-        self._bare_parts = self._reader.bare_parts
+        #: the read path: the visitor builder binds its bare-profile test and ``resolve``
+        self._reader = self._profiles.reader
 
     # -- construction ---------------------------------------------------------------------
 
@@ -284,14 +285,24 @@ class Persona(EventsApi, ExposuresApi, OperateApi, FlagsApi):
         # itself, one call where a method would make two (the builder's docstring: why)
         super()._follow_runtime()
         rt = self._runtime
+        lane = self._exposer
         build = visitor_builder(
-            rt.engine, self._tracker, self._hooks, rt.visitor_segments, self._exposer,
-            self._reader, default_store=None,
+            rt.engine, self._tracker, self._hooks, rt.visitor_segments, lane, self._reader,
+            default_store=None, in_force=lane,
         )
         build.__name__ = build.__qualname__ = "visitor"
-        build.__doc__ = Persona.visitor.__doc__
+        build.__module__ = __name__
+        build.__doc__ = _VISITOR.__doc__
+        build.__signature__ = _VISITOR_SIGNATURE  # type: ignore[attr-defined]
+        lane.visitor = build  # a builder kept by a caller hands over to this one
         self._build_visitor = build
-        if type(self).visitor is Persona.visitor:  # a subclass's own visitor stays in force
+        # Set on the instance unless a subclass has its own visitor, or something else
+        # stands there (a test's patch.object(persona, "visitor", ...)): then left alone.
+        # Every builder shares one code object: that tells ours from anything else.
+        standing = self.__dict__.get("visitor", build)
+        if type(self).visitor is _VISITOR and getattr(standing, "__code__", None) is (
+            build.__code__
+        ):
             self.__dict__["visitor"] = build
 
     def visitor(
@@ -365,3 +376,12 @@ class Persona(EventsApi, ExposuresApi, OperateApi, FlagsApi):
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+#: ``Persona.visitor`` as defined here (a subclass may define its own, a test may patch the
+#: class's), and its documented signature (keyword-only, without ``self``), which every
+#: instance's builder shows (``help(persona.visitor)``, ``inspect.signature``)
+_VISITOR = Persona.visitor
+_VISITOR_SIGNATURE = inspect.signature(_VISITOR).replace(
+    parameters=tuple(inspect.signature(_VISITOR).parameters.values())[1:]
+)

@@ -3,8 +3,10 @@ forget purges, and the accounting identity holds (real delivery thread, capture 
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 
@@ -161,24 +163,33 @@ def test_visitor_is_the_runtime_s_builder_and_follows_reloads(
     captures: dict[str, CaptureDestination],
 ) -> None:
     """``persona.visitor`` is the builder of the runtime in force (one call per visitor):
-    called through the class it builds the same visitor, a reload swaps it, and a
-    subclass's own ``visitor`` stays in force."""
+    called through the class it builds the same visitor, it shows the documented
+    signature, a reload swaps it, a builder kept from before decides with the runtime in
+    force, and a subclass's own ``visitor`` stays in force."""
     with _persona(captures) as persona:
-        first = persona.visitor
+        kept = persona.visitor
         through_class = Persona.visitor(persona, anonymous_id="v", attributes={"country": "FR"})
         direct = persona.visitor(anonymous_id="v", attributes={"country": "FR"})
         assert dict(through_class.attributes) == dict(direct.attributes)
         assert through_class.feature("banner") == direct.feature("banner")
-        assert first.__name__ == "visitor"
-        assert first.__doc__ == Persona.visitor.__doc__
+        assert kept.__name__ == "visitor"
+        assert kept.__doc__ == Persona.visitor.__doc__
+        shown = inspect.signature(kept).parameters
+        assert list(shown) == [
+            "anonymous_id", "user_id", "attributes", "consent", "url", "forced_variations",
+            "sticky_store", "gpc",
+        ]
+        assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in shown.values())
         new = _container(features={"banner": {"defaultValue": "new"}})
         for name in captures:
             new["destinations"][name].update(type="jsonl", options={"path": "unused"})
         persona.reload(new)
-        assert persona.visitor is not first
+        assert persona.visitor is not kept
         assert persona.visitor(anonymous_id="v").get("banner", None) == "new"
-        old = first(anonymous_id="v", attributes={"country": "FR"})
-        assert old.get("banner", None) == "bonjour"  # its own engine
+        # a builder kept across the reload hands over to the one in force
+        old = kept(anonymous_id="v", attributes={"country": "FR"})
+        assert old.get("banner", None) == "new"
+        assert old._engine is persona._runtime.engine
 
     class Mine(Persona):
         def visitor(self, **kwargs: Any) -> Any:  # type: ignore[override]
@@ -192,12 +203,36 @@ def test_visitor_is_the_runtime_s_builder_and_follows_reloads(
         assert mine.visitor(anonymous_id="v").get("banner", None) == "bonjour"
 
 
+def test_a_patched_visitor_stays_patched_through_reloads(
+    captures: dict[str, CaptureDestination],
+) -> None:
+    """What a test sets on the instance (``patch.object(persona, "visitor", ...)``)
+    stands until it is undone, reloads and flag updates included; undone, the builder in
+    force decides again. A class patched before the persona is built is used too."""
+    with _persona(captures) as persona:
+        new = _container(features={"banner": {"defaultValue": "new"}})
+        for name in captures:
+            new["destinations"][name].update(type="jsonl", options={"path": "unused"})
+        with mock.patch.object(persona, "visitor", return_value="fake") as fake:
+            persona.reload(new)
+            assert persona.visitor(anonymous_id="v") == "fake"
+            assert fake.call_count == 1
+        assert persona.visitor(anonymous_id="v").get("banner", None) == "new"
+        persona.reload(new)
+        assert persona.visitor(anonymous_id="v").get("banner", None) == "new"
+    with (
+        mock.patch.object(Persona, "visitor", return_value="class fake"),
+        _persona(captures) as patched,
+    ):
+        assert patched.visitor(anonymous_id="v") == "class fake"
+
+
 def test_engine_visitors_of_different_personas_keep_their_own(
     captures: dict[str, CaptureDestination],
 ) -> None:
-    """``engine.visitor`` reuses the builder of the last (persona, hooks, segments,
-    exposer) it was asked for, and makes a new one for any other: a visitor's events go
-    to the persona it was built for."""
+    """``engine.visitor`` reuses the builder of the last (persona, hooks, segments) it
+    was asked for, and makes a new one for any other: a visitor's events go to the
+    persona it was built for."""
     with _persona(captures) as persona:
         engine = persona._runtime.engine
         seen: dict[str, list[str]] = {"a": [], "b": []}
@@ -215,8 +250,8 @@ def test_engine_visitors_of_different_personas_keep_their_own(
             for sink in (a, b, a):
                 engine.visitor(anonymous_id=f"v{i}", persona=sink).track("Clicked")
         assert seen == {"a": ["Clicked"] * 6, "b": ["Clicked"] * 3}
-        kept = engine.last_builder
+        kept = engine._last_builder
         assert kept is not None
         assert kept[0] is a
         engine.visitor(anonymous_id="w", persona=a)
-        assert engine.last_builder is kept  # the same parts: the same builder
+        assert engine._last_builder is kept  # the same parts: the same builder

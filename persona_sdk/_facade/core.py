@@ -35,9 +35,6 @@ class Core:
     _delivery: Delivery
     _profiles: ProfileResolver
     _reader: ProfileReader
-    #: ``_reader.bare_parts``, bound once (``persona.visitor`` reads it on every request)
-    _bare_parts: tuple[Any, Callable[[object], bool], Callable[[object], bool],
-                       Callable[[str], Any]]
     _hooks: HookSet
     _builder: Builder
     _runtime: Runtime

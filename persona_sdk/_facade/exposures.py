@@ -32,7 +32,9 @@ class ExposureLane:
     visitor calls ``expose`` (the full path) with an exposure it deduplicated itself.
     """
 
-    __slots__ = ("_enqueue", "_hooks", "clock", "engine", "expose", "route", "router", "submit")
+    __slots__ = (
+        "_enqueue", "_hooks", "clock", "engine", "expose", "route", "router", "submit", "visitor",
+    )
 
     def __init__(
         self,
@@ -54,6 +56,9 @@ class ExposureLane:
         self.router = self.deliver
         self.engine: Any = None
         self.route: Any = None
+        #: the persona's visitor builder in force (``decisions.InForce``: a builder kept
+        #: across a reload hands over to it); set by ``Persona._follow_runtime``
+        self.visitor: Any = None
 
     def update(self, runtime: Runtime | None, *, fast: bool) -> None:
         """Follow the runtime in force (``None``: closed); ``fast`` says whether the

@@ -25,10 +25,10 @@ generated function is checked against the general evaluation it replaces
 **Instances without ``__init__``** (``blank``). A ``Visitor`` (one per request) and an
 ``EvalContext`` are made by ``blank(cls)`` and their slots set by one builder function
 (``decisions/_visitor_factory.py: visitor_builder``, ``decisions/_context.py: new_context``):
-calling a class with keywords packs them into a dict and unpacks them again: a 14-slot
-class called with two keywords costs 0.38 µs, ``blank`` and a function setting the same
-slots 0.22 µs (``Visitor(engine=...)`` 0.77 µs, ``engine.visitor(...)`` 0.55 µs, the
-builder itself 0.42 µs). *Invariant*: the builder is the only place
+calling a class with keywords packs them into a dict and unpacks them again (a 14-slot
+class called with two keywords cost 0.38 µs where ``blank`` and a function setting the same
+slots cost 0.22 µs). Today ``persona.visitor(...)`` costs 0.61 µs and ``engine.visitor(...)``
+0.65 µs with four attributes (timeit, the AMD machine). *Invariant*: the builder is the only place
 that makes these instances; every other route (``persona.visitor``, ``engine.visitor``,
 ``Visitor(engine=...)``) delegates to it, and it sets every slot the methods read without
 a fallback (the optional ones are read with ``try/except AttributeError``).
@@ -38,10 +38,14 @@ constant for a runtime's visitors (the engine, its mode, the persona's hooks, ex
 and profile reader) in a closure, and a persona sets that closure as its instance's
 ``visitor``: one call per request instead of the method and the builder (callgrind: 8,400
 instructions a bare visitor instead of 10,100). Its parameters are positional-or-keyword
-because CPython 3.11 looks each omitted keyword-only default up in a dict on every call.
-*Invariant*: ``Persona._follow_runtime`` installs it after every swap of the runtime (and
-never over a subclass's own ``visitor``); ``Persona.visitor`` called through the class runs
-the same closure, so both forms build the same visitor (``tests/test_persona.py``).
+because CPython 3.11 looks each omitted keyword-only default up in a dict on every call; it
+shows the documented keyword-only signature. *Invariant*: ``Persona._follow_runtime``
+installs it after every swap of the runtime, never over a subclass's own ``visitor`` nor
+over what a test set on the instance, and records it as the one in force
+(``ExposureLane.visitor``): a builder a caller kept from before hands over to that one, and
+``Persona.visitor`` called through the class runs it too, so every form decides with the
+runtime in force (``tests/test_persona.py``). What this costs: a class patched after the
+persona was built is not seen by it (patch the instance).
 
 **Lock-free counters** (``Counter``). ``bump`` is ``itertools.count().__next__``: one C
 call, atomic under the GIL, with no Python frame (29 ns, against 193 ns for ``n += 1``

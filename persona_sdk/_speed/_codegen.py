@@ -38,7 +38,9 @@ def generate(
     code, _ = _compiled(source, what)
     globals_: dict[str, Any] = dict(namespace or {})
     exec(code, globals_)
-    fn: Callable[..., Any] = globals_[name]
+    # taken out of its own globals: a function its globals hold is a reference cycle, and
+    # a dropped engine's features would wait for the cyclic collector (none calls itself)
+    fn: Callable[..., Any] = globals_.pop(name)
     return fn
 
 

@@ -81,7 +81,7 @@ class Engine(Evaluator):
     direct: bool = field(init=False)
     #: ``visitor``'s builder of the last (persona, hooks, segments) it was asked for, as
     #: ``(persona, hooks, segments, build)`` (``keep_builder``); the one mutable field
-    last_builder: Any = field(init=False, default=None, eq=False, repr=False)
+    _last_builder: Any = field(init=False, default=None, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         object.__setattr__(self, "mode", self.mode_for(None, None, self.sticky_store))
@@ -160,7 +160,7 @@ class Engine(Evaluator):
         arguments are ``Visitor``'s (``persona.visitor`` resolves the profile and builds
         its visitors the same way)."""
         # the builder of the last parts asked for (keep_builder), checked inline: one call
-        kept = self.last_builder
+        kept = self._last_builder
         if (
             kept is None or kept[0] is not persona or kept[1] is not hooks
             or kept[2] is not segments

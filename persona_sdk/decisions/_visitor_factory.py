@@ -9,7 +9,7 @@ for (``keep_builder``).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from .._errors import EventValidationError
 from .._speed import blank
@@ -22,15 +22,32 @@ if TYPE_CHECKING:
     from ._engine import Engine
     from ._hooks import HookSet
 
-__all__ = ["RESOLVE", "VisitorBuilder", "keep_builder", "visitor_builder"]
+__all__ = ["RESOLVE", "InForce", "VisitorBuilder", "keep_builder", "visitor_builder"]
 
-#: ``profile=RESOLVE`` (a persona's builder's default): resolve the visitor's profile
+#: ``_profile=RESOLVE`` (a persona's builder's default): resolve the visitor's profile
 #: through the persona's profile reader
 RESOLVE: Final[Any] = object()
 
 #: ``build(anonymous_id, user_id, attributes, consent, url, forced_variations,
-#: sticky_store, gpc, profile)``: a new ``Visitor`` (``visitor_builder``)
+#: sticky_store, gpc, _profile)``: a new ``Visitor`` (``visitor_builder``)
 VisitorBuilder = Callable[..., Visitor]
+
+
+class InForce(Protocol):
+    """What says which builder is in force: ``visitor``. A persona's exposure lane is
+    its visitors' (``ExposureLane.visitor``, set on every swap of the runtime); a builder
+    no longer in force (kept by a caller across a reload) hands over to the one that is."""
+
+    visitor: Any
+
+
+class _Own:
+    # an engine's builder: always in force (nothing else builds for its parts)
+    __slots__ = ("visitor",)
+
+    visitor: Any
+
+
 def _profile_reasons(profile: Any) -> tuple[Reason, ...]:
     source = getattr(profile, "source", None)
     kind = getattr(source, "value", source)
@@ -49,14 +66,18 @@ def visitor_builder(  # noqa: PLR0917 - built once per runtime or parts
     expose: Exposer | None = None,
     profiles: ProfileReader | None = None,
     default_store: Any = UNSET,
+    in_force: InForce | None = None,
 ) -> VisitorBuilder:
     """The builder of ``engine``'s visitors whose exposures and events go to ``persona``
     (see ``Engine.visitor`` for each argument; ``expose``: how they log exposures, an
     ``Exposer``, else through ``persona.track``): ``build(anonymous_id=..., ...)``.
 
     ``profiles``: the persona's profile reader, which resolves the profile when ``build``
-    is given none (``profile=RESOLVE``, its default then). ``default_store``: the
+    is given none (``_profile=RESOLVE``, its default then). ``default_store``: the
     ``sticky_store`` that means "the engine's" (``persona.visitor`` says so with None).
+    ``in_force``: where the builder in force is read (``InForce``); while ``build`` is not
+    that one, it hands every call over to it, so a builder kept across a reload decides
+    with the runtime in force, as a method reading it would.
 
     Everything constant for a run of visitors (this engine, its mode, what its rules read)
     is read here once and bound in ``build``, whose parameters are positional-or-keyword
@@ -75,6 +96,7 @@ def visitor_builder(  # noqa: PLR0917 - built once per runtime or parts
     else:
         no_profile = None
     new = blank
+    current: InForce = _Own() if in_force is None else in_force
 
     def build(  # noqa: PLR0917 - see above
         anonymous_id: str | None = None,
@@ -85,11 +107,17 @@ def visitor_builder(  # noqa: PLR0917 - built once per runtime or parts
         forced_variations: Mapping[str, int] | None = None,
         sticky_store: Any = default_store,
         gpc: bool = False,
-        profile: Any = no_profile,
+        _profile: Any = no_profile,
     ) -> Visitor:
         # long: the per-visitor hot path, one frame (see visitor_builder)
-        # ``profile`` may be ``(build, key)``: a profile known to hold nothing but its id
+        # ``_profile`` may be ``(build, key)``: a profile known to hold nothing but its id
         # ``key`` (no traits), which ``build(key)`` makes on the first read of ``.profile``
+        if current.visitor is not build:  # kept across a reload: the one in force decides
+            return current.visitor(  # type: ignore[no-any-return]
+                anonymous_id, user_id, attributes, consent, url, forced_variations,
+                sticky_store, gpc, _profile,
+            )
+        profile = _profile
         if profile is RESOLVE:
             # nothing to look up (no source, store or local traits): the profile is built
             # only if the visitor reads it (ProfileReader.bare, inlined)
@@ -163,6 +191,8 @@ def visitor_builder(  # noqa: PLR0917 - built once per runtime or parts
             visitor._exposures = []  # logged once the flow has saved the sticky documents
         return visitor
 
+    if in_force is None:
+        current.visitor = build  # always in force: nothing else builds for these parts
     return build
 
 
@@ -172,7 +202,7 @@ def keep_builder(engine: Engine, persona: Any, hooks: Any, segments: Any) -> tup
     never pair one's parts with another's builder; a run of visitors for the same parts
     (the usual caller) makes it once."""
     kept = (persona, hooks, segments, visitor_builder(engine, persona, hooks, segments))
-    object.__setattr__(engine, "last_builder", kept)  # the engine is frozen but for this
+    object.__setattr__(engine, "_last_builder", kept)  # the engine is frozen but for this
     return kept
 
 
