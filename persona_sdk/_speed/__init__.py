@@ -36,7 +36,7 @@ a fallback (the optional ones are read with ``try/except AttributeError``).
 **``persona.visitor`` is its runtime's builder.** ``visitor_builder`` binds what is
 constant for a runtime's visitors (the engine, its mode, the persona's hooks, exposure lane
 and profile reader) in a closure, and a persona sets that closure as its instance's
-``visitor``: one call per request instead of the method and the builder (callgrind: 8,400
+``visitor``: one call per request instead of the method and the builder (callgrind: 8,600
 instructions a bare visitor instead of 10,100). Its parameters are positional-or-keyword
 because CPython 3.11 looks each omitted keyword-only default up in a dict on every call; it
 shows the documented keyword-only signature. *Invariant*: ``Persona._follow_runtime``
