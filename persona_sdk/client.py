@@ -24,7 +24,7 @@ from ._facade.operate import OperateApi
 from ._facade.runtime import Builder, naming_source
 from ._ports import Ports, Tracker
 from .config import Container, load_container
-from .decisions import UNSET, engine_visitor
+from .decisions import visitor_builder
 from .events import (
     Message,
     check_finite,
@@ -119,13 +119,13 @@ class Persona(EventsApi, ExposuresApi, OperateApi, FlagsApi):
                 strategies=strategies or {}, actions_host=self,
             )
             self._runtime = self._builder.build(cont)
+        # what visitors track exposures with: ``track``, bound once (never this Persona)
+        self._tracker = Tracker(self.track)
         #: how this persona's visitors log exposures (one per persona, following the runtime)
         self._new_lane()
         #: the callables this Persona hands the web adapters (``Collector``, profile API),
         #: bound once here
         self.ports = Ports(self.ingest, self._ingest_batch, self._profiles.record)
-        # what visitors track exposures with: ``track``, bound once (never this Persona)
-        self._tracker = Tracker(self.track)
 
     def _wire(
         self,
@@ -279,27 +279,20 @@ class Persona(EventsApi, ExposuresApi, OperateApi, FlagsApi):
 
     # -- the read path ------------------------------------------------------------------------
 
-    def _visitor(  # noqa: PLR0917 - positional: called on every request
-        self,
-        profile: Any,
-        anonymous_id: str | None,
-        user_id: str | None,
-        attributes: Mapping[str, Any] | None,
-        consent: Mapping[str, bool] | None,
-        url: str | None,
-        forced_variations: Mapping[str, int] | None,
-        sticky_store: Any | None,
-        gpc: bool,
-    ) -> Visitor:
+    def _follow_runtime(self) -> None:
+        # the exposure lane (Core's), then this runtime's visitor builder: persona.visitor
+        # itself, one call where a method would make two (the builder's docstring: why)
+        super()._follow_runtime()
         rt = self._runtime
-        visitor = engine_visitor(
-            rt.engine, anonymous_id, user_id, attributes, consent, self._tracker,
-            self._hooks, rt.visitor_segments, profile, url, forced_variations,
-            UNSET if sticky_store is None else sticky_store, self._exposer,
+        build = visitor_builder(
+            rt.engine, self._tracker, self._hooks, rt.visitor_segments, self._exposer,
+            self._reader, default_store=None,
         )
-        if gpc:  # set only when signalled: the usual visitor pays nothing for it
-            visitor.mark_gpc()
-        return visitor
+        build.__name__ = build.__qualname__ = "visitor"
+        build.__doc__ = Persona.visitor.__doc__
+        self._build_visitor = build
+        if type(self).visitor is Persona.visitor:  # a subclass's own visitor stays in force
+            self.__dict__["visitor"] = build
 
     def visitor(
         self,
@@ -320,28 +313,12 @@ class Persona(EventsApi, ExposuresApi, OperateApi, FlagsApi):
         visitor tracks (exposures too) carry ``context.gpc``, so no destination needing a
         purpose marked ``sale_sharing`` in the container in force gets them (the web
         middlewares pass it from ``Sec-GPC``)."""
-        # with nothing to look up (no source, store or local traits), the profile is built
-        # only if the visitor reads it: self._reader.bare, inlined (one call less per request)
-        state, held, linked, build = self._bare_parts
-        key = user_id or anonymous_id
-        profile: Any
-        if (
-            not state.remote_seen and key and key.__class__ is str
-            and not held(key) and not linked(key)
-        ):
-            profile = (build, key)
-        else:
-            profile = self._reader.resolve(anonymous_id, user_id, consent)
-        # self._visitor, inlined: this runs on every request
-        rt = self._runtime
-        visitor = engine_visitor(
-            rt.engine, anonymous_id, user_id, attributes, consent, self._tracker,
-            self._hooks, rt.visitor_segments, profile, url, forced_variations,
-            UNSET if sticky_store is None else sticky_store, self._exposer,
+        # an instance's visitor is its runtime's builder (_follow_runtime): this body runs
+        # only when called through the class (Persona.visitor(persona, ...), super())
+        return self._build_visitor(
+            anonymous_id, user_id, attributes, consent, url, forced_variations, sticky_store,
+            gpc,
         )
-        if gpc:
-            visitor.mark_gpc()
-        return visitor
 
     async def avisitor(
         self,
@@ -360,9 +337,9 @@ class Persona(EventsApi, ExposuresApi, OperateApi, FlagsApi):
         profile: Any = profiles.bare(anonymous_id, user_id)
         if profile is None:
             profile = await profiles.aresolve(anonymous_id, user_id, consent)
-        return self._visitor(
-            profile, anonymous_id, user_id, attributes, consent, url, forced_variations,
-            sticky_store, gpc,
+        return self._build_visitor(
+            anonymous_id, user_id, attributes, consent, url, forced_variations, sticky_store,
+            gpc, profile,
         )
 
     # -- context managers -------------------------------------------------------------------

@@ -155,3 +155,68 @@ def test_closed_persona_refuses_events(captures: dict[str, CaptureDestination]) 
     assert persona.close()
     with pytest.raises(ClosedError):
         persona.track("Late", anonymous_id="a")
+
+
+def test_visitor_is_the_runtime_s_builder_and_follows_reloads(
+    captures: dict[str, CaptureDestination],
+) -> None:
+    """``persona.visitor`` is the builder of the runtime in force (one call per visitor):
+    called through the class it builds the same visitor, a reload swaps it, and a
+    subclass's own ``visitor`` stays in force."""
+    with _persona(captures) as persona:
+        first = persona.visitor
+        through_class = Persona.visitor(persona, anonymous_id="v", attributes={"country": "FR"})
+        direct = persona.visitor(anonymous_id="v", attributes={"country": "FR"})
+        assert dict(through_class.attributes) == dict(direct.attributes)
+        assert through_class.feature("banner") == direct.feature("banner")
+        assert first.__name__ == "visitor"
+        assert first.__doc__ == Persona.visitor.__doc__
+        new = _container(features={"banner": {"defaultValue": "new"}})
+        for name in captures:
+            new["destinations"][name].update(type="jsonl", options={"path": "unused"})
+        persona.reload(new)
+        assert persona.visitor is not first
+        assert persona.visitor(anonymous_id="v").get("banner", None) == "new"
+        old = first(anonymous_id="v", attributes={"country": "FR"})
+        assert old.get("banner", None) == "bonjour"  # its own engine
+
+    class Mine(Persona):
+        def visitor(self, **kwargs: Any) -> Any:  # type: ignore[override]
+            kwargs.setdefault("attributes", {"country": "FR"})
+            return super().visitor(**kwargs)
+
+    doc = _container()
+    for name in captures:
+        doc["destinations"][name].update(type="jsonl", options={"path": "unused"})
+    with Mine(doc, destinations=captures) as mine:
+        assert mine.visitor(anonymous_id="v").get("banner", None) == "bonjour"
+
+
+def test_engine_visitors_of_different_personas_keep_their_own(
+    captures: dict[str, CaptureDestination],
+) -> None:
+    """``engine.visitor`` reuses the builder of the last (persona, hooks, segments,
+    exposer) it was asked for, and makes a new one for any other: a visitor's events go
+    to the persona it was built for."""
+    with _persona(captures) as persona:
+        engine = persona._runtime.engine
+        seen: dict[str, list[str]] = {"a": [], "b": []}
+
+        class Sink:
+            def __init__(self, name: str) -> None:
+                self.name = name
+
+            def track(self, event: str, **_: Any) -> str:
+                seen[self.name].append(event)
+                return "id"
+
+        a, b = Sink("a"), Sink("b")
+        for i in range(3):
+            for sink in (a, b, a):
+                engine.visitor(anonymous_id=f"v{i}", persona=sink).track("Clicked")
+        assert seen == {"a": ["Clicked"] * 6, "b": ["Clicked"] * 3}
+        kept = engine.last_builder
+        assert kept is not None
+        assert kept[0] is a
+        engine.visitor(anonymous_id="w", persona=a)
+        assert engine.last_builder is kept  # the same parts: the same builder

@@ -149,7 +149,7 @@ SIBLING_ONLY: dict[str, set[str]] = {
         "check_depth", "parse_window", "read_document",
     },
     "persona_sdk.content": {"feature_decision"},
-    "persona_sdk.decisions": {"FlagFeed", "UNSET", "engine_visitor"},
+    "persona_sdk.decisions": {"FlagFeed", "visitor_builder"},
     "persona_sdk.destinations": {"build_destinations"},
     "persona_sdk.events": {
         "UnencodableEvent", "check_message", "consent_of", "decode_messages", "to_segment_json",

@@ -20,8 +20,7 @@ from ._visitor import Visitor
 # isort: split
 # For the facade only: not public (not in __all__).
 from ._feed import FlagFeed as FlagFeed
-from ._visitor_factory import engine_visitor as engine_visitor
-from ._visitor_state import UNSET as UNSET
+from ._visitor_factory import visitor_builder as visitor_builder
 
 __all__ = [
     "Engine",

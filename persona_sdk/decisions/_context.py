@@ -83,7 +83,7 @@ class EvalContext:
     #: hand-over (``_fastpath``); None on a bare context
     _expose: Any
 
-    # No __init__: ``Visitor`` (a subclass) is built by ``engine_visitor``, and a bare
+    # No __init__: ``Visitor`` (a subclass) is built by ``visitor_builder``, and a bare
     # context by ``new_context``; a class call with keywords would cost a visitor twice.
 
     def _exposed(self, res: ExperimentResult[Any], exp: Experiment) -> None:

@@ -23,7 +23,7 @@ from ._model import Experiment, Feature, js_truthy
 from ._results import ExperimentResult, Reason
 from ._spec import EXPERIMENT_KEYS, compile_experiment, compile_feature
 from ._visitor import Visitor
-from ._visitor_factory import engine_visitor
+from ._visitor_factory import keep_builder
 from ._visitor_state import UNSET
 
 if TYPE_CHECKING:
@@ -79,6 +79,9 @@ class Engine(Evaluator):
     #: whether such a visitor's results are the engine's as they are (no sticky store, no
     #: segments to compute first)
     direct: bool = field(init=False)
+    #: ``visitor``'s builder of the last (persona, hooks, segments) it was asked for, as
+    #: ``(persona, hooks, segments, build)`` (``keep_builder``); the one mutable field
+    last_builder: Any = field(init=False, default=None, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         object.__setattr__(self, "mode", self.mode_for(None, None, self.sticky_store))
@@ -156,9 +159,16 @@ class Engine(Evaluator):
         """A new ``Visitor`` deciding with this engine, without a ``Persona``: the
         arguments are ``Visitor``'s (``persona.visitor`` resolves the profile and builds
         its visitors the same way)."""
-        return engine_visitor(
-            self, anonymous_id, user_id, attributes, consent, persona, hooks, segments,
-            profile, url, forced_variations, sticky_store,
+        # the builder of the last parts asked for (keep_builder), checked inline: one call
+        kept = self.last_builder
+        if (
+            kept is None or kept[0] is not persona or kept[1] is not hooks
+            or kept[2] is not segments
+        ):
+            kept = keep_builder(self, persona, hooks, segments)
+        return kept[3](  # type: ignore[no-any-return]
+            anonymous_id, user_id, attributes, consent, url, forced_variations, sticky_store,
+            False, profile,
         )
 
     def context(

@@ -9,15 +9,14 @@ everything it reads bound as a constant. It decides exactly as ``Evaluator.eval_
 does for a visitor whose mode is ``fast`` (``tests/decisions/test_fastpath.py`` checks it).
 
 Generated with ``persona_sdk._speed.generate`` (its docstring: why ``exec`` is safe here):
-keys, values, conditions and every other part of the container are passed to a factory as
-arguments. Factories are cached by source text, which depends only
-on the shape of the feature's rules, so features of the same shape share one ``exec``.
+keys, values, conditions and every other part of the container reach the function as its
+globals (``c0``, ``c1``...), never as text. The source depends only on the shape of the
+feature's rules, so features of the same shape share one compiled code object.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import lru_cache
 from typing import Any
 
 from .._speed import generate
@@ -145,13 +144,15 @@ def fast_feature(feature: Feature) -> FastFeature | None:
     code = "\n".join(body)
     # only what the rules read is loaded from the context (the names occur in no constant)
     head = [f"{name} = ctx.{attr}" for name, attr in _LOCALS if name in code]
-    names = ", ".join(f"c{i}" for i in range(len(values)))
     source = "\n".join(
-        [f"def factory(feature_key, {names}):", "    def evaluate(ctx):"]
-        + [f"        {line}" for line in head + body]
-        + ["    return evaluate"]
+        ["def evaluate(ctx):"] + [f"    {line}" for line in head + body]
     )
-    return _factory(source)(feature.key, *values)
+    # the constants are the function's globals, not a closure's cells: a call copies
+    # every cell into its frame (COPY_FREE_VARS), a global costs nothing until read
+    namespace = {**_GLOBALS, "feature_key": feature.key}
+    namespace.update((f"c{i}", value) for i, value in enumerate(values))
+    fast: FastFeature = generate(source, "evaluate", what="feature", namespace=namespace)
+    return fast
 
 
 def _experiment_rule(rule: Rule, exp: Experiment, const: Callable[[Any], str]) -> str:
@@ -224,8 +225,3 @@ def _in_range(rule: Rule, const: Callable[[Any], str]) -> str:
     if rule.range is not None:
         return f"{const(rule.range[0])} <= n < {const(rule.range[1])}"
     return "True" if rule.coverage is None else f"n <= {const(rule.coverage)}"
-
-
-@lru_cache(maxsize=256)
-def _factory(source: str) -> Callable[..., FastFeature]:
-    return generate(source, "factory", what="feature", namespace=_GLOBALS)

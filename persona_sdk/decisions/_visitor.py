@@ -85,7 +85,7 @@ class Visitor(VisitorState):
         forced_variations: Mapping[str, int] | None = None,
         sticky_store: Any = UNSET,
     ) -> Visitor:
-        # Built by the one constructor body, engine_visitor (what ``engine.visitor`` calls).
+        # Built by the one constructor body, visitor_builder (through ``engine.visitor``).
         if cls is not Visitor:
             raise TypeError("Visitor is final: wrap a visitor rather than subclassing it")
         return engine.visitor(

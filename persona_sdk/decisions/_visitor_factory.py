@@ -1,11 +1,15 @@
-"""``engine_visitor``: the one constructor body of ``Visitor`` (``engine.visitor``,
-``persona.visitor`` and ``Visitor(...)`` all build through it), on every request.
+"""``visitor_builder``: the one constructor body of ``Visitor``, on every request.
+
+``persona.visitor``, ``engine.visitor`` and ``Visitor(...)`` all build through a builder
+made here: a persona keeps one per runtime (the engine, its visitors' persona, hooks,
+segments and exposure lane bound in it), an engine the one of the parts it was last asked
+for (``keep_builder``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Final
 
 from .._errors import EventValidationError
 from .._speed import blank
@@ -14,12 +18,19 @@ from ._visitor import Visitor
 from ._visitor_state import UNSET, Exposer
 
 if TYPE_CHECKING:
+    from .._ports import ProfileReader
     from ._engine import Engine
     from ._hooks import HookSet
 
-__all__ = ["engine_visitor"]
+__all__ = ["RESOLVE", "VisitorBuilder", "keep_builder", "visitor_builder"]
 
+#: ``profile=RESOLVE`` (a persona's builder's default): resolve the visitor's profile
+#: through the persona's profile reader
+RESOLVE: Final[Any] = object()
 
+#: ``build(anonymous_id, user_id, attributes, consent, url, forced_variations,
+#: sticky_store, gpc, profile)``: a new ``Visitor`` (``visitor_builder``)
+VisitorBuilder = Callable[..., Visitor]
 def _profile_reasons(profile: Any) -> tuple[Reason, ...]:
     source = getattr(profile, "source", None)
     kind = getattr(source, "value", source)
@@ -30,103 +41,139 @@ def _profile_reasons(profile: Any) -> tuple[Reason, ...]:
     return ()
 
 
-def engine_visitor(  # noqa: PLR0917 - see the docstring
+def visitor_builder(  # noqa: PLR0917 - built once per runtime or parts
     engine: Engine,
-    anonymous_id: str | None = None,
-    user_id: str | None = None,
-    attributes: Mapping[str, Any] | None = None,
-    consent: Mapping[str, bool] | None = None,
     persona: Any = None,
     hooks: HookSet | None = None,
     segments: Any = None,
-    profile: Any = None,
-    url: str | None = None,
-    forced_variations: Mapping[str, int] | None = None,
-    sticky_store: Any = UNSET,
     expose: Exposer | None = None,
-) -> Visitor:
-    """A new ``Visitor`` deciding with ``engine``: ``engine.visitor(...)`` (this function
-    is that method) and ``Visitor(engine=engine, ...)`` with the same arguments.
+    profiles: ProfileReader | None = None,
+    default_store: Any = UNSET,
+) -> VisitorBuilder:
+    """The builder of ``engine``'s visitors whose exposures and events go to ``persona``
+    (see ``Engine.visitor`` for each argument; ``expose``: how they log exposures, an
+    ``Exposer``, else through ``persona.track``): ``build(anonymous_id=..., ...)``.
 
-    Args:
-        anonymous_id, user_id, consent: the visitor's ids and consent, as on events.
-        attributes: request attributes for conditions (country, device, ...).
-        persona: where exposures and ``track`` go (its ``track`` method).
-        hooks: the long-lived ``HookSet`` (exposure dedupe memory and hooks).
-        segments: what computes ``visitor.segments`` (``persona_sdk.profiles.Segments``).
-        profile: the resolved profile (``traits``, ``targeting_traits``, ``source``...).
-        url: the page URL, for URL targeting, redirects and ``?<experiment>=<n>``.
-        forced_variations: ``{experiment key: variation index}`` for this visitor only.
-        sticky_store: a sticky-bucket store for this visitor (default: the engine's).
-        expose: how the visitor logs exposures (``Exposer``); default: ``persona.track``.
+    ``profiles``: the persona's profile reader, which resolves the profile when ``build``
+    is given none (``profile=RESOLVE``, its default then). ``default_store``: the
+    ``sticky_store`` that means "the engine's" (``persona.visitor`` says so with None).
 
-    ``profile`` may also be ``(build, key)``: a profile known to hold nothing but its id
-    ``key`` (no traits), which ``build(key)`` makes on the first read of ``visitor.profile``.
-
-    The one body every way of building a visitor ends in (``persona.visitor``,
-    ``engine.visitor``, ``Visitor(...)``); positional because the facade calls it on every
-    request (the public forms are keyword-only). It makes the instance with
-    ``persona_sdk._speed.blank``: see that package for why and what keeps it correct.
+    Everything constant for a run of visitors (this engine, its mode, what its rules read)
+    is read here once and bound in ``build``, whose parameters are positional-or-keyword
+    (CPython 3.11 looks each omitted keyword-only default up in a dict, on every call):
+    ``persona.visitor`` is this ``build`` (``Persona._follow_runtime``), its documented
+    signature the class's. Instances are made with ``persona_sdk._speed.blank``: see that
+    package for why and what keeps it correct.
     """
-    # long: the per-visitor hot path, inlined: each helper call would cost ~50 ns per visitor
-    # Every store here is paid on every request: the state only some visitors need (sticky
-    # buckets, segments) is set up only for them.
-    visitor: Visitor = blank(Visitor)
-    visitor._engine = engine
-    visitor._segments_engine = segments
-    visitor._persona = persona
-    visitor._hooks = hooks
-    visitor._expose = expose
-    visitor._gpc = False  # a plain slot read: a missing one would raise on every exposure
-    visitor.anonymous_id = anonymous_id
-    visitor.user_id = user_id
-    visitor.consent = consent
-    visitor._profile = profile
-    visitor.url = url
-    visitor._memo = {}
-    visitor._results = {}
-    extra: tuple[Reason, ...]
-    if profile is None or profile.__class__ is tuple:  # none, or one with nothing in it
-        # dict.copy() is the cheapest copy of the usual plain dict
-        attrs = attributes.copy() if attributes.__class__ is dict else dict(attributes or ())
-        ident = user_id or anonymous_id
-        visitor._extra = extra = ()
+    # long: holds build, the one constructor body
+    mode0, direct, ready0 = engine.mode, engine.direct, not engine.uses_segments
+    reads_anonymous_id, reads_user_id = engine.reads_anonymous_id, engine.reads_user_id
+    if profiles is not None:
+        state, held, linked, bare = profiles.bare_parts
+        resolve = profiles.resolve
+        no_profile: Any = RESOLVE
     else:
-        traits = getattr(profile, "targeting_traits", None)
-        attrs = dict(traits) if traits else {}
-        if attributes:
-            attrs.update(attributes)
-        ident = getattr(profile, "canonical_id", None) or user_id or anonymous_id
-        visitor._extra = extra = _profile_reasons(profile)
-    if ident is not None:
-        if attributes and "id" in attributes:
-            _check_id_attribute(attributes["id"], anonymous_id, user_id)
-        attrs["id"] = ident
-    # only when a rule could read them: a sixth key costs the usual dict a resize
-    if anonymous_id is not None and engine.reads_anonymous_id:
-        attrs["anonymousId"] = anonymous_id
-    if user_id is not None and engine.reads_user_id:
-        attrs["userId"] = user_id
-    visitor._attrs = attrs
-    # conditions that read segments need them in the attributes: computed on first use
-    visitor._ready = ready = not engine.uses_segments
-    if sticky_store is UNSET and forced_variations is None and url is None:
-        mode = visitor._mode = engine.mode
-        # feature() may hand the engine's result back as it is
-        if engine.direct and not extra:
-            visitor._direct = True  # and so no sticky store: nothing more to set up
-            return visitor
-        visitor._direct = False
-    else:
-        store = engine.sticky_store if sticky_store is UNSET else sticky_store
-        mode = visitor._mode = engine.mode_for(url, forced_variations, store)
-        visitor._direct = store is None and ready and not extra
-    if mode.store is not None:
-        visitor._pending_load = visitor._sticky_ok = True
-        visitor._docs = {}
-        visitor._dirty = {}
-        visitor._exposures = []  # logged once the flow has saved the sticky documents
-    return visitor
+        no_profile = None
+    new = blank
+
+    def build(  # noqa: PLR0917 - see above
+        anonymous_id: str | None = None,
+        user_id: str | None = None,
+        attributes: Mapping[str, Any] | None = None,
+        consent: Mapping[str, bool] | None = None,
+        url: str | None = None,
+        forced_variations: Mapping[str, int] | None = None,
+        sticky_store: Any = default_store,
+        gpc: bool = False,
+        profile: Any = no_profile,
+    ) -> Visitor:
+        # long: the per-visitor hot path, one frame (see visitor_builder)
+        # ``profile`` may be ``(build, key)``: a profile known to hold nothing but its id
+        # ``key`` (no traits), which ``build(key)`` makes on the first read of ``.profile``
+        if profile is RESOLVE:
+            # nothing to look up (no source, store or local traits): the profile is built
+            # only if the visitor reads it (ProfileReader.bare, inlined)
+            key = user_id or anonymous_id
+            if (
+                not state.remote_seen and key and key.__class__ is str
+                and not held(key) and not linked(key)
+            ):
+                profile = (bare, key)
+            else:
+                profile = resolve(anonymous_id, user_id, consent)
+        # Every store here is paid on every request: the state only some visitors need
+        # (sticky buckets, segments) is set up only for them.
+        visitor: Visitor = new(Visitor)
+        visitor._engine = engine
+        visitor._segments_engine = segments
+        visitor._persona = persona
+        visitor._hooks = hooks
+        visitor._expose = expose
+        # set only when signalled: a plain slot read (a missing one would raise)
+        visitor._gpc = True if gpc else False  # noqa: SIM210 - one bool, never the object
+        visitor.anonymous_id = anonymous_id
+        visitor.user_id = user_id
+        visitor.consent = consent
+        visitor._profile = profile
+        visitor.url = url
+        visitor._memo = {}
+        visitor._results = {}
+        extra: tuple[Reason, ...]
+        if profile is None or profile.__class__ is tuple:  # none, or one with nothing in it
+            # dict.copy() is the cheapest copy of the usual plain dict
+            attrs = attributes.copy() if attributes.__class__ is dict else dict(attributes or ())
+            ident = user_id or anonymous_id
+            visitor._extra = extra = ()
+        else:
+            traits = getattr(profile, "targeting_traits", None)
+            attrs = dict(traits) if traits else {}
+            if attributes:
+                attrs.update(attributes)
+            ident = getattr(profile, "canonical_id", None) or user_id or anonymous_id
+            visitor._extra = extra = _profile_reasons(profile)
+        if ident is not None:
+            if attributes and "id" in attributes:
+                _check_id_attribute(attributes["id"], anonymous_id, user_id)
+            attrs["id"] = ident
+        # only when a rule could read them: a sixth key costs the usual dict a resize
+        if anonymous_id is not None and reads_anonymous_id:
+            attrs["anonymousId"] = anonymous_id
+        if user_id is not None and reads_user_id:
+            attrs["userId"] = user_id
+        visitor._attrs = attrs
+        # conditions that read segments need them in the attributes: computed on first use
+        visitor._ready = ready0
+        if sticky_store is default_store and forced_variations is None and url is None:
+            mode = visitor._mode = mode0
+            # feature() may hand the engine's result back as it is
+            if direct and not extra:
+                visitor._direct = True  # and so no sticky store: nothing more to set up
+                return visitor
+            visitor._direct = False
+        else:
+            if sticky_store is default_store:
+                sticky_store = UNSET
+            store = engine.sticky_store if sticky_store is UNSET else sticky_store
+            mode = visitor._mode = engine.mode_for(url, forced_variations, store)
+            visitor._direct = store is None and ready0 and not extra
+        if mode.store is not None:
+            visitor._pending_load = visitor._sticky_ok = True
+            visitor._docs = {}
+            visitor._dirty = {}
+            visitor._exposures = []  # logged once the flow has saved the sticky documents
+        return visitor
+
+    return build
+
+
+def keep_builder(engine: Engine, persona: Any, hooks: Any, segments: Any) -> tuple[Any, ...]:
+    """``engine.visitor``'s builder for these parts, kept on the engine as ``(persona,
+    hooks, segments, build)``: one tuple in one slot, read and replaced whole, so threads
+    never pair one's parts with another's builder; a run of visitors for the same parts
+    (the usual caller) makes it once."""
+    kept = (persona, hooks, segments, visitor_builder(engine, persona, hooks, segments))
+    object.__setattr__(engine, "last_builder", kept)  # the engine is frozen but for this
+    return kept
 
 
 def _check_id_attribute(given: Any, anonymous_id: str | None, user_id: str | None) -> None:

@@ -134,7 +134,7 @@ class VisitorState(EvalContext):
         return canonical or self.user_id or self.anonymous_id
 
     def _prepare(self) -> None:
-        # Only for engines whose conditions read segments (see engine_visitor).
+        # Only for engines whose conditions read segments (see visitor_builder).
         self._attrs["segments"] = sorted(self.segments)
         self._ready = True
         self._direct = self._mode.store is None and not self._extra
@@ -291,7 +291,7 @@ class VisitorState(EvalContext):
             except Exception:
                 hooks.track_failed()
         if hooks.on_exposure is not None:
-            # every VisitorState is a Visitor (final, built by engine_visitor)
+            # every VisitorState is a Visitor (final, built by visitor_builder)
             hooks.exposure(self, res)  # type: ignore[arg-type]
 
     @property
