@@ -10,12 +10,13 @@ ever holds its own batches.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import sqlite3
 import threading
 from bisect import bisect_right
 from collections.abc import Awaitable, Callable
-from itertools import accumulate, count, islice, repeat
+from itertools import accumulate, count, islice, repeat, starmap
 from operator import add, attrgetter
 from typing import TYPE_CHECKING, Any
 
@@ -272,7 +273,7 @@ class Worker:
             if sync:
                 with box.lock:
                     n = min(len(inbox), _CHUNK)
-                    items: list[Item] = [inbox.popleft() for _ in range(n)]
+                    items: list[Item] = _take(inbox, n)
                     spooled = sum(1 for it in items if it.rowid is not None)
                     box.entered += n
                     box.inbox_spooled -= spooled
@@ -281,7 +282,7 @@ class Worker:
                 continue
             with box.lock:
                 n = min(len(inbox), _CHUNK)
-                raw = [inbox.popleft() for _ in range(n)]
+                raw = _take(inbox, n)
                 box.entered += n
                 box.transit += n
                 box.held += n
@@ -335,14 +336,16 @@ class Worker:
         max_n, max_b = cfg.max_events, cfg.max_bytes - 2  # "[" and "]"
         with box.lock:
             pending = box.pending
-            popleft = pending.popleft
-            # ends[i]: the bytes of the first i + 1 events with a comma after each; the batch
-            # is the longest run whose bytes and commas between fit, one event at least
-            ends = list(map(add, accumulate(map(len, map(_DATA, islice(pending, max_n)))),
-                            count(1)))
-            k = bisect_right(ends, max_b + 1) or min(1, len(ends))
-            size = ends[k - 1] - k if k else 0  # payload bytes
-            items: list[Item] = [popleft() for _ in repeat(None, k)]
+            k = min(len(pending), max_n)
+            size = sum(map(len, map(_DATA, islice(pending, k))))  # payload bytes
+            if size + k - 1 > max_b:  # not all of them fit (bytes and commas between)
+                # ends[i]: the bytes of the first i + 1 events with a comma after each; the
+                # batch is the longest run whose bytes and commas between fit, one at least
+                ends = list(map(add, accumulate(map(len, map(_DATA, islice(pending, k)))),
+                                count(1)))
+                k = bisect_right(ends, max_b + 1) or 1
+                size = ends[k - 1] - k
+            items: list[Item] = _take(pending, k)
             if self.state.spool is not None:  # states and spool counts matter only then
                 for it in items:
                     it.state = IN_FLIGHT
@@ -357,6 +360,12 @@ class Worker:
             box.busy += 1
         self.unstarted[id(items)] = (box, items)
         self.loop.create_task(deliver(self, box, items, box.destination))
+
+
+def _take(queue: collections.deque[Any], n: int) -> list[Any]:
+    """The first ``n`` entries of ``queue``, popped (the loop runs in C: ``starmap`` calls
+    ``popleft()`` ``n`` times, a quarter of a Python loop's cost per event)."""
+    return list(starmap(queue.popleft, repeat((), n)))
 
 
 def _set_event(box: Outbox) -> None:

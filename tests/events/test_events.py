@@ -165,6 +165,41 @@ def test_format_ts_matches_datetime(ts: float) -> None:
     assert format_ts(ts) == expected[:-6] + "Z"
 
 
+def _wire_timestamp(ts: float) -> str:
+    msg = Message(type="track", message_id="m", anonymous_id="a", event="E", timestamp=ts)
+    return str(json.loads(to_segment_json(msg))["timestamp"])
+
+
+def _datetime_timestamp(ts: float) -> str:
+    from datetime import timezone
+
+    text = datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="milliseconds")
+    return text[:-6] + "Z"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.floats(0.001, 4.5e9, allow_nan=False),
+       st.lists(st.integers(-8000, 8000), min_size=1, max_size=40))
+def test_to_segment_json_timestamps_of_a_burst_match_datetime(base: float,
+                                                               offsets: list[int]) -> None:
+    """Property: events close together in time (a burst, where the last millisecond
+    rendered is reused) each carry the timestamp datetime renders for their own time, on
+    either side of a millisecond's edge and of a second's."""
+    for quarter_us in offsets:
+        ts = base + quarter_us * 0.25e-6
+        if ts > 0:
+            assert _wire_timestamp(ts) == _datetime_timestamp(ts)
+
+
+def test_to_segment_json_timestamps_across_millisecond_edges() -> None:
+    """Times swept through several millisecond edges in 0.1 µs steps, up and down: each
+    renders as datetime renders it (a reused millisecond never leaks past its edge)."""
+    for edge in (1_700_000_000.123, 1_799_999_999.999, 1_800_000_000.0, 0.5, 4_294_967_295.5):
+        steps = [edge + k * 1e-7 for k in range(-40, 41)]
+        for ts in steps + steps[::-1]:
+            assert _wire_timestamp(ts) == _datetime_timestamp(ts), ts
+
+
 def test_message_ids_are_version_4_uuids() -> None:
     """Message ids parse as RFC 4122 version-4 UUIDs."""
     import uuid
