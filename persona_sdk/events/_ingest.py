@@ -18,7 +18,7 @@ from ._model import (
     new_message_id,
     to_segment_json,
 )
-from ._values import check_finite
+from ._values import EPOCH_RANGE, check_finite, out_of_range
 
 __all__ = [
     "WIRE_GROWTH",
@@ -115,6 +115,15 @@ def _from_wire(
         problem = message_id_problem(mid)
         if problem is not None:
             raise EventValidationError(f"{prefix}messageId", problem)
+    stamp = ts.timestamp() if ts is not None and ts.tzinfo else received_at
+    sent_stamp = sent.timestamp() if sent is not None and sent.tzinfo else None
+    # an offset can carry 9999-12-31 past year 9999 (or 0001-01-01 before year 1): refused
+    # here, not accepted and then lost when it is rendered for a destination
+    if not EPOCH_RANGE[0] <= stamp < EPOCH_RANGE[1]:
+        where = "timestamp" if w.timestamp else "originalTimestamp"
+        raise out_of_range(f"{prefix}{where}", stamp)
+    if sent_stamp is not None and not EPOCH_RANGE[0] <= sent_stamp < EPOCH_RANGE[1]:
+        raise out_of_range(f"{prefix}sentAt", sent_stamp)
     # positional: all seventeen fields by keyword cost msgspec about a microsecond more
     msg = Message(
         w.type,
@@ -131,8 +140,8 @@ def _from_wire(
         w.traits,
         w.context,
         w.integrations,
-        ts.timestamp() if ts is not None and ts.tzinfo else received_at,
-        sent.timestamp() if sent is not None and sent.tzinfo else None,
+        stamp,
+        sent_stamp,
         received_at,
         extra,
     )

@@ -161,7 +161,8 @@ def _second(sec: int) -> str:
     # "YYYY-MM-DDTHH:MM:SS" of a whole second. Events come in bursts within a few seconds
     # (an event's own timestamp, its sentAt, its receivedAt: often three different ones),
     # so the datetime work is done once per distinct second, not per event.
-    return datetime.fromtimestamp(sec, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    # isoformat, not strftime("%Y"): it pads a year below 1000 to four digits
+    return datetime.fromtimestamp(sec, tz=timezone.utc).isoformat()[:19]
 
 
 #: Timestamps already rendered: a batch's messages share their receivedAt and sentAt (and

@@ -17,9 +17,26 @@ import msgspec
 
 from .._errors import EventValidationError
 
-__all__ = ["check_finite", "has_nonfinite", "to_epoch"]
+__all__ = ["EPOCH_RANGE", "check_finite", "has_nonfinite", "out_of_range", "to_epoch"]
 
 _NOT_JSON = "NaN and ±Infinity are not valid JSON numbers"
+
+#: The epoch seconds an event's time may take: what renders as an ISO 8601 time with a
+#: four-digit year, 0001-01-01T00:00:00.000Z to 9999-12-31T23:59:59.998Z (the last
+#: millisecond left out: rounded to the microsecond, its end would be year 10000).
+EPOCH_RANGE = (
+    datetime(1, 1, 1, tzinfo=timezone.utc).timestamp(),
+    datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=timezone.utc).timestamp(),
+)
+
+
+def out_of_range(field: str, ts: float) -> EventValidationError:
+    """The error for a time outside ``EPOCH_RANGE``: refused where the event enters, not
+    accepted and then lost when it is rendered for a destination."""
+    return EventValidationError(
+        field,
+        f"{repr(ts)[:40]} is outside years 1 to 9999 (an ISO 8601 time has a four-digit year)",
+    )
 
 
 def has_nonfinite(values: dict[str, Any]) -> bool:
@@ -75,28 +92,35 @@ def to_epoch(value: Any, field: str = "timestamp") -> float:
 
     Takes epoch seconds (``int`` or ``float``), a ``datetime`` (a naive one is read as UTC,
     never as local time) or an ISO 8601 / RFC 3339 string (``"2026-12-04T10:00:00Z"``; without
-    an offset, UTC). Anything else raises ``EventValidationError``.
+    an offset, UTC), within years 1 to 9999 (``EPOCH_RANGE``). Anything else raises
+    ``EventValidationError``.
     """
     cls = value.__class__
     if cls is float or cls is int:
         if value - value != 0:
             raise EventValidationError(field, _NOT_JSON)
+        if not EPOCH_RANGE[0] <= value < EPOCH_RANGE[1]:  # before float(): a huge int
+            raise out_of_range(field, value)
         return float(value)
     if isinstance(value, datetime):
-        return _epoch(value)
-    if isinstance(value, str):
+        ts = _epoch(value)
+    elif isinstance(value, str):
         try:
-            return _epoch(msgspec.convert(value, datetime))
+            ts = _epoch(msgspec.convert(value, datetime))
         except msgspec.ValidationError:
             raise EventValidationError(
                 field, f"{value[:64]!r} is not an ISO 8601 timestamp"
             ) from None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
         return to_epoch(float(value), field)  # int and float subclasses (numpy scalars)
-    raise EventValidationError(
-        field,
-        f"expected a datetime, an ISO 8601 string or epoch seconds, got {cls.__name__}",
-    )
+    else:
+        raise EventValidationError(
+            field,
+            f"expected a datetime, an ISO 8601 string or epoch seconds, got {cls.__name__}",
+        )
+    if not EPOCH_RANGE[0] <= ts < EPOCH_RANGE[1]:
+        raise out_of_range(field, ts)
+    return ts
 
 
 def _epoch(dt: datetime) -> float:

@@ -94,3 +94,59 @@ def test_identify_and_ingest_refuse_nan(persona) -> None:
     assert not result.ok
     assert result.error is not None
     assert result.error.startswith("properties.x")
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [1e12, -1e12, 10**400, "9999-12-31T23:59:59.9999Z",
+     datetime(9999, 12, 31, 23, 0, tzinfo=timezone(timedelta(hours=-5)))],
+    ids=["far-future", "far-past", "huge-int", "last-ms-of-9999", "offset-past-9999"],
+)
+def test_track_refuses_times_outside_years_1_to_9999(persona, bad) -> None:
+    """A time no ISO 8601 string with a four-digit year can carry raises at the call,
+    naming ``timestamp`` (before: an id, then a render error on the delivery thread)."""
+    with pytest.raises(EventValidationError) as info:
+        persona.track("E", anonymous_id="a", timestamp=bad)
+    assert info.value.field == "timestamp"
+    assert "years 1 to 9999" in str(info.value)
+    assert len(str(info.value)) < 200  # a huge number is cut, not printed whole
+    assert _sent(persona) == []
+
+
+def test_years_below_1000_go_out_with_four_digits(persona) -> None:
+    """Year 999 renders as ``0999-...`` (strftime's ``%Y`` does not pad it on glibc: the
+    event went out with a time that is not ISO 8601); the first and last renderable times
+    go out as they are."""
+    persona.track("E", anonymous_id="a", timestamp=datetime(999, 6, 1, tzinfo=timezone.utc))
+    persona.track("E", anonymous_id="a", timestamp="0001-01-01T00:00:00Z")
+    persona.track("E", anonymous_id="a", timestamp="9999-12-31T23:59:59.5Z")
+    assert [e["timestamp"] for e in _sent(persona)] == [
+        "0999-06-01T00:00:00.000Z", "0001-01-01T00:00:00.000Z", "9999-12-31T23:59:59.500Z",
+    ]
+
+
+def test_ingest_refuses_an_offset_that_carries_past_year_9999(persona) -> None:
+    """At the collector's door: a message whose time (or sentAt) lands outside years 1 to
+    9999 once its offset is applied is refused with its path; its neighbours go through and
+    nothing is refused later as a render error."""
+    results = persona.ingest({"batch": [
+        {"type": "track", "event": "A", "anonymousId": "a",
+         "timestamp": "9999-12-31T23:00:00-05:00"},
+        {"type": "track", "event": "B", "anonymousId": "a",
+         "timestamp": "2026-12-04T10:00:00Z", "sentAt": "0001-01-01T00:00:00+01:00"},
+        {"type": "track", "event": "C", "anonymousId": "a",
+         "originalTimestamp": "9999-12-31T23:30:00-01:00"},
+        {"type": "track", "event": "D", "anonymousId": "a",
+         "timestamp": "0999-06-01T00:00:00Z"},
+    ]})
+    assert [r.ok for r in results] == [False, False, False, True]
+    assert results[0].error is not None
+    assert results[0].error.startswith("batch[0].timestamp: ")
+    assert results[1].error is not None
+    assert results[1].error.startswith("batch[1].sentAt: ")
+    assert results[2].error is not None
+    assert results[2].error.startswith("batch[2].originalTimestamp: ")
+    (event,) = _sent(persona)
+    assert event["event"] == "D"
+    assert event["timestamp"] == "0999-06-01T00:00:00.000Z"
+    assert persona.stats()["destinations"]["c"]["rejected_total"] == 0
