@@ -382,6 +382,7 @@ class Persona(EventsApi, ExposuresApi, OperateApi, FlagsApi):
 #: class's), and its documented signature (keyword-only, without ``self``), which every
 #: instance's builder shows (``help(persona.visitor)``, ``inspect.signature``)
 _VISITOR = Persona.visitor
-_VISITOR_SIGNATURE = inspect.signature(_VISITOR).replace(
-    parameters=tuple(inspect.signature(_VISITOR).parameters.values())[1:]
+_VISITOR_SIGNATURE = inspect.signature(_VISITOR)
+_VISITOR_SIGNATURE = _VISITOR_SIGNATURE.replace(
+    parameters=tuple(_VISITOR_SIGNATURE.parameters.values())[1:]
 )

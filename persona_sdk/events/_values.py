@@ -96,13 +96,12 @@ def to_epoch(value: Any, field: str = "timestamp") -> float:
     ``EventValidationError``.
     """
     cls = value.__class__
+    ts: float
     if cls is float or cls is int:
         if value - value != 0:
             raise EventValidationError(field, _NOT_JSON)
-        if not EPOCH_RANGE[0] <= value < EPOCH_RANGE[1]:  # before float(): a huge int
-            raise out_of_range(field, value)
-        return float(value)
-    if isinstance(value, datetime):
+        ts = value  # compared before float(): a huge int would overflow it
+    elif isinstance(value, datetime):
         ts = _epoch(value)
     elif isinstance(value, str):
         try:
@@ -120,7 +119,7 @@ def to_epoch(value: Any, field: str = "timestamp") -> float:
         )
     if not EPOCH_RANGE[0] <= ts < EPOCH_RANGE[1]:
         raise out_of_range(field, ts)
-    return ts
+    return float(ts)
 
 
 def _epoch(dt: datetime) -> float:
