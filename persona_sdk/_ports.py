@@ -67,14 +67,15 @@ class ProfileReader(Protocol):
     ) -> Any:
         """The asyncio form of ``resolve``."""
 
-    def bare(self, anonymous_id: str | None, user_id: str | None) -> tuple[Any, str] | None:
-        """``(build, key)`` when ``resolve`` would give a profile holding nothing but its id
-        (``build(key)`` makes it, only if the visitor reads it); None: ``resolve`` it."""
+    def bare(self, anonymous_id: str | None, user_id: str | None) -> Callable[[str], Any] | None:
+        """``build`` when ``resolve`` would give a profile holding nothing but its id ``key``
+        (``user_id or anonymous_id``; ``build(key)`` makes it, only if the visitor reads it;
+        always the same object, ``bare_parts[3]``); None: ``resolve`` it."""
 
     #: what ``bare`` reads, for ``persona.visitor`` to make the same test without a call:
     #: ``(state, held, linked, build)``: no profile is bare while ``state.remote_seen``; else
     #: the key (``user_id or anonymous_id``, a non-empty ``str``) is bare unless ``held(key)``
-    #: or ``linked(key)``; ``(build, key)`` is the bare profile
+    #: or ``linked(key)``; ``build(key)`` makes the bare profile
     bare_parts: tuple[Any, Callable[[object], bool], Callable[[object], bool],
                       Callable[[str], Any]]
 

@@ -7,6 +7,7 @@ and routes it (``ExposureLane.deliver``). Otherwise ``_expose`` takes it, dedupl
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from ..events import Message, new_message_id
@@ -33,13 +34,15 @@ class ExposureLane:
     """
 
     __slots__ = (
-        "_enqueue", "_hooks", "clock", "engine", "expose", "route", "router", "submit", "visitor",
+        "_enqueue", "_hooks", "clock", "delivery", "engine", "expose", "router", "submit",
+        "visitor",
     )
 
     def __init__(
         self,
         *,
         submit: Callable[..., Any],
+        delivery: Any,
         enqueue: Callable[..., Any],
         hooks: HookSet,
         clock: Callable[[], float],
@@ -50,12 +53,15 @@ class ExposureLane:
         self.clock = clock
         #: the full path (``ExposuresApi._expose``)
         self.expose = expose
-        #: the delivery intake's ``submit_item``, and ``deliver`` bound once:
-        #: ``submit((router, ...))`` hands an exposure over
+        #: the delivery intake's ``submit_item``: ``submit((router, ...))`` hands an
+        #: exposure over
         self.submit = submit
-        self.router = self.deliver
+        #: the ``Delivery`` behind ``submit``: the generated features append to its intake
+        #: as ``submit_item`` does, without its frame (``decisions._fastpath._PICK``)
+        self.delivery = delivery
+        #: ``deliver`` with the runtime's exposure event and route bound (``update``)
+        self.router: Any = None
         self.engine: Any = None
-        self.route: Any = None
         #: the persona's visitor builder in force (``decisions.InForce``: a builder kept
         #: across a reload hands over to it); set by ``Persona._follow_runtime``
         self.visitor: Any = None
@@ -66,14 +72,17 @@ class ExposureLane:
         if runtime is None:
             self.engine = None
             return
-        self.route = runtime.route
+        # what every exposure of this runtime's visitors shares, bound once in the router
+        # (set before ``engine``: a visitor that sees this engine finds this router)
+        self.router = partial(self.deliver, runtime.engine.exposure_event, runtime.route)
         self.engine = runtime.engine if fast and runtime.hand_exposures else None
 
-    def deliver(self, item: tuple[Any, ...]) -> tuple[()]:
+    def deliver(self, event: str, route: Any, item: tuple[Any, ...]) -> tuple[()]:
         """On the delivery thread: deduplicate a handed-over exposure, then build, route
-        and queue the message ``track`` would have built."""
+        and queue the message ``track`` would have built (``event`` and ``route``: the
+        runtime's, bound in ``router``)."""
         # the router (this method), then what the visitor handed over (VisitorState._exposed)
-        _, user_id, anonymous_id, consent, gpc, exp, variation, attr, event, timestamp, route = item
+        _, user_id, anonymous_id, consent, gpc, exp, variation, attr, timestamp = item
         key = exp.key
         if not self._hooks.admit(
             (user_id, anonymous_id, key, variation), user_id or anonymous_id, key, variation
@@ -96,8 +105,8 @@ class ExposuresApi(Core):
 
     def _new_lane(self) -> None:
         self._exposer = ExposureLane(
-            submit=self._delivery.submit_item, enqueue=self._enqueue, hooks=self._hooks,
-            clock=self._clock, expose=self._expose,
+            submit=self._delivery.submit_item, delivery=self._delivery, enqueue=self._enqueue,
+            hooks=self._hooks, clock=self._clock, expose=self._expose,
         )
         self._follow_runtime()
 

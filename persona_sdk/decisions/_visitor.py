@@ -103,18 +103,16 @@ class Visitor(VisitorState):
         found = memo.get(key)
         if found is not None:
             return found
-        if self._direct:  # nothing to load, save or add: the engine's result as it is
+        if self._direct:  # nothing to load, save, add or call: the engine's result as it is
             fast = self._mode.features.get(key)
             result = fast(self) if fast is not None else self._engine.eval_feature(key, self)
             memo[key] = result
-            hooks = self._hooks
-            if hooks is not None and hooks.on_feature_usage is not None:
-                hooks.feature_usage(self, result)
             return result
         if not self._ready:
             self._prepare()
         if self._mode.store is None:  # nothing to load or save: skip the flow machinery
-            result = self._engine.eval_feature(key, self)
+            fast = self._mode.features.get(key)
+            result = fast(self) if fast is not None else self._engine.eval_feature(key, self)
         else:
             result = self._drive(self._flow(lambda ctx: self._engine.eval_feature(key, ctx)))
         return self._keep(key, result)

@@ -87,14 +87,18 @@ def visitor_builder(  # noqa: PLR0917 - built once per runtime or parts
     package for why and what keeps it correct.
     """
     # long: holds build, the one constructor body
-    mode0, direct, ready0 = engine.mode, engine.direct, not engine.uses_segments
+    mode0, ready0 = engine.mode, not engine.uses_segments
+    # a visitor is "direct" when feature() may hand the engine's result back as it is:
+    # nothing to load, save or add, and no feature-usage hook to call (VisitorState._plain)
+    unhooked = hooks is None or hooks.on_feature_usage is None
+    direct = engine.direct and unhooked
     reads_anonymous_id, reads_user_id = engine.reads_anonymous_id, engine.reads_user_id
     if profiles is not None:
         state, held, linked, bare = profiles.bare_parts
         resolve = profiles.resolve
         no_profile: Any = RESOLVE
     else:
-        no_profile = None
+        no_profile = bare = None
     new = blank
     current: InForce = _Own() if in_force is None else in_force
 
@@ -110,8 +114,8 @@ def visitor_builder(  # noqa: PLR0917 - built once per runtime or parts
         _profile: Any = no_profile,
     ) -> Visitor:
         # long: the per-visitor hot path, one frame (see visitor_builder)
-        # ``_profile`` may be ``(build, key)``: a profile known to hold nothing but its id
-        # ``key`` (no traits), which ``build(key)`` makes on the first read of ``.profile``
+        # ``_profile`` may be the profile reader's ``build`` (``bare``): a profile known to
+        # hold nothing but the visitor's id (no traits), made on the first read of ``.profile``
         if current.visitor is not build:  # kept across a reload: the one in force decides
             return current.visitor(  # type: ignore[no-any-return]
                 anonymous_id, user_id, attributes, consent, url, forced_variations,
@@ -126,7 +130,7 @@ def visitor_builder(  # noqa: PLR0917 - built once per runtime or parts
                 not state.remote_seen and key and key.__class__ is str
                 and not held(key) and not linked(key)
             ):
-                profile = (bare, key)
+                profile = bare
             else:
                 profile = resolve(anonymous_id, user_id, consent)
         # Every store here is paid on every request: the state only some visitors need
@@ -147,7 +151,7 @@ def visitor_builder(  # noqa: PLR0917 - built once per runtime or parts
         visitor._memo = {}
         visitor._results = {}
         extra: tuple[Reason, ...]
-        if profile is None or profile.__class__ is tuple:  # none, or one with nothing in it
+        if profile is None or profile is bare:  # none, or one with nothing in it
             # dict.copy() is the cheapest copy of the usual plain dict
             attrs = attributes.copy() if attributes.__class__ is dict else dict(attributes or ())
             ident = user_id or anonymous_id
@@ -183,7 +187,7 @@ def visitor_builder(  # noqa: PLR0917 - built once per runtime or parts
                 sticky_store = UNSET
             store = engine.sticky_store if sticky_store is UNSET else sticky_store
             mode = visitor._mode = engine.mode_for(url, forced_variations, store)
-            visitor._direct = store is None and ready0 and not extra
+            visitor._direct = store is None and ready0 and not extra and unhooked
         if mode.store is not None:
             visitor._pending_load = visitor._sticky_ok = True
             visitor._docs = {}

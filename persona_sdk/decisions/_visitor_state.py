@@ -38,9 +38,9 @@ class Exposer(Protocol):
 
     ``engine`` is the engine whose visitors may hand an exposure over as it is, or None:
     then ``submit((router, user_id, anonymous_id, consent, gpc, experiment, variation_id,
-    hash_attribute, event, timestamp, route))`` is all the caller does (one append; on the
-    delivery thread ``router`` deduplicates it, builds the message and routes it with
-    ``route``, the tag layer's router when it was exposed). Otherwise ``expose(event,
+    hash_attribute, timestamp))`` is all the caller does (one append; on the delivery thread
+    ``router``, which holds that engine's exposure event and the tag layer's routes,
+    deduplicates it, builds the message and routes it). Otherwise ``expose(event,
     anonymous_id, user_id, properties, consent, gpc)`` logs an exposure already
     deduplicated, without the checks ``track`` makes of values from outside (the properties
     are the container's, the ids the visitor's).
@@ -48,8 +48,10 @@ class Exposer(Protocol):
 
     engine: Any
     clock: Callable[[], float]
-    route: Any
     router: Any
+    #: the ``Delivery`` whose ``submit_item`` ``submit`` is: a generated feature appends to
+    #: its intake as that method does, without its frame (``_fastpath._PICK``)
+    delivery: Any
 
     def submit(self, item: tuple[Any, ...]) -> None: ...
 
@@ -120,10 +122,10 @@ class VisitorState(EvalContext):
         """The visitor's resolved profile (``traits``, ``targeting_traits``, ``source``...),
         or None when it was built without one."""
         profile = self._profile
-        if profile.__class__ is tuple:
-            # (build, key): a profile holding nothing but its id, built on first read
-            build, key = profile
-            profile = self._profile = build(key)
+        if callable(profile):
+            # the profile reader's build: a profile holding nothing but the visitor's id,
+            # made on first read (visitor_builder)
+            profile = self._profile = profile(self.user_id or self.anonymous_id)
         return profile
 
     @property
@@ -137,7 +139,16 @@ class VisitorState(EvalContext):
         # Only for engines whose conditions read segments (see visitor_builder).
         self._attrs["segments"] = sorted(self.segments)
         self._ready = True
-        self._direct = self._mode.store is None and not self._extra
+        self._direct = self._plain()
+
+    def _plain(self) -> bool:
+        """Whether ``feature`` may hand the engine's result back as it is (``_direct``):
+        nothing to load or save, no reasons to add, no feature-usage hook to call."""
+        hooks = self._hooks
+        return (
+            self._mode.store is None and not self._extra
+            and (hooks is None or hooks.on_feature_usage is None)
+        )
 
     def _all_attributes(self) -> dict[str, Any]:
         # The evaluation attributes with both ids, which the engine leaves out when no rule
@@ -260,8 +271,7 @@ class VisitorState(EvalContext):
             # delivery thread drops it is freed there, and the memory this thread then
             # reuses for the next visitor's results is cold in its cache (~0.15 µs a visitor)
             lane.submit((lane.router, user_id, anonymous_id, self.consent, self._gpc, exp,
-                         res.variation_id, res.hash_attribute, self._engine.exposure_event,
-                         lane.clock(), lane.route))
+                         res.variation_id, res.hash_attribute, lane.clock()))
             return
         hooks = self._hooks or self._own_hooks()
         seen: tuple[Any, ...]

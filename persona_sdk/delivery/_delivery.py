@@ -149,7 +149,9 @@ class Delivery:
         """``submit`` for a tuple that is its own message: ``item[0](item)`` routes it (on
         the delivery thread, like ``submit``'s router). One object handed over instead of a
         message and its ``Routed``: what the delivery thread frees, the caller's next
-        allocations reuse cold (an exposure, ``ExposureLane``: ~0.1 µs a visitor)."""
+        allocations reuse cold (an exposure, ``ExposureLane``: ~0.1 µs a visitor). The
+        generated features make the same append inline (``decisions._fastpath._PICK``):
+        change both together."""
         intake = self._intake
         n = len(intake)
         if n < self._intake_limit:

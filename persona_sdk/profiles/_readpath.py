@@ -102,18 +102,18 @@ class ReadPath:
             concurrent.futures.wait((fut,), timeout=max(0.0, deadline - time.monotonic()))
         return self._finish(s, key, fut, consent)
 
-    def bare(self, anonymous_id: str | None, user_id: str | None) -> tuple[Any, str] | None:
-        """``(build, key)`` when ``resolve`` would give a profile holding nothing but its id
-        ``key`` (no source or store, nothing cached, no local traits, no linked id): then
-        ``build(key)`` makes that profile, and ``persona.visitor`` builds it only if it is
-        read. None otherwise (``resolve`` it)."""
+    def bare(self, anonymous_id: str | None, user_id: str | None) -> Callable[[str], Any] | None:
+        """``build`` when ``resolve`` would give a profile holding nothing but its id ``key``
+        (``user_id or anonymous_id``; no source or store, nothing cached, no local traits,
+        no linked id): ``build(key)`` makes that profile, and ``persona.visitor`` builds it
+        only if it is read. None otherwise (``resolve`` it)."""
         st = self._st
         if st.remote_seen:  # a source or store answers, or L1 may hold their answers
             return None
         key = user_id or anonymous_id
         if not key or key.__class__ is not str or self._has_local(key) or self._has_link(key):
             return None
-        return self._build_bare, key
+        return self._build_bare
 
     def _bare_profile(self, key: str) -> Profile:
         return build_profile(self._st.settings, key, _LOCAL, None, _NO_SOURCE, granted=True)

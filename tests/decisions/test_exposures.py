@@ -238,3 +238,66 @@ def test_a_tracking_plan_or_a_hook_keeps_exposures_on_the_full_path() -> None:
     with ps.Persona({"features": FEATURES}) as p:
         assert p._exposer.engine is p._runtime.engine
     assert p._exposer.engine is None  # closed
+
+
+IDS: list[tuple[Any, Any]] = [
+    ("a-1", None), (None, "u-1"), ("a-1", "u-1"), ("", "u-1"), ("a-1", ""), ("", None),
+    (None, ""), ("", ""), (7, None), (None, 7), ("a-1", 7), (7, "u-1"), (0, "u-1"),
+    ("a-1", 0), (b"a-1", None), (None, b"u-1"), ("a-1", b"u-1"), (b"a-1", "u-1"),
+]
+
+
+def _hero_for(anonymous_id: Any, user_id: Any, *, generated: bool) -> tuple[Any, ...]:
+    # one visitor's hero through the generated feature (its inline hand-over checks), or
+    # through the general evaluator (VisitorState._exposed): what was delivered and counted
+    # (hashed by country, so that every visitor is in the experiment, whatever its ids)
+    capture = CaptureDestination()
+    features = {"hero": {"defaultValue": "none", "rules": [ab_rule(hashAttribute="country")]}}
+    container = {"features": features, "tags": [{"name": "all", "destination": "capture"}]}
+    with ps.Persona(container, destinations={"capture": capture}) as p:
+        visitor = p.visitor(anonymous_id=anonymous_id, user_id=user_id,
+                            attributes={"country": "FR"})
+        assert "hero" in visitor._mode.features  # generated (direct or not, no store)
+        if generated:
+            result = visitor.feature("hero")
+        else:
+            result = p._runtime.engine.eval_feature("hero", visitor)
+        assert p.flush(5.0)
+        stats = p.stats()["decisions"]
+    viewed = [(e.get("anonymousId"), e.get("userId")) for e in _viewed(capture)]
+    return result.value, viewed, stats["exposures"], stats["track_errors"]
+
+
+@pytest.mark.parametrize(("anonymous_id", "user_id"), IDS)
+def test_generated_features_hand_over_exactly_when_the_general_path_would(
+    anonymous_id: Any, user_id: Any
+) -> None:
+    """The generated feature's inline checks of the ids (ordered for the usual visitor) let
+    through what ``VisitorState._exposed`` lets through: the same exposure delivered, or
+    the same failure counted, for every kind of id."""
+    generated = _hero_for(anonymous_id, user_id, generated=True)
+    assert generated[0] != "none"  # in the experiment
+    assert generated == _hero_for(anonymous_id, user_id, generated=False)
+    if isinstance(anonymous_id, str) and isinstance(user_id, (str, type(None))) and (
+        anonymous_id or user_id
+    ):
+        assert generated[1] == [(anonymous_id, user_id)]  # handed over and delivered
+
+
+def test_a_generated_feature_wakes_the_delivery_thread_or_routes_when_the_intake_is_full(
+    persona: ps.Persona, capture: CaptureDestination
+) -> None:
+    """The generated features append to the delivery intake themselves (as
+    ``Delivery.submit_item`` does): the delivery thread is woken, so the exposure is
+    delivered without a flush; with the intake full, the caller routes it itself."""
+    persona.visitor(anonymous_id="a-1").feature("hero")
+    assert capture.wait_for(1)  # no flush: the append woke the thread
+    delivery = persona._delivery
+    limit, delivery._intake_limit = delivery._intake_limit, 0  # as full as can be
+    try:
+        persona.visitor(anonymous_id="a-2").feature("hero")
+        assert len(delivery._intake) == 0  # routed on this thread, not appended
+    finally:
+        delivery._intake_limit = limit
+    assert persona.flush(5.0)
+    assert sorted(e["anonymousId"] for e in _viewed(capture)) == ["a-1", "a-2"]
