@@ -70,7 +70,7 @@ if not text:
 #: through ``_exposed``. The id checks are ``_exposed``'s, ordered for the usual visitor
 #: (an anonymous id only).
 _PICK = """\
-    {el}if {start} <= n < {end}:
+    {el}if {in_range}:
         res = ER({key}, {variation}, True, {i}, {vkey}, SPLIT, {vname}, {name}, feature_key,
                  True, {attr}, value, n, False, {passthrough})
         results[{key}] = res
@@ -188,11 +188,18 @@ def _experiment_rule(rule: Rule, exp: Experiment, const: Callable[[Any], str]) -
     attr, name, expc = const(exp.hash_attribute), const(exp.name), const(exp)
     rule_id, definition = const(rule.id), const(exp.definition)
     picks = ""
-    # the picks table unrolled: each variation's constants bound, no tuple to unpack
+    # the picks table unrolled: each variation's constants bound, no tuple to unpack. Every
+    # bucket is >= 0, and one that reaches a pick is >= the end of each earlier pick tested
+    # by its end alone (``low``): a range starting at or below that is tested by its end.
+    low = 0.0
     for j, (start, end, i, variation, vkey, vname, passthrough, on) in enumerate(exp.picks):
         var = const(variation)
+        if start <= low:
+            in_range, low = f"n < {const(end)}", max(low, end)
+        else:
+            in_range = f"{const(start)} <= n < {const(end)}"
         picks += _PICK.format(
-            el="el" if j else "", start=const(start), end=const(end), key=key, variation=var,
+            el="el" if j else "", in_range=in_range, key=key, variation=var,
             i=const(i), vkey=const(vkey), vname=const(vname), name=name, attr=attr,
             passthrough=const(passthrough), exp=expc,
         )

@@ -48,6 +48,10 @@ def experiment_rules(draw: st.DrawFn, key: str) -> dict[str, Any]:
         rule["condition"] = condition
     if draw(st.booleans()):
         rule["namespace"] = ["ns", 0, draw(st.sampled_from([0.3, 1]))]
+    if draw(st.booleans()):  # explicit ranges: gaps, overlaps, out of order, empty ones
+        bound = st.sampled_from([0, 0.1, 0.25, 0.4, 0.5, 0.75, 1])
+        rule["ranges"] = draw(st.lists(st.lists(bound, min_size=2, max_size=2),
+                                       min_size=n, max_size=n))
     return rule
 
 
