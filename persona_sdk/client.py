@@ -24,16 +24,17 @@ from ._facade.flags import FlagsApi, growthbook_container
 from ._facade.operate import OperateApi
 from ._facade.runtime import Builder, naming_source
 from ._ports import Ports, Tracker
+from ._speed import KEYWORDS_ONLY, KeywordsOnly, keywords_only, positional_error
 from .config import Container, load_container
 from .decisions import visitor_builder
 from .events import (
+    MESSAGE_IDS,
     Message,
     check_finite,
     check_integrations,
     check_message,
     coerce_id,
     has_nonfinite,
-    new_message_id,
     to_epoch,
 )
 
@@ -54,6 +55,9 @@ if TYPE_CHECKING:
     from .rules import OperatorRegistry
 
 __all__ = ["Persona"]
+
+#: the classes of property values track() looks into: floats (NaN, ±Infinity) and containers
+_CHECKED = frozenset({float, dict, list, tuple})
 
 
 class Persona(EventsApi, ExposuresApi, OperateApi, FlagsApi):
@@ -198,10 +202,11 @@ class Persona(EventsApi, ExposuresApi, OperateApi, FlagsApi):
 
     # -- the write path -------------------------------------------------------------------
 
-    def track(
+    @keywords_only("_kw")
+    def track(  # noqa: PLR0917 - keyword-only behind the guard (persona_sdk._speed)
         self,
         event: str,
-        *,
+        _kw: KeywordsOnly = KEYWORDS_ONLY,
         anonymous_id: str | None = None,
         user_id: str | None = None,
         properties: Mapping[str, Any] | None = None,
@@ -226,6 +231,8 @@ class Persona(EventsApi, ExposuresApi, OperateApi, FlagsApi):
         """
         # long: the hot path of the write side, so built inline rather than through _message
         # and _emit: every step here is paid on the caller's thread (a call costs ~50 ns).
+        if _kw is not KEYWORDS_ONLY:  # a second positional argument: refused as * would
+            raise positional_error("Persona.track", 2)
         if properties is None:
             props: dict[str, Any] = {}
         elif type(properties) is dict or type(properties) is MappingProxyType:
@@ -237,18 +244,17 @@ class Persona(EventsApi, ExposuresApi, OperateApi, FlagsApi):
         else:
             raise EventValidationError("properties", "expected a mapping")
         # NaN and ±Infinity are not JSON: refused here, not turned into null on the way out.
-        # Inlined (one class test per value) rather than a call: this runs on every track.
+        # Inlined (one set test per value) rather than a call: this runs on every track.
         for v in props.values():
-            t = v.__class__
-            if t is float:
+            if type(v) in _CHECKED:  # one test for a value of any other class
+                if type(v) is not float:
+                    check_finite(props, "properties")  # nested: the full walk
+                    break
                 if v - v != 0.0:  # 0.0 for every finite float; NaN for NaN and infinities
                     check_finite(props, "properties")  # raises, naming the path
-            elif t is dict or t is list or t is tuple:
-                check_finite(props, "properties")  # nested: the full walk
-                break
-        if anonymous_id is not None and anonymous_id.__class__ is not str:
+        if anonymous_id is not None and type(anonymous_id) is not str:
             anonymous_id = coerce_id("anonymousId", anonymous_id)
-        if user_id is not None and user_id.__class__ is not str:
+        if user_id is not None and type(user_id) is not str:
             user_id = coerce_id("userId", user_id)
         ctx: dict[str, Any] = dict(context) if context else {}
         if ctx and has_nonfinite(ctx):
@@ -257,14 +263,14 @@ class Persona(EventsApi, ExposuresApi, OperateApi, FlagsApi):
             ctx["consent"] = {"categoryPreferences": dict(consent)}
         # positional (Message's field order): msgspec matches keywords one by one
         msg = Message(
-            "track", message_id or new_message_id(), anonymous_id, user_id, event,
+            "track", message_id or MESSAGE_IDS.next(), anonymous_id, user_id, event,
             None, None, None, None,  # name, category, group_id, previous_id
             props, None, ctx, None,  # properties, traits, context, integrations
             self._clock() if timestamp is None else to_epoch(timestamp),
         )
         if integrations is not None:
             msg.integrations = check_integrations(integrations)
-        if not (anonymous_id or user_id) or not event or event.__class__ is not str:
+        if not (anonymous_id or user_id) or not event or type(event) is not str:
             check_message(msg)  # raises, naming the field
         if self._closed:
             raise ClosedError("this Persona is closed")

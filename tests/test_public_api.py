@@ -154,7 +154,7 @@ SIBLING_ONLY: dict[str, set[str]] = {
     "persona_sdk.events": {
         "UnencodableEvent", "check_message", "consent_of", "decode_messages", "to_segment_json",
         "TrackingPlan", "WIRE_GROWTH", "check_finite", "check_integrations", "coerce_id",
-        "decode_checked", "has_nonfinite", "integration_enabled", "to_epoch",
+        "decode_checked", "has_nonfinite", "integration_enabled", "to_epoch", "MESSAGE_IDS",
     },
     "persona_sdk.plugins": {
         "BUILTIN_OPERATORS", "GROUPS", "PluginGroup", "instantiate", "iter_entry_points",

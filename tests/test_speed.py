@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
+
+import pytest
 from cachetools import LRUCache, TTLCache
 
-from persona_sdk._speed import membership
+from persona_sdk import Persona
+from persona_sdk._speed import KEYWORDS_ONLY, KeywordsOnly, keywords_only, membership
 
 
 def test_membership_of_an_lru_cache_follows_every_change() -> None:
@@ -39,3 +43,38 @@ def test_membership_keeps_a_cache_s_own_test_when_it_has_one() -> None:
             return True
 
     assert membership(Odd(maxsize=1))("anything")
+
+
+def test_keywords_only_refuses_positional_options_and_shows_the_signature() -> None:
+    """``Persona.track``'s options sit behind the ``keywords_only`` guard: a second
+    positional argument is refused as ``*`` would refuse it (before any work), and the
+    signature shown is the documented one (keyword-only, no guard)."""
+    with Persona() as persona:
+        for args in (("E", "a-1"), ("E", None), ("E", "a-1", "u-1")):
+            with pytest.raises(TypeError, match="positional"):
+                persona.track(*args)  # type: ignore[arg-type]
+        assert persona.track("E", anonymous_id="a-1")
+        for shown, first in ((inspect.signature(Persona.track), ["self", "event"]),
+                             (inspect.signature(persona.track), ["event"])):
+            params = list(shown.parameters.values())
+            assert [p.name for p in params[:len(first)]] == first
+            assert all(p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+                       for p in params[:len(first)])
+            rest = params[len(first):]
+            assert [p.name for p in rest] == [
+                "anonymous_id", "user_id", "properties", "context", "consent", "timestamp",
+                "message_id", "integrations",
+            ]
+            assert all(p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is None
+                       for p in rest)
+
+
+def test_keywords_only_needs_its_guard() -> None:
+    """A function without the named guard is refused when decorated, not shown wrong."""
+
+    def no_guard(a: int, b: int = 0) -> int:
+        return a + b
+
+    with pytest.raises(ValueError, match="no parameter"):
+        keywords_only("_kw")(no_guard)
+    assert KEYWORDS_ONLY is KeywordsOnly.GUARD

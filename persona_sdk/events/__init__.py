@@ -20,6 +20,7 @@ from ._ingest import WIRE_GROWTH as WIRE_GROWTH
 from ._ingest import check_message as check_message
 from ._ingest import decode_checked as decode_checked
 from ._ingest import decode_messages as decode_messages
+from ._model import MESSAGE_IDS as MESSAGE_IDS
 from ._model import UnencodableEvent as UnencodableEvent
 from ._model import consent_of as consent_of
 from ._model import to_segment_json as to_segment_json

@@ -8,9 +8,10 @@ floats, formatted later, off that thread). ``to_segment`` produces the Segment-s
 from __future__ import annotations
 
 import itertools
+import operator
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any, Final
@@ -51,19 +52,56 @@ class EventType(StrEnum):
 
 # A random per-process prefix plus a counter: unique without a syscall or 128 fresh random
 # bits per event (~5x cheaper than uuid4()). The prefix is redrawn in a forked child so parent
-# and child never issue the same id. Module globals: the cheapest reads for the hot path.
-_id_prefix = ""
-#: counts from 2**48 + a random 46-bit start: hex() then always gives "0x1" + 12 digits
-_id_counter: Iterator[int] = itertools.count()
+# and child never issue the same id.
+
+
+class IdSource:
+    """Where message ids come from: ``MESSAGE_IDS.next()`` is one C call (no Python frame;
+    ``track()`` calls it on every event). Redrawn in a forked child by replacing ``next``:
+    callers read the attribute on every call."""
+
+    __slots__ = ("next",)
+
+    def __init__(self) -> None:
+        self.next: Callable[[], str] = id_chain("", 1 << 48)
+
+
+#: an id's last two hex digits, in counting order
+_TAILS = tuple(f"{i:02x}" for i in range(256))
+#: hex() of the counter, which counts from 2**48 (+ a random 46-bit start): "0x1", then the
+#: 10 digits a block of 256 ids shares, then the 2 of ``_TAILS``
+_HEAD = operator.itemgetter(slice(3, 13))
+
+
+def id_chain(prefix: str, start: int) -> Callable[[], str]:
+    """``prefix + hex(n)[3:]`` for n = start, start + 1, ... (``start`` a multiple of 256):
+    each call one id, made by one string concatenation in C (no Python frame).
+
+    Ids stay unique across threads as ``itertools.count`` alone makes them: each block's
+    head comes from the counter once and each tail of a block is taken once. The only
+    Python code that can run inside a call is a garbage collection's finalizer, when a new
+    block (a ``map``) is made; a thread that takes ids meanwhile takes a block of its own,
+    and the one it was taking from is left (its rest never issued).
+    """
+    hexes = map(hex, itertools.count(start, 256))
+    heads = map(operator.add, itertools.repeat(prefix), map(_HEAD, hexes))
+    add = itertools.repeat(operator.add)
+    blocks = map(map, add, map(itertools.repeat, heads), itertools.repeat(_TAILS))
+    return itertools.chain.from_iterable(blocks).__next__
+
+
+#: the process's message ids (``new_message_id``; the hot paths call ``MESSAGE_IDS.next``)
+MESSAGE_IDS = IdSource()
 
 
 def _reseed_ids() -> None:
-    global _id_prefix, _id_counter
     # 80 random bits with the version-4 and RFC 4122 variant bits set, as uuid4() has
     h = f"{random.SystemRandom().getrandbits(80):020x}"
     # a 46-bit start leaves 2**46 ids before the counter outgrows its 12 hex digits
-    _id_counter = itertools.count((1 << 48) | random.getrandbits(46))
-    _id_prefix = f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-"
+    start = (1 << 48) | random.getrandbits(46) & ~0xFF  # a block's first id
+    MESSAGE_IDS.next = id_chain(
+        f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-", start
+    )
 
 
 _reseed_ids()
@@ -95,8 +133,7 @@ def new_message_id() -> str:
     Ids are unique (a random per-process prefix and a counter), not unpredictable: they
     identify messages for deduplication, they are not secrets.
     """
-    # slicing hex() is cheaper than any format spec
-    return _id_prefix + hex(next(_id_counter))[3:]
+    return MESSAGE_IDS.next()
 
 
 class Message(msgspec.Struct, omit_defaults=True, gc=False):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import uuid
 from datetime import datetime
 
 import msgspec
@@ -22,6 +24,7 @@ from persona_sdk.events import (
     to_segment_json,
 )
 from persona_sdk.events._ingest import decode_one
+from persona_sdk.events._model import MESSAGE_IDS, _reseed_ids, id_chain
 
 
 def test_message_ids_are_unique_uuid_shaped() -> None:
@@ -31,6 +34,41 @@ def test_message_ids_are_unique_uuid_shaped() -> None:
     for mid in list(ids)[:100]:
         parts = mid.split("-")
         assert [len(p) for p in parts] == [8, 4, 4, 4, 12]
+
+
+def test_the_id_chain_is_the_counter_formula() -> None:
+    """``id_chain`` (one C call per id) gives what ``prefix + hex(n)[3:]`` gives, across
+    block boundaries (every 256 ids) and from any block's start."""
+    for start in ((1 << 48), (1 << 48) | (12345 << 8), (1 << 49) - (4 << 8)):
+        take = id_chain("p-", start)
+        assert [take() for _ in range(1000)] == [
+            "p-" + hex(n)[3:] for n in range(start, start + 1000)
+        ]
+
+
+def test_message_ids_stay_unique_across_threads_and_a_redraw() -> None:
+    """Threads taking ids at once never get the same one, nor does the process after its
+    ids are redrawn (what a forked child does first)."""
+    taken: list[list[str]] = [[] for _ in range(4)]
+    barrier = threading.Barrier(4)
+
+    def take(out: list[str]) -> None:
+        barrier.wait()
+        nxt = MESSAGE_IDS.next
+        out.extend(nxt() for _ in range(20_000))
+
+    threads = [threading.Thread(target=take, args=(out,)) for out in taken]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    before = [i for out in taken for i in out]
+    _reseed_ids()
+    after = [new_message_id() for _ in range(1000)]
+    assert len(set(before + after)) == len(before) + len(after) == 81_000
+    assert after[0].rsplit("-", 1)[0] != before[0].rsplit("-", 1)[0]  # a new prefix
+    for mid in after[:300]:
+        assert uuid.UUID(mid).version == 4
 
 
 def test_to_segment_renders_the_wire_shape() -> None:
