@@ -255,3 +255,42 @@ def test_engine_visitors_of_different_personas_keep_their_own(
         assert kept[0] is a
         engine.visitor(anonymous_id="w", persona=a)
         assert engine._last_builder is kept  # the same parts: the same builder
+
+
+def test_a_visitor_is_bare_only_while_nothing_local_names_it(
+    captures: dict[str, CaptureDestination],
+) -> None:
+    """With no profile source, a visitor's profile is built on first read while no local
+    traits or linked id name the visitor; once one does (here an identify linking the
+    anonymous id), the visitor resolves through it, and a new id is bare again."""
+    with _persona(captures) as persona:
+        fresh = persona.visitor(anonymous_id="a-1")
+        assert callable(fresh._profile)  # bare: nothing built yet
+        assert fresh.profile.canonical_id == "a-1"
+        persona.identify(user_id="u-1", anonymous_id="a-1", traits={"plan": "pro"})
+        linked = persona.visitor(anonymous_id="a-1")
+        assert not callable(linked._profile)  # resolved through the link
+        assert linked.profile.canonical_id == "u-1"
+        assert linked.id == "u-1"
+        other = persona.visitor(anonymous_id="a-2")
+        assert callable(other._profile)
+        assert other.profile.canonical_id == "a-2"
+
+
+def test_the_bare_test_reads_a_dict_only_where_membership_is_one() -> None:
+    """``_looked_in`` gives the dict a membership test looks in (an ``LRUCache``'s), and an
+    always-true stand-in for any other test (a ``TTLCache`` checks expiry), so the look-up
+    is then always made."""
+    from cachetools import LRUCache, TTLCache
+
+    from persona_sdk._speed import membership
+    from persona_sdk.decisions._visitor_factory import _looked_in
+
+    lru: LRUCache[str, int] = LRUCache(maxsize=4)
+    assert _looked_in(membership(lru)) is lru._Cache__data  # type: ignore[attr-defined]
+    assert not _looked_in(membership(lru))
+    lru["k"] = 1
+    assert _looked_in(membership(lru))
+    ttl: TTLCache[str, int] = TTLCache(maxsize=4, ttl=60)
+    assert _looked_in(membership(ttl)) == (True,)
+    assert _looked_in(len) == (True,)

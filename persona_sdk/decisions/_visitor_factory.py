@@ -95,6 +95,9 @@ def visitor_builder(  # noqa: PLR0917 - built once per runtime or parts
     reads_anonymous_id, reads_user_id = engine.reads_anonymous_id, engine.reads_user_id
     if profiles is not None:
         state, held, linked, bare = profiles.bare_parts
+        # the dicts the two tests look in, when they are dict look-ups: while one is empty
+        # (a persona with no local traits or no linked ids), its test is a truth test
+        held_in, linked_in = _looked_in(held), _looked_in(linked)
         resolve = profiles.resolve
         no_profile: Any = RESOLVE
     else:
@@ -128,7 +131,7 @@ def visitor_builder(  # noqa: PLR0917 - built once per runtime or parts
             key = user_id or anonymous_id
             if (
                 not state.remote_seen and key and key.__class__ is str
-                and not held(key) and not linked(key)
+                and not (held_in and held(key)) and not (linked_in and linked(key))
             ):
                 profile = bare
             else:
@@ -198,6 +201,16 @@ def visitor_builder(  # noqa: PLR0917 - built once per runtime or parts
     if in_force is None:
         current.visitor = build  # always in force: nothing else builds for these parts
     return build
+
+
+def _looked_in(test: Callable[[object], bool]) -> Any:
+    # The dict whose ``__contains__`` ``test`` is (``persona_sdk._speed.membership``), else
+    # a stand-in that is always true (the test is always made).
+    data = getattr(test, "__self__", None)
+    return data if type(data) is dict and test == data.__contains__ else _ALWAYS
+
+
+_ALWAYS: Final = (True,)
 
 
 def keep_builder(engine: Engine, persona: Any, hooks: Any, segments: Any) -> tuple[Any, ...]:
