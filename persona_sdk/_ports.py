@@ -70,7 +70,8 @@ class ProfileReader(Protocol):
     def bare(self, anonymous_id: str | None, user_id: str | None) -> Callable[[str], Any] | None:
         """``build`` when ``resolve`` would give a profile holding nothing but its id ``key``
         (``user_id or anonymous_id``; ``build(key)`` makes it, only if the visitor reads it;
-        always the same object, ``bare_parts[3]``); None: ``resolve`` it."""
+        always the same object, ``bare_parts[3]``, and a bound method: a visitor tells it
+        from a profile by that); None: ``resolve`` it."""
 
     #: what ``bare`` reads, for ``persona.visitor`` to make the same test without a call:
     #: ``(state, held, linked, build)``: no profile is bare while ``state.remote_seen``; else

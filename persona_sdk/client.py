@@ -202,11 +202,10 @@ class Persona(EventsApi, ExposuresApi, OperateApi, FlagsApi):
 
     # -- the write path -------------------------------------------------------------------
 
-    @keywords_only("_kw")
-    def track(  # noqa: PLR0917 - keyword-only behind the guard (persona_sdk._speed)
+    def track(
         self,
         event: str,
-        _kw: KeywordsOnly = KEYWORDS_ONLY,
+        *,
         anonymous_id: str | None = None,
         user_id: str | None = None,
         properties: Mapping[str, Any] | None = None,
@@ -229,6 +228,24 @@ class Persona(EventsApi, ExposuresApi, OperateApi, FlagsApi):
         ``integrations`` is Segment's object (``{"All": False, "Mixpanel": True}``): it
         limits which destinations get the event, matched by destination name.
         """
+        # What type checkers and IDEs read; at run time ``track`` is ``_track`` (below), whose
+        # options are keyword-only behind a guard (``persona_sdk._speed``: the cost of ``*``).
+        raise NotImplementedError  # pragma: no cover - replaced by _track at run time
+
+    @keywords_only("_kw")
+    def _track(  # noqa: PLR0917 - keyword-only behind the guard (persona_sdk._speed)
+        self,
+        event: str,
+        _kw: KeywordsOnly = KEYWORDS_ONLY,
+        anonymous_id: str | None = None,
+        user_id: str | None = None,
+        properties: Mapping[str, Any] | None = None,
+        context: Mapping[str, Any] | None = None,
+        consent: Mapping[str, bool] | None = None,
+        timestamp: float | datetime | str | None = None,
+        message_id: str | None = None,
+        integrations: Mapping[str, Any] | None = None,
+    ) -> str:
         # long: the hot path of the write side, so built inline rather than through _message
         # and _emit: every step here is paid on the caller's thread (a call costs ~50 ns).
         if _kw is not KEYWORDS_ONLY:  # a second positional argument: refused as * would
@@ -283,6 +300,11 @@ class Persona(EventsApi, ExposuresApi, OperateApi, FlagsApi):
             observe(runtime, msg)
         self._submit(msg, runtime.route)
         return msg.message_id
+
+    if not TYPE_CHECKING:  # track's signature and doc for type checkers, _track's code
+        _track.__doc__ = track.__doc__
+        _track.__name__, _track.__qualname__ = "track", "Persona.track"
+        track = _track
 
     # -- the read path ------------------------------------------------------------------------
 

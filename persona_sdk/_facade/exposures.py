@@ -72,8 +72,10 @@ class ExposureLane:
         if runtime is None:
             self.engine = None
             return
-        # what every exposure of this runtime's visitors shares, bound once in the router
-        # (set before ``engine``: a visitor that sees this engine finds this router)
+        # what every exposure of this runtime's visitors shares, bound once in the router.
+        # A visitor reads the router, then checks the engine: with the engine unset while
+        # the router changes, no visitor pairs one runtime's engine with the other's router.
+        self.engine = None
         self.router = partial(self.deliver, runtime.engine.exposure_event, runtime.route)
         self.engine = runtime.engine if fast and runtime.hand_exposures else None
 

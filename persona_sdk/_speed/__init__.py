@@ -69,7 +69,10 @@ omitted options cost ``persona.track`` about 1,000 instructions of its 12,400 (c
 behind a guard parameter, ``_kw: KeywordsOnly = KEYWORDS_ONLY``: a second positional
 argument lands in the guard, which ``track`` tests (one ``is``) and answers with the
 ``TypeError`` that ``*`` would raise. ``keywords_only`` gives the function the documented
-signature (keyword-only, no guard) for ``inspect.signature``, ``help`` and the docs.
+signature (keyword-only, no guard) for ``inspect.signature``, ``help`` and the docs;
+type checkers and IDEs read a stub with that signature and the docstring (``Persona.track``,
+whose code at run time is ``Persona._track``), so a positional option is "too many
+positional arguments" to mypy and a subclass may override ``track`` as documented.
 *Invariant*: the guard comes right after the last positional parameter and its type is an
 enum no caller's value can be; every function using it tests the guard first
 (``tests/test_speed.py``: positional calls refused as before, the signature shown).

@@ -17,6 +17,7 @@ feature's rules, so features of the same shape share one compiled code object.
 from __future__ import annotations
 
 from collections.abc import Callable
+from math import inf
 from typing import Any
 
 from .._speed import generate
@@ -76,13 +77,13 @@ _PICK = """\
         results[{key}] = res
         lane = ctx._expose
         if (
-            lane is not None and lane.engine is ctx._engine
+            lane is not None and (router := lane.router) and lane.engine is ctx._engine
             and ((aid := ctx.anonymous_id).__class__ is str and aid
                  if (uid := ctx.user_id) is None
                  else uid.__class__ is str and ((aid := ctx.anonymous_id) is None
                                                 or aid.__class__ is str) and (uid or aid))
         ):
-            item = (lane.router, uid, aid, ctx.consent, ctx._gpc, {exp}, {i}, {attr},
+            item = (router, uid, aid, ctx.consent, ctx._gpc, {exp}, {i}, {attr},
                     lane.clock())
             delivery = lane.delivery
             intake = delivery._intake
@@ -188,10 +189,12 @@ def _experiment_rule(rule: Rule, exp: Experiment, const: Callable[[Any], str]) -
     attr, name, expc = const(exp.hash_attribute), const(exp.name), const(exp)
     rule_id, definition = const(rule.id), const(exp.definition)
     picks = ""
-    # the picks table unrolled: each variation's constants bound, no tuple to unpack. Every
-    # bucket is >= 0, and one that reaches a pick is >= the end of each earlier pick tested
-    # by its end alone (``low``): a range starting at or below that is tested by its end.
-    low = 0.0
+    # the picks table unrolled: each variation's constants bound, no tuple to unpack. With
+    # GrowthBook's v2 hash every bucket is >= 0 (a hash scheme plugin promises [0, 1), but
+    # its bucket is not trusted here), and one that reaches a pick is >= the end of each
+    # earlier pick tested by its end alone (``low``): a range starting at or below that is
+    # tested by its end.
+    low = 0.0 if exp.bucketer is not None and v2_seed(exp.bucketer) is not None else -inf
     for j, (start, end, i, variation, vkey, vname, passthrough, on) in enumerate(exp.picks):
         var = const(variation)
         if start <= low:

@@ -103,10 +103,14 @@ class Visitor(VisitorState):
         found = memo.get(key)
         if found is not None:
             return found
-        if self._direct:  # nothing to load, save, add or call: the engine's result as it is
+        if self._direct:  # nothing to load, save or add: the engine's result as it is
             fast = self._mode.features.get(key)
             result = fast(self) if fast is not None else self._engine.eval_feature(key, self)
             memo[key] = result
+            # read per call: a hook set on the HookSet later applies at once
+            hooks = self._hooks
+            if hooks is not None and hooks.on_feature_usage is not None:
+                hooks.feature_usage(self, result)
             return result
         if not self._ready:
             self._prepare()

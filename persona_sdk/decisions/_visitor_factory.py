@@ -87,11 +87,7 @@ def visitor_builder(  # noqa: PLR0917 - built once per runtime or parts
     package for why and what keeps it correct.
     """
     # long: holds build, the one constructor body
-    mode0, ready0 = engine.mode, not engine.uses_segments
-    # a visitor is "direct" when feature() may hand the engine's result back as it is:
-    # nothing to load, save or add, and no feature-usage hook to call (VisitorState._plain)
-    unhooked = hooks is None or hooks.on_feature_usage is None
-    direct = engine.direct and unhooked
+    mode0, direct, ready0 = engine.mode, engine.direct, not engine.uses_segments
     reads_anonymous_id, reads_user_id = engine.reads_anonymous_id, engine.reads_user_id
     if profiles is not None:
         state, held, linked, bare = profiles.bare_parts
@@ -190,7 +186,7 @@ def visitor_builder(  # noqa: PLR0917 - built once per runtime or parts
                 sticky_store = UNSET
             store = engine.sticky_store if sticky_store is UNSET else sticky_store
             mode = visitor._mode = engine.mode_for(url, forced_variations, store)
-            visitor._direct = store is None and ready0 and not extra and unhooked
+            visitor._direct = store is None and ready0 and not extra
         if mode.store is not None:
             visitor._pending_load = visitor._sticky_ok = True
             visitor._docs = {}

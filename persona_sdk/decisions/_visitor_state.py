@@ -9,7 +9,7 @@ slots are declared here, once, for both.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from types import MappingProxyType
+from types import MappingProxyType, MethodType
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from ._context import EvalContext
@@ -122,9 +122,9 @@ class VisitorState(EvalContext):
         """The visitor's resolved profile (``traits``, ``targeting_traits``, ``source``...),
         or None when it was built without one."""
         profile = self._profile
-        if callable(profile):
-            # the profile reader's build: a profile holding nothing but the visitor's id,
-            # made on first read (visitor_builder)
+        if profile.__class__ is MethodType:
+            # the profile reader's build (a bound method, which no profile is): a profile
+            # holding nothing but the visitor's id, made on first read (visitor_builder)
             profile = self._profile = profile(self.user_id or self.anonymous_id)
         return profile
 
@@ -139,16 +139,7 @@ class VisitorState(EvalContext):
         # Only for engines whose conditions read segments (see visitor_builder).
         self._attrs["segments"] = sorted(self.segments)
         self._ready = True
-        self._direct = self._plain()
-
-    def _plain(self) -> bool:
-        """Whether ``feature`` may hand the engine's result back as it is (``_direct``):
-        nothing to load or save, no reasons to add, no feature-usage hook to call."""
-        hooks = self._hooks
-        return (
-            self._mode.store is None and not self._extra
-            and (hooks is None or hooks.on_feature_usage is None)
-        )
+        self._direct = self._mode.store is None and not self._extra
 
     def _all_attributes(self) -> dict[str, Any]:
         # The evaluation attributes with both ids, which the engine leaves out when no rule
@@ -260,6 +251,7 @@ class VisitorState(EvalContext):
         lane = self._expose
         if (
             lane is not None
+            and (router := lane.router)  # read before the engine (ExposureLane.update)
             and lane.engine is self._engine  # None while the persona needs the full path
             and (user_id or anonymous_id)
             and (user_id is None or user_id.__class__ is str)
@@ -270,7 +262,7 @@ class VisitorState(EvalContext):
             # The variation and hash attribute, not ``res``: a result kept alive until the
             # delivery thread drops it is freed there, and the memory this thread then
             # reuses for the next visitor's results is cold in its cache (~0.15 µs a visitor)
-            lane.submit((lane.router, user_id, anonymous_id, self.consent, self._gpc, exp,
+            lane.submit((router, user_id, anonymous_id, self.consent, self._gpc, exp,
                          res.variation_id, res.hash_attribute, lane.clock()))
             return
         hooks = self._hooks or self._own_hooks()

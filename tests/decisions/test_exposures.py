@@ -301,3 +301,32 @@ def test_a_generated_feature_wakes_the_delivery_thread_or_routes_when_the_intake
         delivery._intake_limit = limit
     assert persona.flush(5.0)
     assert sorted(e["anonymousId"] for e in _viewed(capture)) == ["a-1", "a-2"]
+
+
+def test_a_reload_never_pairs_one_runtimes_engine_with_the_others_router(
+    persona: ps.Persona,
+) -> None:
+    """A visitor reads the lane's router, then checks its engine; ``update`` unsets the
+    engine while it replaces the router, so an exposure is never handed over with the
+    engine of one runtime and the exposure event and routes of another."""
+    from persona_sdk._facade.exposures import ExposureLane
+
+    seen: list[tuple[str, Any]] = []
+
+    class Recording(ExposureLane):
+        __slots__ = ()
+
+        def __setattr__(self, name: str, value: Any) -> None:
+            if name in ("engine", "router"):
+                seen.append((name, value))
+            super().__setattr__(name, value)
+
+    lane = Recording(submit=lambda item: None, delivery=persona._delivery,
+                     enqueue=lambda *a: None, hooks=HookSet(), clock=lambda: 0.0,
+                     expose=lambda *a: None)
+    seen.clear()
+    lane.update(persona._runtime, fast=True)
+    names = [name for name, _ in seen]
+    assert names[-2:] == ["router", "engine"]
+    assert ("engine", None) in seen[: names.index("router")]  # unset while it changes
+    assert seen[-1] == ("engine", persona._runtime.engine)

@@ -141,3 +141,28 @@ def test_exposures_from_generated_functions_are_logged_once() -> None:
         assert visitor.experiment("e").in_experiment
     assert seen == ["e"]
     assert isinstance(visitor, EvalContext)
+
+
+class _OutOfRange:
+    # a hash scheme plugin breaking its promise of buckets in [0, 1)
+    name = "out-of-range"
+
+    def bucketer(self, seed: str, version: int) -> Any:
+        return lambda value: -0.25
+
+
+def test_a_plugin_bucket_outside_its_range_decides_as_the_general_evaluator(
+    monkeypatch: Any,
+) -> None:
+    """The generated feature tests a variation's range by its end alone only for
+    GrowthBook's v2 hash, whose buckets are in [0, 1) by its formula: a plugin's bucket is
+    tested against both ends, as the general evaluator does, even out of its range."""
+    from persona_sdk.allocation import _hashing
+
+    monkeypatch.setitem(_hashing._BUILTIN, _OutOfRange.name, _OutOfRange())
+    rule = {"key": "t", "variations": ["a", "b"], "hashScheme": _OutOfRange.name,
+            "ranges": [[0, 0.5], [0.5, 1]]}
+    engine = Engine.build(Container(features={"f": {"defaultValue": "none", "rules": [rule]}}))
+    generated, general = engine.visitor(anonymous_id="x"), engine.visitor(anonymous_id="x")
+    assert engine.fast_features["f"](generated).value == "none"
+    assert engine.eval_feature("f", general).value == "none"

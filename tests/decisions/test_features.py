@@ -8,8 +8,10 @@ from typing import Any, ClassVar
 import pytest
 from decisions_support import EngineFactory, Profile, ab_rule
 
+import persona_sdk as ps
 from persona_sdk.allocation import gb_hash, get_bucket_ranges
-from persona_sdk.decisions import FeatureSource, HookSet, Reason, Visitor
+from persona_sdk.config import load_container
+from persona_sdk.decisions import Engine, FeatureSource, HookSet, Reason, Visitor
 
 BANNER = {"title": "Spring sale", "image": "/img/spring.jpg", "cta": {"label": "Shop"}}
 
@@ -418,3 +420,43 @@ def test_what_rules_read_is_what_the_compiler_noted(make_engine: EngineFactory) 
         }
     )
     assert (named.reads_user_id, named.reads_anonymous_id) == (False, False)
+
+
+def test_a_usage_hook_fires_after_evaluate_all_and_when_set_later() -> None:
+    """``feature()`` asks the hooks on every call: a usage hook still fires after
+    ``evaluate_all`` (whose silent pass prepares the visitor's segments with throwaway hooks),
+    and a hook set on a ``HookSet`` after its first visitors applies at once."""
+    used: list[str] = []
+    container = {
+        "features": {
+            "vip": {"defaultValue": False, "rules": [
+                {"condition": {"segments": {"$elemMatch": {"$eq": "x"}}}, "force": True}]},
+            "f": {"defaultValue": 0, "rules": [{"key": "f-test", "variations": [0, 1]}]},
+        },
+    }
+    with ps.Persona(container, on_feature_usage=lambda v, r: used.append(r.key)) as p:
+        visitor = p.visitor(anonymous_id="a-1")
+        snapshot = visitor.evaluate_all()
+        assert used == []
+        snapshot.use("f")
+        visitor.feature("vip")
+        assert used == ["f", "vip"]
+    engine = Engine.build(load_container({"features": {"f": {"defaultValue": 1}}}))
+    hooks = HookSet()
+    engine.visitor(anonymous_id="a", hooks=hooks).feature("f")
+    later: list[str] = []
+    hooks.on_feature_usage = lambda v, r: later.append(r.key)
+    engine.visitor(anonymous_id="b", hooks=hooks).feature("f")
+    assert later == ["f"]
+
+
+def test_a_callable_profile_is_a_profile() -> None:
+    """Only the profile reader's own builder (a bound method) makes a profile on first read;
+    any other object passed as the profile, callable or not, is the profile."""
+    from unittest.mock import Mock
+
+    engine = Engine.build(load_container({"features": {"f": {"defaultValue": 1}}}))
+    profile = Mock(targeting_traits={"plan": "pro"}, canonical_id="u-1", source="remote")
+    visitor = engine.visitor(anonymous_id="a", profile=profile)
+    assert visitor.profile is profile
+    assert visitor.id == "u-1"
