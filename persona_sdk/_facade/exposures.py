@@ -41,7 +41,6 @@ class ExposureLane:
     def __init__(
         self,
         *,
-        submit: Callable[..., Any],
         delivery: Any,
         enqueue: Callable[..., Any],
         hooks: HookSet,
@@ -53,12 +52,11 @@ class ExposureLane:
         self.clock = clock
         #: the full path (``ExposuresApi._expose``)
         self.expose = expose
-        #: the delivery intake's ``submit_item``: ``submit((router, ...))`` hands an
-        #: exposure over
-        self.submit = submit
-        #: the ``Delivery`` behind ``submit``: the generated features append to its intake
-        #: as ``submit_item`` does, without its frame (``decisions._fastpath._PICK``)
+        #: the ``Delivery`` whose intake takes handed-over exposures: ``submit((router,
+        #: ...))`` is its ``submit_item``; the generated features make the same append
+        #: without its frame (``decisions._fastpath._PICK``)
         self.delivery = delivery
+        self.submit = delivery.submit_item
         #: ``deliver`` with the runtime's exposure event and route bound (``update``)
         self.router: Any = None
         self.engine: Any = None
@@ -107,8 +105,8 @@ class ExposuresApi(Core):
 
     def _new_lane(self) -> None:
         self._exposer = ExposureLane(
-            submit=self._delivery.submit_item, delivery=self._delivery, enqueue=self._enqueue,
-            hooks=self._hooks, clock=self._clock, expose=self._expose,
+            delivery=self._delivery, enqueue=self._enqueue, hooks=self._hooks,
+            clock=self._clock, expose=self._expose,
         )
         self._follow_runtime()
 

@@ -321,9 +321,8 @@ def test_a_reload_never_pairs_one_runtimes_engine_with_the_others_router(
                 seen.append((name, value))
             super().__setattr__(name, value)
 
-    lane = Recording(submit=lambda item: None, delivery=persona._delivery,
-                     enqueue=lambda *a: None, hooks=HookSet(), clock=lambda: 0.0,
-                     expose=lambda *a: None)
+    lane = Recording(delivery=persona._delivery, enqueue=lambda *a: None, hooks=HookSet(),
+                     clock=lambda: 0.0, expose=lambda *a: None)
     seen.clear()
     lane.update(persona._runtime, fast=True)
     names = [name for name, _ in seen]
